@@ -1,0 +1,24 @@
+"""Production: DEBUG off, secrets required, HTTPS everywhere.
+
+DJANGO_SETTINGS_MODULE=cdp.settings.production with SECRET_KEY, ALLOWED_HOSTS,
+DATABASE_URL (PostgreSQL), CELERY_BROKER_URL and CACHE_URL (Redis) in the environment.
+`python manage.py check --deploy` passes with these.
+"""
+from . import *  # noqa: F401,F403
+from . import env
+
+DEBUG = False
+SECRET_KEY = env.str("SECRET_KEY")  # no default: refuse to start without one
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+# Behind a TLS-terminating proxy (nginx, a load balancer) that sets X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"

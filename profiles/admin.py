@@ -1,0 +1,209 @@
+import uuid
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _, ngettext
+
+from cdp.actors import Actor
+from cdp.admin_paginator import EstimatedCountPaginator
+
+from . import selectors, services
+from .metrics import metrics_recompute
+from .models import (
+    AttributeDefinition,
+    Event,
+    EventDefinition,
+    Identity,
+    IdentityKind,
+    Profile,
+    ProfileActivity,
+)
+
+
+class ProfileAdminForm(forms.ModelForm):
+    """Normalises like every other entry path and refuses a phone or email that already
+    identifies another customer, with a message instead of a database error."""
+
+    class Meta:
+        model = Profile
+        fields = services.EDITABLE_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        data = {f: cleaned[f] for f in services.EDITABLE_FIELDS if f in cleaned}
+        try:
+            normalised = services.profile_fields_normalise(data)
+        except ValidationError as exc:
+            for field, errors in exc.error_dict.items():
+                self.add_error(field, errors)
+            return cleaned
+        for kind in ("phone", "email"):
+            value = normalised.get(kind)
+            owner = value and selectors.identity_owner(kind=kind, value=value)
+            if owner and owner.pk != self.instance.pk:
+                self.add_error(kind, _("This %(kind)s already identifies another customer: %(name)s.")
+                               % {"kind": self.fields[kind].label, "name": owner})
+        cleaned.update(normalised)
+        return cleaned
+
+
+class IdentityInline(admin.TabularInline):
+    model = Identity
+    fields = ("kind", "value", "source", "created_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    form = ProfileAdminForm
+    list_display = (
+        "__str__", "phone", "email", "city", "gender", "lifecycle_stage", "order_count", "total_spent", "last_seen_at",
+    )
+    list_filter = ("status", "lifecycle_stage", "gender", "rfm_recency", "rfm_frequency", "rfm_monetary")
+    search_fields = ("name",)  # shows the search box; get_search_results does the real work
+    search_help_text = _("Phone in any format, email, name (or part of it), CRM id, WeChat id or public id.")
+    ordering = ("-id",)
+    list_per_page = 50
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    inlines = [IdentityInline]
+    readonly_fields = (
+        "uuid", "status", "merged_into", "first_seen_at", "last_seen_at", "order_count", "total_spent",
+        "last_order_at", "rfm_recency", "rfm_frequency", "rfm_monetary", "lifecycle_stage",
+        "metrics_updated_at", "created_at", "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("uuid", "name", "gender", "birth_date", "occupation")}),
+        (_("Contact"), {"fields": ("phone", "email")}),
+        (_("Location"), {"fields": ("country", "province", "city")}),
+        (_("Custom traits"), {"fields": ("traits",)}),
+        (_("Metrics"), {"fields": (
+            ("first_seen_at", "last_seen_at"), ("order_count", "total_spent", "last_order_at"),
+            ("rfm_recency", "rfm_frequency", "rfm_monetary"), "lifecycle_stage", "metrics_updated_at",
+        )}),
+        (_("System"), {"fields": ("status", "merged_into", "created_at", "updated_at")}),
+    )
+    actions = ["recompute_metrics"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return selectors.profile_search(queryset, search_term), False
+
+    def save_model(self, request, obj, form, change):
+        actor = Actor.staff(request.user)
+        data = {f: form.cleaned_data[f] for f in services.EDITABLE_FIELDS if f in form.cleaned_data}
+        if change:
+            changed = {f: data[f] for f in form.changed_data if f in data}
+            services.profile_update(profile=obj, actor=actor, **changed)
+        else:
+            profile = services.profile_create(actor=actor, source="admin", **data)
+            # The admin carries on with `obj` (inlines, log entry, redirect).
+            obj.pk, obj.uuid, obj.created_at = profile.pk, profile.uuid, profile.created_at
+            obj._state.adding = False
+
+    @admin.action(description=_("Recompute metrics for the selected customers"), permissions=["change"])
+    def recompute_metrics(self, request, queryset):
+        updated = metrics_recompute(profile_ids=queryset.values_list("pk", flat=True))
+        self.message_user(
+            request,
+            ngettext("Recomputed metrics for %(count)d customer.", "Recomputed metrics for %(count)d customers.", updated)
+            % {"count": updated},
+            messages.SUCCESS,
+        )
+
+
+class EventNameFilter(admin.SimpleListFilter):
+    """Lists the registered event names (a DISTINCT over millions of events would not do)."""
+
+    title = _("event")
+    parameter_name = "name"
+
+    def lookups(self, request, model_admin):
+        return EventDefinition.objects.values_list("name", "label")
+
+    def queryset(self, request, queryset):
+        return queryset.filter(name=self.value()) if self.value() else queryset
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the product itself: listable, not editable by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("name", "profile", "occurred_at", "amount", "source", "external_id")
+    list_filter = (EventNameFilter,)
+    list_select_related = ("profile",)
+    search_fields = ("external_id",)
+    search_help_text = _("External id, or a customer's public id.")
+    ordering = ("-id",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        try:
+            return queryset.filter(profile__uuid=uuid.UUID(term)), False
+        except ValueError:
+            return queryset.filter(external_id=term), False
+
+
+@admin.register(ProfileActivity)
+class ProfileActivityAdmin(ReadOnlyAdmin):
+    list_display = ("type", "profile", "summary", "actor_kind", "actor_label", "occurred_at")
+    list_filter = ("type", "actor_kind")
+    list_select_related = ("profile",)
+    ordering = ("-id",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+
+    @admin.display(description=_("summary"))
+    def summary(self, obj):
+        return obj.summary
+
+
+class BuiltinProtectedAdmin(admin.ModelAdmin):
+    """Built-in rows are seeded by migrations and used by code: they cannot be deleted."""
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_builtin:
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+@admin.register(IdentityKind)
+class IdentityKindAdmin(BuiltinProtectedAdmin):
+    list_display = ("code", "name", "is_builtin")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("code", "is_builtin") if obj else ("is_builtin",)
+
+
+@admin.register(EventDefinition)
+class EventDefinitionAdmin(BuiltinProtectedAdmin):
+    list_display = ("name", "label", "has_amount", "is_builtin")
+    search_fields = ("name", "label")
+
+
+@admin.register(AttributeDefinition)
+class AttributeDefinitionAdmin(admin.ModelAdmin):
+    list_display = ("key", "label", "type", "created_at")
+    list_filter = ("type",)
+    search_fields = ("key", "label")

@@ -1,0 +1,403 @@
+"""Customer profiles, their identities, behaviour events and system activity.
+
+Models hold data and invariants only; every write goes through `services.py` (profiles,
+identities), `metrics.py` (computed fields) and `activity.py` (timeline rows).
+"""
+import datetime
+import decimal
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy as _
+
+
+class Gender(models.TextChoices):
+    MALE = "male", _("Male")
+    FEMALE = "female", _("Female")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+class ProfileStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    MERGED = "merged", _("Merged")
+    ERASED = "erased", _("Erased")
+
+
+class LifecycleStage(models.TextChoices):
+    """See `profiles.metrics` for the rules; analytics use the same ones."""
+
+    PROSPECT = "prospect", _("Prospect (no activity yet)")
+    NEW = "new", _("New")
+    ACTIVE = "active", _("Active")
+    RETURNING = "returning", _("Returning")
+    DORMANT = "dormant", _("Dormant")
+    CHURNED = "churned", _("Churned")
+
+
+class AttributeType(models.TextChoices):
+    STRING = "string", _("Text")
+    NUMBER = "number", _("Number")
+    BOOLEAN = "boolean", _("Yes/no")
+    DATE = "date", _("Date")
+    CHOICE = "choice", _("Choice")
+
+
+class AttributeDefinition(models.Model):
+    """Registers a custom trait: the only keys `Profile.traits` may hold, and their type."""
+
+    key = models.SlugField(_("key"), max_length=64, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    type = models.CharField(_("type"), max_length=16, choices=AttributeType.choices)
+    choices = models.JSONField(
+        _("choices"), default=list, blank=True, help_text=_("Allowed values, for the choice type.")
+    )
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("attribute definition")
+        verbose_name_plural = _("attribute definitions")
+        ordering = ["key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(type__in=AttributeType.values), name="attribute_type_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.label} ({self.key})"
+
+    def clean(self):
+        if self.type == AttributeType.CHOICE and not self.choices:
+            raise ValidationError({"choices": _("A choice attribute needs at least one choice.")})
+        if not isinstance(self.choices, list):
+            raise ValidationError({"choices": _("Choices must be a list of values.")})
+
+    def coerce(self, value):
+        """The stored (JSON) form of `value` for this type; ValidationError if it does not fit."""
+        if value is None or value == "":
+            return None
+        try:
+            if self.type == AttributeType.STRING:
+                return str(value)
+            if self.type == AttributeType.NUMBER:
+                if isinstance(value, bool):
+                    raise ValueError
+                number = decimal.Decimal(str(value).strip())
+                if not number.is_finite():
+                    raise ValueError
+                return int(number) if number == number.to_integral_value() else float(number)
+            if self.type == AttributeType.BOOLEAN:
+                if isinstance(value, bool):
+                    return value
+                text = str(value).strip().lower()
+                if text in {"1", "true", "yes", "y", "是", "真"}:
+                    return True
+                if text in {"0", "false", "no", "n", "否", "假"}:
+                    return False
+                raise ValueError
+            if self.type == AttributeType.DATE:
+                from .normalisers import normalise_date
+
+                return normalise_date(value).isoformat()
+            if self.type == AttributeType.CHOICE:
+                if str(value) not in [str(c) for c in self.choices]:
+                    raise ValueError
+                return str(value)
+        except (ValueError, ArithmeticError, TypeError):
+            pass
+        raise ValidationError(
+            _("“%(value)s” is not a valid %(type)s for %(label)s."),
+            code="invalid_trait",
+            params={"value": value, "type": self.get_type_display(), "label": self.label},
+        )
+
+
+class IdentityKind(models.Model):
+    """A kind of key that identifies a person: built-in (phone, email, CRM id, WeChat
+    ids, device id) or added by staff for a partner's own ids."""
+
+    PHONE = "phone"
+    EMAIL = "email"
+    CRM_ID = "crm_id"
+    WECHAT_OPENID = "wechat_openid"
+    WECHAT_UNIONID = "wechat_unionid"
+    DEVICE_ID = "device_id"
+
+    code = models.SlugField(_("code"), max_length=40, primary_key=True)
+    name = models.CharField(_("name"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
+
+    class Meta:
+        verbose_name = _("identity kind")
+        verbose_name_plural = _("identity kinds")
+        ordering = ["code"]
+
+    def __str__(self):
+        # Built-in names are English source strings with zh_Hans translations.
+        return gettext(self.name)
+
+
+class Profile(models.Model):
+    uuid = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    gender = models.CharField(
+        _("gender"), max_length=16, choices=Gender.choices, default=Gender.UNKNOWN
+    )
+    birth_date = models.DateField(_("birth date"), null=True, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True, help_text=_("E.164, e.g. +8613800138000"))
+    email = models.CharField(_("email"), max_length=254, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, default="CN")
+    province = models.CharField(_("province"), max_length=50, blank=True)
+    city = models.CharField(_("city"), max_length=50, blank=True)
+    occupation = models.CharField(_("occupation"), max_length=100, blank=True)
+    traits = models.JSONField(_("custom traits"), default=dict, blank=True)
+
+    status = models.CharField(
+        _("status"), max_length=16, choices=ProfileStatus.choices, default=ProfileStatus.ACTIVE
+    )
+    merged_into = models.ForeignKey(
+        "self", verbose_name=_("merged into"), null=True, blank=True,
+        on_delete=models.PROTECT, related_name="merged_profiles",
+    )
+
+    # Computed from events by profiles.metrics; never edited by hand.
+    first_seen_at = models.DateTimeField(_("first seen"), null=True, blank=True, editable=False)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True, editable=False)
+    order_count = models.PositiveIntegerField(_("orders"), default=0, editable=False)
+    total_spent = models.DecimalField(
+        _("total spent"), max_digits=14, decimal_places=2, default=decimal.Decimal("0"), editable=False
+    )
+    last_order_at = models.DateTimeField(_("last order"), null=True, blank=True, editable=False)
+    rfm_recency = models.PositiveSmallIntegerField(_("R score"), null=True, blank=True, editable=False)
+    rfm_frequency = models.PositiveSmallIntegerField(_("F score"), null=True, blank=True, editable=False)
+    rfm_monetary = models.PositiveSmallIntegerField(_("M score"), null=True, blank=True, editable=False)
+    lifecycle_stage = models.CharField(
+        _("lifecycle stage"), max_length=16, choices=LifecycleStage.choices,
+        default=LifecycleStage.PROSPECT, editable=False,
+    )
+    metrics_updated_at = models.DateTimeField(_("metrics updated"), null=True, blank=True, editable=False)
+
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [
+            models.Index(fields=["phone"], name="profile_phone"),
+            models.Index(fields=["email"], name="profile_email"),
+            models.Index(fields=["city"], name="profile_city"),
+            models.Index(fields=["created_at"], name="profile_created"),
+            models.Index(fields=["lifecycle_stage"], name="profile_lifecycle"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(gender__in=Gender.values), name="profile_gender_valid"),
+            models.CheckConstraint(condition=Q(status__in=ProfileStatus.values), name="profile_status_valid"),
+            models.CheckConstraint(
+                condition=Q(lifecycle_stage__in=LifecycleStage.values), name="profile_lifecycle_valid"
+            ),
+            # A merged profile is a tombstone pointing at its survivor; nothing else points.
+            models.CheckConstraint(
+                condition=(Q(status=ProfileStatus.MERGED) & Q(merged_into__isnull=False))
+                | (~Q(status=ProfileStatus.MERGED) & Q(merged_into__isnull=True)),
+                name="profile_merged_into_iff_merged",
+            ),
+            models.CheckConstraint(condition=Q(total_spent__gte=0), name="profile_total_spent_not_negative"),
+            *[
+                models.CheckConstraint(
+                    condition=Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__range": (1, 5)}),
+                    name=f"profile_{field}_1_to_5",
+                )
+                for field in ("rfm_recency", "rfm_frequency", "rfm_monetary")
+            ],
+        ]
+
+    def __str__(self):
+        return self.name or self.phone or self.email or str(self.uuid)
+
+    def clean(self):
+        errors = {}
+        if self.birth_date and self.birth_date > timezone.localdate():
+            errors["birth_date"] = _("The birth date is in the future.")
+        if not isinstance(self.traits, dict):
+            errors["traits"] = _("Custom traits must be an object of key → value.")
+        else:
+            try:
+                self.traits = clean_traits(self.traits)
+            except ValidationError as exc:
+                errors["traits"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def age(self) -> int | None:
+        return age_on(self.birth_date, timezone.localdate()) if self.birth_date else None
+
+
+def age_on(birth_date: datetime.date, day: datetime.date) -> int:
+    """Whole years completed on `day` (a 29 February birthday completes on 1 March)."""
+    return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
+
+
+def clean_traits(traits: dict) -> dict:
+    """Traits coerced to their registered types; ValidationError naming unknown keys."""
+    definitions = {d.key: d for d in AttributeDefinition.objects.filter(key__in=list(traits))}
+    unknown = sorted(set(traits) - set(definitions))
+    if unknown:
+        raise ValidationError(
+            _("Unknown custom trait(s): %(keys)s. Register them as attribute definitions first."),
+            code="unknown_trait",
+            params={"keys": ", ".join(unknown)},
+        )
+    cleaned = {key: definitions[key].coerce(value) for key, value in traits.items()}
+    return {key: value for key, value in cleaned.items() if value is not None}
+
+
+class Identity(models.Model):
+    """One key that identifies a person. (kind, value) is unique: one key, one profile."""
+
+    profile = models.ForeignKey(Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="identities")
+    kind = models.ForeignKey(IdentityKind, verbose_name=_("kind"), on_delete=models.PROTECT, db_column="kind")
+    value = models.CharField(_("value"), max_length=255)
+    source = models.CharField(_("source"), max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("identity")
+        verbose_name_plural = _("identities")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="identity_kind_value_unique"),
+            models.CheckConstraint(condition=~Q(value=""), name="identity_value_not_blank"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind_id}: {self.value}"
+
+
+class EventDefinition(models.Model):
+    """A known event name with its label and properties, offered in the segment builder."""
+
+    name = models.SlugField(_("event name"), max_length=64, unique=True)
+    label = models.CharField(_("label"), max_length=100)
+    description = models.TextField(_("description"), blank=True)
+    properties = models.JSONField(
+        _("properties"), default=list, blank=True,
+        help_text=_('A list like [{"name": "category", "type": "string", "label": "品类"}].'),
+    )
+    has_amount = models.BooleanField(_("carries an amount"), default=False)
+    is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
+
+    class Meta:
+        verbose_name = _("event definition")
+        verbose_name_plural = _("event definitions")
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{gettext(self.label)} ({self.name})"
+
+    def clean(self):
+        if not isinstance(self.properties, list) or not all(
+            isinstance(p, dict) and p.get("name") and p.get("type") in AttributeType.values
+            for p in self.properties
+        ):
+            raise ValidationError(
+                {"properties": _("Each property needs a name and a type (string, number, boolean, date or choice).")}
+            )
+
+
+class Event(models.Model):
+    """Something the customer did: a view, a cart, an order, a payment, a click…"""
+
+    profile = models.ForeignKey(
+        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events", db_index=False
+    )
+    name = models.CharField(_("event"), max_length=64)
+    occurred_at = models.DateTimeField(_("occurred at"))
+    properties = models.JSONField(_("properties"), default=dict, blank=True)
+    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
+    source = models.CharField(_("source"), max_length=64, blank=True)
+    external_id = models.CharField(
+        _("external id"), max_length=128, null=True, blank=True,
+        help_text=_("The sender's id for the event; a second event with the same source and id is a duplicate."),
+    )
+    received_at = models.DateTimeField(_("received at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        indexes = [
+            # The timeline: one profile's events, newest first, keyset-paginated.
+            models.Index(fields=["profile", "-occurred_at", "-id"], name="event_timeline"),
+            # Segments: "did E in a window"; covering profile_id on PostgreSQL.
+            models.Index(fields=["name", "occurred_at"], include=["profile"], name="event_name_time"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "external_id"], condition=Q(external_id__isnull=False),
+                name="event_source_external_id_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class ActorKind(models.TextChoices):
+    STAFF = "staff", _("Staff")
+    PARTNER = "partner", _("Partner")
+    SYSTEM = "system", _("System")
+
+
+class ProfileActivity(models.Model):
+    """What happened to a profile that is not customer behaviour (tags, consent,
+    segments, merges, imports, edits, notes). Written only by `profiles.activity`."""
+
+    class Type(models.TextChoices):
+        CREATED = "created", _("Created")
+        EDITED = "edited", _("Edited")
+        NOTE = "note", _("Note")
+        IMPORTED = "imported", _("Imported")
+        TAG_ADDED = "tag_added", _("Tag added")
+        TAG_REMOVED = "tag_removed", _("Tag removed")
+        CONSENT_CHANGED = "consent_changed", _("Consent changed")
+        SEGMENT_ENTERED = "segment_entered", _("Entered segment")
+        SEGMENT_EXITED = "segment_exited", _("Left segment")
+        MERGED = "merged", _("Merged")
+        UNMERGED = "unmerged", _("Unmerged")
+        DSAR = "dsar", _("Data subject request")
+
+    profile = models.ForeignKey(
+        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities", db_index=False
+    )
+    type = models.CharField(_("type"), max_length=32, choices=Type.choices)
+    params = models.JSONField(_("details"), default=dict, blank=True)
+    actor_kind = models.CharField(_("by"), max_length=16, choices=ActorKind.choices, default=ActorKind.SYSTEM)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("staff member"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    actor_label = models.CharField(_("actor"), max_length=150, blank=True)
+    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("activity")
+        verbose_name_plural = _("activities")
+        indexes = [models.Index(fields=["profile", "-occurred_at", "-id"], name="activity_timeline")]
+        constraints = [
+            models.CheckConstraint(condition=Q(actor_kind__in=ActorKind.values), name="activity_actor_kind_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_type_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def summary(self) -> str:
+        from .activity import summarise
+
+        return summarise(self)

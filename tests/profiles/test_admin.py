@@ -1,0 +1,139 @@
+import pytest
+from django.urls import reverse
+
+from cdp.actors import Actor
+from profiles import services
+from profiles.models import Profile, ProfileActivity
+from tests.factories import EventFactory, IdentityFactory, ProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+def changelist(admin_client, model="profile", **params):
+    return admin_client.get(reverse(f"admin:profiles_{model}_changelist"), params)
+
+
+def test_profile_list_runs_a_bounded_number_of_queries(admin_client, django_assert_max_num_queries):
+    for _ in range(60):
+        profile = ProfileFactory()
+        IdentityFactory(profile=profile)
+    with django_assert_max_num_queries(12):
+        response = changelist(admin_client)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["138 0013 8000", "+86 13800138000", "0086-13800138000", "13800138000"])
+def test_search_finds_a_customer_by_phone_typed_any_way(admin_client, typed):
+    services.profile_create(actor=Actor.system("t"), source="admin", name="王芳", phone="13800138000")
+    ProfileFactory(name="别人")
+    response = changelist(admin_client, q=typed)
+    assert [p.name for p in response.context["cl"].result_list] == ["王芳"]
+
+
+@pytest.mark.parametrize("typed", ["Wang.Fang@Example.com", "芳", "CRM-42", "oWx_OpenId_1"])
+def test_search_finds_by_email_partial_name_and_any_identity(admin_client, typed):
+    profile = services.profile_create(
+        actor=Actor.system("t"), source="admin", name="王芳", email="wang.fang@example.com",
+        identities=[("crm_id", "CRM-42"), ("wechat_openid", "oWx_OpenId_1")],
+    )
+    ProfileFactory(name="李雷")
+    response = changelist(admin_client, q=typed)
+    assert list(response.context["cl"].result_list) == [profile]
+
+
+def test_search_by_public_id(admin_client):
+    profile = ProfileFactory()
+    response = changelist(admin_client, q=str(profile.uuid))
+    assert list(response.context["cl"].result_list) == [profile]
+
+
+def test_add_form_normalises_and_records_the_creation(admin_client, staff_user):
+    response = admin_client.post(reverse("admin:profiles_profile_add"), {
+        "name": "赵敏", "gender": "female", "phone": "139 0013 9000", "email": "ZHAO@QQ.COM",
+        "country": "CN", "province": "", "city": "杭州市", "occupation": "", "traits": "{}", "birth_date": "",
+        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    profile = Profile.objects.get(name="赵敏")
+    assert (profile.phone, profile.email, profile.city) == ("+8613900139000", "zhao@qq.com", "杭州")
+    created = profile.activities.get()
+    assert (created.type, created.actor_kind, created.actor_user) == ("created", "staff", staff_user)
+
+
+def test_change_form_records_the_edit_on_the_timeline(admin_client):
+    profile = services.profile_create(actor=Actor.system("t"), source="admin", name="周杰", city="北京")
+    url = reverse("admin:profiles_profile_change", args=[profile.pk])
+    response = admin_client.post(url, {
+        "name": "周杰", "gender": "unknown", "phone": "", "email": "", "country": "CN", "province": "",
+        "city": "上海", "occupation": "", "traits": "{}", "birth_date": "",
+        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 302
+    edit = profile.activities.get(type=ProfileActivity.Type.EDITED)
+    assert edit.params == {"changes": {"city": ["北京", "上海"]}}
+
+
+def test_a_phone_of_another_customer_is_a_form_error_not_a_crash(admin_client):
+    services.profile_create(actor=Actor.system("t"), source="admin", name="甲", phone="13800138000")
+    response = admin_client.post(reverse("admin:profiles_profile_add"), {
+        "name": "乙", "gender": "unknown", "phone": "+86 138 0013 8000", "email": "", "country": "CN",
+        "province": "", "city": "", "occupation": "", "traits": "{}", "birth_date": "",
+        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 200
+    assert "phone" in response.context["adminform"].form.errors
+    assert not Profile.objects.filter(name="乙").exists()
+
+
+def test_invalid_phone_gets_a_message_that_says_what_to_fix(admin_client):
+    response = admin_client.post(reverse("admin:profiles_profile_add"), {
+        "name": "丙", "gender": "unknown", "phone": "12345", "email": "", "country": "CN", "province": "",
+        "city": "", "occupation": "", "traits": "{}", "birth_date": "",
+        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 200
+    assert "12345" in response.context["adminform"].form.errors["phone"][0]
+
+
+def test_profile_page_opens_with_identities_and_metrics(admin_client):
+    profile = services.profile_create(
+        actor=Actor.system("t"), source="admin", name="钱多多", phone="13700137000", identities=[("crm_id", "C-1")]
+    )
+    response = admin_client.get(reverse("admin:profiles_profile_change", args=[profile.pk]))
+    assert response.status_code == 200
+    assert "C-1" in response.text and "+8613700137000" in response.text
+
+
+def test_recompute_action_updates_the_selected_customers(admin_client):
+    profile = ProfileFactory()
+    EventFactory(profile=profile, name="order", amount=100)
+    admin_client.post(reverse("admin:profiles_profile_changelist"), {
+        "action": "recompute_metrics", "_selected_action": [profile.pk],
+    })
+    profile.refresh_from_db()
+    assert profile.order_count == 1
+
+
+@pytest.mark.parametrize("model", ["event", "profileactivity", "eventdefinition", "identitykind", "attributedefinition"])
+def test_other_lists_open(admin_client, model, django_assert_max_num_queries):
+    EventFactory.create_batch(5)
+    with django_assert_max_num_queries(12):
+        assert changelist(admin_client, model).status_code == 200
+
+
+def test_event_list_filters_by_registered_event_name(admin_client):
+    EventFactory(name="order", amount=1)
+    EventFactory(name="page_view")
+    response = changelist(admin_client, "event", name="order")
+    assert [e.name for e in response.context["cl"].result_list] == ["order"]
+
+
+def test_builtin_identity_kinds_cannot_be_deleted(admin_client):
+    response = admin_client.get(reverse("admin:profiles_identitykind_delete", args=["phone"]))
+    assert response.status_code == 403
