@@ -52,6 +52,7 @@ def test_production_settings_pass_check_deploy():
         "ALLOWED_HOSTS": "cdp.example.com",
     }
     env.pop("DEBUG", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set while browser tests run
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT, capture_output=True, text=True, env=env,
