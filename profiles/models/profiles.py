@@ -1,18 +1,16 @@
-"""Customer profiles, their identities, behaviour events and system activity.
-
-Models hold data and invariants only; every write goes through `services.py` (profiles,
-identities), `metrics.py` (computed fields) and `activity.py` (timeline rows).
-"""
+"""Profiles, their identities and the registry of custom traits."""
 import datetime
 import decimal
 import uuid
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from ..normalisers import normalise_date
 
 
 class Gender(models.TextChoices):
@@ -101,8 +99,6 @@ class AttributeDefinition(models.Model):
                     return False
                 raise ValueError
             if self.type == AttributeType.DATE:
-                from .normalisers import normalise_date
-
                 return normalise_date(value).isoformat()
             if self.type == AttributeType.CHOICE:
                 if str(value) not in [str(c) for c in self.choices]:
@@ -278,126 +274,3 @@ class Identity(models.Model):
 
     def __str__(self):
         return f"{self.kind_id}: {self.value}"
-
-
-class EventDefinition(models.Model):
-    """A known event name with its label and properties, offered in the segment builder."""
-
-    name = models.SlugField(_("event name"), max_length=64, unique=True)
-    label = models.CharField(_("label"), max_length=100)
-    description = models.TextField(_("description"), blank=True)
-    properties = models.JSONField(
-        _("properties"), default=list, blank=True,
-        help_text=_('A list like [{"name": "category", "type": "string", "label": "品类"}].'),
-    )
-    has_amount = models.BooleanField(_("carries an amount"), default=False)
-    is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
-
-    class Meta:
-        verbose_name = _("event definition")
-        verbose_name_plural = _("event definitions")
-        ordering = ["name"]
-
-    def __str__(self):
-        return f"{gettext(self.label)} ({self.name})"
-
-    def clean(self):
-        if not isinstance(self.properties, list) or not all(
-            isinstance(p, dict) and p.get("name") and p.get("type") in AttributeType.values
-            for p in self.properties
-        ):
-            raise ValidationError(
-                {"properties": _("Each property needs a name and a type (string, number, boolean, date or choice).")}
-            )
-
-
-class Event(models.Model):
-    """Something the customer did: a view, a cart, an order, a payment, a click…"""
-
-    profile = models.ForeignKey(
-        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events", db_index=False
-    )
-    name = models.CharField(_("event"), max_length=64)
-    occurred_at = models.DateTimeField(_("occurred at"))
-    properties = models.JSONField(_("properties"), default=dict, blank=True)
-    amount = models.DecimalField(_("amount"), max_digits=14, decimal_places=2, null=True, blank=True)
-    source = models.CharField(_("source"), max_length=64, blank=True)
-    external_id = models.CharField(
-        _("external id"), max_length=128, null=True, blank=True,
-        help_text=_("The sender's id for the event; a second event with the same source and id is a duplicate."),
-    )
-    received_at = models.DateTimeField(_("received at"), default=timezone.now, editable=False)
-
-    class Meta:
-        verbose_name = _("event")
-        verbose_name_plural = _("events")
-        indexes = [
-            # The timeline: one profile's events, newest first, keyset-paginated.
-            models.Index(fields=["profile", "-occurred_at", "-id"], name="event_timeline"),
-            # Segments: "did E in a window"; covering profile_id on PostgreSQL.
-            models.Index(fields=["name", "occurred_at"], include=["profile"], name="event_name_time"),
-        ]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["source", "external_id"], condition=Q(external_id__isnull=False),
-                name="event_source_external_id_unique",
-            ),
-        ]
-
-    def __str__(self):
-        return f"{self.name} @ {self.occurred_at:%Y-%m-%d %H:%M}"
-
-
-class ActorKind(models.TextChoices):
-    STAFF = "staff", _("Staff")
-    PARTNER = "partner", _("Partner")
-    SYSTEM = "system", _("System")
-
-
-class ProfileActivity(models.Model):
-    """What happened to a profile that is not customer behaviour (tags, consent,
-    segments, merges, imports, edits, notes). Written only by `profiles.activity`."""
-
-    class Type(models.TextChoices):
-        CREATED = "created", _("Created")
-        EDITED = "edited", _("Edited")
-        NOTE = "note", _("Note")
-        IMPORTED = "imported", _("Imported")
-        TAG_ADDED = "tag_added", _("Tag added")
-        TAG_REMOVED = "tag_removed", _("Tag removed")
-        CONSENT_CHANGED = "consent_changed", _("Consent changed")
-        SEGMENT_ENTERED = "segment_entered", _("Entered segment")
-        SEGMENT_EXITED = "segment_exited", _("Left segment")
-        MERGED = "merged", _("Merged")
-        UNMERGED = "unmerged", _("Unmerged")
-        DSAR = "dsar", _("Data subject request")
-
-    profile = models.ForeignKey(
-        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities", db_index=False
-    )
-    type = models.CharField(_("type"), max_length=32, choices=Type.choices)
-    params = models.JSONField(_("details"), default=dict, blank=True)
-    actor_kind = models.CharField(_("by"), max_length=16, choices=ActorKind.choices, default=ActorKind.SYSTEM)
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("staff member"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
-    )
-    actor_label = models.CharField(_("actor"), max_length=150, blank=True)
-    occurred_at = models.DateTimeField(_("when"), default=timezone.now)
-
-    class Meta:
-        verbose_name = _("activity")
-        verbose_name_plural = _("activities")
-        indexes = [models.Index(fields=["profile", "-occurred_at", "-id"], name="activity_timeline")]
-        constraints = [
-            models.CheckConstraint(condition=Q(actor_kind__in=ActorKind.values), name="activity_actor_kind_valid"),
-        ]
-
-    def __str__(self):
-        return f"{self.get_type_display()} @ {self.occurred_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def summary(self) -> str:
-        from .activity import summarise
-
-        return summarise(self)

@@ -1,0 +1,24 @@
+"""Customer profiles, identities, behaviour events, system activity and the tag taxonomy.
+
+Models hold data and invariants only; writes go through `profiles.services`,
+`profiles.metrics` (computed fields) and `profiles.activity` (timeline rows).
+"""
+from .activity import ActorKind, ProfileActivity
+from .events import Event, EventDefinition
+from .profiles import (
+    AttributeDefinition,
+    AttributeType,
+    Gender,
+    Identity,
+    IdentityKind,
+    LifecycleStage,
+    Profile,
+    ProfileStatus,
+    age_on,
+    clean_traits,
+)
+
+__all__ = [
+    "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity",
+    "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileStatus", "age_on", "clean_traits",
+]
