@@ -5,12 +5,21 @@ the summary in their own language (`summarise`).
 """
 from collections.abc import Iterable
 
+from django.db.models import (
+    CharField,
+    DateTimeField,
+    F,
+    IntegerField,
+    JSONField,
+    QuerySet,
+)
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cdp.actors import Actor
+from cdp.sql import constant, insert_from_select
 
-from .models import ProfileActivity, Profile
+from .models import Profile, ProfileActivity, Tag, TagSource
 
 Type = ProfileActivity.Type
 
@@ -18,6 +27,8 @@ SUMMARIES = {
     Type.CREATED: _("Profile created (source: %(source)s)"),
     Type.EDITED: _("Edited: %(fields)s"),
     Type.NOTE: _("Note: %(text)s"),
+    Type.TAG_ADDED: _("Tag “%(tag_name)s” added (%(source_label)s)"),
+    Type.TAG_REMOVED: _("Tag “%(tag_name)s” removed (%(source_label)s)"),
 }
 
 
@@ -60,19 +71,53 @@ def profiles_created_bulk(*, profile_ids: Iterable[int], source: str, actor: Act
     )
 
 
+def tag_added(*, profiles: QuerySet[Profile], tag: Tag, source: str, reason: str, actor: Actor) -> int:
+    """One "tag added" row for each profile in `profiles`, in one INSERT … SELECT."""
+    return _record_for(profiles, Type.TAG_ADDED, _tag_params(tag, source, reason), actor)
+
+
+def tag_removed(*, profiles: QuerySet[Profile], tag: Tag, source: str, reason: str, actor: Actor) -> int:
+    return _record_for(profiles, Type.TAG_REMOVED, _tag_params(tag, source, reason), actor)
+
+
+def _tag_params(tag: Tag, source: str, reason: str) -> dict:
+    return {"tag": tag.slug, "tag_name": tag.name, "source": source, "reason": reason}
+
+
+def _record_for(profiles: QuerySet[Profile], type_: str, params: dict, actor: Actor) -> int:
+    rows = profiles.order_by().annotate(
+        a_profile=F("pk"),
+        a_type=constant(type_, CharField()),
+        a_params=constant(params, JSONField()),
+        a_actor_kind=constant(actor.kind, CharField()),
+        a_actor_user=constant(actor.user.pk if actor.user else None, IntegerField()),
+        a_actor_label=constant(actor.label[:150], CharField()),
+        a_when=constant(timezone.now(), DateTimeField()),
+    ).values("a_profile", "a_type", "a_params", "a_actor_kind", "a_actor_user", "a_actor_label", "a_when")
+    columns = {
+        "profile_id": "a_profile", "type": "a_type", "params": "a_params", "actor_kind": "a_actor_kind",
+        "actor_user_id": "a_actor_user", "actor_label": "a_actor_label", "occurred_at": "a_when",
+    }
+    return insert_from_select(ProfileActivity, columns, rows)
+
+
 def summarise(activity: ProfileActivity) -> str:
     template = SUMMARIES.get(activity.type)
     if template is None:
         return str(activity.get_type_display())
     params = dict(activity.params)
+    if "source" in params and params["source"] in TagSource.values:
+        params["source_label"] = TagSource(params["source"]).label
     if activity.type == Type.EDITED:
         params["fields"] = ", ".join(
             f"{field}: {before or '∅'} → {after or '∅'}" for field, (before, after) in params.get("changes", {}).items()
         )
     try:
-        return str(template) % params
+        summary = str(template) % params
     except (KeyError, TypeError, ValueError):
         return str(activity.get_type_display())
+    reason = params.get("reason") if activity.type in (Type.TAG_ADDED, Type.TAG_REMOVED) else ""
+    return f"{summary} — {reason}" if reason else summary
 
 
 def _display(value) -> str:

@@ -1,10 +1,19 @@
 """Reads for pages and the API."""
 import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
-from .models import Identity, IdentityKind, Profile
-from .normalisers import NormalisationError, normalise_email, normalise_identity, normalise_phone
+from .models import Identity, IdentityKind, InterestMapping, Profile, Tag, TagCategory
+from .normalisers import (
+    NormalisationError,
+    normalise_email,
+    normalise_identity,
+    normalise_phone,
+)
 
 
 def identity_owner(*, kind: str, value: str) -> Profile | None:
@@ -42,3 +51,49 @@ def profile_search(queryset: QuerySet[Profile], term: str) -> QuerySet[Profile]:
     except ValueError:
         pass
     return queryset.filter(condition)
+
+
+@dataclass(frozen=True)
+class TagUsage:
+    """A place that refers to a tag and would break if the tag were deleted."""
+
+    kind: str
+    name: str
+    url: str = ""
+
+    def __str__(self):
+        return f"{self.kind} “{self.name}”"
+
+
+# Apps above profiles (segments, rule tags) register a finder here from AppConfig.ready(),
+# so that "where used" knows about them without profiles importing them.
+TAG_USAGE_FINDERS: list[Callable[[Tag], Iterable[TagUsage]]] = []
+
+
+def tag_usages(tag: Tag) -> list[TagUsage]:
+    usages = [
+        TagUsage(str(_("Interest mapping")), str(mapping), reverse("admin:profiles_interestmapping_change", args=[mapping.pk]))
+        for mapping in InterestMapping.objects.filter(tag=tag).select_related("tag")
+    ]
+    for finder in TAG_USAGE_FINDERS:
+        usages.extend(finder(tag))
+    return usages
+
+
+def tag_tree() -> list[dict]:
+    """The taxonomy as nested dicts (category, depth, tags) for the tree page, in two queries."""
+    categories = list(TagCategory.objects.all())
+    tags_by_category: dict[int, list[Tag]] = {}
+    for tag in Tag.objects.order_by("-is_active", "name"):
+        tags_by_category.setdefault(tag.category_id, []).append(tag)
+    children: dict[int | None, list[TagCategory]] = {}
+    for category in categories:
+        children.setdefault(category.parent_id, []).append(category)
+
+    def walk(parent_id, depth):
+        for category in sorted(children.get(parent_id, []), key=lambda c: (c.code is None, c.pk if c.code else 0, c.name)):
+            tags = tags_by_category.get(category.pk, [])
+            yield {"category": category, "depth": depth, "tags": tags, "tag_count": len(tags)}
+            yield from walk(category.pk, depth + 1)
+
+    return list(walk(None, 0))

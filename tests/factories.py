@@ -5,7 +5,7 @@ import decimal
 import factory
 from django.utils import timezone
 
-from profiles.models import Event, Identity, Profile
+from profiles.models import Event, Identity, Profile, Tag, TagCategory
 
 
 class ProfileFactory(factory.django.DjangoModelFactory):
@@ -47,3 +47,12 @@ def order(profile, *, days_ago: float, amount: str, now=None, **properties) -> E
         profile=profile, name="order", amount=decimal.Decimal(amount),
         occurred_at=now - datetime.timedelta(days=days_ago), properties=properties, source="shop",
     )
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+
+    name = factory.Sequence(lambda n: f"标签{n}")
+    slug = factory.Sequence(lambda n: f"tag-{n}")
+    category = factory.LazyFunction(lambda: TagCategory.objects.get(code="interest"))

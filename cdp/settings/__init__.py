@@ -135,6 +135,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "profiles.tasks.recompute_all_metrics",
         "schedule": env.int("CDP_METRICS_EVERY_SECONDS", default=24 * 3600),
     },
+    # Interest weights decay with time even when nothing new happens.
+    "recompute-interest-scores": {
+        "task": "profiles.tasks.recompute_interests",
+        "schedule": env.int("CDP_INTERESTS_EVERY_SECONDS", default=24 * 3600),
+    },
+    "expire-tags": {"task": "profiles.tasks.expire_tags", "schedule": 3600},
 }
 
 # --- REST framework -------------------------------------------------------------------

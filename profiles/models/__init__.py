@@ -17,8 +17,18 @@ from .profiles import (
     age_on,
     clean_traits,
 )
+from .tags import (
+    InterestMapping,
+    InterestScore,
+    ProfileTag,
+    Tag,
+    TagCategory,
+    TagKind,
+    TagSource,
+)
 
 __all__ = [
     "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity",
     "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileStatus", "age_on", "clean_traits",
+    "InterestMapping", "InterestScore", "ProfileTag", "Tag", "TagCategory", "TagKind", "TagSource",
 ]

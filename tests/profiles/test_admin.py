@@ -15,6 +15,17 @@ def admin_client(client, staff_user):
     return client
 
 
+def profile_form(**fields):
+    """A complete add/change form POST: the fields plus both inlines' management forms."""
+    data = {
+        "name": "", "gender": "unknown", "phone": "", "email": "", "country": "CN", "province": "", "city": "",
+        "occupation": "", "traits": "{}", "birth_date": "",
+    }
+    for prefix in ("identities", "profile_tags"):
+        data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
+    return data | fields
+
+
 def changelist(admin_client, model="profile", **params):
     return admin_client.get(reverse(f"admin:profiles_{model}_changelist"), params)
 
@@ -54,11 +65,9 @@ def test_search_by_public_id(admin_client):
 
 
 def test_add_form_normalises_and_records_the_creation(admin_client, staff_user):
-    response = admin_client.post(reverse("admin:profiles_profile_add"), {
-        "name": "赵敏", "gender": "female", "phone": "139 0013 9000", "email": "ZHAO@QQ.COM",
-        "country": "CN", "province": "", "city": "杭州市", "occupation": "", "traits": "{}", "birth_date": "",
-        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
-    })
+    response = admin_client.post(reverse("admin:profiles_profile_add"), profile_form(
+        name="赵敏", gender="female", phone="139 0013 9000", email="ZHAO@QQ.COM", city="杭州市",
+    ))
     assert response.status_code == 302, response.context["adminform"].form.errors
     profile = Profile.objects.get(name="赵敏")
     assert (profile.phone, profile.email, profile.city) == ("+8613900139000", "zhao@qq.com", "杭州")
@@ -69,11 +78,7 @@ def test_add_form_normalises_and_records_the_creation(admin_client, staff_user):
 def test_change_form_records_the_edit_on_the_timeline(admin_client):
     profile = services.profile_create(actor=Actor.system("t"), source="admin", name="周杰", city="北京")
     url = reverse("admin:profiles_profile_change", args=[profile.pk])
-    response = admin_client.post(url, {
-        "name": "周杰", "gender": "unknown", "phone": "", "email": "", "country": "CN", "province": "",
-        "city": "上海", "occupation": "", "traits": "{}", "birth_date": "",
-        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
-    })
+    response = admin_client.post(url, profile_form(name="周杰", city="上海"))
     assert response.status_code == 302
     edit = profile.activities.get(type=ProfileActivity.Type.EDITED)
     assert edit.params == {"changes": {"city": ["北京", "上海"]}}
@@ -81,22 +86,14 @@ def test_change_form_records_the_edit_on_the_timeline(admin_client):
 
 def test_a_phone_of_another_customer_is_a_form_error_not_a_crash(admin_client):
     services.profile_create(actor=Actor.system("t"), source="admin", name="甲", phone="13800138000")
-    response = admin_client.post(reverse("admin:profiles_profile_add"), {
-        "name": "乙", "gender": "unknown", "phone": "+86 138 0013 8000", "email": "", "country": "CN",
-        "province": "", "city": "", "occupation": "", "traits": "{}", "birth_date": "",
-        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
-    })
+    response = admin_client.post(reverse("admin:profiles_profile_add"), profile_form(name="乙", phone="+86 138 0013 8000"))
     assert response.status_code == 200
     assert "phone" in response.context["adminform"].form.errors
     assert not Profile.objects.filter(name="乙").exists()
 
 
 def test_invalid_phone_gets_a_message_that_says_what_to_fix(admin_client):
-    response = admin_client.post(reverse("admin:profiles_profile_add"), {
-        "name": "丙", "gender": "unknown", "phone": "12345", "email": "", "country": "CN", "province": "",
-        "city": "", "occupation": "", "traits": "{}", "birth_date": "",
-        "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
-    })
+    response = admin_client.post(reverse("admin:profiles_profile_add"), profile_form(name="丙", phone="12345"))
     assert response.status_code == 200
     assert "12345" in response.context["adminform"].form.errors["phone"][0]
 

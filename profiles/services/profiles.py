@@ -7,9 +7,9 @@ from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
 
-from . import activity
-from .models import Identity, IdentityKind, Profile
-from .normalisers import (
+from .. import activity
+from ..models import Identity, IdentityKind, Profile
+from ..normalisers import (
     NormalisationError,
     normalise_city,
     normalise_date,

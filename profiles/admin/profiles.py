@@ -2,15 +2,19 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.db.models import Exists, OuterRef
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from cdp.actors import Actor
+from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
 
-from . import selectors, services
-from .metrics import metrics_recompute
-from .models import (
+from .. import selectors, services
+from ..metrics import metrics_recompute
+from ..models import (
     AttributeDefinition,
     Event,
     EventDefinition,
@@ -18,7 +22,12 @@ from .models import (
     IdentityKind,
     Profile,
     ProfileActivity,
+    ProfileTag,
+    Tag,
+    TagCategory,
+    TagSource,
 )
+from ..services.tags import tag_assign, tag_remove
 
 
 class ProfileAdminForm(forms.ModelForm):
@@ -60,20 +69,108 @@ class IdentityInline(admin.TabularInline):
         return False
 
 
+class ProfileTagInline(admin.TabularInline):
+    """The customer's tags. Existing rows are read-only; adding and removing go through
+    the tag services (see ProfileAdmin.save_formset) so the timeline records them."""
+
+    model = ProfileTag
+    fields = ("tag", "source", "weight", "reason", "assigned_by_label", "assigned_at", "expires_at")
+    readonly_fields = ("source", "weight", "reason", "assigned_by_label", "assigned_at")
+    extra = 0
+    verbose_name = _("tag")
+    verbose_name_plural = _("tags")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("tag", "tag__category")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "tag":
+            kwargs["queryset"] = Tag.objects.filter(is_active=True).select_related("category")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class TagFilter(admin.SimpleListFilter):
+    """Customers holding all the chosen tags: each click adds a tag to (or takes it off)
+    the combination, e.g. ?tags=shanghai-vip,sneaker-lover."""
+
+    title = _("tags (all of)")
+    parameter_name = "tags"
+
+    def lookups(self, request, model_admin):
+        return Tag.objects.filter(is_active=True).order_by("name").values_list("slug", "name")[:300]
+
+    def chosen(self) -> list[str]:
+        return [slug for slug in (self.value() or "").split(",") if slug]
+
+    def choices(self, changelist):
+        chosen = self.chosen()
+        yield {
+            "selected": not chosen,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": _("All"),
+        }
+        for slug, name in self.lookup_choices:
+            combination = [s for s in chosen if s != slug] if slug in chosen else [*chosen, slug]
+            yield {
+                "selected": slug in chosen,
+                "query_string": changelist.get_query_string({self.parameter_name: ",".join(combination)})
+                if combination else changelist.get_query_string(remove=[self.parameter_name]),
+                "display": name,
+            }
+
+    def queryset(self, request, queryset):
+        for slug in self.chosen():
+            queryset = queryset.filter(Exists(ProfileTag.objects.filter(profile_id=OuterRef("pk"), tag__slug=slug)))
+        return queryset
+
+
+class TagCategoryFilter(admin.SimpleListFilter):
+    """Customers holding any tag in a category or its sub-categories."""
+
+    title = _("any tag in category")
+    parameter_name = "tag_category"
+
+    def lookups(self, request, model_admin):
+        return [(str(c.pk), str(c)) for c in TagCategory.objects.select_related("parent__parent")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        categories = {int(self.value())} if self.value().isdigit() else set()
+        frontier = set(categories)
+        while frontier:
+            frontier = set(TagCategory.objects.filter(parent__in=frontier).values_list("pk", flat=True)) - categories
+            categories |= frontier
+        return queryset.filter(
+            Exists(ProfileTag.objects.filter(profile_id=OuterRef("pk"), tag__category__in=categories))
+        )
+
+
+class TagActionForm(ActionForm):
+    tag = forms.ModelChoiceField(queryset=Tag.objects.filter(is_active=True), required=False, label=_("tag"))
+
+
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
     form = ProfileAdminForm
+    action_form = TagActionForm
+    show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice over millions of rows
     list_display = (
         "__str__", "phone", "email", "city", "gender", "lifecycle_stage", "order_count", "total_spent", "last_seen_at",
     )
-    list_filter = ("status", "lifecycle_stage", "gender", "rfm_recency", "rfm_frequency", "rfm_monetary")
+    list_filter = (
+        TagFilter, TagCategoryFilter, "status", "lifecycle_stage", "gender", "rfm_recency", "rfm_frequency", "rfm_monetary",
+    )
     search_fields = ("name",)  # shows the search box; get_search_results does the real work
     search_help_text = _("Phone in any format, email, name (or part of it), CRM id, WeChat id or public id.")
     ordering = ("-id",)
     list_per_page = 50
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    inlines = [IdentityInline]
+    inlines = [IdentityInline, ProfileTagInline]
     readonly_fields = (
         "uuid", "status", "merged_into", "first_seen_at", "last_seen_at", "order_count", "total_spent",
         "last_order_at", "rfm_recency", "rfm_frequency", "rfm_monetary", "lifecycle_stage",
@@ -90,7 +187,7 @@ class ProfileAdmin(admin.ModelAdmin):
         )}),
         (_("System"), {"fields": ("status", "merged_into", "created_at", "updated_at")}),
     )
-    actions = ["recompute_metrics"]
+    actions = ["add_tag", "remove_tag", "recompute_metrics"]
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.profile_search(queryset, search_term), False
@@ -106,6 +203,52 @@ class ProfileAdmin(admin.ModelAdmin):
             # The admin carries on with `obj` (inlines, log entry, redirect).
             obj.pk, obj.uuid, obj.created_at = profile.pk, profile.uuid, profile.created_at
             obj._state.adding = False
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not ProfileTag:
+            return super().save_formset(request, form, formset, change)
+        actor, profile = Actor.staff(request.user), Profile.objects.filter(pk=form.instance.pk)
+        added = []
+        for tag_form in formset.extra_forms:
+            tag = tag_form.cleaned_data.get("tag") if tag_form.has_changed() else None
+            if tag:
+                tag_assign(tag=tag, profiles=profile, source=TagSource.MANUAL, actor=actor,
+                           expires_at=tag_form.cleaned_data.get("expires_at"))
+                added.append(tag)
+        removed = [f.instance for f in formset.deleted_forms if f.instance.pk]
+        for row in removed:
+            tag_remove(tag=row.tag, profiles=profile, source=TagSource.MANUAL, actor=actor)
+        # What formset.save() would have left for the admin's change message.
+        formset.new_objects = list(ProfileTag.objects.filter(profile=form.instance, tag__in=added))
+        formset.changed_objects, formset.deleted_objects = [], removed
+
+    def _chosen_tag(self, request):
+        tag = action_form_value(request, TagActionForm, "tag")
+        if tag is None:
+            self.message_user(request, _("Choose a tag next to the action first."), messages.ERROR)
+        return tag
+
+    @admin.action(description=_("Add the tag chosen beside to the selected customers"), permissions=["change"])
+    def add_tag(self, request, queryset):
+        # With "select all", `queryset` is every customer matching the filter: one statement.
+        if tag := self._chosen_tag(request):
+            try:
+                added = tag_assign(tag=tag, profiles=queryset, source=TagSource.MANUAL, actor=Actor.staff(request.user))
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return
+            self.message_user(request, ngettext(
+                "Tag “%(tag)s” added to %(count)d customer.", "Tag “%(tag)s” added to %(count)d customers.", added,
+            ) % {"tag": tag.name, "count": added}, messages.SUCCESS)
+
+    @admin.action(description=_("Remove the tag chosen beside from the selected customers"), permissions=["change"])
+    def remove_tag(self, request, queryset):
+        if tag := self._chosen_tag(request):
+            removed = tag_remove(tag=tag, profiles=queryset, source=TagSource.MANUAL, actor=Actor.staff(request.user))
+            self.message_user(request, ngettext(
+                "Tag “%(tag)s” removed from %(count)d customer.", "Tag “%(tag)s” removed from %(count)d customers.",
+                removed,
+            ) % {"tag": tag.name, "count": removed}, messages.SUCCESS)
 
     @admin.action(description=_("Recompute metrics for the selected customers"), permissions=["change"])
     def recompute_metrics(self, request, queryset):

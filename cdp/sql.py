@@ -1,0 +1,30 @@
+"""Set-based SQL the ORM does not express: INSERT … SELECT from a queryset."""
+from django.db import connection
+from django.db.models import Field, Model, QuerySet, Value
+from django.db.models.functions import Cast
+
+
+def insert_from_select(model: type[Model], columns: dict[str, str], queryset: QuerySet) -> int:
+    """INSERT INTO model's table (column, …) SELECT alias, … FROM (queryset) in one statement.
+
+    `columns` maps the target column names to the names the `values()` queryset selects
+    (field names or annotation aliases), so the select order never matters. Returns the
+    number of rows inserted.
+    """
+    sql, params = queryset.query.sql_with_params()
+    quote = connection.ops.quote_name
+    targets = ", ".join(quote(column) for column in columns)
+    sources = ", ".join(f"selected.{quote(alias)}" for alias in columns.values())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {quote(model._meta.db_table)} ({targets}) SELECT {sources} FROM ({sql}) AS selected",
+            params,
+        )
+        return cursor.rowcount
+
+
+def constant(value, field: Field) -> Cast:
+    """A typed constant column for an INSERT … SELECT: PostgreSQL reads a bare NULL (or
+    an untyped parameter) in a subquery's select list as text, which no integer,
+    timestamp or JSON column accepts."""
+    return Cast(Value(value, output_field=field), output_field=field)

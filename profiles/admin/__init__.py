@@ -1,0 +1,2 @@
+"""Admin for customers and events (`profiles`) and the tag taxonomy (`tags`)."""
+from . import profiles, tags  # noqa: F401  (registers the ModelAdmins)
