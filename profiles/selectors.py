@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .models import Identity, IdentityKind, InterestMapping, Profile, Tag, TagCategory
+from .models import Identity, IdentityKind, InterestMapping, Profile, ProfileTag, Tag, TagCategory, TagKind
 from .normalisers import (
     NormalisationError,
     normalise_email,
@@ -97,3 +97,35 @@ def tag_tree() -> list[dict]:
             yield from walk(category.pk, depth + 1)
 
     return list(walk(None, 0))
+
+
+@dataclass
+class TagGroup:
+    root: TagCategory
+    profile_tags: list
+
+
+def profile_tag_groups(profile: Profile) -> list[TagGroup]:
+    """The customer's tags grouped under the taxonomy's roots, in two queries."""
+    categories = {c.pk: c for c in TagCategory.objects.all()}
+
+    def root_of(category_id):
+        category = categories[category_id]
+        while category.parent_id is not None and category.parent_id in categories:
+            category = categories[category.parent_id]
+        return category
+
+    groups: dict[int, TagGroup] = {}
+    for profile_tag in ProfileTag.objects.filter(profile=profile).select_related("tag").order_by("tag__name"):
+        root = root_of(profile_tag.tag.category_id)
+        groups.setdefault(root.pk, TagGroup(root, [])).profile_tags.append(profile_tag)
+    return sorted(groups.values(), key=lambda g: (g.root.code is None, g.root.pk))
+
+
+def profile_interests(profile: Profile) -> list[tuple[str, float]]:
+    """(tag name, weight) of the customer's weighted interest tags, strongest first."""
+    return list(
+        ProfileTag.objects.filter(profile=profile, weight__isnull=False, tag__kind=TagKind.INTEREST)
+        .order_by("-weight")
+        .values_list("tag__name", "weight")
+    )

@@ -13,6 +13,7 @@ from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
 
 from .. import selectors, services
+from ..masking import can_see_personal_data, mask_email, mask_phone
 from ..metrics import metrics_recompute
 from ..models import (
     AttributeDefinition,
@@ -28,6 +29,7 @@ from ..models import (
     TagSource,
 )
 from ..services.tags import tag_assign, tag_remove
+from .profile_page import ProfilePageMixin
 
 
 class ProfileAdminForm(forms.ModelForm):
@@ -154,12 +156,13 @@ class TagActionForm(ActionForm):
 
 
 @admin.register(Profile)
-class ProfileAdmin(admin.ModelAdmin):
+class ProfileAdmin(ProfilePageMixin, admin.ModelAdmin):
     form = ProfileAdminForm
     action_form = TagActionForm
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice over millions of rows
     list_display = (
-        "__str__", "phone", "email", "city", "gender", "lifecycle_stage", "order_count", "total_spent", "last_seen_at",
+        "__str__", "phone_masked", "email_masked", "city", "gender", "lifecycle_stage", "order_count", "total_spent",
+        "last_seen_at",
     )
     list_filter = (
         TagFilter, TagCategoryFilter, "status", "lifecycle_stage", "gender", "rfm_recency", "rfm_frequency", "rfm_monetary",
@@ -191,6 +194,19 @@ class ProfileAdmin(admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.profile_search(queryset, search_term), False
+
+    def get_list_display(self, request):
+        if can_see_personal_data(request.user):
+            return [{"phone_masked": "phone", "email_masked": "email"}.get(f, f) for f in self.list_display]
+        return self.list_display
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_masked(self, obj):
+        return mask_phone(obj.phone)
+
+    @admin.display(description=_("email"), ordering="email")
+    def email_masked(self, obj):
+        return mask_email(obj.email)
 
     def save_model(self, request, obj, form, change):
         actor = Actor.staff(request.user)

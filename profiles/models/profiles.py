@@ -185,6 +185,7 @@ class Profile(models.Model):
     class Meta:
         verbose_name = _("customer")
         verbose_name_plural = _("customers")
+        permissions = [("view_personal_data", _("Can see personal data (phones, emails) unmasked"))]
         indexes = [
             models.Index(fields=["phone"], name="profile_phone"),
             models.Index(fields=["email"], name="profile_email"),

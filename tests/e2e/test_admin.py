@@ -17,10 +17,11 @@ def test_staff_logs_in_finds_a_customer_by_phone_and_opens_the_profile(page, liv
     page.fill("#searchbar", "138 0013 8000")
     page.press("#searchbar", "Enter")
     page.click("#result_list a:has-text('王芳')")
-    # then the profile page shows the person and their identities
-    page.wait_for_selector("#profile_form")
-    content = page.content()
-    assert "+8613800138000" in content and "CRM-0001" in content and "上海" in content
+    # then the profile page shows the person, their identities and timeline
+    page.wait_for_selector("#profile-header")
+    assert "+8613800138000" in page.inner_text("#profile-header")
+    assert "CRM-0001" in page.inner_text("#identities")
+    assert "创建客户档案" in page.inner_text("#timeline")
 
 
 def test_language_switch_shows_the_admin_in_english(page, live_server, admin_login):

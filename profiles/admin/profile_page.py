@@ -1,0 +1,141 @@
+"""The profile page: what staff read when they open a customer (the change form is one
+click away, under "Edit")."""
+import datetime
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from cdp.actors import Actor
+from cdp.audit import audit_record
+from cdp.models import AuditLog
+
+from .. import selectors, services
+from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
+from ..models import EventDefinition, Profile, ProfileActivity
+from ..timeline import Cursor, TimelineFilter, profile_timeline
+
+
+class ProfilePageMixin:
+    """Mixed into ProfileAdmin: GET on a customer shows the page; ?edit=1 shows the form."""
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/timeline/", wrap(self.timeline_view), name="profiles_profile_timeline"),
+            path("<path:object_id>/note/", wrap(require_POST(self.note_view)), name="profiles_profile_note"),
+            path("<path:object_id>/reveal/", wrap(require_POST(self.reveal_view)), name="profiles_profile_reveal"),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "GET" and "edit" not in request.GET:
+            return self.profile_page_view(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request, obj):
+        response = super().response_change(request, obj)
+        if "_continue" in request.POST and isinstance(response, HttpResponseRedirect):
+            response["Location"] += ("&" if "?" in response["Location"] else "?") + "edit=1"
+        return response
+
+    def _profile(self, request, object_id) -> Profile:
+        profile = self.get_object(request, object_id)
+        if profile is None:
+            raise Http404(_("No customer with this id."))
+        if not self.has_view_or_change_permission(request, profile):
+            raise PermissionDenied
+        return profile
+
+    def profile_page_view(self, request, object_id):
+        profile = self._profile(request, object_id)
+        if profile.merged_into_id:
+            messages.info(request, _("This customer was merged into another profile; showing the survivor."))
+            return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.merged_into_id]))
+        filters = _timeline_filter(request)
+        entries, next_cursor = profile_timeline(profile, filters=filters)
+        unmasked = can_see_personal_data(request.user)
+        interests = selectors.profile_interests(profile)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": str(profile),
+            "subtitle": _("Customer"),
+            "profile": profile,
+            "phone": profile.phone if unmasked else mask_phone(profile.phone),
+            "email": profile.email if unmasked else mask_email(profile.email),
+            "masked": not unmasked and bool(profile.phone or profile.email),
+            "identities": [
+                (identity, identity.value if unmasked else mask_identity(identity.kind_id, identity.value))
+                for identity in profile.identities.select_related("kind").order_by("kind_id", "created_at")
+            ],
+            "tag_groups": selectors.profile_tag_groups(profile),
+            "interests": {"names": [n for n, _w in interests], "weights": [round(w, 3) for _n, w in interests]},
+            "has_interests": bool(interests),
+            "entries": entries,
+            "next_cursor": next_cursor,
+            "timeline_types": _timeline_types(),
+            "filters": filters,
+            "can_edit": self.has_change_permission(request, profile),
+        }
+        return TemplateResponse(request, "admin/profiles/profile/page.html", context)
+
+    def timeline_view(self, request, object_id):
+        """The next page of the timeline, as HTML to append ("load more")."""
+        profile = self._profile(request, object_id)
+        filters = _timeline_filter(request)
+        entries, next_cursor = profile_timeline(profile, after=Cursor.parse(request.GET.get("after")), filters=filters)
+        return TemplateResponse(request, "admin/profiles/profile/timeline_entries.html", {
+            "entries": entries, "next_cursor": next_cursor, "profile": profile, "filters": filters,
+        })
+
+    def note_view(self, request, object_id):
+        profile = self._profile(request, object_id)
+        if not self.has_change_permission(request, profile):
+            raise PermissionDenied
+        try:
+            services.note_add(profile=profile, text=request.POST.get("text", ""), actor=Actor.staff(request.user))
+            messages.success(request, _("Note added."))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))
+
+    def reveal_view(self, request, object_id):
+        """Unmasked phone and email for staff allowed to see them; every reveal is audited."""
+        profile = get_object_or_404(Profile, pk=object_id)
+        if not can_see_personal_data(request.user):
+            raise PermissionDenied
+        audit_record(
+            actor=Actor.staff(request.user), action=AuditLog.Action.REVEAL_PERSONAL_DATA, target=str(profile.uuid),
+            details={"fields": ["phone", "email", "identities"]}, request=request,
+        )
+        return JsonResponse({
+            "phone": profile.phone, "email": profile.email,
+            "identities": {str(i.pk): i.value for i in profile.identities.all()},
+        })
+
+
+def _timeline_filter(request) -> TimelineFilter:
+    since, until = parse_date(request.GET.get("since") or ""), parse_date(request.GET.get("until") or "")
+
+    def start_of(day):
+        return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min)) if day else None
+
+    return TimelineFilter(
+        types=[t for t in request.GET.getlist("type") if t[:2] in ("e:", "a:")],
+        since=start_of(since),
+        until=start_of(until + datetime.timedelta(days=1)) if until else None,
+    )
+
+
+def _timeline_types() -> list[tuple[str, str]]:
+    events = [(f"e:{name}", _(label)) for name, label in EventDefinition.objects.values_list("name", "label")]
+    activities = [(f"a:{value}", str(label)) for value, label in ProfileActivity.Type.choices]
+    return events + activities

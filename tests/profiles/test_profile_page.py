@@ -1,0 +1,187 @@
+import datetime
+import random
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from cdp.actors import Actor
+from cdp.models import AuditLog
+from profiles import activity, services
+from profiles.models import Profile, ProfileActivity
+from profiles.services.tags import tag_assign
+from profiles.timeline import Cursor, TimelineFilter, profile_timeline
+from tests.factories import EventFactory, ProfileFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+NOW = timezone.now().replace(microsecond=0)
+
+
+@pytest.fixture
+def admin_client(client, staff_user):
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
+def marketer_client(client, django_user_model):
+    """Staff who may view and edit customers but not see personal data unmasked."""
+    user = django_user_model.objects.create_user("marketer", password="pw", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_profile", "change_profile"]))
+    client.force_login(user)
+    return client
+
+
+def page_url(profile):
+    return reverse("admin:profiles_profile_change", args=[profile.pk])
+
+
+def customer(**fields):
+    return services.profile_create(actor=Actor.system("t"), source="admin", **{
+        "name": "王芳", "phone": "13800138000", "email": "zhang.wei@example.com", "city": "上海", **fields,
+    })
+
+
+def test_the_page_shows_who_the_customer_is(admin_client):
+    profile = customer(identities=[("crm_id", "CRM-7")], birth_date="1990-01-01")
+    EventFactory(profile=profile, name="order", amount=399, properties={"category": "sneakers"})
+    text = admin_client.get(page_url(profile)).text
+    for expected in ("王芳", "+8613800138000", "zhang.wei@example.com", "CRM-7", "上海", "下单", "sneakers", "创建客户档案"):
+        assert expected in text
+
+
+def populate(profile, events, tags):
+    for i in range(events):
+        EventFactory(profile=profile, name="order" if i % 3 else "product_view", amount=10,
+                     occurred_at=NOW - datetime.timedelta(hours=i), properties={"category": "shoes"})
+    for i in range(tags):
+        tag_assign(tag=TagFactory(), profiles=Profile.objects.filter(pk=profile.pk), source="manual",
+                   actor=Actor.system("t"), weight=0.5)
+
+
+def test_the_page_runs_the_same_number_of_queries_however_much_history(admin_client):
+    small, large = customer(), customer(phone="13900139000", email="b@example.com")
+    populate(small, events=2, tags=1)
+    populate(large, events=300, tags=12)
+    counts = []
+    for profile in (small, large):
+        with CaptureQueriesContext(connection) as queries:
+            assert admin_client.get(page_url(profile)).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1] <= 20
+
+
+def test_personal_data_is_masked_without_the_permission(marketer_client):
+    profile = customer()
+    text = marketer_client.get(page_url(profile)).text
+    assert "138****8000" in text and "z***@example.com" in text
+    assert "13800138000" not in text and "zhang.wei@example.com" not in text
+    listing = marketer_client.get(reverse("admin:profiles_profile_changelist")).text
+    assert "138****8000" in listing and "+8613800138000" not in listing
+
+
+def test_revealing_needs_the_permission(marketer_client):
+    profile = customer()
+    response = marketer_client.post(reverse("admin:profiles_profile_reveal", args=[profile.pk]))
+    assert response.status_code == 403
+    assert not AuditLog.objects.exists()
+
+
+def test_revealing_is_audited(admin_client, staff_user):
+    profile = customer()
+    response = admin_client.post(reverse("admin:profiles_profile_reveal", args=[profile.pk]))
+    assert response.json()["phone"] == "+8613800138000"
+    entry = AuditLog.objects.get()
+    assert (entry.action, entry.actor_user, entry.target) == ("reveal_personal_data", staff_user, str(profile.uuid))
+
+
+def test_staff_add_notes_to_the_timeline(admin_client, staff_user):
+    profile = customer()
+    admin_client.post(reverse("admin:profiles_profile_note", args=[profile.pk]), {"text": "电话回访，客户满意"})
+    note = profile.activities.get(type="note")
+    assert note.actor_user == staff_user and "电话回访" in admin_client.get(page_url(profile)).text
+
+
+def test_an_empty_note_is_refused_with_a_message(admin_client):
+    profile = customer()
+    response = admin_client.post(reverse("admin:profiles_profile_note", args=[profile.pk]), {"text": " "}, follow=True)
+    assert "备注不能为空" in response.text
+    assert not profile.activities.filter(type="note").exists()
+
+
+def test_edit_opens_the_change_form(admin_client):
+    profile = customer()
+    response = admin_client.get(page_url(profile) + "?edit=1")
+    assert response.status_code == 200 and 'id="profile_form"' in response.text
+
+
+def test_a_merged_profile_redirects_to_its_survivor(admin_client):
+    survivor, tombstone = customer(), ProfileFactory()
+    Profile.objects.filter(pk=tombstone.pk).update(status="merged", merged_into=survivor)
+    response = admin_client.get(page_url(tombstone))
+    assert response.status_code == 302 and response["Location"] == page_url(survivor)
+
+
+def test_timeline_filter_by_type_and_date(admin_client):
+    profile = customer()
+    EventFactory(profile=profile, name="order", amount=1, occurred_at=NOW - datetime.timedelta(days=1))
+    EventFactory(profile=profile, name="page_view", occurred_at=NOW - datetime.timedelta(days=1))
+    EventFactory(profile=profile, name="order", amount=2, occurred_at=NOW - datetime.timedelta(days=40))
+    entries, _ = profile_timeline(profile, filters=TimelineFilter(types=["e:order"]))
+    assert [e.type for e in entries] == ["order", "order"]
+    since = NOW - datetime.timedelta(days=10)
+    entries, _ = profile_timeline(profile, filters=TimelineFilter(types=["e:order"], since=since))
+    assert [str(e.amount) for e in entries] == ["1.00"]
+    response = admin_client.get(page_url(profile), {"type": "a:created"})
+    assert [e.type for e in response.context["entries"]] == ["created"]
+
+
+def test_timeline_pages_through_both_sources_in_order_without_gaps_or_repeats():
+    profile = ProfileFactory()
+    rng = random.Random(5)
+    instants = [NOW - datetime.timedelta(minutes=rng.randint(0, 40)) for _ in range(30)]  # many ties
+    for when in instants[:18]:
+        EventFactory(profile=profile, occurred_at=when)
+    for when in instants[18:]:
+        activity.note_added(profile=profile, text="x", actor=Actor.system("t"))
+        ProfileActivity.objects.filter(pk=profile.activities.latest("id").pk).update(occurred_at=when)
+    seen, after = [], None
+    while True:
+        page, after = profile_timeline(profile, after=after, limit=7)
+        seen += page
+        if after is None:
+            break
+        after = Cursor.parse(str(after))  # as the browser sends it back
+    keys = [(e.occurred_at, e.kind == "e", e.id) for e in seen]
+    assert len(seen) == 30 and len(set((e.kind, e.id) for e in seen)) == 30
+    assert keys == sorted(keys, reverse=True)
+
+
+def test_load_more_returns_the_next_page(admin_client):
+    profile = customer()
+    for i in range(60):
+        EventFactory(profile=profile, occurred_at=NOW - datetime.timedelta(minutes=i))
+    first = admin_client.get(page_url(profile))
+    cursor = first.context["next_cursor"]
+    more = admin_client.get(reverse("admin:profiles_profile_timeline", args=[profile.pk]), {"after": str(cursor)})
+    assert len(more.context["entries"]) == 11  # 60 events + "created", 50 on the first page
+    assert more.context["next_cursor"] is None
+
+
+@pytest.mark.parametrize("cursor", ["", "garbage", "2026-01-01|x|1", "not-a-date|e|1", "2026-01-01T00:00:00|e|NaN"])
+def test_a_malformed_cursor_shows_the_first_page(admin_client, cursor):
+    profile = customer()
+    response = admin_client.get(reverse("admin:profiles_profile_timeline", args=[profile.pk]), {"after": cursor})
+    assert response.status_code == 200
+
+
+def test_interest_radar_appears_with_weighted_interests(admin_client):
+    profile = customer()
+    tag = TagFactory(kind="interest", name="喜欢运动鞋")
+    tag_assign(tag=tag, profiles=Profile.objects.filter(pk=profile.pk), source="interest", actor=Actor.system("t"),
+               weight=0.8)
+    text = admin_client.get(page_url(profile)).text
+    assert 'id="interest-radar"' in text and "喜欢运动鞋" in text
