@@ -4,4 +4,4 @@ from django.utils.translation import gettext_lazy as _
 
 class ProfilesConfig(AppConfig):
     name = "profiles"
-    verbose_name = _("Customers")
+    verbose_name = _("Customer data")
