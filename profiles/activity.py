@@ -29,6 +29,8 @@ SUMMARIES = {
     Type.NOTE: _("Note: %(text)s"),
     Type.TAG_ADDED: _("Tag “%(tag_name)s” added (%(source_label)s)"),
     Type.TAG_REMOVED: _("Tag “%(tag_name)s” removed (%(source_label)s)"),
+    Type.MERGED: _("Merged: %(merged_name)s → %(survivor_name)s (%(events)s events, %(identities)s identities moved)"),
+    Type.UNMERGED: _("Unmerged: %(merged_name)s separated again from %(survivor_name)s"),
 }
 
 
@@ -99,6 +101,24 @@ def _record_for(profiles: QuerySet[Profile], type_: str, params: dict, actor: Ac
         "actor_user_id": "a_actor_user", "actor_label": "a_actor_label", "occurred_at": "a_when",
     }
     return insert_from_select(ProfileActivity, columns, rows)
+
+
+def profile_merged(*, survivor: Profile, merged: Profile, counts: dict, actor: Actor) -> None:
+    """The same entry on both timelines (the tombstone keeps its own copy)."""
+    params = {**_pair(survivor, merged), **counts}
+    ProfileActivity.objects.bulk_create([_row(p.pk, Type.MERGED, params, actor) for p in (survivor, merged)])
+
+
+def profile_unmerged(*, survivor: Profile, merged: Profile, merge_id: int, actor: Actor) -> None:
+    params = {**_pair(survivor, merged), "merge": merge_id}
+    ProfileActivity.objects.bulk_create([_row(p.pk, Type.UNMERGED, params, actor) for p in (survivor, merged)])
+
+
+def _pair(survivor: Profile, merged: Profile) -> dict:
+    return {
+        "survivor": str(survivor.uuid), "survivor_name": str(survivor),
+        "merged": str(merged.uuid), "merged_name": str(merged),
+    }
 
 
 def summarise(activity: ProfileActivity) -> str:

@@ -3,11 +3,22 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Right
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from .models import Identity, IdentityKind, InterestMapping, Profile, ProfileTag, Tag, TagCategory, TagKind
+from .models import (
+    Identity,
+    IdentityKind,
+    InterestMapping,
+    Profile,
+    ProfileStatus,
+    ProfileTag,
+    Tag,
+    TagCategory,
+    TagKind,
+)
 from .normalisers import (
     NormalisationError,
     normalise_email,
@@ -129,3 +140,35 @@ def profile_interests(profile: Profile) -> list[tuple[str, float]]:
         .order_by("-weight")
         .values_list("tag__name", "weight")
     )
+
+
+@dataclass
+class DuplicateGroup:
+    reason: str
+    profiles: list[Profile]
+
+
+def duplicate_candidates(limit: int = 50) -> list[DuplicateGroup]:
+    """Active customers who are probably one person: the same phone or email on their
+    profiles, or the same name and city with phones ending in the same four digits (or
+    both without a phone)."""
+    active = Profile.objects.filter(status=ProfileStatus.ACTIVE)
+    groups: list[tuple[str, QuerySet]] = []
+    for field_name, label in (("phone", _("same phone")), ("email", _("same email"))):
+        values = (
+            active.exclude(**{field_name: ""}).order_by().values(field_name)
+            .annotate(n=Count("id")).filter(n__gt=1).values_list(field_name, flat=True)[:limit]
+        )
+        groups += [(str(label), active.filter(**{field_name: value})) for value in values]
+    similar = (
+        active.exclude(name="").order_by().annotate(phone_end=Right("phone", 4))
+        .values("name", "city", "phone_end").annotate(n=Count("id")).filter(n__gt=1)[:limit]
+    )
+    for row in similar:
+        groups.append((
+            str(_("same name and city, phone ending %(end)s") % {"end": row["phone_end"] or "—"}),
+            active.annotate(phone_end=Right("phone", 4)).filter(
+                name=row["name"], city=row["city"], phone_end=row["phone_end"]
+            ),
+        ))
+    return [DuplicateGroup(reason, list(queryset.order_by("created_at", "pk")[:10])) for reason, queryset in groups[:limit]]

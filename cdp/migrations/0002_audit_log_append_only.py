@@ -15,7 +15,7 @@ ALLOW = "DROP TRIGGER IF EXISTS cdp_auditlog_append_only ON cdp_auditlog;"
 
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORBID)
+        schema_editor.execute(FORBID, params=None)  # no placeholders: keep RAISE's % as is
 
 
 def backward(apps, schema_editor):

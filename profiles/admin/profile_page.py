@@ -61,7 +61,6 @@ class ProfilePageMixin:
             return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.merged_into_id]))
         filters = _timeline_filter(request)
         entries, next_cursor = profile_timeline(profile, filters=filters)
-        unmasked = can_see_personal_data(request.user)
         interests = selectors.profile_interests(profile)
         context = {
             **self.admin_site.each_context(request),
@@ -69,11 +68,12 @@ class ProfilePageMixin:
             "title": str(profile),
             "subtitle": _("Customer"),
             "profile": profile,
-            "phone": profile.phone if unmasked else mask_phone(profile.phone),
-            "email": profile.email if unmasked else mask_email(profile.email),
-            "masked": not unmasked and bool(profile.phone or profile.email),
+            # Masked for everyone; staff allowed to see more reveal it with an audited click.
+            "phone": mask_phone(profile.phone),
+            "email": mask_email(profile.email),
+            "can_reveal": can_see_personal_data(request.user) and bool(profile.phone or profile.email),
             "identities": [
-                (identity, identity.value if unmasked else mask_identity(identity.kind_id, identity.value))
+                (identity, mask_identity(identity.kind_id, identity.value))
                 for identity in profile.identities.select_related("kind").order_by("kind_id", "created_at")
             ],
             "tag_groups": selectors.profile_tag_groups(profile),

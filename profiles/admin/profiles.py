@@ -13,7 +13,7 @@ from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
 
 from .. import selectors, services
-from ..masking import can_see_personal_data, mask_email, mask_phone
+from ..masking import mask_email, mask_phone
 from ..metrics import metrics_recompute
 from ..models import (
     AttributeDefinition,
@@ -29,6 +29,7 @@ from ..models import (
     TagSource,
 )
 from ..services.tags import tag_assign, tag_remove
+from .merging import MergingMixin
 from .profile_page import ProfilePageMixin
 
 
@@ -156,7 +157,7 @@ class TagActionForm(ActionForm):
 
 
 @admin.register(Profile)
-class ProfileAdmin(ProfilePageMixin, admin.ModelAdmin):
+class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
     form = ProfileAdminForm
     action_form = TagActionForm
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice over millions of rows
@@ -194,11 +195,6 @@ class ProfileAdmin(ProfilePageMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.profile_search(queryset, search_term), False
-
-    def get_list_display(self, request):
-        if can_see_personal_data(request.user):
-            return [{"phone_masked": "phone", "email_masked": "email"}.get(f, f) for f in self.list_display]
-        return self.list_display
 
     @admin.display(description=_("phone"), ordering="phone")
     def phone_masked(self, obj):
@@ -349,7 +345,8 @@ class BuiltinProtectedAdmin(admin.ModelAdmin):
 
 @admin.register(IdentityKind)
 class IdentityKindAdmin(BuiltinProtectedAdmin):
-    list_display = ("code", "name", "is_builtin")
+    list_display = ("code", "name", "merge_on", "is_builtin")
+    list_editable = ("merge_on",)
 
     def get_readonly_fields(self, request, obj=None):
         return ("code", "is_builtin") if obj else ("is_builtin",)

@@ -5,6 +5,7 @@ Models hold data and invariants only; writes go through `profiles.services`,
 """
 from .activity import ActorKind, ProfileActivity
 from .events import Event, EventDefinition
+from .merges import ProfileMerge
 from .profiles import (
     AttributeDefinition,
     AttributeType,
@@ -29,6 +30,6 @@ from .tags import (
 
 __all__ = [
     "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity",
-    "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileStatus", "age_on", "clean_traits",
+    "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileMerge", "ProfileStatus", "age_on", "clean_traits",
     "InterestMapping", "InterestScore", "ProfileTag", "Tag", "TagCategory", "TagKind", "TagSource",
 ]

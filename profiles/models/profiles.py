@@ -128,6 +128,13 @@ class IdentityKind(models.Model):
     name = models.CharField(_("name"), max_length=100)
     description = models.TextField(_("description"), blank=True)
     is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
+    merge_on = models.BooleanField(
+        _("strong enough to merge on"), default=True,
+        help_text=_(
+            "When an import or API call brings this identity and it belongs to another customer, treat both as "
+            "the same person. Turn off for keys several people may share, such as device ids."
+        ),
+    )
 
     class Meta:
         verbose_name = _("identity kind")

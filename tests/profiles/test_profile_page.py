@@ -4,6 +4,7 @@ import random
 import pytest
 from django.contrib.auth.models import Permission
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -49,8 +50,9 @@ def test_the_page_shows_who_the_customer_is(admin_client):
     profile = customer(identities=[("crm_id", "CRM-7")], birth_date="1990-01-01")
     EventFactory(profile=profile, name="order", amount=399, properties={"category": "sneakers"})
     text = admin_client.get(page_url(profile)).text
-    for expected in ("王芳", "+8613800138000", "zhang.wei@example.com", "CRM-7", "上海", "下单", "sneakers", "创建客户档案"):
+    for expected in ("王芳", "138****8000", "z***@example.com", "CRM-7", "上海", "下单", "sneakers", "创建客户档案"):
         assert expected in text
+    assert "zhang.wei@example.com" not in text  # masked even for staff allowed to reveal it
 
 
 def populate(profile, events, tags):
@@ -74,11 +76,15 @@ def test_the_page_runs_the_same_number_of_queries_however_much_history(admin_cli
     assert counts[0] == counts[1] <= 20
 
 
-def test_personal_data_is_masked_without_the_permission(marketer_client):
+def test_personal_data_is_masked_and_only_permitted_staff_may_reveal_it(marketer_client, staff_user):
     profile = customer()
     text = marketer_client.get(page_url(profile)).text
     assert "138****8000" in text and "z***@example.com" in text
     assert "13800138000" not in text and "zhang.wei@example.com" not in text
+    assert 'id="reveal-pii"' not in text
+    privacy_officer = Client()
+    privacy_officer.force_login(staff_user)
+    assert 'id="reveal-pii"' in privacy_officer.get(page_url(profile)).text
     listing = marketer_client.get(reverse("admin:profiles_profile_changelist")).text
     assert "138****8000" in listing and "+8613800138000" not in listing
 
