@@ -33,8 +33,9 @@ def identity_owner(*, kind: str, value: str) -> Profile | None:
 
 
 def profile_search(queryset: QuerySet[Profile], term: str) -> QuerySet[Profile]:
-    """Customers whose phone (typed in any format), email, name (partial), public id or
-    any identity value (CRM id, WeChat ids …) matches `term`."""
+    """Customers matching `term`. An exact key wins: a phone typed in any format, an
+    email, a public id or any identity value (CRM id, WeChat ids …), all indexed
+    lookups. Only when no key matches does it fall back to a partial name match."""
     term = " ".join(term.split())
     if not term:
         return queryset
@@ -45,23 +46,23 @@ def profile_search(queryset: QuerySet[Profile], term: str) -> QuerySet[Profile]:
             values.add(normalise_identity(kind, term))
         except NormalisationError:
             pass
-    condition = Q(name__icontains=term) | Q(
-        pk__in=Identity.objects.filter(kind_id__in=kinds, value__in=values - {""}).values("profile_id")
-    )
-    try:
-        condition |= Q(phone=normalise_phone(term))
-    except NormalisationError:
-        pass
-    if "@" in term:
+    values.discard("")
+    # Fetched first: an IN (subquery) inside an OR would make PostgreSQL scan every profile.
+    owners = list(Identity.objects.filter(kind_id__in=kinds, value__in=values).values_list("profile_id", flat=True)[:100])
+    exact = Q(pk__in=owners)
+    for field_name, normalise in (("phone", normalise_phone), ("email", normalise_email)):
         try:
-            condition |= Q(email=normalise_email(term))
+            exact |= Q(**{field_name: normalise(term)})
         except NormalisationError:
             pass
     try:
-        condition |= Q(uuid=uuid.UUID(term))
+        exact |= Q(uuid=uuid.UUID(term))
     except ValueError:
         pass
-    return queryset.filter(condition)
+    by_key = queryset.filter(exact)
+    if by_key.exists():
+        return by_key
+    return queryset.filter(name__icontains=term)
 
 
 @dataclass(frozen=True)
