@@ -19,7 +19,8 @@ from cdp.models import AuditLog
 
 from .. import selectors, services
 from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
-from ..models import EventDefinition, Profile, ProfileActivity
+from ..models import EventDefinition, Profile, ProfileActivity, Tag, TagSource
+from ..services.tags import tag_assign, tag_remove
 from ..timeline import Cursor, TimelineFilter, profile_timeline
 
 
@@ -32,6 +33,7 @@ class ProfilePageMixin:
             path("<path:object_id>/timeline/", wrap(self.timeline_view), name="profiles_profile_timeline"),
             path("<path:object_id>/note/", wrap(require_POST(self.note_view)), name="profiles_profile_note"),
             path("<path:object_id>/reveal/", wrap(require_POST(self.reveal_view)), name="profiles_profile_reveal"),
+            path("<path:object_id>/tags/", wrap(require_POST(self.tag_view)), name="profiles_profile_tag"),
             *super().get_urls(),
         ]
 
@@ -84,6 +86,7 @@ class ProfilePageMixin:
             "timeline_types": _timeline_types(),
             "filters": filters,
             "can_edit": self.has_change_permission(request, profile),
+            "assignable_tags": Tag.objects.filter(is_active=True).exclude(profile_tags__profile=profile).order_by("name"),
         }
         return TemplateResponse(request, "admin/profiles/profile/page.html", context)
 
@@ -105,6 +108,29 @@ class ProfilePageMixin:
             messages.success(request, _("Note added."))
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
+        return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))
+
+    def tag_view(self, request, object_id):
+        """Add or remove one tag from the page (the same services as the bulk actions)."""
+        profile = self._profile(request, object_id)
+        if not self.has_change_permission(request, profile):
+            raise PermissionDenied
+        tag = Tag.objects.filter(pk=request.POST.get("tag") or 0).first()
+        if tag is None:
+            messages.error(request, _("Choose a tag first."))
+        else:
+            one = Profile.objects.filter(pk=profile.pk)
+            actor = Actor.staff(request.user)
+            try:
+                if request.POST.get("remove"):
+                    tag_remove(tag=tag, profiles=one, source=TagSource.MANUAL, actor=actor)
+                    messages.success(request, _("Tag “%(tag)s” removed.") % {"tag": tag.name})
+                else:
+                    tag_assign(tag=tag, profiles=one, source=TagSource.MANUAL, actor=actor,
+                               reason=request.POST.get("reason", "").strip())
+                    messages.success(request, _("Tag “%(tag)s” added.") % {"tag": tag.name})
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
         return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))
 
     def reveal_view(self, request, object_id):

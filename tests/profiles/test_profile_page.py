@@ -191,3 +191,32 @@ def test_interest_radar_appears_with_weighted_interests(admin_client):
                weight=0.8)
     text = admin_client.get(page_url(profile)).text
     assert 'id="interest-radar"' in text and "喜欢运动鞋" in text
+
+
+def test_staff_tag_and_untag_from_the_page(admin_client, staff_user):
+    profile, tag = customer(), TagFactory(name="高价值")
+    url = reverse("admin:profiles_profile_tag", args=[profile.pk])
+    admin_client.post(url, {"tag": tag.pk, "reason": "年消费超过 5000 元"})
+    row = profile.profile_tags.get()
+    assert (row.tag, row.assigned_by, row.reason) == (tag, staff_user, "年消费超过 5000 元")
+    assert "年消费超过 5000 元" in admin_client.get(page_url(profile)).text
+    admin_client.post(url, {"tag": tag.pk, "remove": "1"})
+    assert not profile.profile_tags.exists()
+    assert list(profile.activities.filter(type__startswith="tag").values_list("type", flat=True).order_by("id")) == [
+        "tag_added", "tag_removed",
+    ]
+
+
+def test_tagging_from_the_page_without_a_tag_says_so(admin_client):
+    profile = customer()
+    response = admin_client.post(reverse("admin:profiles_profile_tag", args=[profile.pk]), {"tag": ""}, follow=True)
+    assert "请先选择一个标签" in response.text
+
+
+def test_marketers_without_change_permission_cannot_tag(client, django_user_model):
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_profile"))
+    client.force_login(viewer)
+    profile, tag = customer(), TagFactory()
+    response = client.post(reverse("admin:profiles_profile_tag", args=[profile.pk]), {"tag": tag.pk})
+    assert response.status_code == 403 and not profile.profile_tags.exists()
