@@ -1,0 +1,217 @@
+"""Typed nodes → a Django Q over Profile. Pure: the same nodes and `now` give the same Q,
+with the same meaning on SQLite and PostgreSQL. Behaviour compiles to EXISTS / correlated
+aggregates over the events table (indexed on (name, occurred_at) and the profile)."""
+import datetime
+
+from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.utils import timezone
+
+from profiles.models import Event, ProfileTag, TagCategory
+
+from . import registry
+from .nodes import EventCondition, FieldCondition, Group, Not, SequenceCondition, TagCondition
+
+COMPARE = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
+
+
+def compile_condition(node, now: datetime.datetime) -> Q:
+    if isinstance(node, Group):
+        combined = Q()
+        for child in node.children:
+            compiled = compile_condition(child, now)
+            combined = (combined & compiled) if node.op == "all" else (combined | compiled)
+        return combined
+    if isinstance(node, Not):
+        return ~compile_condition(node.child, now)
+    if isinstance(node, FieldCondition):
+        return _field(node, now)
+    if isinstance(node, TagCondition):
+        return _tag(node)
+    if isinstance(node, EventCondition):
+        return _event(node, now)
+    if isinstance(node, SequenceCondition):
+        return _sequence(node, now)
+    raise TypeError(f"not a condition node: {node!r}")
+
+
+# --- fields -------------------------------------------------------------------------------
+
+def _field(node: FieldCondition, now: datetime.datetime) -> Q:
+    spec = registry.field_spec(node.field)
+    path, op, value = spec.lookup, node.op, node.value
+    if op in {"is_set", "is_empty"}:
+        empty = Q(**{f"{path}__isnull": True})
+        if spec.type in (registry.TEXT, registry.CHOICE) and not spec.nullable:
+            empty |= Q(**{path: ""})
+        if spec.name == "gender":
+            empty |= Q(gender="unknown")
+        return empty if op == "is_empty" else ~empty
+    if spec.name == "age":
+        return _age(op, value, timezone.localdate(now))
+    if op == "ne":
+        return ~Q(**{path: value}) | Q(**{f"{path}__isnull": True})
+    if op in COMPARE:
+        return Q(**{f"{path}__{COMPARE[op]}": value})
+    if op == "in":
+        return Q(**{f"{path}__in": list(value)})
+    if op == "not_in":
+        return ~Q(**{f"{path}__in": list(value)}) | Q(**{f"{path}__isnull": True})
+    if op == "contains":
+        return Q(**{f"{path}__icontains": value})
+    if op == "starts_with":
+        return Q(**{f"{path}__istartswith": value})
+    if op == "between":
+        return Q(**{f"{path}__gte": value[0], f"{path}__lte": value[1]})
+    if op == "before":
+        return Q(**{f"{path}__lt": value})
+    if op == "after":
+        return Q(**{f"{path}__gt": value})
+    today = timezone.localdate(now)
+    if op == "within_last_days":
+        since = now - datetime.timedelta(days=value) if spec.type == registry.DATETIME else today - datetime.timedelta(days=value)
+        return Q(**{f"{path}__gte": since})
+    if op == "more_than_days_ago":
+        before = now - datetime.timedelta(days=value) if spec.type == registry.DATETIME else today - datetime.timedelta(days=value)
+        return Q(**{f"{path}__lt": before})
+    if op == "anniversary_within_days":
+        return _anniversary(path, today, value)
+    raise ValueError(f"operator {op} not compiled")
+
+
+def _age(op: str, value, today: datetime.date) -> Q:
+    """Age in whole years from the birth date: age ≥ n ⇔ born on or before today − n years."""
+
+    def born_by(years: int) -> datetime.date:
+        try:
+            return today.replace(year=today.year - years)
+        except ValueError:  # 29 February in a common year
+            return today.replace(year=today.year - years, day=28)
+
+    low, high = (value if op == "between" else (value, None) if op == "gte" else (None, value))
+    condition = Q()
+    if low is not None:
+        condition &= Q(birth_date__lte=born_by(int(low)))
+    if high is not None:
+        condition &= Q(birth_date__gt=born_by(int(high) + 1))
+    return condition
+
+
+def _anniversary(path: str, today: datetime.date, days: int) -> Q:
+    """The (month, day) of the date falls within the next `days` days, across new year."""
+    condition = Q()
+    for offset in range(days + 1):
+        day = today + datetime.timedelta(days=offset)
+        condition |= Q(**{f"{path}__month": day.month, f"{path}__day": day.day})
+    return condition
+
+
+# --- tags ---------------------------------------------------------------------------------
+
+def _holds(**filters) -> Exists:
+    return Exists(ProfileTag.objects.filter(profile_id=OuterRef("pk"), **filters))
+
+
+def _tag(node: TagCondition) -> Q:
+    if node.op == "has":
+        return Q(_holds(tag__slug=node.tags[0]))
+    if node.op == "has_not":
+        return ~Q(_holds(tag__slug=node.tags[0]))
+    if node.op == "weight_gte":
+        return Q(_holds(tag__slug=node.tags[0], weight__gte=node.weight))
+    if node.op == "has_any":
+        return Q(_holds(tag__slug__in=list(node.tags)))
+    if node.op == "has_all":
+        condition = Q()
+        for slug in node.tags:
+            condition &= Q(_holds(tag__slug=slug))
+        return condition
+    if node.op == "in_category":
+        return Q(_holds(tag__category__in=_category_and_descendants(node.category)))
+    raise ValueError(f"tag operator {node.op} not compiled")
+
+
+def _category_and_descendants(code_or_id: str) -> list[int]:
+    root = TagCategory.objects.filter(code=code_or_id).first() or TagCategory.objects.get(pk=int(code_or_id))
+    found, frontier = {root.pk}, {root.pk}
+    while frontier:
+        frontier = set(TagCategory.objects.filter(parent__in=frontier).values_list("pk", flat=True)) - found
+        found |= frontier
+    return sorted(found)
+
+
+# --- behaviour ----------------------------------------------------------------------------
+
+def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=None, use_window: bool = True):
+    """Events matching the node's name, window, property filters and amount; for the
+    profile `profile` (an OuterRef) when given, else for everyone."""
+    events = Event.objects.filter(name=node.event)
+    if profile is not None:
+        events = events.filter(profile_id=profile)
+    window = node.window if use_window else None
+    if window is not None:
+        if window.days is not None:
+            events = events.filter(occurred_at__gte=now - datetime.timedelta(days=window.days))
+        else:
+            events = events.filter(occurred_at__gte=window.start, occurred_at__lt=window.end)
+    for item in node.where:
+        key = f"properties__{item.property}"
+        if item.op == "eq":
+            events = events.filter(**{key: item.value})
+        elif item.op == "ne":
+            events = events.exclude(**{key: item.value})
+        elif item.op == "in":
+            events = events.filter(**{f"{key}__in": item.value})
+        elif item.op == "not_in":
+            events = events.exclude(**{f"{key}__in": item.value})
+        elif item.op == "contains":
+            events = events.filter(**{f"{key}__icontains": item.value})
+        else:
+            events = events.filter(**{f"{key}__{COMPARE[item.op]}": item.value})
+    if node.amount is not None:
+        op, value = node.amount
+        events = events.exclude(amount=value) if op == "ne" else events.filter(**{f"amount__{COMPARE[op]}": value})
+    return events
+
+
+AGGREGATES = {"count": Count("id"), "sum": Sum("amount"), "avg": Avg("amount")}
+
+
+def _event(node: EventCondition, now: datetime.datetime) -> Q:
+    if node.measure == "count" and node.op == "gte" and node.value <= 1:
+        return Q(Exists(_matching_events(node, now, profile=OuterRef("pk")))) if node.value == 1 else Q()
+    # One GROUP BY over the matching events (not a subquery per customer).
+    per_profile = _matching_events(node, now).order_by().values("profile_id")
+    if node.measure == "first_within":
+        firsts = per_profile.annotate(m=Min("occurred_at")).filter(m__gte=now - datetime.timedelta(days=node.value))
+        return Q(pk__in=firsts.values("profile_id"))
+    if node.measure == "last_before":
+        lasts = per_profile.annotate(m=Max("occurred_at")).filter(m__lt=now - datetime.timedelta(days=node.value))
+        return Q(pk__in=lasts.values("profile_id"))
+    measured = per_profile.annotate(m=AGGREGATES[node.measure])
+    meets = Q(m=node.value) if node.op == "eq" else ~Q(m=node.value) if node.op == "ne" else Q(**{f"m__{COMPARE[node.op]}": node.value})
+    # Customers without a matching event have a count (and sum) of 0: they match exactly
+    # when 0 meets the comparison. An average of nothing matches nothing.
+    if node.measure != "avg" and _compare(0, node.op, node.value):
+        return ~Q(pk__in=measured.exclude(meets).values("profile_id"))
+    return Q(pk__in=measured.filter(meets).values("profile_id"))
+
+
+def _compare(left, op: str, right) -> bool:
+    return {"eq": left == right, "ne": left != right, "gt": left > right, "gte": left >= right,
+            "lt": left < right, "lte": left <= right}[op]
+
+
+def _sequence(node: SequenceCondition, now: datetime.datetime) -> Q:
+    """EXISTS a first step a such that [NOT] EXISTS a later step b of the same customer
+    with a.occurred_at < b.occurred_at ≤ a.occurred_at + within_days."""
+    firsts = _matching_events(node.first, now, profile=OuterRef("pk"))
+    thens = _matching_events(node.then, now, profile=OuterRef("profile_id"), use_window=False).filter(
+        occurred_at__gt=OuterRef("occurred_at"),
+        occurred_at__lte=OuterRef("occurred_at") + datetime.timedelta(days=node.within_days),
+    )
+    if node.op == "then":
+        return Q(Exists(firsts.filter(Exists(thens))))
+    # Drop-off: only first steps whose N days have passed count, so that people still
+    # inside their window are not reported as having dropped out.
+    settled = firsts.filter(occurred_at__lte=now - datetime.timedelta(days=node.within_days))
+    return Q(Exists(settled.filter(~Exists(thens))))

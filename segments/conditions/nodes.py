@@ -1,0 +1,81 @@
+"""The condition language's typed nodes. `parse` builds them from JSON; `compile` turns
+them into a Django Q; nothing else reads the JSON."""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Group:
+    op: str  # "all" | "any"
+    children: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+
+
+@dataclass(frozen=True)
+class FieldCondition:
+    """A profile attribute, computed metric or custom trait ("traits.<key>")."""
+
+    field: str
+    op: str
+    value: object = None
+
+
+@dataclass(frozen=True)
+class TagCondition:
+    op: str  # has | has_not | has_any | has_all | in_category | weight_gte
+    tags: tuple[str, ...] = ()
+    category: str = ""  # a root code (basic, interest…) or a category id
+    weight: float | None = None
+
+
+@dataclass(frozen=True)
+class PropertyFilter:
+    property: str
+    op: str
+    value: object = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """Relative (the last `days` days) or absolute [start, end)."""
+
+    days: int | None = None
+    start: datetime.datetime | None = None
+    end: datetime.datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventCondition:
+    """Behaviour: performed `event` (matching `where` and `amount`) inside `window`,
+    measured by `measure`: count (op, value), first_within (days), last_before (days ago)
+    or sum / avg of the amount (op, value)."""
+
+    event: str
+    measure: str = "count"  # count | first_within | last_before | sum | avg
+    op: str = "gte"
+    value: Decimal | int | None = 1
+    window: Window | None = None
+    where: tuple[PropertyFilter, ...] = field(default_factory=tuple)
+    amount: tuple[str, Decimal] | None = None  # (op, value) on each event's amount
+
+
+@dataclass(frozen=True)
+class SequenceCondition:
+    """Did `first` then `then` within `within_days` (op "then"), or `first` but not
+    `then` within `within_days` (op "not_then"); `first.window` bounds the first step."""
+
+    first: EventCondition
+    then: EventCondition
+    within_days: int
+    op: str = "then"
+
+
+Node = Union[Group, Not, FieldCondition, TagCondition, EventCondition, SequenceCondition]

@@ -1,0 +1,265 @@
+"""JSON → typed nodes, validated against the registry. Every problem is reported with the
+path of the node that has it ("all[2].count.value: …"); nothing invalid ever compiles,
+so a bad definition can never silently match everyone."""
+import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+
+from profiles.models import EventDefinition, Tag, TagCategory
+
+from . import registry
+from .nodes import EventCondition, FieldCondition, Group, Not, PropertyFilter, SequenceCondition, TagCondition, Window
+
+MAX_DEPTH = 20
+
+
+class Problems:
+    def __init__(self):
+        self.items: list[tuple[str, str]] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append((path or "$", message))
+
+
+def parse(definition) -> object:
+    """The node tree for `definition`, or ValidationError listing every problem."""
+    problems = Problems()
+    node = _node(definition, "", problems, depth=0)
+    if problems.items:
+        raise ValidationError(
+            [ValidationError("%(path)s: %(message)s", code="invalid_condition", params={"path": p, "message": m})
+             for p, m in problems.items]
+        )
+    return node
+
+
+def _node(data, path: str, problems: Problems, depth: int):
+    if depth > MAX_DEPTH:
+        problems.add(path, _("Groups are nested too deeply (at most %(n)s levels).") % {"n": MAX_DEPTH})
+        return None
+    if not isinstance(data, dict) or not data:
+        problems.add(path, _("Each condition must be an object such as {\"field\": \"city\", \"op\": \"eq\", \"value\": \"上海\"}."))
+        return None
+    for key in ("all", "any"):
+        if key in data:
+            children = data[key]
+            if not isinstance(children, list) or not children:
+                problems.add(f"{path}{key}", _("A group needs a list of at least one condition."))
+                return None
+            return Group(key, tuple(_node(c, f"{path}{key}[{i}].", problems, depth + 1) for i, c in enumerate(children)))
+    if "not" in data:
+        return Not(_node(data["not"], f"{path}not.", problems, depth + 1))
+    if "field" in data:
+        return _field(data, path, problems)
+    if any(key in data for key in ("tag", "tags", "tag_category")):
+        return _tag(data, path, problems)
+    if "event" in data:
+        return _event(data, path, problems)
+    if "sequence" in data:
+        return _sequence(data, path, problems)
+    problems.add(path, _("Unknown condition: use all, any, not, field, tag, tags, tag_category, event or sequence."))
+    return None
+
+
+def _field(data: dict, path: str, problems: Problems):
+    spec = registry.field_spec(str(data["field"]))
+    if spec is None:
+        problems.add(f"{path}field", _("“%(field)s” is not a field that can be queried.") % {"field": data["field"]})
+        return None
+    op = data.get("op")
+    if op not in registry.OPERATORS[spec.type]:
+        problems.add(f"{path}op", _("“%(op)s” does not apply to %(field)s; use one of: %(ops)s.")
+                     % {"op": op, "field": spec.label, "ops": ", ".join(sorted(registry.OPERATORS[spec.type]))})
+        return None
+    if spec.name == "age" and op not in {"between", "gte", "lte", "is_set", "is_empty"}:
+        problems.add(f"{path}op", _("Age takes between, gte, lte, is set or is empty."))
+        return None
+    value = _field_value(spec, op, data.get("value"), f"{path}value", problems)
+    return FieldCondition(spec.name, op, value)
+
+
+def _field_value(spec, op: str, value, path: str, problems: Problems):
+    if op in {"is_set", "is_empty"}:
+        return None
+    if op in {"within_last_days", "more_than_days_ago", "anniversary_within_days"}:
+        return _whole(value, path, problems, minimum=0)
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            problems.add(path, _("“between” takes a list of two values, [from, to]."))
+            return None
+        return tuple(_scalar(spec, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
+    if op in {"in", "not_in"}:
+        if not isinstance(value, list) or not value:
+            problems.add(path, _("“%(op)s” takes a non-empty list of values.") % {"op": op})
+            return None
+        return tuple(_scalar(spec, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
+    return _scalar(spec, value, path, problems)
+
+
+def _scalar(spec, value, path: str, problems: Problems):
+    if spec.type == registry.NUMBER:
+        return _number(value, path, problems)
+    if spec.type in (registry.DATE, registry.DATETIME):
+        return _moment(value, path, problems, as_datetime=spec.type == registry.DATETIME)
+    if spec.type == registry.CHOICE:
+        if value not in spec.choices:
+            problems.add(path, _("“%(value)s” is not one of: %(choices)s.")
+                         % {"value": value, "choices": ", ".join(map(str, spec.choices))})
+        return value
+    if not isinstance(value, str) or value == "":
+        problems.add(path, _("Give a non-empty text value."))
+    return value
+
+
+def _number(value, path: str, problems: Problems) -> Decimal | None:
+    try:
+        if isinstance(value, bool):
+            raise InvalidOperation
+        number = Decimal(str(value))
+        if not number.is_finite():
+            raise InvalidOperation
+        return number
+    except (InvalidOperation, ValueError):
+        problems.add(path, _("“%(value)s” is not a number.") % {"value": value})
+        return None
+
+
+def _whole(value, path: str, problems: Problems, minimum: int) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        problems.add(path, _("Give a whole number of at least %(min)s.") % {"min": minimum})
+        return None
+    return value
+
+
+def _moment(value, path: str, problems: Problems, as_datetime: bool):
+    """A date ("2026-01-31") or datetime; datetimes without a zone are in the display zone."""
+    parsed = None
+    if isinstance(value, str):
+        parsed = parse_datetime(value) or parse_date(value)
+    if parsed is None:
+        problems.add(path, _("“%(value)s” is not a date like 2026-01-31.") % {"value": value})
+        return None
+    if as_datetime:
+        from django.utils import timezone
+
+        if not isinstance(parsed, datetime.datetime):
+            parsed = datetime.datetime.combine(parsed, datetime.time.min)
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+    elif isinstance(parsed, datetime.datetime):
+        parsed = parsed.date()
+    return parsed
+
+
+def _tag(data: dict, path: str, problems: Problems):
+    op = data.get("op")
+    if "tag_category" in data:
+        category = str(data["tag_category"])
+        exists = TagCategory.objects.filter(code=category).exists() or (
+            category.isdigit() and TagCategory.objects.filter(pk=int(category)).exists()
+        )
+        if op != "has_any" or not exists:
+            problems.add(path, _("Use {\"tag_category\": <root code or id>, \"op\": \"has_any\"} with an existing category."))
+            return None
+        return TagCondition("in_category", category=category)
+    slugs = data.get("tags") if "tags" in data else [data.get("tag")]
+    if not isinstance(slugs, list) or not slugs or not all(isinstance(s, str) and s for s in slugs):
+        problems.add(path, _("Name the tag(s) by slug."))
+        return None
+    known = set(Tag.objects.filter(slug__in=slugs).values_list("slug", flat=True))
+    for slug in slugs:
+        if slug not in known:
+            problems.add(f"{path}tag", _("There is no tag “%(slug)s”.") % {"slug": slug})
+    allowed = {"has", "has_not", "weight_gte"} if "tag" in data else {"has_any", "has_all"}
+    if op not in allowed:
+        problems.add(f"{path}op", _("Use one of: %(ops)s.") % {"ops": ", ".join(sorted(allowed))})
+        return None
+    weight = None
+    if op == "weight_gte":
+        weight = _number(data.get("value"), f"{path}value", problems)
+        if weight is not None and not 0 <= weight <= 1:
+            problems.add(f"{path}value", _("An interest weight is between 0 and 1."))
+        weight = float(weight) if weight is not None else None
+    return TagCondition(op, tags=tuple(slugs), weight=weight)
+
+
+def _window(data, path: str, problems: Problems) -> Window | None:
+    if data is None:
+        return None
+    if isinstance(data, dict) and "days" in data:
+        return Window(days=_whole(data["days"], f"{path}.days", problems, minimum=1))
+    if isinstance(data, dict) and isinstance(data.get("between"), list) and len(data["between"]) == 2:
+        start, end = (_moment(v, f"{path}.between[{i}]", problems, as_datetime=True) for i, v in enumerate(data["between"]))
+        if start and end and start >= end:
+            problems.add(path, _("The window must start before it ends."))
+        return Window(start=start, end=end)
+    problems.add(path, _("A window is {\"days\": 30} or {\"between\": [\"2026-01-01\", \"2026-02-01\"]}."))
+    return None
+
+
+def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False) -> EventCondition | None:
+    name = data.get("event")
+    if not EventDefinition.objects.filter(name=name).exists():
+        problems.add(f"{path}event", _("“%(event)s” is not a registered event.") % {"event": name})
+    where = []
+    for i, item in enumerate(data.get("where") or []):
+        item_path = f"{path}where[{i}]"
+        if not isinstance(item, dict) or not isinstance(item.get("property"), str) or not item["property"].isidentifier():
+            problems.add(item_path, _("Filter a property like {\"property\": \"category\", \"op\": \"eq\", \"value\": \"sneakers\"}."))
+            continue
+        if item.get("op") not in registry.PROPERTY_OPERATORS:
+            problems.add(f"{item_path}.op", _("Use one of: %(ops)s.") % {"ops": ", ".join(sorted(registry.PROPERTY_OPERATORS))})
+            continue
+        value = item.get("value")
+        if item["op"] in {"in", "not_in"} and (not isinstance(value, list) or not value):
+            problems.add(f"{item_path}.value", _("“%(op)s” takes a non-empty list of values.") % {"op": item["op"]})
+        if item["op"] in {"gt", "gte", "lt", "lte"}:
+            value = _number(value, f"{item_path}.value", problems)
+        where.append(PropertyFilter(item["property"], item["op"], value))
+    amount = None
+    if "amount" in data:
+        spec = data["amount"]
+        if not isinstance(spec, dict) or spec.get("op") not in registry.AMOUNT_OPERATORS:
+            problems.add(f"{path}amount", _("Compare the amount like {\"op\": \"gte\", \"value\": 300}."))
+        else:
+            amount = (spec["op"], _number(spec.get("value"), f"{path}amount.value", problems))
+    window = _window(data.get("within"), f"{path}within", problems) if "within" in data else None
+    if in_sequence:
+        return EventCondition(name, window=window, where=tuple(where), amount=amount)
+
+    measures = [key for key in ("count", "first_within_days", "last_more_than_days_ago", "sum", "avg") if key in data]
+    if len(measures) > 1:
+        problems.add(path, _("Use only one of count, first_within_days, last_more_than_days_ago, sum or avg."))
+        return None
+    measure = measures[0] if measures else "count"
+    if measure in ("count", "sum", "avg"):
+        spec = data.get(measure, {"op": "gte", "value": 1})
+        operators = registry.COUNT_OPERATORS if measure == "count" else registry.AMOUNT_OPERATORS
+        if not isinstance(spec, dict) or spec.get("op") not in operators:
+            problems.add(f"{path}{measure}", _("Use {\"op\": one of %(ops)s, \"value\": …}.") % {"ops": ", ".join(sorted(operators))})
+            return None
+        value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0) if measure == "count"
+                 else _number(spec.get("value"), f"{path}{measure}.value", problems))
+        return EventCondition(name, measure, spec["op"], value, window, tuple(where), amount)
+    days = _whole(data[measure], f"{path}{measure}", problems, minimum=1)
+    if window is not None:
+        problems.add(f"{path}within", _("first/last conditions carry their own number of days; drop “within”."))
+    short = "first_within" if measure == "first_within_days" else "last_before"
+    return EventCondition(name, short, "gte", days, None, tuple(where), amount)
+
+
+def _sequence(data: dict, path: str, problems: Problems):
+    steps = data.get("sequence")
+    if not isinstance(steps, list) or len(steps) != 2 or not all(isinstance(s, dict) for s in steps):
+        problems.add(f"{path}sequence", _("A sequence is a list of two events: [first, then]."))
+        return None
+    first = _event(steps[0], f"{path}sequence[0].", problems, in_sequence=True)
+    then = _event(steps[1], f"{path}sequence[1].", problems, in_sequence=True)
+    op = data.get("op", "then")
+    if op not in {"then", "not_then"}:
+        problems.add(f"{path}op", _("A sequence's op is “then” or “not_then”."))
+    within = _whole(data.get("within_days"), f"{path}within_days", problems, minimum=1)
+    return SequenceCondition(first, then, within or 1, op)

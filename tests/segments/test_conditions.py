@@ -1,0 +1,165 @@
+"""The condition language: definitions → members on a small hand-built dataset."""
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from cdp.actors import Actor
+from profiles.models import AttributeDefinition, Profile, TagCategory
+from profiles.services.tags import tag_assign
+from segments.conditions import compile_condition, parse
+from tests.factories import EventFactory, ProfileFactory, TagFactory
+
+pytestmark = pytest.mark.django_db
+NOW = timezone.now().replace(microsecond=0)
+
+
+def ago(days: float) -> datetime.datetime:
+    return NOW - datetime.timedelta(days=days)
+
+
+@pytest.fixture
+def people():
+    """Five customers with what the definitions below ask about."""
+    AttributeDefinition.objects.create(key="member_level", label="会员等级", type="choice", choices=["金卡", "银卡"])
+    today = timezone.localdate(NOW)
+    fang = ProfileFactory(name="芳", city="上海", gender="female", birth_date=datetime.date(1998, 5, 1),
+                          total_spent=Decimal("6000"), order_count=5, lifecycle_stage="active", rfm_recency=5,
+                          traits={"member_level": "金卡"})
+    lei = ProfileFactory(name="雷", city="北京", gender="male", birth_date=datetime.date(1980, 1, 1),
+                         total_spent=Decimal("3500"), order_count=3, lifecycle_stage="dormant",
+                         traits={"member_level": "银卡"})
+    thirty_years_ago = today.replace(year=today.year - 30, day=min(today.day, 28))
+    mei = ProfileFactory(name="梅", city="上海", gender="female", birth_date=thirty_years_ago + datetime.timedelta(days=3),
+                         total_spent=Decimal("100"), order_count=0, email="")
+    jun = ProfileFactory(name="军", city="深圳", gender="unknown", birth_date=None, phone="")
+    yan = ProfileFactory(name="燕", city="上海", gender="female", birth_date=datetime.date(2001, 2, 3))
+    sneakers = TagFactory(slug="sneaker-lover", kind="interest", category=TagCategory.objects.get(code="interest"))
+    vip = TagFactory(slug="vip", category=TagCategory.objects.get(code="value"))
+    one = lambda p: Profile.objects.filter(pk=p.pk)  # noqa: E731
+    tag_assign(tag=sneakers, profiles=one(fang), source="interest", actor=Actor.system("t"), weight=0.8)
+    tag_assign(tag=sneakers, profiles=one(yan), source="interest", actor=Actor.system("t"), weight=0.3)
+    tag_assign(tag=vip, profiles=one(fang), source="manual", actor=Actor.system("t"))
+    tag_assign(tag=vip, profiles=one(lei), source="manual", actor=Actor.system("t"))
+    shoes = {"category": "sneakers"}
+    for days in (3, 10):
+        EventFactory(profile=fang, name="order", amount=Decimal("500"), occurred_at=ago(days), properties=shoes)
+    EventFactory(profile=fang, name="product_view", occurred_at=ago(5), properties={"category": "lipstick"})
+    for days in (100, 200, 300):
+        EventFactory(profile=lei, name="order", amount=Decimal("1200"), occurred_at=ago(days), properties={"category": "digital"})
+    EventFactory(profile=yan, name="order", amount=Decimal("200"), occurred_at=ago(20), properties=shoes)
+    for days in (40, 100, 170):
+        EventFactory(profile=mei, name="product_view", occurred_at=ago(days), properties={"category": "japan_travel"})
+    # account opening: 梅 finished within a day, 燕 started 20 days ago and never finished,
+    # 军 started 2 days ago (still inside the 7 days)
+    EventFactory(profile=mei, name="account_open_start", occurred_at=ago(25))
+    EventFactory(profile=mei, name="account_open_complete", occurred_at=ago(24.5))
+    EventFactory(profile=yan, name="account_open_start", occurred_at=ago(20))
+    EventFactory(profile=jun, name="account_open_start", occurred_at=ago(2))
+    return {"芳": fang, "雷": lei, "梅": mei, "军": jun, "燕": yan}
+
+
+def members(definition) -> set[str]:
+    q = compile_condition(parse(definition), NOW)
+    return set(Profile.objects.filter(q).values_list("name", flat=True))
+
+
+CASES = [
+    # the users' own example: 上海 + 女性 + 喜欢运动鞋 + 高购买频率
+    ({"all": [{"field": "city", "op": "eq", "value": "上海"}, {"field": "gender", "op": "eq", "value": "female"},
+              {"tag": "sneaker-lover", "op": "has"},
+              {"event": "order", "count": {"op": "gte", "value": 2}, "within": {"days": 30}}]}, {"芳"}),
+    ({"any": [{"field": "city", "op": "eq", "value": "北京"}, {"field": "city", "op": "eq", "value": "深圳"}]}, {"雷", "军"}),
+    ({"not": {"field": "city", "op": "eq", "value": "上海"}}, {"雷", "军"}),
+    ({"field": "city", "op": "ne", "value": "上海"}, {"雷", "军"}),
+    ({"field": "city", "op": "in", "value": ["上海", "深圳"]}, {"芳", "梅", "军", "燕"}),
+    ({"field": "city", "op": "not_in", "value": ["上海"]}, {"雷", "军"}),
+    ({"field": "name", "op": "contains", "value": "芳"}, {"芳"}),
+    ({"field": "city", "op": "starts_with", "value": "上"}, {"芳", "梅", "燕"}),
+    ({"field": "birth_date", "op": "is_empty"}, {"军"}),
+    ({"field": "phone", "op": "is_empty"}, {"军"}),
+    ({"field": "email", "op": "is_set"}, {"芳", "雷", "军", "燕"}),
+    ({"field": "gender", "op": "is_empty"}, {"军"}),
+    ({"field": "total_spent", "op": "gte", "value": 5000}, {"芳"}),
+    ({"field": "total_spent", "op": "between", "value": [100, 3500]}, {"雷", "梅"}),
+    ({"field": "order_count", "op": "lt", "value": 3}, {"梅", "军", "燕"}),
+    ({"field": "rfm_recency", "op": "eq", "value": 5}, {"芳"}),
+    ({"field": "lifecycle_stage", "op": "in", "value": ["active", "dormant"]}, {"芳", "雷"}),
+    ({"field": "birth_date", "op": "before", "value": "1990-01-01"}, {"雷"}),
+    ({"field": "birth_year", "op": "gte", "value": 1995}, {"芳", "梅", "燕"}),  # 梅 was born 30 years ago
+    ({"field": "birth_year", "op": "between", "value": [1990, 1997]}, {"梅"}),
+    ({"field": "age", "op": "between", "value": [29, 30]}, {"梅"}),
+    ({"field": "age", "op": "gte", "value": 40}, {"雷"}),
+    ({"field": "birth_date", "op": "anniversary_within_days", "value": 7}, {"梅"}),
+    ({"field": "traits.member_level", "op": "eq", "value": "金卡"}, {"芳"}),
+    ({"tag": "sneaker-lover", "op": "has_not"}, {"雷", "梅", "军"}),
+    ({"tags": ["sneaker-lover", "vip"], "op": "has_all"}, {"芳"}),
+    ({"tags": ["sneaker-lover", "vip"], "op": "has_any"}, {"芳", "雷", "燕"}),
+    ({"tag_category": "value", "op": "has_any"}, {"芳", "雷"}),
+    ({"tag": "sneaker-lover", "op": "weight_gte", "value": 0.5}, {"芳"}),
+    ({"event": "order"}, {"芳", "雷", "燕"}),
+    ({"event": "order", "count": {"op": "eq", "value": 0}}, {"梅", "军"}),
+    ({"event": "order", "count": {"op": "lte", "value": 1}}, {"梅", "军", "燕"}),
+    ({"event": "order", "count": {"op": "eq", "value": 3}}, {"雷"}),
+    ({"event": "order", "where": [{"property": "category", "op": "eq", "value": "sneakers"}]}, {"芳", "燕"}),
+    ({"event": "order", "amount": {"op": "gte", "value": 300}}, {"芳", "雷"}),
+    ({"event": "order", "sum": {"op": "gte", "value": 1000}, "within": {"days": 365}}, {"芳", "雷"}),
+    ({"event": "order", "sum": {"op": "lt", "value": 500}}, {"梅", "军", "燕"}),
+    ({"event": "order", "avg": {"op": "gte", "value": 1000}}, {"雷"}),
+    ({"event": "order", "within": {"between": [ago(15).isoformat(), ago(1).isoformat()]}}, {"芳"}),
+    ({"event": "order", "first_within_days": 30}, {"芳", "燕"}),
+    ({"event": "order", "last_more_than_days_ago": 60}, {"雷"}),
+    ({"event": "product_view", "count": {"op": "gte", "value": 3}, "within": {"days": 180},
+      "where": [{"property": "category", "op": "eq", "value": "japan_travel"}]}, {"梅"}),
+    # high value at risk: ≥3 orders in a year, none in the last 60 days, spent ≥ 3000
+    ({"all": [{"event": "order", "count": {"op": "gte", "value": 3}, "within": {"days": 365}},
+              {"not": {"event": "order", "within": {"days": 60}}},
+              {"field": "total_spent", "op": "gte", "value": 3000}]}, {"雷"}),
+    ({"sequence": [{"event": "account_open_start", "within": {"days": 30}}, {"event": "account_open_complete"}],
+      "within_days": 7, "op": "then"}, {"梅"}),
+    # started in the last 30 days, did not finish within 7 (军 is still inside his 7 days)
+    ({"sequence": [{"event": "account_open_start", "within": {"days": 30}}, {"event": "account_open_complete"}],
+      "within_days": 7, "op": "not_then"}, {"燕"}),
+    ({"all": [{"any": [{"not": {"all": [{"field": "city", "op": "eq", "value": "上海"}]}}]}]}, {"雷", "军"}),
+]
+
+
+@pytest.mark.parametrize("definition, expected", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_definitions_select_exactly_the_expected_customers(people, definition, expected):
+    assert members(definition) == expected
+
+
+@pytest.mark.parametrize(
+    "definition, path",
+    [
+        ({}, "$"),
+        ([], "$"),
+        ({"all": []}, "all"),
+        ({"field": "password", "op": "eq", "value": "x"}, "field"),
+        ({"field": "city", "op": "gt", "value": "x"}, "op"),
+        ({"field": "total_spent", "op": "gte", "value": "lots"}, "value"),
+        ({"field": "gender", "op": "eq", "value": "robot"}, "value"),
+        ({"field": "birth_date", "op": "before", "value": "yesterday"}, "value"),
+        ({"field": "total_spent", "op": "between", "value": [1]}, "value"),
+        ({"tag": "no-such-tag", "op": "has"}, "tag"),
+        ({"event": "teleport"}, "event"),
+        ({"event": "order", "count": {"op": "gte", "value": -1}}, "count.value"),
+        ({"event": "order", "within": {"days": 0}}, "within.days"),
+        ({"event": "order", "count": {"op": "gte", "value": 1}, "sum": {"op": "gte", "value": 1}}, "$"),
+        ({"sequence": [{"event": "order"}], "within_days": 7}, "sequence"),
+        ({"all": [{"field": "city", "op": "eq", "value": "上海"}, {"bogus": 1}]}, "all[1]."),
+        ({"all": [{"not": {"field": "nope", "op": "eq", "value": 1}}]}, "all[0].not.field"),
+    ],
+)
+def test_invalid_definitions_name_the_bad_node(people, definition, path):
+    with pytest.raises(ValidationError) as error:
+        parse(definition)
+    assert any(message.startswith(path) for message in error.value.messages), error.value.messages
+
+
+def test_every_problem_is_reported_at_once(people):
+    with pytest.raises(ValidationError) as error:
+        parse({"all": [{"field": "nope", "op": "eq", "value": 1}, {"event": "teleport"}]})
+    assert len(error.value.messages) == 2
