@@ -111,6 +111,24 @@ def tag_tree() -> list[dict]:
     return list(walk(None, 0))
 
 
+@dataclass(frozen=True)
+class ProfileSection:
+    """A card on the profile page contributed by an app above profiles (segments the
+    customer belongs to, consent per purpose): a template and its context."""
+
+    template: str
+    context: dict
+
+
+# Apps above profiles register callables (profile, request) → ProfileSection | None here
+# from AppConfig.ready(), so the profile page shows them without importing those apps.
+PROFILE_SECTIONS: list[Callable] = []
+
+
+def profile_sections(profile: Profile, request) -> list[ProfileSection]:
+    return [section for provider in PROFILE_SECTIONS if (section := provider(profile, request)) is not None]
+
+
 @dataclass
 class TagGroup:
     root: TagCategory

@@ -220,3 +220,14 @@ def test_marketers_without_change_permission_cannot_tag(client, django_user_mode
     profile, tag = customer(), TagFactory()
     response = client.post(reverse("admin:profiles_profile_tag", args=[profile.pk]), {"tag": tag.pk})
     assert response.status_code == 403 and not profile.profile_tags.exists()
+
+
+def test_higher_apps_plug_sections_into_the_page(admin_client, monkeypatch, tmp_path, settings):
+    from profiles.selectors import ProfileSection
+
+    (tmp_path / "section.html").write_text('<section class="card" id="segments">{{ section.title }}</section>')
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [*engine["DIRS"], tmp_path]}]
+    monkeypatch.setattr("profiles.selectors.PROFILE_SECTIONS", [lambda profile, request: ProfileSection(
+        "section.html", {"title": f"人群：{profile.name}"})])
+    assert "人群：王芳" in admin_client.get(page_url(customer())).text
