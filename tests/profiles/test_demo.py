@@ -14,8 +14,21 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.db.models import Count, Q
 
-from profiles.demo import MEMBER_LEVEL_KEY, MEMBER_LEVELS, WINDOW_DAYS, copy_escape, demo_generate
-from profiles.models import AttributeDefinition, Event, EventDefinition, Identity, IdentityKind, Profile
+from profiles.demo import (
+    MEMBER_LEVEL_KEY,
+    MEMBER_LEVELS,
+    WINDOW_DAYS,
+    copy_escape,
+    demo_generate,
+)
+from profiles.models import (
+    AttributeDefinition,
+    Event,
+    EventDefinition,
+    Identity,
+    IdentityKind,
+    Profile,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -157,7 +170,7 @@ def test_events_use_seeded_names_and_orders_carry_amounts():
             order.properties["category"], (1, 20000))
         assert Decimal(low) <= order.amount <= Decimal(high), order.properties
     views = Event.objects.filter(name="product_view")
-    assert {"sneakers", "lipstick", "japan_travel"} <= set(v.properties["category"] for v in views)
+    assert {"sneakers", "lipstick", "japan_travel"} <= {v.properties["category"] for v in views}
 
 
 def test_metrics_are_recomputed():
