@@ -8,6 +8,9 @@ import datetime
 from dataclasses import dataclass, field
 
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.functional import cached_property
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
@@ -15,7 +18,7 @@ from .activity import summarise
 from .models import Event, EventDefinition, Profile, ProfileActivity
 
 EVENT, ACTIVITY = "e", "a"
-PAGE_SIZE = 50
+PAGE_SIZE = 30  # a screenful; "load more" brings the next
 
 # Icons by event name or activity type; anything else gets the default.
 ICONS = {
@@ -80,6 +83,23 @@ class Entry:
     amount: object = None
     source: str = ""
     actor: str = ""
+
+    @cached_property
+    def local_time(self) -> datetime.datetime:
+        return timezone.localtime(self.occurred_at)
+
+    @property
+    def day_label(self) -> str:
+        return date_format(self.local_time, "Y-m-d l")
+
+    @property
+    def time_label(self) -> str:
+        return self.local_time.strftime("%H:%M")
+
+    @property
+    def details_text(self) -> str:
+        """One "key: value" line per detail (rendered as one block, cheaper than a loop)."""
+        return "\n".join(f"{key}: {value}" for key, value in self.details.items())
 
     @property
     def cursor(self) -> Cursor:

@@ -158,6 +158,8 @@ CDP_DEFAULT_COUNTRY = env.str("CDP_DEFAULT_COUNTRY", default="CN")
 # Above this many rows an unfiltered admin list shows PostgreSQL's estimate instead of
 # running COUNT(*) on every page load.
 CDP_ADMIN_ESTIMATE_COUNT_ABOVE = env.int("CDP_ADMIN_ESTIMATE_COUNT_ABOVE", default=100_000)
+# A filtered admin list counts at most this many matches ("1000+").
+CDP_ADMIN_COUNT_CAP = env.int("CDP_ADMIN_COUNT_CAP", default=1000)
 
 LOGGING = {
     "version": 1,

@@ -67,6 +67,7 @@ class ProfilePageMixin:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
+            "is_nav_sidebar_enabled": False,  # the page needs the width; the header links back
             "title": str(profile),
             "subtitle": _("Customer"),
             "profile": profile,

@@ -152,6 +152,23 @@ class TagCategoryFilter(admin.SimpleListFilter):
         )
 
 
+def score_filter(field_name: str, title) -> type[admin.SimpleListFilter]:
+    """A list filter for an RFM score with fixed choices 1–5 (Django's default would run
+    SELECT DISTINCT over every customer on each page load)."""
+
+    class ScoreFilter(admin.SimpleListFilter):
+        parameter_name = field_name
+
+        def lookups(self, request, model_admin):
+            return [(str(score), str(score)) for score in range(5, 0, -1)]
+
+        def queryset(self, request, queryset):
+            return queryset.filter(**{field_name: int(self.value())}) if self.value() in {"1", "2", "3", "4", "5"} else queryset
+
+    ScoreFilter.title = title
+    return ScoreFilter
+
+
 class TagActionForm(ActionForm):
     tag = forms.ModelChoiceField(queryset=Tag.objects.filter(is_active=True), required=False, label=_("tag"))
 
@@ -166,7 +183,9 @@ class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
         "last_seen_at",
     )
     list_filter = (
-        TagFilter, TagCategoryFilter, "status", "lifecycle_stage", "gender", "rfm_recency", "rfm_frequency", "rfm_monetary",
+        TagFilter, TagCategoryFilter, "status", "lifecycle_stage", "gender",
+        score_filter("rfm_recency", _("R score")), score_filter("rfm_frequency", _("F score")),
+        score_filter("rfm_monetary", _("M score")),
     )
     search_fields = ("name",)  # shows the search box; get_search_results does the real work
     search_help_text = _("Phone in any format, email, name (or part of it), CRM id, WeChat id or public id.")

@@ -6,6 +6,7 @@ from cdp.actors import Actor
 from cdp.models import AuditLog
 from profiles import services
 from profiles.models import Profile, ProfileMerge
+from profiles.timeline import PAGE_SIZE
 from tests.e2e.conftest import log_in
 from tests.factories import EventFactory
 
@@ -33,13 +34,16 @@ def test_staff_find_read_annotate_reveal_merge_and_unmerge_a_customer(page, live
     assert "138****8000" in page.inner_text("#profile-header")  # masked until revealed
     assert "CRM-0001" in page.inner_text("#identities")
 
-    # the timeline filtered to orders: a first page of 50, then "load more" brings the rest
+    # the timeline filtered to orders: a first page, then "load more" twice brings the rest
     page.select_option("#timeline-type", "e:order")
     page.click("#timeline-filters button[type=submit]")
     page.wait_for_selector("#timeline-entries .load-more")
-    assert page.locator(".timeline-entry").count() == 50
-    page.click(".load-more")
-    page.wait_for_function("document.querySelectorAll('.timeline-entry').length === 60")
+    assert page.locator(".timeline-entry").count() == PAGE_SIZE
+    while page.locator(".load-more").count():
+        shown = page.locator(".timeline-entry").count()
+        page.click(".load-more")
+        page.wait_for_function(f"document.querySelectorAll('.timeline-entry').length > {shown}")
+    assert page.locator(".timeline-entry").count() == 60
     assert page.locator(".timeline-entry:not([data-type=order])").count() == 0
     assert page.locator(".load-more").count() == 0
 

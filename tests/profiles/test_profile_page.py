@@ -14,7 +14,7 @@ from cdp.models import AuditLog
 from profiles import activity, services
 from profiles.models import Profile, ProfileActivity
 from profiles.services.tags import tag_assign
-from profiles.timeline import Cursor, TimelineFilter, profile_timeline
+from profiles.timeline import PAGE_SIZE, Cursor, TimelineFilter, profile_timeline
 from tests.factories import EventFactory, ProfileFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -168,12 +168,13 @@ def test_timeline_pages_through_both_sources_in_order_without_gaps_or_repeats():
 
 def test_load_more_returns_the_next_page(admin_client):
     profile = customer()
-    for i in range(60):
+    for i in range(PAGE_SIZE + 10):
         EventFactory(profile=profile, occurred_at=NOW - datetime.timedelta(minutes=i))
     first = admin_client.get(page_url(profile))
-    cursor = first.context["next_cursor"]
-    more = admin_client.get(reverse("admin:profiles_profile_timeline", args=[profile.pk]), {"after": str(cursor)})
-    assert len(more.context["entries"]) == 11  # 60 events + "created", 50 on the first page
+    assert len(first.context["entries"]) == PAGE_SIZE
+    more = admin_client.get(reverse("admin:profiles_profile_timeline", args=[profile.pk]),
+                            {"after": str(first.context["next_cursor"])})
+    assert len(more.context["entries"]) == 11  # the events and "created", less the first page
     assert more.context["next_cursor"] is None
 
 
