@@ -1069,3 +1069,49 @@ def _drop_schema(cursor, models) -> dict[str, list[str]]:
             if items:
                 recreate[model._meta.db_table] = [create_sql for _n, _d, create_sql in items]
     return recreate
+
+
+# --- the demo taxonomy ---------------------------------------------------------------------
+
+DEMO_INTERESTS = (  # (slug, name, sub-category, property values)
+    ("sneaker-lover", "喜欢运动鞋", "运动", ["sneakers"]),
+    ("outdoor-fan", "户外运动爱好者", "运动", ["outdoor"]),
+    ("lipstick-fan", "口红达人", "美妆", ["lipstick"]),
+    ("skincare-fan", "护肤控", "美妆", ["skincare"]),
+    ("japan-traveller", "日本旅行爱好者", "旅行", ["japan_travel"]),
+)
+
+
+def demo_taxonomy() -> None:
+    """Sub-categories, tags and interest mappings that make the demo's taxonomy, profile
+    pages and segments tell a story. Idempotent."""
+    from cdp.actors import Actor
+
+    from .models import InterestMapping, LifecycleStage, Tag, TagCategory, TagKind
+    from .services.interests import interests_recompute
+    from .services.tags import tag_assign
+
+    roots = {c.code: c for c in TagCategory.objects.filter(code__isnull=False)}
+    for slug, name, sub_category, values in DEMO_INTERESTS:
+        category, _created = TagCategory.objects.get_or_create(name=sub_category, parent=roots["interest"])
+        tag, _created = Tag.objects.get_or_create(slug=slug, defaults={
+            "name": name, "category": category, "kind": TagKind.INTEREST,
+            "description": f"由浏览、加购和下单 {', '.join(values)} 类商品的行为计算，半衰期 30 天。",
+        })
+        InterestMapping.objects.get_or_create(tag=tag, defaults={
+            "event_weights": {"product_view": 1, "add_to_cart": 2, "order": 3},
+            "property_name": "category", "property_values": values,
+        })
+    actor = Actor.system("demo")
+    value_tags = (
+        ("high-value", "高价值", "#d4380d", "RFM 的 M 分不低于 4（累计消费 3,000 元以上）。",
+         Profile.objects.filter(rfm_monetary__gte=4)),
+        ("churn-risk", "流失风险", "#faad14", "下过 3 单以上、但已沉睡或流失的客户。",
+         Profile.objects.filter(order_count__gte=3, lifecycle_stage__in=[LifecycleStage.DORMANT, LifecycleStage.CHURNED])),
+    )
+    for slug, name, colour, description, customers in value_tags:
+        tag, _created = Tag.objects.get_or_create(slug=slug, defaults={
+            "name": name, "category": roots["value"], "colour": colour, "description": description,
+        })
+        tag_assign(tag=tag, profiles=customers, source="manual", actor=actor, reason=description)
+    interests_recompute()

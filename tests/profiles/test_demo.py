@@ -264,3 +264,15 @@ def test_postgresql_bulk_load_restores_the_schema_and_does_not_depend_on_workers
     stats = generate(profiles=2500, events=3, workers=1, bulk_schema=False)
     assert not stats.bulk_schema
     assert snapshot() == parallel
+
+
+@pytest.mark.django_db
+def test_the_demo_comes_with_a_taxonomy_of_tags_and_interests():
+    from profiles.models import InterestMapping, ProfileTag, Tag
+
+    call_command("generate_demo", profiles=200, events_per_profile=20, seed=3, stdout=io.StringIO())
+    assert InterestMapping.objects.count() == 5
+    assert ProfileTag.objects.filter(tag__slug="high-value").exists()
+    assert ProfileTag.objects.filter(source="interest", weight__gt=0).exists()
+    call_command("generate_demo", profiles=200, if_empty=True, stdout=io.StringIO())
+    assert Tag.objects.filter(slug="sneaker-lover").count() == 1

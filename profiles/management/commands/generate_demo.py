@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from profiles.demo import demo_generate
+from profiles.demo import demo_generate, demo_taxonomy
 from profiles.models import Profile
 
 
@@ -39,11 +39,15 @@ class Command(BaseCommand):
             help=gettext_lazy("Do nothing when customers already exist."),
         )
         parser.add_argument(
+            "--no-taxonomy", action="store_true",
+            help=gettext_lazy("Skip the demo tags and interest mappings (sub-categories, value and interest tags)."),
+        )
+        parser.add_argument(
             "--workers", type=int, default=None,
             help=gettext_lazy("Generator processes on PostgreSQL (default: one per CPU)."),
         )
 
-    def handle(self, *args, profiles, events_per_profile, seed, anchor_date, if_empty, workers, **options):
+    def handle(self, *args, profiles, events_per_profile, seed, anchor_date, if_empty, workers, no_taxonomy, **options):
         if profiles < 0 or events_per_profile < 0:
             raise CommandError(_("Counts cannot be negative."))
         if seed < 0:
@@ -58,3 +62,6 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        if not no_taxonomy:
+            self.stdout.write(_("Tagging the demo customers…"))
+            demo_taxonomy()
