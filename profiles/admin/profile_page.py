@@ -40,6 +40,12 @@ class ProfilePageMixin:
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "GET" and "edit" not in request.GET:
             return self.profile_page_view(request, object_id)
+        if request.method == "GET" and can_see_personal_data(request.user):
+            # The edit form shows the phone and email in full: that is a reveal too.
+            profile = self._profile(request, object_id)
+            audit_record(actor=Actor.staff(request.user), action=AuditLog.Action.REVEAL_PERSONAL_DATA,
+                         target=str(profile.uuid), details={"fields": ["phone", "email"], "via": "edit form"},
+                         request=request)
         return super().change_view(request, object_id, form_url, extra_context)
 
     def response_change(self, request, obj):

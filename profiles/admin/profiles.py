@@ -13,7 +13,7 @@ from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
 
 from .. import selectors, services
-from ..masking import mask_email, mask_phone
+from ..masking import can_see_personal_data, mask_email, mask_phone
 from ..metrics import metrics_recompute
 from ..models import (
     AttributeDefinition,
@@ -211,6 +211,21 @@ class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
         (_("System"), {"fields": ("status", "merged_into", "created_at", "updated_at")}),
     )
     actions = ["add_tag", "remove_tag", "recompute_metrics"]
+
+    def get_fieldsets(self, request, obj=None):
+        """Staff who may not see personal data edit everything but the phone and email,
+        which they see masked."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or can_see_personal_data(request.user):
+            return fieldsets
+        masked = {"phone": "phone_masked", "email": "email_masked"}
+        return [(title, {**options, "fields": tuple(masked.get(f, f) for f in options["fields"])})
+                for title, options in fieldsets]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and not can_see_personal_data(request.user):
+            return (*self.readonly_fields, "phone_masked", "email_masked")
+        return self.readonly_fields
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.profile_search(queryset, search_term), False

@@ -232,3 +232,22 @@ def test_higher_apps_plug_sections_into_the_page(admin_client, monkeypatch, tmp_
     monkeypatch.setattr("profiles.selectors.PROFILE_SECTIONS", [lambda profile, request: ProfileSection(
         "section.html", {"title": f"人群：{profile.name}"})])
     assert "人群：王芳" in admin_client.get(page_url(customer())).text
+
+
+def test_the_edit_form_masks_personal_data_for_staff_without_the_permission(marketer_client):
+    profile = customer()
+    response = marketer_client.get(page_url(profile) + "?edit=1")
+    assert "138****8000" in response.text and "13800138000" not in response.text
+    # and saving the rest of the form leaves the phone alone
+    data = {"name": "王芳芳", "gender": "unknown", "country": "CN", "province": "", "city": "上海", "occupation": "",
+            "traits": "{}", "birth_date": "", "identities-TOTAL_FORMS": "0", "identities-INITIAL_FORMS": "0",
+            "profile_tags-TOTAL_FORMS": "0", "profile_tags-INITIAL_FORMS": "0"}
+    assert marketer_client.post(page_url(profile) + "?edit=1", data).status_code == 302
+    profile.refresh_from_db()
+    assert (profile.name, profile.phone) == ("王芳芳", "+8613800138000")
+
+
+def test_opening_the_edit_form_with_the_permission_is_audited(admin_client):
+    profile = customer()
+    admin_client.get(page_url(profile) + "?edit=1")
+    assert AuditLog.objects.get().details["via"] == "edit form"
