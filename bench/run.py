@@ -126,7 +126,7 @@ def ensure_dataset(args) -> tuple[dict, bool]:
     from django.utils import timezone
 
     from profiles.demo import demo_generate
-    from profiles.models import Event, Identity, Profile
+    from profiles.models import Event, Identity, Profile, ProfileActivity, ProfileMerge, ProfileTag
 
     key = redacted(args.database_url)
     datasets = load_datasets()
@@ -141,7 +141,9 @@ def ensure_dataset(args) -> tuple[dict, bool]:
         return recorded, True
 
     print("Emptying the customer tables…")
-    tables = [model._meta.db_table for model in (Profile, Identity, Event)]
+    # Tag and activity rows have no foreign-key constraint, so TRUNCATE … CASCADE would
+    # not reach them: name them.
+    tables = [model._meta.db_table for model in (Profile, Identity, Event, ProfileTag, ProfileActivity, ProfileMerge)]
     with connection.cursor() as cursor:
         for statement in connection.ops.sql_flush(no_style(), tables, reset_sequences=True, allow_cascade=True):
             cursor.execute(statement)

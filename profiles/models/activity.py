@@ -33,15 +33,18 @@ class ProfileActivity(models.Model):
         UNMERGED = "unmerged", _("Unmerged")
         DSAR = "dsar", _("Data subject request")
 
+    # No database foreign-key constraints here (see ProfileTag): rows are written
+    # set-based in bulk; deletions cascade through the ORM.
     profile = models.ForeignKey(
-        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities", db_index=False
+        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="activities",
+        db_index=False, db_constraint=False,
     )
     type = models.CharField(_("type"), max_length=32, choices=Type.choices)
     params = models.JSONField(_("details"), default=dict, blank=True)
     actor_kind = models.CharField(_("by"), max_length=16, choices=ActorKind.choices, default=ActorKind.SYSTEM)
     actor_user = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("staff member"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
+        on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False,
     )
     actor_label = models.CharField(_("actor"), max_length=150, blank=True)
     occurred_at = models.DateTimeField(_("when"), default=timezone.now)

@@ -119,14 +119,23 @@ class TagSource(models.TextChoices):
 
 
 class ProfileTag(models.Model):
+    """A tag on a customer. Written set-based in hundreds of thousands at a time, so its
+    references carry no database foreign-key constraint (PostgreSQL checks one row at a
+    time, which took longer than the inserts themselves): the tag services are the only
+    writers, they insert from existing rows under a lock on the tag, and deletions of
+    customers and tags cascade through the ORM."""
+
     profile = models.ForeignKey(
-        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="profile_tags", db_index=False
+        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="profile_tags",
+        db_index=False, db_constraint=False,
     )
-    tag = models.ForeignKey(Tag, verbose_name=_("tag"), on_delete=models.CASCADE, related_name="profile_tags")
+    tag = models.ForeignKey(
+        Tag, verbose_name=_("tag"), on_delete=models.CASCADE, related_name="profile_tags", db_constraint=False
+    )
     source = models.CharField(_("source"), max_length=16, choices=TagSource.choices, default=TagSource.MANUAL)
     assigned_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, verbose_name=_("assigned by"), null=True, blank=True,
-        on_delete=models.SET_NULL, related_name="+",
+        on_delete=models.SET_NULL, related_name="+", db_index=False, db_constraint=False,
     )
     assigned_by_label = models.CharField(_("assigned by"), max_length=150, blank=True)
     assigned_at = models.DateTimeField(_("assigned at"), default=timezone.now)

@@ -182,3 +182,16 @@ def test_tree_lists_roots_first_with_children_and_tag_counts():
     assert [n["category"].code for n in tree if n["depth"] == 0] == ["basic", "behavioural", "interest", "value"]
     node = next(n for n in tree if n["category"] == sports)
     assert (node["depth"], node["tag_count"]) == (1, 1)
+
+
+def test_deleting_a_customer_or_a_tag_takes_their_tag_rows_and_timeline_with_it():
+    """Tag and activity rows carry no database foreign key (bulk speed): the ORM cascades."""
+    tag, kept_tag = TagFactory(), TagFactory()
+    gone, kept = ProfileFactory(), ProfileFactory()
+    for t in (tag, kept_tag):
+        tag_assign(tag=t, profiles=Profile.objects.all(), source="manual", actor=SYSTEM)
+    gone.delete()
+    assert not ProfileTag.objects.filter(profile_id=gone.pk).exists()
+    assert not ProfileActivity.objects.filter(profile_id=gone.pk).exists()
+    tag_delete(tag=tag)
+    assert list(ProfileTag.objects.values_list("profile_id", "tag_id")) == [(kept.pk, kept_tag.pk)]
