@@ -9,7 +9,7 @@ from django.utils import timezone
 from cdp.actors import Actor
 from profiles.models import AttributeDefinition, Profile, TagCategory
 from profiles.services.tags import tag_assign
-from segments.conditions import compile_condition, parse
+from segments.conditions import compile_condition, describe, explain, parse
 from tests.factories import EventFactory, ProfileFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +163,30 @@ def test_every_problem_is_reported_at_once(people):
     with pytest.raises(ValidationError) as error:
         parse({"all": [{"field": "nope", "op": "eq", "value": 1}, {"event": "teleport"}]})
     assert len(error.value.messages) == 2
+
+
+def flatten(explanation, depth=0):
+    yield depth, explanation.label, explanation.matched
+    for child in explanation.children:
+        yield from flatten(child, depth + 1)
+
+
+def test_explain_says_which_conditions_a_customer_meets_and_misses(people):
+    definition = parse(CASES[0][0])  # 上海 + 女性 + 喜欢运动鞋 + ≥2 orders in 30 days
+    fang = list(flatten(explain(definition, people["芳"], NOW)))
+    yan = list(flatten(explain(definition, people["燕"], NOW)))
+    assert all(matched for _depth, _label, matched in fang)
+    assert [matched for _depth, _label, matched in yan] == [False, True, True, True, False]
+    labels = [label for _depth, label, _matched in yan]
+    assert labels[0] == "满足以下全部条件"
+    assert labels[1] == "城市 = 上海"
+    assert labels[3] == "有标签 sneaker-lover"
+    assert labels[4] == "下单 ≥ 2 次 最近 30 天内"
+
+
+@pytest.mark.parametrize("definition, expected", CASES, ids=[str(i) for i in range(len(CASES))])
+def test_explain_agrees_with_membership_for_every_case(people, definition, expected):
+    node = parse(definition)
+    for name, profile in people.items():
+        assert explain(node, profile, NOW).matched == (name in expected)
+        assert describe(node)
