@@ -29,6 +29,8 @@ SUMMARIES = {
     Type.NOTE: _("Note: %(text)s"),
     Type.TAG_ADDED: _("Tag “%(tag_name)s” added (%(source_label)s)"),
     Type.TAG_REMOVED: _("Tag “%(tag_name)s” removed (%(source_label)s)"),
+    Type.SEGMENT_ENTERED: _("Entered segment “%(segment_name)s”"),
+    Type.SEGMENT_EXITED: _("Left segment “%(segment_name)s”"),
     Type.MERGED: _("Merged: %(merged_name)s → %(survivor_name)s (%(events)s events, %(identities)s identities moved)"),
     Type.UNMERGED: _("Unmerged: %(merged_name)s separated again from %(survivor_name)s"),
 }
@@ -80,6 +82,19 @@ def tag_added(*, profiles: QuerySet[Profile], tag: Tag, source: str, reason: str
 
 def tag_removed(*, profiles: QuerySet[Profile], tag: Tag, source: str, reason: str, actor: Actor) -> int:
     return _record_for(profiles, Type.TAG_REMOVED, _tag_params(tag, source, reason), actor)
+
+
+def segment_entered(*, profiles: QuerySet[Profile], segment_slug: str, segment_name: str, version: int,
+                    actor: Actor) -> int:
+    """One "entered segment" row per profile, in one INSERT … SELECT."""
+    params = {"segment": segment_slug, "segment_name": segment_name, "version": version}
+    return _record_for(profiles, Type.SEGMENT_ENTERED, params, actor)
+
+
+def segment_exited(*, profiles: QuerySet[Profile], segment_slug: str, segment_name: str, version: int,
+                   actor: Actor) -> int:
+    params = {"segment": segment_slug, "segment_name": segment_name, "version": version}
+    return _record_for(profiles, Type.SEGMENT_EXITED, params, actor)
 
 
 def _tag_params(tag: Tag, source: str, reason: str) -> dict:

@@ -143,6 +143,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("CDP_INTERESTS_EVERY_SECONDS", default=24 * 3600),
     },
     "expire-tags": {"task": "profiles.tasks.expire_tags", "schedule": 3600},
+    "recompute-due-segments": {"task": "segments.tasks.recompute_due_segments", "schedule": 60},
 }
 
 # --- REST framework -------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_usages_registered_by_higher_apps_block_deletion(monkeypatch):
     with pytest.raises(ValidationError) as error:
         tag_delete(tag=tag)
     assert "上海女性" in error.value.messages[0]
-    assert TAG_USAGE_FINDERS == []  # the real registry is untouched
+    assert not any(f.__name__ == "<lambda>" for f in TAG_USAGE_FINDERS)  # the real registry is untouched
 
 
 def test_an_unused_tag_can_be_deleted():

@@ -1,0 +1,57 @@
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
+
+from .conditions import parse
+from .models import Segment, SegmentSnapshot
+from .services import segment_save
+from .tasks import recompute_segment
+
+
+class SegmentForm(forms.ModelForm):
+    class Meta:
+        model = Segment
+        fields = ("name", "slug", "description", "kind", "definition", "refresh_every_minutes")
+        widgets = {"definition": forms.Textarea(attrs={"rows": 12, "cols": 90, "style": "font-family: monospace"})}
+
+    def clean_definition(self):
+        definition = self.cleaned_data["definition"]
+        if self.cleaned_data.get("kind", Segment.Kind.DYNAMIC) == Segment.Kind.DYNAMIC:
+            parse(definition)  # ValidationError listing each bad node by its path
+        return definition
+
+
+class SnapshotInline(admin.TabularInline):
+    model = SegmentSnapshot
+    fields = ("calculated_at", "version", "member_count", "entered", "exited", "duration_ms")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).order_by("-calculated_at")
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    form = SegmentForm
+    list_display = ("name", "kind", "member_count", "last_calculated_at", "version", "error_count")
+    list_filter = ("kind",)
+    search_fields = ("name", "slug")
+    readonly_fields = ("version", "member_count", "last_calculated_at", "calculated_version", "error_count", "last_error")
+    inlines = [SnapshotInline]
+    actions = ["recompute_now"]
+
+    def save_model(self, request, obj, form, change):
+        definition = form.cleaned_data["definition"]
+        segment = segment_save(segment=obj, definition=definition)
+        if segment.kind == Segment.Kind.DYNAMIC:
+            transaction.on_commit(lambda: recompute_segment.delay(segment.pk, segment.version))
+
+    @admin.action(description=_("Recompute the selected segments now"), permissions=["change"])
+    def recompute_now(self, request, queryset):
+        for segment in queryset.filter(kind=Segment.Kind.DYNAMIC):
+            transaction.on_commit(lambda s=segment: recompute_segment.delay(s.pk, s.version))
+        self.message_user(request, _("Recalculation queued."), messages.SUCCESS)

@@ -1,0 +1,73 @@
+"""Saved segments, their materialised membership and its size history."""
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from profiles.models import Profile
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        DYNAMIC = "dynamic", _("Dynamic (recomputed)")
+        STATIC = "static", _("Static (a frozen list)")
+
+    name = models.CharField(_("name"), max_length=150)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True, allow_unicode=True)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.DYNAMIC)
+    definition = models.JSONField(_("definition"), default=dict, blank=True)
+    # Every save of the definition bumps the version; a calculation writes its result
+    # only if the version it started from is still the current one.
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
+    refresh_every_minutes = models.PositiveIntegerField(
+        _("refresh every (minutes)"), null=True, blank=True, help_text=_("Empty: only on save and on demand.")
+    )
+    member_count = models.PositiveIntegerField(_("members"), default=0, editable=False)
+    last_calculated_at = models.DateTimeField(_("last calculated"), null=True, blank=True, editable=False)
+    calculated_version = models.PositiveIntegerField(_("calculated version"), null=True, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
+    error_count = models.PositiveIntegerField(_("failed calculations"), default=0, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=Q(kind__in=["dynamic", "static"]), name="segment_kind_valid")]
+
+    def __str__(self):
+        return self.name
+
+
+class SegmentMembership(models.Model):
+    """Written set-based like customer tags, so without a database FK constraint on the
+    customer (see profiles.models.tags.ProfileTag)."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="segment_memberships", db_constraint=False
+    )
+    entered_at = models.DateTimeField(_("member since"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("segment member")
+        verbose_name_plural = _("segment members")
+        constraints = [models.UniqueConstraint(fields=["segment", "profile"], name="segment_membership_unique")]
+
+
+class SegmentSnapshot(models.Model):
+    """One calculation: size, who entered and left, how long it took."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="snapshots")
+    version = models.PositiveIntegerField(_("version"))
+    calculated_at = models.DateTimeField(_("calculated at"), default=timezone.now)
+    member_count = models.PositiveIntegerField(_("members"))
+    entered = models.PositiveIntegerField(_("entered"))
+    exited = models.PositiveIntegerField(_("exited"))
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"))
+
+    class Meta:
+        verbose_name = _("segment snapshot")
+        verbose_name_plural = _("segment snapshots")
+        ordering = ["-calculated_at", "-id"]

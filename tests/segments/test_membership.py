@@ -1,0 +1,116 @@
+import datetime
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+from django.utils import timezone
+
+from profiles.models import Profile, ProfileActivity
+from segments.models import Segment, SegmentMembership
+from segments.services import segment_recompute, segment_save
+from segments.tasks import recompute_due_segments
+from tests.factories import ProfileFactory
+
+pytestmark = pytest.mark.django_db
+SHANGHAI = {"field": "city", "op": "eq", "value": "上海"}
+
+
+def members(segment):
+    return set(SegmentMembership.objects.filter(segment=segment).values_list("profile__name", flat=True))
+
+
+@pytest.fixture
+def segment():
+    return segment_save(segment=Segment(name="上海客户", slug="shanghai"), definition=SHANGHAI)
+
+
+def test_recompute_enters_and_exits_customers_with_timeline_entries(segment):
+    a, b = ProfileFactory(name="甲", city="上海"), ProfileFactory(name="乙", city="上海")
+    ProfileFactory(name="丙", city="北京")
+    first = segment_recompute(segment_id=segment.pk)
+    assert members(segment) == {"甲", "乙"} and (first.entered, first.exited, first.member_count) == (2, 0, 2)
+    Profile.objects.filter(pk=b.pk).update(city="杭州")
+    second = segment_recompute(segment_id=segment.pk)
+    assert members(segment) == {"甲"} and (second.entered, second.exited) == (0, 1)
+    assert list(ProfileActivity.objects.filter(profile=b).order_by("id").values_list("type", flat=True)) == [
+        "segment_entered", "segment_exited",
+    ]
+    assert "上海客户" in ProfileActivity.objects.filter(profile=a).get().summary
+    segment.refresh_from_db()
+    assert (segment.member_count, segment.calculated_version, segment.snapshots.count()) == (1, 1, 2)
+
+
+def test_a_calculation_for_an_old_version_writes_nothing(segment):
+    ProfileFactory(city="上海")
+    segment_save(segment=segment, definition={"field": "city", "op": "eq", "value": "北京"})
+    assert segment.version == 2
+    assert segment_recompute(segment_id=segment.pk, version=1) is None
+    assert not SegmentMembership.objects.exists()
+    assert segment_recompute(segment_id=segment.pk, version=2) is not None
+
+
+def test_saving_the_same_definition_keeps_the_version(segment):
+    segment_save(segment=segment, definition=SHANGHAI)
+    assert segment.version == 1
+
+
+def test_an_invalid_definition_is_refused_before_saving():
+    with pytest.raises(ValidationError):
+        segment_save(segment=Segment(name="坏", slug="bad"), definition={"field": "password", "op": "eq", "value": 1})
+    assert not Segment.objects.exists()
+
+
+def test_a_failed_calculation_is_counted_and_shown(segment):
+    Segment.objects.filter(pk=segment.pk).update(definition={"field": "nope", "op": "eq", "value": 1})
+    with pytest.raises(ValidationError):
+        segment_recompute(segment_id=segment.pk)
+    segment.refresh_from_db()
+    assert segment.error_count == 1 and "nope" in segment.last_error
+
+
+def test_merged_or_erased_customers_are_not_members(segment):
+    ProfileFactory(city="上海", status="erased")
+    segment_recompute(segment_id=segment.pk)
+    assert not SegmentMembership.objects.exists()
+
+
+def test_due_segments_are_recomputed_by_the_scheduler(segment):
+    ProfileFactory(city="上海")
+    Segment.objects.filter(pk=segment.pk).update(refresh_every_minutes=5,
+                                                 last_calculated_at=timezone.now() - datetime.timedelta(minutes=6))
+    assert recompute_due_segments() == 1  # eager Celery in tests: recomputed now
+    assert SegmentMembership.objects.count() == 1
+    assert recompute_due_segments() == 0
+
+
+def test_admin_saves_a_valid_definition_and_refuses_a_bad_one(client, staff_user, django_capture_on_commit_callbacks):
+    client.force_login(staff_user)
+    ProfileFactory(city="上海")
+    url = reverse("admin:segments_segment_add")
+    form = {"name": "上海客户", "slug": "shanghai", "description": "", "kind": "dynamic", "refresh_every_minutes": "",
+            "snapshots-TOTAL_FORMS": "0", "snapshots-INITIAL_FORMS": "0"}
+    bad = client.post(url, {**form, "definition": '{"field": "password", "op": "eq", "value": 1}'})
+    assert bad.status_code == 200 and "password" in bad.text and not Segment.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        good = client.post(url, {**form, "definition": '{"field": "city", "op": "eq", "value": "上海"}'})
+    assert good.status_code == 302
+    assert Segment.objects.get().member_count == 1
+
+
+def test_the_profile_page_lists_the_customers_segments(client, staff_user, segment):
+    client.force_login(staff_user)
+    profile = ProfileFactory(city="上海")
+    segment_recompute(segment_id=segment.pk)
+    page = client.get(reverse("admin:profiles_profile_change", args=[profile.pk])).text
+    assert 'id="segments"' in page and "上海客户" in page
+
+
+def test_a_tag_used_by_a_segment_cannot_be_deleted(segment):
+    from profiles.services.tags import tag_delete
+    from tests.factories import TagFactory
+
+    tag = TagFactory(slug="vip")
+    segment_save(segment=segment, definition={"all": [SHANGHAI, {"not": {"tag": "vip", "op": "has"}}]})
+    with pytest.raises(ValidationError) as error:
+        tag_delete(tag=tag)
+    assert "上海客户" in error.value.messages[0]
