@@ -1,9 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .conditions import parse
+from profiles.models import Profile
+from profiles.selectors import profile_search
+
+from .conditions import explain, parse
 from .models import Segment, SegmentSnapshot
 from .services import segment_save
 from .tasks import recompute_segment
@@ -43,6 +52,38 @@ class SegmentAdmin(admin.ModelAdmin):
     readonly_fields = ("version", "member_count", "last_calculated_at", "calculated_version", "error_count", "last_error")
     inlines = [SnapshotInline]
     actions = ["recompute_now"]
+
+    def get_urls(self):
+        return [
+            path("<int:segment_id>/why/", self.admin_site.admin_view(self.why_view), name="segments_segment_why"),
+            *super().get_urls(),
+        ]
+
+    def why_view(self, request, segment_id):
+        """For one customer (by public id, phone, email, CRM id or name): which of the
+        segment's conditions they meet and which they miss."""
+        segment = get_object_or_404(Segment, pk=segment_id)
+        if not self.has_view_permission(request, segment):
+            raise PermissionDenied
+        term = request.GET.get("profile", "").strip()
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "segment": segment, "term": term,
+            "title": gettext("Why is a customer in “%(segment)s”?") % {"segment": segment.name},
+        }
+        if term:
+            matches = list(profile_search(Profile.objects.all(), term).order_by("-id")[:2])
+            if len(matches) != 1:
+                context["problem"] = (gettext("No customer matches “%(term)s”.") if not matches
+                                      else gettext("Several customers match “%(term)s”; use a phone, email or id."))
+                context["problem"] %= {"term": term}
+            else:
+                try:
+                    context["profile"] = matches[0]
+                    context["explanation"] = explain(parse(segment.definition), matches[0], timezone.now())
+                    context["member"] = segment.memberships.filter(profile=matches[0]).first()
+                except ValidationError as error:
+                    context["problem"] = " ".join(error.messages)
+        return TemplateResponse(request, "admin/segments/why.html", context)
 
     def save_model(self, request, obj, form, change):
         definition = form.cleaned_data["definition"]

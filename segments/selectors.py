@@ -35,4 +35,5 @@ def segments_using_tag(tag) -> list[TagUsage]:
 def profile_segments_section(profile, request) -> ProfileSection:
     """The profile page's "segments" card: where the customer is a member, since when."""
     memberships = SegmentMembership.objects.filter(profile=profile).select_related("segment").order_by("-entered_at")
-    return ProfileSection("admin/segments/profile_section.html", {"memberships": list(memberships)})
+    return ProfileSection("admin/segments/profile_section.html",
+                          {"memberships": list(memberships), "profile_uuid": str(profile.uuid)})

@@ -114,3 +114,21 @@ def test_a_tag_used_by_a_segment_cannot_be_deleted(segment):
     with pytest.raises(ValidationError) as error:
         tag_delete(tag=tag)
     assert "上海客户" in error.value.messages[0]
+
+
+def test_why_shows_met_and_missed_conditions_for_a_customer(client, staff_user, segment):
+    client.force_login(staff_user)
+    segment_save(segment=segment, definition={"all": [SHANGHAI, {"field": "gender", "op": "eq", "value": "female"}]})
+    member = ProfileFactory(city="上海", gender="female", name="芳")
+    outsider = ProfileFactory(city="上海", gender="male", name="雷")
+    segment_recompute(segment_id=segment.pk)
+    url = reverse("admin:segments_segment_why", args=[segment.pk])
+    inside = client.get(url, {"profile": str(member.uuid)})
+    assert inside.context["explanation"].matched and inside.context["member"]
+    outside = client.get(url, {"profile": str(outsider.uuid)})
+    tree = outside.context["explanation"]
+    assert not tree.matched and [c.matched for c in tree.children] == [True, False]
+    assert "城市 = 上海" in outside.text and "性别 = female" in outside.text
+    assert "没有客户匹配" in client.get(url, {"profile": "nobody-at-all"}).text
+    page = client.get(reverse("admin:profiles_profile_change", args=[member.pk])).text
+    assert f"{url}?profile={member.uuid}" in page
