@@ -14,7 +14,7 @@ from profiles.selectors import profile_search
 
 from .conditions import explain, parse
 from .models import Segment, SegmentSnapshot
-from .services import segment_save
+from .services import segment_freeze, segment_from_list, segment_save
 from .tasks import recompute_segment
 
 
@@ -29,6 +29,44 @@ class SegmentForm(forms.ModelForm):
         if self.cleaned_data.get("kind", Segment.Kind.DYNAMIC) == Segment.Kind.DYNAMIC:
             parse(definition)  # ValidationError listing each bad node by its path
         return definition
+
+
+class ListUploadForm(forms.Form):
+    name = forms.CharField(label=_("name"), max_length=150)
+    slug = forms.SlugField(label=_("slug"), max_length=100, allow_unicode=True)
+    lines = forms.CharField(label=_("customers, one per line"), required=False, widget=forms.Textarea(attrs={"rows": 10}),
+                            help_text=_("Phones in any format, emails, CRM ids or WeChat ids."))
+    file = forms.FileField(label=_("or a text/CSV file"), required=False, help_text=_("One per line; UTF-8 or GB18030."))
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if Segment.objects.filter(slug=slug).exists():
+            raise ValidationError(_("Another segment already uses this slug."))
+        return slug
+
+    def clean(self):
+        cleaned = super().clean()
+        text = cleaned.get("lines") or ""
+        upload = cleaned.get("file")
+        if upload:
+            raw = upload.read(MAX_LIST_BYTES + 1)
+            if len(raw) > MAX_LIST_BYTES:
+                raise ValidationError(_("The file is larger than 20 MB; split it."))
+            for encoding in ("utf-8-sig", "gb18030"):  # strict UTF-8 first: GB18030 decodes anything
+                try:
+                    text += "\n" + raw.decode(encoding)
+                    break
+                except UnicodeDecodeError:
+                    continue
+            else:
+                raise ValidationError(_("The file is neither UTF-8 nor GB18030 text."))
+        cleaned["all_lines"] = [line.split(",")[0] for line in text.splitlines()]
+        if not any(line.strip() for line in cleaned["all_lines"]):
+            raise ValidationError(_("Paste at least one phone, email or id, or choose a file."))
+        return cleaned
+
+
+MAX_LIST_BYTES = 20 * 1024 * 1024
 
 
 class SnapshotInline(admin.TabularInline):
@@ -51,11 +89,12 @@ class SegmentAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     readonly_fields = ("version", "member_count", "last_calculated_at", "calculated_version", "error_count", "last_error")
     inlines = [SnapshotInline]
-    actions = ["recompute_now"]
+    actions = ["recompute_now", "freeze"]
 
     def get_urls(self):
         return [
             path("<int:segment_id>/why/", self.admin_site.admin_view(self.why_view), name="segments_segment_why"),
+            path("from-list/", self.admin_site.admin_view(self.from_list_view), name="segments_segment_from_list"),
             *super().get_urls(),
         ]
 
@@ -84,6 +123,27 @@ class SegmentAdmin(admin.ModelAdmin):
                 except ValidationError as error:
                     context["problem"] = " ".join(error.messages)
         return TemplateResponse(request, "admin/segments/why.html", context)
+
+    def from_list_view(self, request):
+        """A static segment from pasted or uploaded phones / emails / ids, with the lines
+        that matched nobody listed for fixing."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ListUploadForm(request.POST or None, request.FILES or None)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+                   "title": gettext("New static segment from a list")}
+        if request.method == "POST" and form.is_valid():
+            segment, unmatched = segment_from_list(name=form.cleaned_data["name"], slug=form.cleaned_data["slug"],
+                                                   lines=form.cleaned_data["all_lines"])
+            context.update({"segment": segment, "unmatched": unmatched[:500], "unmatched_count": len(unmatched)})
+        return TemplateResponse(request, "admin/segments/from_list.html", context)
+
+    @admin.action(description=_("Freeze the selected segments as static lists"), permissions=["add"])
+    def freeze(self, request, queryset):
+        for segment in queryset:
+            frozen = segment_freeze(segment=segment)
+            self.message_user(request, gettext("Frozen: “%(name)s” with %(count)s customers.")
+                              % {"name": frozen.name, "count": frozen.memberships.count()}, messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
         definition = form.cleaned_data["definition"]

@@ -1,6 +1,7 @@
 """Writes for segments: saving a definition and recomputing membership set-based."""
 import datetime
 import time
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import BigIntegerField, DateTimeField, Exists, F, OuterRef
@@ -9,7 +10,8 @@ from django.utils import timezone
 from cdp.actors import Actor
 from cdp.sql import constant, insert_from_select
 from profiles import activity
-from profiles.models import Profile, ProfileStatus
+from profiles.models import Identity, IdentityKind, Profile, ProfileStatus
+from profiles.normalisers import NormalisationError, normalise_identity
 
 from .conditions import compile_condition, parse
 from .models import Segment, SegmentMembership, SegmentSnapshot
@@ -75,3 +77,83 @@ def segment_recompute(*, segment_id: int, version: int | None = None, now: datet
     except Exception as error:
         Segment.objects.filter(pk=segment_id).update(last_error=str(error)[:2000], error_count=F("error_count") + 1)
         raise
+
+
+def segment_freeze(*, segment: Segment, now: datetime.datetime | None = None) -> Segment:
+    """A static copy of a segment's current members, named after the moment it was taken."""
+    now = now or timezone.now()
+    stamp = timezone.localtime(now).strftime("%Y-%m-%d %H:%M")
+    with transaction.atomic():
+        frozen = Segment.objects.create(
+            name=f"{segment.name} @ {stamp}"[:150], slug=f"{segment.slug}-{timezone.localtime(now):%Y%m%d%H%M%S}"[:100],
+            kind=Segment.Kind.STATIC, description=segment.description, definition=segment.definition,
+        )
+        rows = SegmentMembership.objects.filter(segment=segment).order_by().annotate(
+            m_segment=constant(frozen.pk, BigIntegerField()), m_at=constant(now, DateTimeField()),
+        ).values("m_segment", "profile_id", "m_at")
+        count = insert_from_select(SegmentMembership, {"segment_id": "m_segment", "profile_id": "profile_id",
+                                                       "entered_at": "m_at"}, rows)
+        _static_snapshot(frozen, count, now)
+    return frozen
+
+
+@dataclass
+class ListLine:
+    number: int
+    text: str
+
+
+def segment_from_list(*, name: str, slug: str, lines: list[str], now: datetime.datetime | None = None
+                      ) -> tuple[Segment, list[ListLine]]:
+    """A static segment of the customers named one per line by phone (any format), email,
+    CRM id or any other identity; returns it with the lines that matched nobody."""
+    now = now or timezone.now()
+    candidates: dict[int, set[tuple[str, str]]] = {}
+    kinds = list(IdentityKind.objects.values_list("code", flat=True))
+    for number, text in enumerate(lines, start=1):
+        text = text.strip()
+        if not text:
+            continue
+        keys = set()
+        for kind in kinds:
+            try:
+                value = normalise_identity(kind, text)
+            except NormalisationError:
+                continue
+            if value:
+                keys.add((kind, value))
+        candidates[number] = keys
+    wanted = {key for keys in candidates.values() for key in keys}
+    owners: dict[tuple[str, str], int] = {}
+    values = {value for _kind, value in wanted}
+    for chunk in _chunks(sorted(values), 5000):
+        found = Identity.objects.filter(kind_id__in=kinds, value__in=chunk).values_list("kind", "value", "profile_id")
+        for kind, value, profile_id in found:
+            owners[(kind, value)] = profile_id
+    matched, unmatched = set(), []
+    for number, keys in candidates.items():
+        found = {owners[key] for key in keys if key in owners}
+        if found:
+            matched |= found
+        else:
+            unmatched.append(ListLine(number, lines[number - 1].strip()))
+    with transaction.atomic():
+        segment = Segment.objects.create(name=name, slug=slug, kind=Segment.Kind.STATIC)
+        SegmentMembership.objects.bulk_create(
+            [SegmentMembership(segment=segment, profile_id=pk, entered_at=now) for pk in sorted(matched)],
+            batch_size=5000,
+        )
+        _static_snapshot(segment, len(matched), now)
+    return segment, unmatched
+
+
+def _static_snapshot(segment: Segment, count: int, now: datetime.datetime) -> None:
+    segment.member_count, segment.last_calculated_at, segment.calculated_version = count, now, 1
+    segment.save(update_fields=["member_count", "last_calculated_at", "calculated_version"])
+    SegmentSnapshot.objects.create(segment=segment, version=1, calculated_at=now, member_count=count,
+                                   entered=count, exited=0, duration_ms=0)
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from profiles.models import Profile, ProfileActivity
 from segments.models import Segment, SegmentMembership
-from segments.services import segment_recompute, segment_save
+from segments.services import segment_freeze, segment_from_list, segment_recompute, segment_save
 from segments.tasks import recompute_due_segments
 from tests.factories import ProfileFactory
 
@@ -132,3 +132,44 @@ def test_why_shows_met_and_missed_conditions_for_a_customer(client, staff_user, 
     assert "没有客户匹配" in client.get(url, {"profile": "nobody-at-all"}).text
     page = client.get(reverse("admin:profiles_profile_change", args=[member.pk])).text
     assert f"{url}?profile={member.uuid}" in page
+
+
+def test_freezing_copies_the_current_members_into_a_static_segment(segment):
+    ProfileFactory.create_batch(3, city="上海")
+    segment_recompute(segment_id=segment.pk)
+    frozen = segment_freeze(segment=segment)
+    assert frozen.kind == "static" and frozen.member_count == 3
+    ProfileFactory(city="上海")
+    segment_recompute(segment_id=segment.pk)
+    assert segment_recompute(segment_id=frozen.pk) is None  # static lists are not recomputed
+    assert SegmentMembership.objects.filter(segment=frozen).count() == 3
+
+
+def test_a_static_segment_from_a_list_reports_the_lines_that_matched_nobody():
+    from cdp.actors import Actor
+    from profiles import services
+
+    services.profile_create(actor=Actor.system("t"), source="t", name="甲", phone="13800138000")
+    services.profile_create(actor=Actor.system("t"), source="t", name="乙", email="yi@example.com")
+    services.profile_create(actor=Actor.system("t"), source="t", name="丙", identities=[("crm_id", "C-9")])
+    lines = ["138 0013 8000", "YI@EXAMPLE.COM", "", "C-9", "13900000000", "not a customer"]
+    segment, unmatched = segment_from_list(name="活动名单", slug="campaign", lines=lines)
+    assert members(segment) == {"甲", "乙", "丙"} and segment.kind == "static"
+    assert [(line.number, line.text) for line in unmatched] == [(5, "13900000000"), (6, "not a customer")]
+
+
+def test_admin_builds_a_static_segment_from_an_uploaded_gb18030_file(client, staff_user):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cdp.actors import Actor
+    from profiles import services
+
+    client.force_login(staff_user)
+    services.profile_create(actor=Actor.system("t"), source="t", name="甲", phone="13800138000")
+    upload = SimpleUploadedFile("名单.csv", "手机号\n13800138000\n陌生号码\n".encode("gb18030"))
+    response = client.post(reverse("admin:segments_segment_from_list"),
+                           {"name": "名单", "slug": "list-1", "lines": "", "file": upload})
+    assert response.status_code == 200 and response.context["segment"].member_count == 1
+    assert [line.text for line in response.context["unmatched"]] == ["手机号", "陌生号码"]
+    again = client.post(reverse("admin:segments_segment_from_list"), {"name": "x", "slug": "list-1", "lines": "1"})
+    assert "slug" in again.context["form"].errors
