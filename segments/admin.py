@@ -4,7 +4,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +16,7 @@ from profiles.selectors import profile_search
 
 from .conditions import explain, parse
 from .models import Segment, SegmentSnapshot
+from .selectors import segment_breakdown, segment_overlaps
 from .services import segment_freeze, segment_from_list, segment_save
 from .tasks import recompute_segment
 
@@ -87,9 +90,33 @@ class SegmentAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "member_count", "last_calculated_at", "version", "error_count")
     list_filter = ("kind",)
     search_fields = ("name", "slug")
-    readonly_fields = ("version", "member_count", "last_calculated_at", "calculated_version", "error_count", "last_error")
+    readonly_fields = (
+        "version", "member_count", "last_calculated_at", "calculated_version", "error_count", "last_error",
+        "breakdown", "overlaps",
+    )
     inlines = [SnapshotInline]
     actions = ["recompute_now", "freeze"]
+
+    @admin.display(description=_("breakdown"))
+    def breakdown(self, obj):
+        if obj.pk is None or not obj.member_count:
+            return "—"
+        labels = {"gender": _("gender"), "age": _("age band"), "city": _("city"), "lifecycle": _("lifecycle stage")}
+        tables = (
+            format_html('<table style="display:inline-table;margin-right:16px"><caption>{}</caption>{}</table>',
+                        labels[key], format_html_join("", "<tr><td>{}</td><td>{}</td></tr>", rows))
+            for key, rows in segment_breakdown(obj).items()
+        )
+        return format_html('<div id="breakdown">{}</div>', format_html_join("", "{}", ((t,) for t in tables)))
+
+    @admin.display(description=_("overlap with other segments"))
+    def overlaps(self, obj):
+        rows = segment_overlaps(obj) if obj.pk else []
+        if not rows:
+            return "—"
+        return format_html_join(mark_safe("<br>"), '<a href="{}">{}</a>: {}', (
+            (reverse("admin:segments_segment_change", args=[pk]), name, count) for name, pk, count in rows
+        ))
 
     def get_urls(self):
         return [

@@ -1,7 +1,12 @@
 """Reads about segments, including what the lower apps ask through their registries."""
+import datetime
+
+from django.db.models import Case, CharField, Count, Value, When
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from profiles.models import Gender, LifecycleStage, Profile
 from profiles.selectors import ProfileSection, TagUsage
 
 from .models import Segment, SegmentMembership
@@ -37,3 +42,49 @@ def profile_segments_section(profile, request) -> ProfileSection:
     memberships = SegmentMembership.objects.filter(profile=profile).select_related("segment").order_by("-entered_at")
     return ProfileSection("admin/segments/profile_section.html",
                           {"memberships": list(memberships), "profile_uuid": str(profile.uuid)})
+
+
+AGE_BANDS = ((0, 17), (18, 24), (25, 34), (35, 44), (45, 54), (55, 200))
+
+
+def segment_breakdown(segment: Segment, today: datetime.date | None = None) -> dict[str, list[tuple[str, int]]]:
+    """Members by gender, age band, city (top 10) and lifecycle stage: four GROUP BYs."""
+    today = today or timezone.localdate()
+    members = Profile.objects.filter(segment_memberships__segment=segment)
+    genders = dict(Gender.choices)
+    stages = dict(LifecycleStage.choices)
+
+    def born_by(years: int) -> datetime.date:
+        try:
+            return today.replace(year=today.year - years)
+        except ValueError:  # 29 February
+            return today.replace(year=today.year - years, day=28)
+
+    band = Case(
+        *[When(birth_date__lte=born_by(low), birth_date__gt=born_by(high + 1), then=Value(f"{low}–{high}"))
+          for low, high in AGE_BANDS[:-1]],
+        When(birth_date__lte=born_by(AGE_BANDS[-1][0]), then=Value(f"{AGE_BANDS[-1][0]}+")),
+        default=Value(""), output_field=CharField(),
+    )
+    unknown = str(_("unknown"))
+
+    def grouped(queryset, key, label=lambda v: v, limit=None):
+        rows = queryset.values(key).annotate(n=Count("pk")).order_by("-n")
+        return [(str(label(row[key])) or unknown, row["n"]) for row in (rows[:limit] if limit else rows)]
+
+    return {
+        "gender": grouped(members, "gender", lambda v: genders.get(v, v)),
+        "age": sorted(grouped(members.annotate(band=band), "band"), key=lambda row: row[0]),
+        "city": grouped(members, "city", limit=10),
+        "lifecycle": grouped(members, "lifecycle_stage", lambda v: stages.get(v, v)),
+    }
+
+
+def segment_overlaps(segment: Segment, limit: int = 20) -> list[tuple[str, int, int]]:
+    """(name, id, shared members) for the other segments sharing members with this one,
+    largest overlap first, in one query."""
+    shared = (
+        SegmentMembership.objects.filter(profile_id__in=SegmentMembership.objects.filter(segment=segment).values("profile_id"))
+        .exclude(segment=segment).values("segment__name", "segment_id").annotate(n=Count("pk")).order_by("-n")[:limit]
+    )
+    return [(row["segment__name"], row["segment_id"], row["n"]) for row in shared]

@@ -173,3 +173,25 @@ def test_admin_builds_a_static_segment_from_an_uploaded_gb18030_file(client, sta
     assert [line.text for line in response.context["unmatched"]] == ["手机号", "陌生号码"]
     again = client.post(reverse("admin:segments_segment_from_list"), {"name": "x", "slug": "list-1", "lines": "1"})
     assert "slug" in again.context["form"].errors
+
+
+def test_breakdown_and_overlap_of_members(client, staff_user, segment):
+    import datetime as dt
+
+    from segments.selectors import segment_breakdown, segment_overlaps
+
+    today = timezone.localdate()
+    ProfileFactory(city="上海", gender="female", birth_date=today.replace(year=today.year - 30))
+    ProfileFactory(city="上海", gender="female", birth_date=None)
+    ProfileFactory(city="上海", gender="male", birth_date=today.replace(year=today.year - 20) - dt.timedelta(days=1))
+    segment_recompute(segment_id=segment.pk)
+    women = segment_save(segment=Segment(name="女性", slug="women"), definition={"field": "gender", "op": "eq", "value": "female"})
+    segment_recompute(segment_id=women.pk)
+    breakdown = segment_breakdown(segment, today=today)
+    assert dict(breakdown["gender"]) == {"女": 2, "男": 1}
+    assert dict(breakdown["age"]) == {"未知": 1, "18–24": 1, "25–34": 1}
+    assert breakdown["city"] == [("上海", 3)]
+    assert segment_overlaps(segment) == [("女性", women.pk, 2)]
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:segments_segment_change", args=[segment.pk])).text
+    assert 'id="breakdown"' in page and "女性" in page
