@@ -3,6 +3,7 @@ client never sends a raw field path; names outside this registry are validation 
 from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from profiles.models import AttributeDefinition, AttributeType, Gender, LifecycleStage
 
@@ -34,7 +35,7 @@ class FieldSpec:
 PROFILE_FIELDS = {
     spec.name: spec
     for spec in (
-        FieldSpec("name", _("name"), TEXT, "name"),
+        FieldSpec("name", pgettext_lazy("person", "name"), TEXT, "name"),
         FieldSpec("gender", _("gender"), CHOICE, "gender", tuple(Gender.values)),
         FieldSpec("birth_date", _("birth date"), DATE, "birth_date", nullable=True),
         FieldSpec("age", _("age"), NUMBER, "birth_date", nullable=True),  # compiled to birth date ranges
