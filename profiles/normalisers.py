@@ -12,6 +12,7 @@ import datetime
 import math
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
 import phonenumbers
@@ -314,3 +315,18 @@ def normalise_city(value: Any) -> str:
 def normalise_province(value: Any) -> str:
     """Canonical short Chinese province name ("广东省" / "Guangdong" -> "广东"), see geo."""
     return geo.canonical_province(_text(value))
+
+
+def identity_keys(kinds: Iterable[str], text: Any) -> set[tuple[str, str]]:
+    """Every (kind, value) that `text` could be, typed by someone who did not say which:
+    "138 0013 8000" is a phone, "A@B.CN" an email, anything may be a CRM or WeChat id."""
+    keys = set()
+    for kind in kinds:
+        try:
+            value = normalise_identity(kind, text)
+        except NormalisationError:
+            continue
+        if value:
+            keys.add((kind, value))
+    return keys
+

@@ -21,8 +21,8 @@ from .models import (
 )
 from .normalisers import (
     NormalisationError,
+    identity_keys,
     normalise_email,
-    normalise_identity,
     normalise_phone,
 )
 
@@ -40,13 +40,7 @@ def profile_search(queryset: QuerySet[Profile], term: str) -> QuerySet[Profile]:
     if not term:
         return queryset
     kinds = list(IdentityKind.objects.values_list("code", flat=True))
-    values = {term}
-    for kind in kinds:
-        try:
-            values.add(normalise_identity(kind, term))
-        except NormalisationError:
-            pass
-    values.discard("")
+    values = {term} | {value for _kind, value in identity_keys(kinds, term)}
     # Fetched first: an IN (subquery) inside an OR would make PostgreSQL scan every profile.
     owners = list(Identity.objects.filter(kind_id__in=kinds, value__in=values).values_list("profile_id", flat=True)[:100])
     exact = Q(pk__in=owners)
@@ -90,6 +84,15 @@ def tag_usages(tag: Tag) -> list[TagUsage]:
     for finder in TAG_USAGE_FINDERS:
         usages.extend(finder(tag))
     return usages
+
+
+def tag_category_with_descendants(category_id: int) -> set[int]:
+    """The category and every category below it, one query per level."""
+    found, frontier = {category_id}, {category_id}
+    while frontier:
+        frontier = set(TagCategory.objects.filter(parent__in=frontier).values_list("pk", flat=True)) - found
+        found |= frontier
+    return found
 
 
 def tag_tree() -> list[dict]:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
-from django.utils.functional import cached_property
 from django.utils.dateparse import parse_datetime
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from .activity import summarise

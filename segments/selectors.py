@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from profiles.models import Gender, LifecycleStage, Profile
+from profiles.models import Gender, LifecycleStage, Profile, born_by
 from profiles.selectors import ProfileSection, TagUsage
 
 from .models import Segment, SegmentMembership
@@ -54,16 +54,10 @@ def segment_breakdown(segment: Segment, today: datetime.date | None = None) -> d
     genders = dict(Gender.choices)
     stages = dict(LifecycleStage.choices)
 
-    def born_by(years: int) -> datetime.date:
-        try:
-            return today.replace(year=today.year - years)
-        except ValueError:  # 29 February
-            return today.replace(year=today.year - years, day=28)
-
     band = Case(
-        *[When(birth_date__lte=born_by(low), birth_date__gt=born_by(high + 1), then=Value(f"{low}–{high}"))
+        *[When(birth_date__lte=born_by(low, today), birth_date__gt=born_by(high + 1, today), then=Value(f"{low}–{high}"))
           for low, high in AGE_BANDS[:-1]],
-        When(birth_date__lte=born_by(AGE_BANDS[-1][0]), then=Value(f"{AGE_BANDS[-1][0]}+")),
+        When(birth_date__lte=born_by(AGE_BANDS[-1][0], today), then=Value(f"{AGE_BANDS[-1][0]}+")),
         default=Value(""), output_field=CharField(),
     )
     unknown = str(_("unknown"))

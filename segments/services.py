@@ -11,7 +11,7 @@ from cdp.actors import Actor
 from cdp.sql import constant, insert_from_select
 from profiles import activity
 from profiles.models import Identity, IdentityKind, Profile, ProfileStatus
-from profiles.normalisers import NormalisationError, normalise_identity
+from profiles.normalisers import identity_keys
 
 from .conditions import compile_condition, parse
 from .models import Segment, SegmentMembership, SegmentSnapshot
@@ -111,18 +111,8 @@ def segment_from_list(*, name: str, slug: str, lines: list[str], now: datetime.d
     candidates: dict[int, set[tuple[str, str]]] = {}
     kinds = list(IdentityKind.objects.values_list("code", flat=True))
     for number, text in enumerate(lines, start=1):
-        text = text.strip()
-        if not text:
-            continue
-        keys = set()
-        for kind in kinds:
-            try:
-                value = normalise_identity(kind, text)
-            except NormalisationError:
-                continue
-            if value:
-                keys.add((kind, value))
-        candidates[number] = keys
+        if text.strip():
+            candidates[number] = identity_keys(kinds, text)
     wanted = {key for keys in candidates.values() for key in keys}
     owners: dict[tuple[str, str], int] = {}
     values = {value for _kind, value in wanted}

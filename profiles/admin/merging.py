@@ -117,8 +117,12 @@ class ProfileMergeAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("what moved"))
     def moved_summary(self, obj):
+        labels = {
+            "events": _("events"), "identities": _("identities"), "activities": _("activities"), "tags": _("tags"),
+            "duplicate_tags": _("tags both had"), "tombstones": _("earlier merged profiles"),
+        }
         moved = obj.moved or {}
-        return ", ".join(f"{kind}: {len(ids)}" for kind, ids in moved.items() if isinstance(ids, list))
+        return ", ".join(f"{labels.get(kind, kind)}: {len(ids)}" for kind, ids in moved.items() if isinstance(ids, list))
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         if request.method == "POST" and "_unmerge" in request.POST:

@@ -142,11 +142,7 @@ class TagCategoryFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        categories = {int(self.value())} if self.value().isdigit() else set()
-        frontier = set(categories)
-        while frontier:
-            frontier = set(TagCategory.objects.filter(parent__in=frontier).values_list("pk", flat=True)) - categories
-            categories |= frontier
+        categories = selectors.tag_category_with_descendants(int(self.value())) if self.value().isdigit() else set()
         return queryset.filter(
             Exists(ProfileTag.objects.filter(profile_id=OuterRef("pk"), tag__category__in=categories))
         )

@@ -16,6 +16,7 @@ from .profiles import (
     Profile,
     ProfileStatus,
     age_on,
+    born_by,
     clean_traits,
 )
 from .tags import (
@@ -30,6 +31,6 @@ from .tags import (
 
 __all__ = [
     "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity",
-    "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileMerge", "ProfileStatus", "age_on", "clean_traits",
+    "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileMerge", "ProfileStatus", "age_on", "born_by", "clean_traits",
     "InterestMapping", "InterestScore", "ProfileTag", "Tag", "TagCategory", "TagKind", "TagSource",
 ]

@@ -249,6 +249,15 @@ def age_on(birth_date: datetime.date, day: datetime.date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
+def born_by(years: int, today: datetime.date) -> datetime.date:
+    """The latest birth date of someone at least `years` old on `today`; agrees with
+    age_on (when today is 29 February, that year back may only have a 28th)."""
+    try:
+        return today.replace(year=today.year - years)
+    except ValueError:
+        return today.replace(year=today.year - years, day=28)
+
+
 def clean_traits(traits: dict) -> dict:
     """Traits coerced to their registered types; ValidationError naming unknown keys."""
     definitions = {d.key: d for d in AttributeDefinition.objects.filter(key__in=list(traits))}

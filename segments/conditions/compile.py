@@ -6,10 +6,18 @@ import datetime
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.utils import timezone
 
-from profiles.models import Event, ProfileTag, TagCategory
+from profiles.models import Event, ProfileTag, TagCategory, born_by
+from profiles.selectors import tag_category_with_descendants
 
 from . import registry
-from .nodes import EventCondition, FieldCondition, Group, Not, SequenceCondition, TagCondition
+from .nodes import (
+    EventCondition,
+    FieldCondition,
+    Group,
+    Not,
+    SequenceCondition,
+    TagCondition,
+)
 
 COMPARE = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
@@ -80,19 +88,12 @@ def _field(node: FieldCondition, now: datetime.datetime) -> Q:
 
 def _age(op: str, value, today: datetime.date) -> Q:
     """Age in whole years from the birth date: age ≥ n ⇔ born on or before today − n years."""
-
-    def born_by(years: int) -> datetime.date:
-        try:
-            return today.replace(year=today.year - years)
-        except ValueError:  # 29 February in a common year
-            return today.replace(year=today.year - years, day=28)
-
     low, high = (value if op == "between" else (value, None) if op == "gte" else (None, value))
     condition = Q()
     if low is not None:
-        condition &= Q(birth_date__lte=born_by(int(low)))
+        condition &= Q(birth_date__lte=born_by(int(low), today))
     if high is not None:
-        condition &= Q(birth_date__gt=born_by(int(high) + 1))
+        condition &= Q(birth_date__gt=born_by(int(high) + 1, today))
     return condition
 
 
@@ -132,11 +133,7 @@ def _tag(node: TagCondition) -> Q:
 
 def _category_and_descendants(code_or_id: str) -> list[int]:
     root = TagCategory.objects.filter(code=code_or_id).first() or TagCategory.objects.get(pk=int(code_or_id))
-    found, frontier = {root.pk}, {root.pk}
-    while frontier:
-        frontier = set(TagCategory.objects.filter(parent__in=frontier).values_list("pk", flat=True)) - found
-        found |= frontier
-    return sorted(found)
+    return sorted(tag_category_with_descendants(root.pk))
 
 
 # --- behaviour ----------------------------------------------------------------------------

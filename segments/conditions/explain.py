@@ -11,7 +11,15 @@ from profiles.models import EventDefinition, Profile
 
 from . import registry
 from .compile import compile_condition
-from .nodes import EventCondition, FieldCondition, Group, Not, SequenceCondition, TagCondition, Window
+from .nodes import (
+    EventCondition,
+    FieldCondition,
+    Group,
+    Not,
+    SequenceCondition,
+    TagCondition,
+    Window,
+)
 
 OPERATOR_LABELS = {
     "eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤",

@@ -11,7 +11,16 @@ from django.utils.translation import gettext as _
 from profiles.models import EventDefinition, Tag, TagCategory
 
 from . import registry
-from .nodes import EventCondition, FieldCondition, Group, Not, PropertyFilter, SequenceCondition, TagCondition, Window
+from .nodes import (
+    EventCondition,
+    FieldCondition,
+    Group,
+    Not,
+    PropertyFilter,
+    SequenceCondition,
+    TagCondition,
+    Window,
+)
 
 MAX_DEPTH = 20
 

@@ -198,3 +198,10 @@ def test_compare_then_merge_then_undo_in_the_admin(admin_client, pair):
 def test_compare_without_two_customers_says_what_to_do(admin_client, params):
     response = admin_client.get(reverse("admin:profiles_profile_compare"), params, follow=True)
     assert response.status_code == 200 and "请选择两位不同的客户进行比较" in response.text
+
+
+def test_the_merge_record_says_what_moved_in_the_readers_language(admin_client, pair):
+    old, new = pair
+    record = profiles_merge(survivor=old, merged=new, actor=SYSTEM)
+    page = admin_client.get(reverse("admin:profiles_profilemerge_change", args=[record.pk])).text
+    assert "事件: 4" in page and "双方共有的标签: 1" in page
