@@ -1,4 +1,7 @@
-"""Set-based SQL the ORM does not express: INSERT … SELECT from a queryset."""
+"""SQL the ORM does not express: INSERT … SELECT from a queryset, statement timeouts."""
+import time
+from contextlib import contextmanager
+
 from django.db import connection
 from django.db.models import Field, Model, QuerySet, Value
 from django.db.models.functions import Cast
@@ -28,3 +31,30 @@ def constant(value, field: Field) -> Cast:
     an untyped parameter) in a subquery's select list as text, which no integer,
     timestamp or JSON column accepts."""
     return Cast(Value(value, output_field=field), output_field=field)
+
+
+@contextmanager
+def statement_timeout(milliseconds: int):
+    """Abort any statement of this block that runs longer than `milliseconds` with an
+    OperationalError that `is_timeout` recognises. Use inside transaction.atomic():
+    on PostgreSQL it is SET LOCAL; on SQLite a progress handler interrupts the query."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL statement_timeout = %s", [int(milliseconds)])
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    deadline = time.monotonic() + milliseconds / 1000
+    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)
+
+
+def is_timeout(error: Exception) -> bool:
+    """True when `error` is statement_timeout's abort (PostgreSQL's query_canceled, or
+    SQLite's "interrupted")."""
+    cause = error.__cause__ or error
+    return getattr(cause, "sqlstate", None) == "57014" or "interrupted" in str(cause)

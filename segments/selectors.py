@@ -1,13 +1,19 @@
 """Reads about segments, including what the lower apps ask through their registries."""
 import datetime
+from dataclasses import dataclass
 
+from django.conf import settings
+from django.db import OperationalError, transaction
 from django.db.models import Case, CharField, Count, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from profiles.models import Gender, LifecycleStage, Profile, born_by
+from cdp.sql import is_timeout, statement_timeout
+from profiles.models import Gender, LifecycleStage, Profile, ProfileStatus, born_by
 from profiles.selectors import ProfileSection, TagUsage
+
+from .conditions import compile_condition, parse
 
 from .models import Segment, SegmentMembership
 
@@ -82,3 +88,31 @@ def segment_overlaps(segment: Segment, limit: int = 20) -> list[tuple[str, int, 
         .exclude(segment=segment).values("segment__name", "segment_id").annotate(n=Count("pk")).order_by("-n")[:limit]
     )
     return [(row["segment__name"], row["segment_id"], row["n"]) for row in shared]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What the builder shows before saving: the count, a sample, or why there is none."""
+
+    count: int | None
+    sample: list
+    timed_out: bool = False
+
+
+def segment_preview(definition: dict, *, now: datetime.datetime | None = None, sample_size: int = 20,
+                    timeout_ms: int | None = None) -> Preview:
+    """Count and sample the active customers a definition matches, under a statement
+    timeout (settings.CDP_PREVIEW_TIMEOUT_MS) so that a broad definition on a large base
+    answers "too slow" instead of hanging. Raises ValidationError for a bad definition."""
+    now = now or timezone.now()
+    timeout_ms = settings.CDP_PREVIEW_TIMEOUT_MS if timeout_ms is None else timeout_ms
+    matching = Profile.objects.filter(compile_condition(parse(definition), now), status=ProfileStatus.ACTIVE)
+    try:
+        with transaction.atomic(), statement_timeout(timeout_ms):
+            count = matching.count()
+            sample = list(matching.order_by("-last_seen_at", "-pk")[:sample_size]) if count else []
+    except OperationalError as error:
+        if not is_timeout(error):
+            raise
+        return Preview(count=None, sample=[], timed_out=True)
+    return Preview(count=count, sample=sample)

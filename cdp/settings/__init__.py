@@ -161,6 +161,8 @@ CDP_DEFAULT_COUNTRY = env.str("CDP_DEFAULT_COUNTRY", default="CN")
 CDP_ADMIN_ESTIMATE_COUNT_ABOVE = env.int("CDP_ADMIN_ESTIMATE_COUNT_ABOVE", default=100_000)
 # A filtered admin list counts at most this many matches ("1000+").
 CDP_ADMIN_COUNT_CAP = env.int("CDP_ADMIN_COUNT_CAP", default=1000)
+# The segment builder's live count gives up after this long and says so.
+CDP_PREVIEW_TIMEOUT_MS = env.int("CDP_PREVIEW_TIMEOUT_MS", default=5000)
 
 LOGGING = {
     "version": 1,
