@@ -94,6 +94,12 @@ class Tag(models.Model):
     )
     profile_count = models.PositiveIntegerField(_("customers"), default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    # Rule tags: a condition in the segments' language, refreshed on a schedule. Every
+    # change of the condition bumps the version, which the tag's reason names.
+    rule_definition = models.JSONField(_("rule"), default=dict, blank=True)
+    rule_version = models.PositiveIntegerField(_("rule version"), default=0, editable=False)
+    rule_refreshed_at = models.DateTimeField(_("rule last refreshed"), null=True, blank=True, editable=False)
+    rule_error = models.TextField(_("rule error"), blank=True, editable=False)
 
     class Meta:
         verbose_name = _("tag")
