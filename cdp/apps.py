@@ -7,6 +7,15 @@ class CdpConfig(AppConfig):
     name = "cdp"
     verbose_name = _("Platform")
 
+    def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from .roles import roles_seed
+
+        # After every app's permissions exist (post_migrate runs per app; the last
+        # run sees them all, and seeding is idempotent).
+        post_migrate.connect(roles_seed, dispatch_uid="cdp.roles_seed")
+
 
 class CdpAdminConfig(AdminConfig):
     default_site = "cdp.admin_site.CdpAdminSite"

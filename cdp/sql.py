@@ -2,6 +2,7 @@
 import time
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Field, Model, QuerySet, Value
 from django.db.models.functions import Cast
@@ -58,3 +59,24 @@ def is_timeout(error: Exception) -> bool:
     SQLite's "interrupted")."""
     cause = error.__cause__ or error
     return getattr(cause, "sqlstate", None) == "57014" or "interrupted" in str(cause)
+
+
+def transaction_lock(namespace: int, key: int, *, shared: bool = False) -> None:
+    """Hold a lock on (namespace, key) until the transaction ends (PostgreSQL advisory
+    lock; SQLite serialises writers anyway). Shared holders exclude exclusive ones."""
+    if connection.vendor != "postgresql":
+        return
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {function}(%s, %s)", [namespace, key])
+
+
+def tune_for_analysis() -> None:
+    """PostgreSQL settings for the rest of this transaction, for one-off analytical
+    statements (segment counts and recomputes, analyses): no JIT (compiling them costs
+    more than it saves) and room to hash and sort in memory instead of spilling."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.CDP_ANALYSIS_WORK_MEM])

@@ -5,3 +5,19 @@ from django.utils.translation import gettext_lazy as _
 class ConsentConfig(AppConfig):
     name = "consent"
     verbose_name = _("Consent and privacy")
+
+    def ready(self):
+        # profiles cannot import consent; it asks through these registries instead.
+        from profiles.importing.consent import consent_kind_register
+        from profiles.selectors import PROFILE_SECTIONS
+        from profiles.services.merge import MERGE_HOOKS, MergeHook
+
+        from . import selectors, services
+        from .models import ConsentRecord
+
+        MERGE_HOOKS.append(MergeHook("consent", services.merge_move, services.merge_restore))
+        PROFILE_SECTIONS.append(selectors.profile_consent_section)
+        # The consent import kind, and imports refusing erased people's identifiers.
+        consent_kind_register(record=services.consent_record, history=selectors.consent_history,
+                              suppressed=selectors.suppressed_identities,
+                              records=lambda q: ConsentRecord.objects.filter(q))

@@ -3,6 +3,7 @@
 Rows store a type and JSON params, never rendered text, so that each staff member reads
 the summary in their own language (`summarise`).
 """
+import re
 from collections.abc import Iterable
 
 from django.db.models import (
@@ -14,6 +15,8 @@ from django.db.models import (
     QuerySet,
 )
 from django.utils import timezone
+from django.utils.translation import get_language
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from cdp.actors import Actor
@@ -33,7 +36,54 @@ SUMMARIES = {
     Type.SEGMENT_EXITED: _("Left segment “%(segment_name)s”"),
     Type.MERGED: _("Merged: %(merged_name)s → %(survivor_name)s (%(events)s events, %(identities)s identities moved)"),
     Type.UNMERGED: _("Unmerged: %(merged_name)s separated again from %(survivor_name)s"),
+    Type.CONSENT_CHANGED: _("Consent for “%(purpose_name)s”: %(status_label)s (%(source_label)s)"),
+    Type.DSAR: _("Data subject request (%(kind_label)s): %(status_label)s"),
+    Type.IMPORTED: _("%(action_label)s by import #%(job)s (%(file)s)"),
 }
+IMPORT_ACTIONS = {
+    "created": _("Created"),
+    "updated": _("Updated"),
+    "undone": _("Import undone: changes reverted"),
+}
+# The apps above profiles store codes; these say them in the reader's language.
+CONSENT_STATUS_LABELS = {
+    "granted": _("Granted"), "denied": _("Denied"), "withdrawn": _("Withdrawn"),
+    "do_not_contact": _("do not contact"), "do_not_contact_lifted": _("do-not-contact lifted"),
+}
+CONSENT_SOURCE_LABELS = {
+    "admin": _("Admin"), "api": _("API"), "import": _("Import"), "web_form": _("Web form"),
+    "paper": _("Offline paper form"), "erasure": _("Erasure"),
+}
+DSAR_KIND_LABELS = {
+    "access": _("Access / export"), "erasure": _("Erasure"), "rectification": _("Rectification"),
+    "restriction": _("Restriction of processing"),
+}
+DSAR_STATUS_LABELS = {
+    "received": _("Received"), "in_progress": _("In progress"), "completed": _("Completed"), "refused": _("Refused"),
+    "extended": _("Extended"), "exported": _("Data exported"),
+}
+
+# Rule tags keep their reason in English (ProfileTag.reason and the timeline's params), so
+# that a refresh can tell which rule version a customer's tag names whatever language the
+# job ran in; readers see it translated by `tag_reason_display`.
+RULE_MATCHED = gettext_noop("rule v%(version)s matched on %(date)s")
+RULE_UNMATCHED = gettext_noop("rule v%(version)s no longer matched on %(date)s")
+_RULE_REASON = re.compile(r"^rule v(?P<version>\d+) (?P<what>matched|no longer matched) on (?P<date>\d{4}-\d{2}-\d{2})$")
+
+
+def rule_reason(*, version: int, date: str, matched: bool = True) -> str:
+    """The stored (English) reason of a rule tag; `date` is YYYY-MM-DD."""
+    return (RULE_MATCHED if matched else RULE_UNMATCHED) % {"version": version, "date": date}
+
+
+def tag_reason_display(reason: str) -> str:
+    """A tag's reason in the reader's language: rule reasons are translated, reasons
+    typed by staff are shown as they were typed."""
+    found = _RULE_REASON.match(reason or "")
+    if not found:
+        return reason
+    template = RULE_MATCHED if found["what"] == "matched" else RULE_UNMATCHED
+    return gettext(template) % {"version": found["version"], "date": found["date"]}
 
 
 def _row(profile_id: int, type_: str, params: dict, actor: Actor, when=None) -> ProfileActivity:
@@ -75,6 +125,11 @@ def profiles_created_bulk(*, profile_ids: Iterable[int], source: str, actor: Act
     )
 
 
+def profiles_created(*, profiles: QuerySet[Profile], source: str, actor: Actor) -> int:
+    """One "created" row for each profile in `profiles`, in one INSERT … SELECT (API ingest)."""
+    return _record_for(profiles, Type.CREATED, {"source": source}, actor)
+
+
 def tag_added(*, profiles: QuerySet[Profile], tag: Tag, source: str, reason: str, actor: Actor) -> int:
     """One "tag added" row for each profile in `profiles`, in one INSERT … SELECT."""
     return _record_for(profiles, Type.TAG_ADDED, _tag_params(tag, source, reason), actor)
@@ -95,6 +150,26 @@ def segment_exited(*, profiles: QuerySet[Profile], segment_slug: str, segment_na
                    actor: Actor) -> int:
     params = {"segment": segment_slug, "segment_name": segment_name, "version": version}
     return _record_for(profiles, Type.SEGMENT_EXITED, params, actor)
+
+
+def consent_changed(*, profile_id: int, purpose_code: str, purpose_names: tuple[str, str], status: str,
+                    source: str, actor: Actor, when=None) -> ProfileActivity:
+    """A ledger entry or a do-not-contact change; `status` is a consent status or
+    "do_not_contact" / "do_not_contact_lifted" (then the names are the channel's).
+    `purpose_names` is (Chinese, English): each reader sees their language."""
+    params = {"purpose": purpose_code, "purpose_name": purpose_names[0], "purpose_name_en": purpose_names[1],
+              "status": status, "source": source}
+    return _save(_row(profile_id, Type.CONSENT_CHANGED, params, actor, when))
+
+
+def data_request_logged(*, profile_id: int, request_id: int, kind: str, status: str, actor: Actor) -> ProfileActivity:
+    return _save(_row(profile_id, Type.DSAR, {"request": request_id, "kind": kind, "status": status}, actor))
+
+
+def profiles_imported(*, profiles: QuerySet[Profile], action: str, params: dict, actor: Actor) -> int:
+    """One "imported" row per profile an import created, updated or reverted (`action`:
+    created / updated / undone), in one INSERT … SELECT."""
+    return _record_for(profiles, Type.IMPORTED, {**params, "action": action}, actor)
 
 
 def _tag_params(tag: Tag, source: str, reason: str) -> dict:
@@ -143,6 +218,16 @@ def summarise(activity: ProfileActivity) -> str:
     params = dict(activity.params)
     if "source" in params and params["source"] in TagSource.values:
         params["source_label"] = TagSource(params["source"]).label
+    if activity.type == Type.CONSENT_CHANGED:
+        params["status_label"] = CONSENT_STATUS_LABELS.get(params.get("status"), params.get("status"))
+        params["source_label"] = CONSENT_SOURCE_LABELS.get(params.get("source"), params.get("source"))
+        if not (get_language() or "zh").startswith("zh") and params.get("purpose_name_en"):
+            params["purpose_name"] = params["purpose_name_en"]
+    if activity.type == Type.DSAR:
+        params["kind_label"] = DSAR_KIND_LABELS.get(params.get("kind"), params.get("kind"))
+        params["status_label"] = DSAR_STATUS_LABELS.get(params.get("status"), params.get("status"))
+    if activity.type == Type.IMPORTED:
+        params["action_label"] = IMPORT_ACTIONS.get(params.get("action"), params.get("action", ""))
     if activity.type == Type.EDITED:
         params["fields"] = ", ".join(
             f"{field}: {before or '∅'} → {after or '∅'}" for field, (before, after) in params.get("changes", {}).items()
@@ -151,7 +236,7 @@ def summarise(activity: ProfileActivity) -> str:
         summary = str(template) % params
     except (KeyError, TypeError, ValueError):
         return str(activity.get_type_display())
-    reason = params.get("reason") if activity.type in (Type.TAG_ADDED, Type.TAG_REMOVED) else ""
+    reason = tag_reason_display(params.get("reason")) if activity.type in (Type.TAG_ADDED, Type.TAG_REMOVED) else ""
     return f"{summary} — {reason}" if reason else summary
 
 

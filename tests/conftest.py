@@ -1,3 +1,6 @@
+import importlib
+from pathlib import Path
+
 import pytest
 from django.db import connection
 
@@ -16,3 +19,25 @@ def staff_user(django_user_model):
     return django_user_model.objects.create_user(
         username="operator", password="pw-for-tests", is_staff=True, is_superuser=True
     )
+
+
+def reseed() -> None:
+    """Run the data migrations' `seed` functions and the role seeding again (after a
+    transactional test's flush emptied the seeded tables)."""
+    from django.apps import apps
+
+    from cdp.roles import roles_seed
+
+    for app in ("profiles", "consent", "segments"):
+        for path in sorted((Path(__file__).resolve().parents[1] / app / "migrations").glob("0*.py")):
+            module = importlib.import_module(f"{app}.migrations.{path.stem}")
+            if hasattr(module, "seed"):
+                module.seed(apps, None)
+    roles_seed()
+
+
+@pytest.fixture
+def seeded_transactional_db(transactional_db):
+    """A transactional database with the seeded rows (purposes, identity kinds, tag roots,
+    roles) present, as migrations left them."""
+    reseed()

@@ -119,6 +119,9 @@ def profiles_unmerge(*, merge: ProfileMerge, actor: Actor) -> ProfileMerge:
     if merge.undone_at:
         raise ValidationError(_("This merge was already undone."), code="merge_already_undone")
     survivor, merged = (Profile.objects.select_for_update().get(pk=pk) for pk in (merge.survivor_id, merge.merged_id))
+    if survivor.status != ProfileStatus.ACTIVE:
+        raise ValidationError(_("The surviving profile is no longer active (it was erased or merged); it cannot be "
+                                "unmerged."), code="merge_survivor_inactive")
     if merged.merged_into_id != survivor.pk:
         raise ValidationError(
             _("The merged profile has since been merged elsewhere; undo that merge first."), code="merge_superseded"

@@ -3,10 +3,8 @@
 Locally they skip when /usr/bin/chromium is missing; CI sets CDP_E2E_REQUIRED=1 so that
 a missing browser fails the run instead.
 """
-import importlib
 import os
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -68,14 +66,7 @@ def log_in(page, live_server, username, password):
 
 
 @pytest.fixture(autouse=True)
-def _seeded_rows(transactional_db):
-    """Live-server tests flush the database after each test, seeded rows included.
-    Serialized rollback cannot put them back here (Playwright's event loop gives the test
-    another connection object), so run the data migrations' `seed` functions again."""
-    from django.apps import apps
-
-    for app in ("profiles", "consent", "segments"):
-        for path in sorted((Path(__file__).resolve().parents[2] / app / "migrations").glob("0*.py")):
-            module = importlib.import_module(f"{app}.migrations.{path.stem}")
-            if hasattr(module, "seed"):
-                module.seed(apps, None)
+def _seeded_rows(seeded_transactional_db):
+    """Live-server tests flush the database after each test, seeded rows included
+    (serialized rollback cannot put them back: Playwright's event loop gives the test
+    another connection object)."""

@@ -1,0 +1,1 @@
+from . import ledger, requests  # noqa: F401  (registers the admin classes)

@@ -1,0 +1,168 @@
+"""Reads about consent: whether it counts right now, per customer and for a queryset."""
+import datetime
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from profiles.models import Profile, ProfileStatus, born_by
+
+from .models import (
+    Channel,
+    ConsentRecord,
+    ConsentState,
+    ConsentStatus,
+    DoNotContact,
+    Purpose,
+    Suppression,
+)
+
+ADULT_AGE = 14  # PIPL Art. 31: under 14, a guardian consents
+
+
+def is_minor(profile: Profile, today: datetime.date | None = None) -> bool:
+    """Under 14 on `today` (born after the day 14 years back; 29 February born people
+    turn 14 on 1 March in common years, like age_on). Unknown birth date: not flagged."""
+    today = today or timezone.localdate()
+    return profile.birth_date is not None and profile.birth_date > born_by(ADULT_AGE, today)
+
+
+def _counting_grant(purpose: Purpose, now: datetime.datetime) -> Q:
+    """A ConsentState that counts as a grant right now."""
+    today = timezone.localdate(now)
+    return (
+        Q(status=ConsentStatus.GRANTED)
+        & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        & (Q(notice_version__gte=purpose.reconsent_from_version) if purpose.reconsent_from_version else Q())
+        & (Q(guardian_consent=True) | Q(profile__birth_date__isnull=True)
+           | Q(profile__birth_date__lte=born_by(ADULT_AGE, today)))
+    )
+
+
+def consent_q(purpose: Purpose, now: datetime.datetime | None = None) -> Q:
+    """Profiles whose processing for `purpose` is allowed right now, as a Q on Profile.
+    Consent-based purposes: a counting grant (unknown = not granted). Other lawful
+    bases: allowed unless the person objected (denied or withdrew)."""
+    now = now or timezone.now()
+    states = ConsentState.objects.filter(profile_id=OuterRef("pk"), purpose=purpose)
+    if purpose.needs_consent:
+        return Q(Exists(states.filter(_counting_grant(purpose, now))))
+    return ~Q(Exists(states.exclude(status=ConsentStatus.GRANTED)))
+
+
+def contactable_q(purpose: Purpose) -> Q:
+    """Not on the do-not-contact list for the purpose's channel."""
+    if purpose.channel == Channel.NONE:
+        return Q()
+    return ~Q(Exists(DoNotContact.objects.filter(profile_id=OuterRef("pk"), channel=purpose.channel,
+                                                 lifted_at__isnull=True)))
+
+
+def consenting_profiles(queryset: QuerySet, purpose_code: str, *, now: datetime.datetime | None = None) -> QuerySet:
+    """The active profiles of `queryset` that may be processed (exported, served to a
+    partner, contacted) for the purpose: consent counts and no do-not-contact on its
+    channel. Raises Purpose.DoesNotExist for an unknown code."""
+    purpose = Purpose.objects.get(code=purpose_code, is_active=True)
+    return queryset.filter(consent_q(purpose, now), contactable_q(purpose), status=ProfileStatus.ACTIVE)
+
+
+@dataclass(frozen=True)
+class PurposeState:
+    purpose: Purpose
+    state: ConsentState | None
+    allowed: bool
+    reason: str  # why (not) allowed, for people
+    do_not_contact: DoNotContact | None
+
+
+def consent_states(profile: Profile, now: datetime.datetime | None = None) -> list[PurposeState]:
+    """For the profile page and the API: every active purpose, whether processing is
+    allowed now and why — in three queries."""
+    now = now or timezone.now()
+    states = {s.purpose_id: s for s in ConsentState.objects.filter(profile=profile)}
+    blocks = {d.channel: d for d in DoNotContact.objects.filter(profile=profile, lifted_at__isnull=True)}
+    minor = is_minor(profile, timezone.localdate(now))
+    rows = []
+    for purpose in Purpose.objects.filter(is_active=True).order_by("code"):
+        state = states.get(purpose.pk)
+        allowed, reason = _explain(purpose, state, now, minor)
+        block = blocks.get(purpose.channel) if purpose.channel != Channel.NONE else None
+        if allowed and block:
+            allowed, reason = False, _("do not contact on this channel (%(reason)s)") % {
+                "reason": block.get_reason_display()}
+        rows.append(PurposeState(purpose, state, allowed, reason, block))
+    return rows
+
+
+def _explain(purpose: Purpose, state: ConsentState | None, now: datetime.datetime, minor: bool) -> tuple[bool, str]:
+    if state is None:
+        return (False, _("no consent on record")) if purpose.needs_consent else (True, _("no objection on record"))
+    if state.status != ConsentStatus.GRANTED:
+        return False, state.get_status_display()
+    if state.expires_at and state.expires_at <= now:
+        return False, _("expired on %(date)s") % {"date": timezone.localtime(state.expires_at).date()}
+    if purpose.reconsent_from_version and (state.notice_version or 0) < purpose.reconsent_from_version:
+        return False, _("given under notice v%(old)s; v%(new)s requires re-consent") % {
+            "old": state.notice_version or 0, "new": purpose.reconsent_from_version}
+    if purpose.needs_consent and minor and not state.guardian_consent:
+        return False, _("under 14: needs a guardian's consent")
+    return True, _("granted")
+
+
+def consent_history(profile: Profile, purpose: Purpose | None = None) -> QuerySet:
+    """The ledger behind a profile's state, newest first, including the entries of
+    profiles merged into it (ledger rows are never moved)."""
+    records = ConsentRecord.objects.filter(profile_id__in=ledger_profile_ids(profile.pk))
+    if purpose is not None:
+        records = records.filter(purpose=purpose)
+    return records.select_related("purpose").order_by("-captured_at", "-id")
+
+
+def ledger_profile_ids(profile_id: int) -> list[int]:
+    """The profile and every profile merged into it, at any depth."""
+    ids, frontier = [profile_id], [profile_id]
+    while frontier:
+        frontier = list(Profile.objects.filter(merged_into_id__in=frontier).values_list("pk", flat=True))
+        ids += [pk for pk in frontier if pk not in ids]
+    return ids
+
+
+def identifier_digest(kind: str, value: str) -> str:
+    """Keyed hash of a normalised identifier: phones are too few to hash unkeyed (all of
+    them can be hashed in an afternoon). CDP_SUPPRESSION_KEY must never change."""
+    return hmac.new(settings.CDP_SUPPRESSION_KEY.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these normalised (kind, value) identifiers belong to an erased person.
+    Hashing every key of a million-row import costs seconds: only the kinds someone was
+    erased under are hashed (none while nobody has been), and asked in slices."""
+    kinds = set(Suppression.objects.values_list("kind", flat=True).distinct())
+    pairs = [pair for pair in pairs if pair[0] in kinds]
+    found = set()
+    for start in range(0, len(pairs), 2000):
+        by_digest = {identifier_digest(kind, value): (kind, value) for kind, value in pairs[start:start + 2000]}
+        digests = Suppression.objects.filter(digest__in=list(by_digest)).values_list("digest", flat=True)
+        found |= {by_digest[digest] for digest in digests}
+    return found
+
+
+def profile_consent_section(profile: Profile, request):
+    """The profile page's consent card: state per purpose with the reason, do-not-contact
+    blocks, the latest ledger entries, and the record/withdraw form for staff allowed to."""
+    from profiles.selectors import ProfileSection
+
+    return ProfileSection("admin/consent/profile_section.html", {
+        "consent_rows": consent_states(profile),
+        "consent_history": list(consent_history(profile)[:50]),
+        "do_not_contact": list(DoNotContact.objects.filter(profile=profile).order_by("lifted_at", "-created_at")),
+        "is_minor": is_minor(profile),
+        "can_record_consent": request.user.has_perm("consent.add_consentrecord"),
+        "can_add_request": request.user.has_perm("consent.add_datasubjectrequest"),
+        "profile_uuid": str(profile.uuid),
+        "profile_id": profile.pk,
+    })

@@ -1,0 +1,214 @@
+"""Writes for consent: the ledger and its current state, notices, do-not-contact.
+Data subject requests (access, erasure) live in consent.requests."""
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cdp.actors import Actor
+from cdp.audit import audit_record
+from cdp.sql import transaction_lock
+from profiles import activity
+from profiles.models import Profile, ProfileStatus
+
+from .models import (
+    Channel,
+    ConsentRecord,
+    ConsentSource,
+    ConsentState,
+    ConsentStatus,
+    DoNotContact,
+    DoNotContactReason,
+    Notice,
+    Purpose,
+)
+from .selectors import is_minor, ledger_profile_ids
+
+EVIDENCE_FIELDS = ("channel", "ip", "user_agent", "reference", "text")
+PURPOSE_LOCK = 7301  # advisory lock namespace: consent changes vs. exports, per purpose
+
+
+def purpose_lock(purpose: Purpose, *, shared: bool) -> None:
+    """Exports hold it shared for their transaction, ledger writes exclusively: an
+    export sees every withdrawal committed before it started, and a withdrawal made
+    during an export waits for it (and so is recorded after it)."""
+    transaction_lock(PURPOSE_LOCK, purpose.pk, shared=shared)
+
+
+def consent_record(*, profile: Profile, purpose_code: str, status: str, source: str, actor: Actor,
+                   captured_at: datetime.datetime | None = None, notice_version: int | None = None,
+                   evidence: dict | None = None, expires_at: datetime.datetime | None = None,
+                   guardian_consent: bool = False) -> ConsentRecord:
+    """Append a ledger entry and bring the current state up to date, in one transaction.
+    An entry captured before the current state's (a back-filled paper form) joins the
+    history without overriding the newer state. `evidence` keys: channel, ip,
+    user_agent, reference, text. Raises ValidationError with a code for bad input."""
+    now = timezone.now()
+    captured_at = captured_at or now
+    evidence = evidence or {}
+    purpose = Purpose.objects.filter(code=purpose_code, is_active=True).first()
+    if purpose is None:
+        raise ValidationError(_("Unknown purpose “%(code)s”.") % {"code": purpose_code}, code="unknown_purpose")
+    if status not in ConsentStatus.values:
+        raise ValidationError(_("Unknown consent status “%(status)s”: use granted, denied or withdrawn.")
+                              % {"status": status}, code="invalid_status")
+    if source not in ConsentSource.values:
+        raise ValidationError(_("Unknown source “%(source)s”.") % {"source": source}, code="invalid_source")
+    if unknown := set(evidence) - set(EVIDENCE_FIELDS):
+        raise ValidationError(_("Unknown evidence fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
+                              code="invalid_evidence")
+    if captured_at > now + datetime.timedelta(minutes=5):
+        raise ValidationError(_("The capture time is in the future."), code="captured_in_future")
+    if expires_at is not None and expires_at <= captured_at:
+        raise ValidationError(_("The expiry must be after the capture time."), code="expiry_before_capture")
+    if status == ConsentStatus.GRANTED and purpose.needs_consent and not guardian_consent \
+            and is_minor(profile, timezone.localdate(captured_at)):
+        raise ValidationError(_("This customer is under 14: a grant must come from a guardian (tick “given by a "
+                                "guardian” and keep the evidence)."), code="guardian_required")
+    latest_notice = purpose.notices.order_by("-version").values_list("version", flat=True).first()
+    if notice_version is None:
+        notice_version = latest_notice
+    elif not purpose.notices.filter(version=notice_version).exists():
+        raise ValidationError(_("Notice version %(version)s does not exist for this purpose.")
+                              % {"version": notice_version}, code="unknown_notice")
+
+    with transaction.atomic():
+        purpose_lock(purpose, shared=False)
+        now = timezone.now()  # after any wait for an export: the entry is recorded after it
+        profile = Profile.objects.select_for_update().get(pk=profile.pk)
+        if profile.status != ProfileStatus.ACTIVE:
+            raise ValidationError(_("Consent can only be recorded on an active customer."), code="profile_not_active")
+        record = ConsentRecord.objects.create(
+            profile=profile, purpose=purpose, status=status, notice_version=notice_version, captured_at=captured_at,
+            recorded_at=now, source=source, evidence_channel=evidence.get("channel", ""),
+            evidence_ip=evidence.get("ip") or None, evidence_user_agent=(evidence.get("user_agent") or "")[:300],
+            evidence_reference=(evidence.get("reference") or "")[:200], evidence_text=evidence.get("text", ""),
+            expires_at=expires_at, guardian_consent=guardian_consent,
+            actor_kind=actor.kind, actor_user=actor.user, actor_label=actor.label[:150],
+        )
+        _state_refresh(profile.pk, purpose, [profile.pk])
+        activity.consent_changed(profile_id=profile.pk, purpose_code=purpose.code,
+                                 purpose_names=(purpose.name_zh, purpose.name_en), status=status, source=source,
+                                 actor=actor, when=now)
+        audit_record(actor=actor, action="consent_recorded", target=str(profile.uuid),
+                     details={"purpose": purpose.code, "status": status, "source": source, "record": record.pk})
+    return record
+
+
+def _state_refresh(profile_id: int, purpose: Purpose, ledger_ids: list[int]) -> None:
+    """Make `profile_id`'s state for `purpose` the latest entry (by capture time) among
+    the ledgers of `ledger_ids`, or no state when there is none."""
+    latest = (ConsentRecord.objects.filter(profile_id__in=ledger_ids, purpose=purpose)
+              .order_by("-captured_at", "-id").first())
+    if latest is None:
+        ConsentState.objects.filter(profile_id=profile_id, purpose=purpose).delete()
+        return
+    ConsentState.objects.update_or_create(
+        profile_id=profile_id, purpose=purpose,
+        defaults={"status": latest.status, "notice_version": latest.notice_version,
+                  "captured_at": latest.captured_at, "expires_at": latest.expires_at,
+                  "guardian_consent": latest.guardian_consent, "record": latest},
+    )
+
+
+def consent_states_rebuild(*, profile_id: int, ledger_ids: list[int]) -> None:
+    """Derive every state of a profile again from the ledgers of `ledger_ids` (itself
+    and the profiles merged into it) after a merge or an unmerge."""
+    ids = ledger_ids
+    purposes = set(ConsentRecord.objects.filter(profile_id__in=ids).values_list("purpose_id", flat=True))
+    purposes |= set(ConsentState.objects.filter(profile_id=profile_id).values_list("purpose_id", flat=True))
+    for purpose in Purpose.objects.filter(pk__in=purposes):
+        _state_refresh(profile_id, purpose, ids)
+
+
+def notice_publish(*, purpose: Purpose, text_zh: str, text_en: str = "", requires_reconsent: bool = False,
+                   actor: Actor) -> Notice:
+    """The next version of the purpose's notice. One that requires re-consent makes
+    grants under earlier versions stop counting from now on."""
+    with transaction.atomic():
+        purpose = Purpose.objects.select_for_update().get(pk=purpose.pk)
+        version = (purpose.notices.order_by("-version").values_list("version", flat=True).first() or 0) + 1
+        notice = Notice.objects.create(purpose=purpose, version=version, text_zh=text_zh, text_en=text_en,
+                                       requires_reconsent=requires_reconsent)
+        if requires_reconsent:
+            Purpose.objects.filter(pk=purpose.pk).update(reconsent_from_version=version)
+        audit_record(actor=actor, action="notice_published", target=purpose.code,
+                     details={"version": version, "requires_reconsent": requires_reconsent})
+    return notice
+
+
+def do_not_contact_add(*, profile: Profile, channel: str, reason: str, actor: Actor, note: str = "") -> DoNotContact:
+    """Block a channel for the customer; adding one that is already active keeps the
+    first (its reason and date stand)."""
+    if channel not in Channel.values or channel == Channel.NONE:
+        raise ValidationError(_("Unknown channel “%(channel)s”.") % {"channel": channel}, code="invalid_channel")
+    if reason not in DoNotContactReason.values:
+        raise ValidationError(_("Unknown reason “%(reason)s”.") % {"reason": reason}, code="invalid_reason")
+    with transaction.atomic():
+        Profile.objects.select_for_update().filter(pk=profile.pk).first()
+        existing = DoNotContact.objects.filter(profile=profile, channel=channel, lifted_at__isnull=True).first()
+        if existing:
+            return existing
+        entry = DoNotContact.objects.create(profile=profile, channel=channel, reason=reason, note=note[:300],
+                                            created_by=actor.label[:150])
+        label = Channel(channel)
+        activity.consent_changed(profile_id=profile.pk, purpose_code=channel, purpose_names=_names(label),
+                                 status="do_not_contact", source=actor.kind, actor=actor)
+        audit_record(actor=actor, action="do_not_contact_added", target=str(profile.uuid),
+                     details={"channel": channel, "reason": reason})
+    return entry
+
+
+def do_not_contact_lift(*, entry: DoNotContact, actor: Actor, reason: str) -> DoNotContact:
+    """Only staff lift a block, with a reason; the entry stays as history."""
+    if actor.kind != "staff":
+        raise ValidationError(_("Only staff can lift a do-not-contact entry."), code="lift_staff_only")
+    if not reason.strip():
+        raise ValidationError(_("Say why the block is lifted (e.g. the customer subscribed again)."),
+                              code="lift_reason_required")
+    with transaction.atomic():
+        entry = DoNotContact.objects.select_for_update().get(pk=entry.pk)
+        if entry.lifted_at:
+            return entry
+        entry.lifted_at, entry.lifted_by, entry.lift_reason = timezone.now(), actor.label[:150], reason[:300]
+        entry.save(update_fields=["lifted_at", "lifted_by", "lift_reason"])
+        activity.consent_changed(profile_id=entry.profile_id, purpose_code=entry.channel,
+                                 purpose_names=_names(Channel(entry.channel)), status="do_not_contact_lifted",
+                                 source=actor.kind, actor=actor)
+        audit_record(actor=actor, action="do_not_contact_lifted", target=str(entry.profile.uuid),
+                     details={"channel": entry.channel, "reason": reason})
+    return entry
+
+
+def _names(choice) -> tuple[str, str]:
+    """A choice's label in Chinese and in English, for the timeline."""
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        zh = str(choice.label)
+    with translation.override("en"):
+        en = str(choice.label)
+    return zh, en
+
+
+def merge_move(survivor: Profile, merged: Profile) -> dict:
+    """Merge hook: ledger rows never move (they are proof of who agreed); the survivor's
+    state is derived again from both ledgers. Do-not-contact entries move unless the
+    survivor already blocks that channel."""
+    merged_ledger = ledger_profile_ids(merged.pk)
+    blocked = set(DoNotContact.objects.filter(profile=survivor, lifted_at__isnull=True).values_list("channel", flat=True))
+    moving = DoNotContact.objects.filter(profile=merged).exclude(channel__in=blocked, lifted_at__isnull=True)
+    moved = list(moving.values_list("pk", flat=True))
+    DoNotContact.objects.filter(pk__in=moved).update(profile=survivor)
+    consent_states_rebuild(profile_id=survivor.pk, ledger_ids=ledger_profile_ids(survivor.pk) + merged_ledger)
+    return {"do_not_contact": moved, "merged_ledger": merged_ledger}
+
+
+def merge_restore(survivor: Profile, merged: Profile, data: dict) -> None:
+    DoNotContact.objects.filter(pk__in=data["do_not_contact"], profile=survivor).update(profile=merged)
+    merged_ledger = set(data["merged_ledger"])
+    own = [pk for pk in ledger_profile_ids(survivor.pk) if pk not in merged_ledger]
+    consent_states_rebuild(profile_id=survivor.pk, ledger_ids=own)
+    consent_states_rebuild(profile_id=merged.pk, ledger_ids=list(merged_ledger))
