@@ -24,3 +24,17 @@ def recompute_interests(mapping_ids: list[int] | None = None) -> dict:
 @shared_task
 def expire_tags() -> int:
     return tags_expire()
+
+
+@shared_task(acks_late=True)
+def run_import(job_id: int, dry_run: bool = False) -> str:
+    """A large import (or its preview) in the background; the admin's job page follows its
+    progress. Not retried automatically: batches already committed stay (and can be undone),
+    and the job says it failed."""
+    from .importing.pipeline import import_run
+    from .models import ImportJob, ImportStatus
+
+    job = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).first()
+    if job is None:  # already run by an earlier delivery of this message
+        return "skipped"
+    return import_run(job, dry_run=dry_run).status

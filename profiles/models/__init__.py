@@ -5,6 +5,17 @@ Models hold data and invariants only; writes go through `profiles.services`,
 """
 from .activity import ActorKind, ProfileActivity
 from .events import Event, EventDefinition
+from .imports import (
+    ErrorPolicy,
+    ImportBatch,
+    ImportChange,
+    ImportJob,
+    ImportKind,
+    ImportMode,
+    ImportRowError,
+    ImportStatus,
+    MappingTemplate,
+)
 from .merges import ProfileMerge
 from .profiles import (
     AttributeDefinition,
@@ -33,4 +44,6 @@ __all__ = [
     "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity",
     "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileMerge", "ProfileStatus", "age_on", "born_by", "clean_traits",
     "InterestMapping", "InterestScore", "ProfileTag", "Tag", "TagCategory", "TagKind", "TagSource",
+    "ErrorPolicy", "ImportBatch", "ImportChange", "ImportJob", "ImportKind", "ImportMode", "ImportRowError",
+    "ImportStatus", "MappingTemplate",
 ]

@@ -1,0 +1,304 @@
+"""Imports in the admin: upload → map columns (save as a template) → preview (dry run) →
+import → the job page (counts, errors, failed rows, progress, undo). Small files run in the
+request; larger ones in Celery, and the job page follows their progress."""
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from cdp.actors import Actor
+
+from ..importing.files import upload_store
+from ..importing.jobs import failed_rows_lines, import_job_create, job_mapping_set, mapping_template_save
+from ..importing.mapping import target_choices
+from ..importing.pipeline import import_run
+from ..importing.readers import FORMATS, ReadError, encoding_label, open_table
+from ..importing.undo import import_undo
+from ..models import ErrorPolicy, ImportJob, ImportKind, ImportMode, ImportStatus, MappingTemplate
+
+PREVIEW_ROWS = 3
+ERRORS_PER_PAGE = 100
+
+
+def max_upload_bytes() -> int:
+    return getattr(settings, "CDP_IMPORT_MAX_BYTES", 500 * 1024 * 1024)
+
+
+def inline_bytes() -> int:
+    """Files up to this size run in the request; larger ones in the background."""
+    return getattr(settings, "CDP_IMPORT_INLINE_BYTES", 2 * 1024 * 1024)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label=gettext_lazy("file"),
+                           help_text=gettext_lazy("CSV, TSV, XLSX or JSON; UTF-8, GB18030 or UTF-16 (Excel)."))
+    kind = forms.ChoiceField(label=gettext_lazy("what the file holds"), choices=ImportKind.choices)
+    source = forms.CharField(label=gettext_lazy("source"), max_length=64, initial="crm",
+                             help_text=gettext_lazy("Where the data comes from, e.g. the CRM's name."))
+    template = forms.ModelChoiceField(label=gettext_lazy("mapping template"), required=False,
+                                      queryset=MappingTemplate.objects.all(),
+                                      help_text=gettext_lazy("Reuse the column mapping saved for this source."))
+    mode = forms.ChoiceField(label=gettext_lazy("mode"), choices=ImportMode.choices)
+    error_policy = forms.ChoiceField(label=gettext_lazy("on errors"), choices=ErrorPolicy.choices)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        limit = max_upload_bytes()
+        if upload.size > limit:
+            raise ValidationError(
+                _("The file is %(size)s MB; the limit in the browser is %(limit)s MB. Split it, or import it on the "
+                  "server with “manage.py import_file”.") % {"size": upload.size // 2**20, "limit": limit // 2**20},
+                code="file_too_large")
+        if upload.size == 0:
+            raise ValidationError(_("The file is empty."), code="file_empty")
+        return upload
+
+    def clean(self):
+        cleaned = super().clean()
+        template = cleaned.get("template")
+        if template is not None and cleaned.get("kind") and template.kind != cleaned["kind"]:
+            self.add_error("template", _("This template is for %(kind)s imports.") % {
+                "kind": template.get_kind_display()})
+        return cleaned
+
+
+@admin.register(MappingTemplate)
+class MappingTemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "kind", "source", "updated_at")
+    list_filter = ("kind",)
+    search_fields = ("name", "source")
+    readonly_fields = ("created_by", "updated_at")
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "file_name", "kind", "status", "rows_read", "created", "updated", "unchanged", "skipped",
+                    "failed", "actor_label", "created_at", "duration_display")
+    list_display_links = ("id", "file_name")
+    list_filter = ("kind", "status")
+    search_fields = ("file_name", "source")
+    list_select_related = ()
+    date_hierarchy = "created_at"
+
+    def has_change_permission(self, request, obj=None):
+        return self.has_view_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a job holds what its undo needs; it stays as the record of the import
+
+    @admin.display(description=gettext_lazy("duration"))
+    def duration_display(self, job):
+        return f"{job.duration.total_seconds():.1f} s" if job.duration else "—"
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("new/", wrap(self.upload_view), name="profiles_importjob_upload"),
+            path("<int:job_id>/mapping/", wrap(self.mapping_view), name="profiles_importjob_mapping"),
+            path("<int:job_id>/run/", wrap(self.run_view), name="profiles_importjob_run"),
+            path("<int:job_id>/progress/", wrap(self.progress_view), name="profiles_importjob_progress"),
+            path("<int:job_id>/failed-rows/", wrap(self.failed_rows_view), name="profiles_importjob_failed_rows"),
+            path("<int:job_id>/undo/", wrap(self.undo_view), name="profiles_importjob_undo"),
+            *super().get_urls(),
+        ]
+
+    def add_view(self, request, form_url="", extra_context=None):
+        return HttpResponseRedirect(reverse("admin:profiles_importjob_upload"))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if not str(object_id).isdigit():
+            raise Http404
+        job = get_object_or_404(ImportJob, pk=object_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        errors = Paginator(job.row_errors.order_by("row_number"), ERRORS_PER_PAGE).get_page(request.GET.get("page"))
+        headers = job.headers
+        samples = []
+        labels = {"create": _("To create") if job.dry_run else _("Created"),
+                  "update": _("To update") if job.dry_run else _("Updated"),
+                  "unchanged": _("Unchanged"), "skip": _("Skipped"), "fail": _("Failed")}
+        for action, rows in (job.report.get("samples") or {}).items():
+            if rows:
+                samples.append({"label": labels.get(action, action), "rows": rows})
+        return TemplateResponse(request, "admin/profiles/importjob/detail.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import #%(job)s: %(file)s") % {"job": job.pk, "file": job.file_name},
+            "job": job,
+            "headers": headers,
+            "samples": samples,
+            "errors": errors,
+            "encoding": encoding_label(job.encoding) if job.file_format != "xlsx" else "—",
+            "mapped": [(h, dict(target_choices(job.kind)).get(t, t)) for h, t in job.mapping.items() if t],
+            "can_run": job.status == ImportStatus.PREVIEWED and self.has_add_permission(request),
+            "can_undo": job.can_undo and self.has_add_permission(request),
+        })
+
+    # --- upload ---
+
+    def upload_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            stored = upload_store(data["file"])
+            try:
+                job, _table = import_job_create(
+                    path=stored, name=data["file"].name, kind=data["kind"], actor=Actor.staff(request.user),
+                    source=data["source"], mode=data["mode"], error_policy=data["error_policy"],
+                    template=data["template"])
+            except ReadError as error:
+                form.add_error("file", str(error))
+            else:
+                return HttpResponseRedirect(reverse("admin:profiles_importjob_mapping", args=[job.pk]))
+        return TemplateResponse(request, "admin/profiles/importjob/upload.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import a file"),
+            "form": form,
+            "formats": ", ".join(f.upper() for f in FORMATS),
+        })
+
+    # --- mapping ---
+
+    def mapping_view(self, request, job_id):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if job.status not in (ImportStatus.DRAFT, ImportStatus.PREVIEWED, ImportStatus.FAILED) or job.undone_at \
+                or (job.status == ImportStatus.FAILED and not job.dry_run and job.batches.exists()):
+            messages.warning(request, _("This import has already run; upload the file again to import it anew."))
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+        try:
+            table = open_table(job.file_path, name=job.file_name)
+        except (ReadError, FileNotFoundError) as error:
+            messages.error(request, str(error) if isinstance(error, ReadError) else _("The uploaded file is gone; "
+                                                                                      "upload it again."))
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_changelist"))
+        choices = target_choices(job.kind)
+        problems = []
+        if request.method == "POST":
+            mapping = {header: request.POST.get(f"column-{index}", "") for index, header in enumerate(table.headers)}
+            precedence = [k.strip() for k in request.POST.get("precedence", "").replace("，", ",").split(",")
+                          if k.strip()]
+            job.mode = request.POST.get("mode") if request.POST.get("mode") in ImportMode.values else job.mode
+            job.error_policy = (request.POST.get("error_policy") if request.POST.get("error_policy")
+                                in ErrorPolicy.values else job.error_policy)
+            job.save(update_fields=["mode", "error_policy"])
+            try:
+                job = job_mapping_set(job=job, mapping=mapping, precedence=precedence, headers=table.headers)
+                if request.POST.get("template_name", "").strip():
+                    template = mapping_template_save(job=job, name=request.POST["template_name"],
+                                                     actor=Actor.staff(request.user))
+                    messages.success(request, _("Mapping saved as template “%(name)s”.") % {"name": template.name})
+            except ValidationError as error:
+                problems = error.messages
+                job.mapping = mapping
+            else:
+                return self._start(request, job, dry_run=True)
+        columns = []
+        preview = []
+        for _number, cells in table.rows():
+            preview.append(cells)
+            if len(preview) >= PREVIEW_ROWS:
+                break
+        for index, header in enumerate(table.headers):
+            columns.append({
+                "index": index, "header": header, "target": job.mapping.get(header, ""),
+                "examples": [str(row[index]) for row in preview if index < len(row) and str(row[index]).strip()],
+            })
+        return TemplateResponse(request, "admin/profiles/importjob/mapping.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Map the columns of %(file)s") % {"file": job.file_name},
+            "job": job,
+            "columns": columns,
+            "choices": choices,
+            "problems": problems,
+            "precedence": ", ".join(job.precedence),
+            "encoding": encoding_label(table.encoding) if table.format != "xlsx" else "XLSX",
+            "modes": ImportMode.choices,
+            "policies": ErrorPolicy.choices,
+            "template_name": job.template.name if job.template else "",
+        })
+
+    # --- running ---
+
+    def run_view(self, request, job_id):
+        if request.method != "POST" or not self.has_add_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id)
+        # Claim the job: a second click (or a second tab) finds it no longer previewed.
+        if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED).update(status=ImportStatus.QUEUED):
+            messages.error(request, _("Preview the import before running it."))
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+        job.refresh_from_db()
+        return self._start(request, job, dry_run=False)
+
+    def _start(self, request, job: ImportJob, *, dry_run: bool):
+        if job.file_size <= inline_bytes():
+            import_run(job, dry_run=dry_run)
+        else:
+            from ..tasks import run_import
+
+            job.status = ImportStatus.QUEUED
+            job.dry_run = dry_run
+            job.progress = 0
+            job.save(update_fields=["status", "dry_run", "progress"])
+            transaction.on_commit(lambda: run_import.delay(job.pk, dry_run))
+            messages.info(request, _("The file is large: it is processed in the background. You can leave this page "
+                                     "and come back."))
+        return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+
+    def progress_view(self, request, job_id):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        return JsonResponse({
+            "status": job.status, "status_label": job.get_status_display(), "progress": job.progress,
+            "running": job.is_running, "rows": job.rows_read, "created": job.created, "updated": job.updated,
+            "unchanged": job.unchanged, "skipped": job.skipped, "failed": job.failed,
+        })
+
+    def failed_rows_view(self, request, job_id):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        response = StreamingHttpResponse(failed_rows_lines(job, job.headers), content_type="text/csv; charset=utf-8")
+        stem = job.file_name.rsplit(".", 1)[0]
+        response["Content-Disposition"] = f"attachment; filename*=UTF-8''{_quote(stem)}-failed-rows.csv"
+        return response
+
+    def undo_view(self, request, job_id):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                import_undo(job=job, actor=Actor.staff(request.user))
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, _("Import #%(job)s was undone.") % {"job": job.pk})
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+        return TemplateResponse(request, "admin/profiles/importjob/undo_confirm.html", {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Undo import #%(job)s?") % {"job": job.pk},
+            "job": job,
+        })
+
+
+def _quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")

@@ -1,0 +1,146 @@
+"""The consent import kind, and the refusal to bring back erased people.
+
+Both need the consent app, which sits above profiles: profiles never imports it. The consent
+app's service and selectors are handed in by `consent_kind_register`, called from
+consent's AppConfig.ready() like the other registries. Without them the consent kind says
+it is unavailable and nothing is suppressed.
+
+Consent rows go through `consent_record` one by one (each a savepoint): the ledger, the
+current state, the timeline entry and the audit row stay consistent, and an invalid row fails
+alone. Re-importing a row whose purpose already has that status captured at that time changes
+nothing. Undo appends correcting ledger entries — the ledger is append-only — that bring each
+purpose back to the status it had before the import (withdrawn if the import gave the first
+grant).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from ..models import Profile
+from .rows import Issue, Row
+
+_hooks: dict[str, Callable] = {}
+
+STATUS_WORDS = {
+    "granted": "granted", "grant": "granted", "yes": "granted", "y": "granted", "true": "granted", "1": "granted",
+    "同意": "granted", "已同意": "granted", "授权": "granted", "已授权": "granted", "是": "granted",
+    "denied": "denied", "deny": "denied", "no": "denied", "n": "denied", "false": "denied", "0": "denied",
+    "拒绝": "denied", "不同意": "denied", "否": "denied",
+    "withdrawn": "withdrawn", "withdraw": "withdrawn", "撤回": "withdrawn", "已撤回": "withdrawn",
+    "取消": "withdrawn", "退订": "withdrawn",
+}
+
+
+def consent_kind_register(*, record: Callable, history: Callable, records: Callable, suppressed: Callable) -> None:
+    """`record`: consent.services.consent_record; `history(profile)`: the profile's ledger,
+    newest first (consent.selectors.consent_history); `records(q)`: ledger entries matching
+    a Q on their id; `suppressed(pairs)`: the erased identifiers among (kind, value) pairs
+    (consent.selectors.suppressed_identities)."""
+    _hooks.update(record=record, history=history, records=records, suppressed=suppressed)
+
+
+def consent_available() -> bool:
+    return "record" in _hooks
+
+
+def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    if "suppressed" not in _hooks or not pairs:
+        return set()
+    return _hooks["suppressed"](pairs)
+
+
+def suppressed_issue(row: Row, key: tuple[str, str]) -> Issue:
+    return Issue(row.key_columns.get(key, ""), _(
+        "%(kind)s %(value)s belonged to a person whose data was erased at their request; it cannot be imported "
+        "again.") % {"kind": key[0], "value": key[1]}, "suppressed")
+
+
+def consent_rows_write(runner, rows: list[Row], owners: dict):
+    """(outcomes, ids of the ledger entries added) for one batch of consent rows."""
+    from .pipeline import Outcome
+
+    record, history = _hooks["record"], _hooks["history"]
+    outcomes, added = [], []
+    profile_ids = {}
+    for row in rows:
+        profile_id = runner._owner(row, owners)
+        if row.issues:
+            outcomes.append(Outcome("fail", row))
+        elif profile_id is None:
+            row.issues.append(Issue("", _("No customer has these identities; import the customers first."),
+                                    "no_customer"))
+            outcomes.append(Outcome("fail", row))
+        else:
+            profile_ids[row.number] = profile_id
+    profiles = Profile.objects.in_bulk(set(profile_ids.values()))
+    for row in rows:
+        if row.number not in profile_ids:
+            continue
+        profile = profiles[profile_ids[row.number]]
+        consent = row.consent
+        status = STATUS_WORDS.get(consent["consent_status"].casefold())
+        notice = consent.get("notice_version") or None
+        if status is None:
+            row.issues.append(Issue("", _("“%(value)s” is not a consent status: use granted, denied or withdrawn "
+                                          "(同意 / 拒绝 / 撤回).") % {"value": consent["consent_status"]},
+                                    "invalid_status"))
+        if notice is not None and not notice.isdigit():
+            row.issues.append(Issue("", _("“%(value)s” is not a notice version number.") % {"value": notice},
+                                    "invalid_notice_version"))
+        if row.issues:
+            outcomes.append(Outcome("fail", row, profile.pk))
+            continue
+        latest = history(profile).filter(purpose__code=consent["purpose"]).first()
+        if latest is not None and latest.status == status and (
+                consent.get("captured_at") is None or latest.captured_at == consent["captured_at"]):
+            outcomes.append(Outcome("unchanged", row, profile.pk))
+            continue
+        evidence = {key: value for key, value in (("reference", runner.job.file_name),
+                                                  ("text", consent.get("evidence", ""))) if value}
+        try:
+            with transaction.atomic():
+                entry = record(profile=profile, purpose_code=consent["purpose"], status=status, source="import",
+                               actor=runner.actor, captured_at=consent.get("captured_at"),
+                               notice_version=int(notice) if notice else None, evidence=evidence,
+                               expires_at=consent.get("expires_at"),
+                               guardian_consent=bool(consent.get("guardian_consent")))
+        except ValidationError as error:
+            row.issues.append(Issue("", " ".join(error.messages), error.code or "invalid"))
+            outcomes.append(Outcome("fail", row, profile.pk))
+            continue
+        added.append(entry.pk)
+        outcomes.append(Outcome("create", row, profile.pk))
+    return outcomes, added
+
+
+def consent_undo(job, ranges: list[list[int]], actor) -> None:
+    """Correcting ledger entries for what the import recorded (see the module docstring)."""
+    if not ranges or not consent_available():
+        return
+    record, history = _hooks["record"], _hooks["history"]
+    added = {pk for first, last in ranges for pk in range(first, last + 1)}
+    touched: dict[tuple[int, str], None] = {}
+    from .store import ranges_q
+
+    profile_of = {}
+    for entry in _hooks["records"](ranges_q(ranges)).select_related("purpose"):
+        touched[(entry.profile_id, entry.purpose.code)] = None
+        profile_of[entry.profile_id] = None
+    profiles = Profile.objects.in_bulk(list(profile_of))
+    for profile_id, purpose_code in touched:
+        profile = profiles.get(profile_id)
+        if profile is None:
+            continue
+        ledger = [e for e in history(profile).filter(purpose__code=purpose_code)]
+        before = next((e for e in ledger if e.pk not in added and e.pk < min(added)), None)
+        current = ledger[0] if ledger else None
+        wanted = before.status if before is not None else "withdrawn"
+        if current is None or current.status == wanted or (before is None and current.status != "granted"):
+            continue
+        record(profile=profile, purpose_code=purpose_code, status=wanted, source="import", actor=actor,
+               evidence={"text": _("undo of import #%(job)s") % {"job": job.pk}})
+

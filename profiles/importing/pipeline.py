@@ -1,0 +1,511 @@
+"""The import pipeline: file → rows → normalised values → matched customers → written in batches.
+
+`import_run(job)` does the whole import (or, with `dry_run`, everything but keeping it):
+
+1. the file is opened and read as a stream (`readers`), its columns mapped (`mapping`);
+2. each row is normalised (`rows.RowParser`); problems become per-row issues;
+3. rows are taken in batches. In a batch, the identity keys of all rows are looked up at
+   once and each row is classified: *create* (nobody holds its keys), *update* (one
+   customer does, and something differs), *unchanged*, *skipped* (the mode says so) or
+   *failed* (invalid, or a **conflict**: its keys belong to two different customers).
+   A customer row whose key already appeared earlier in the same batch waits for the next
+   batch, so a file listing the same person twice creates them once and then updates them;
+4. the batch is written set-based (`store`) in one transaction, under an advisory lock
+   that makes concurrent imports take turns: a crash leaves no half-written batch;
+5. what undo needs is recorded with the batch (ids added, fields' values before).
+
+Rules: a blank cell never overwrites a stored value (and 未知 never overwrites a gender);
+custom traits merge key by key; tags are added, never removed. "Skip bad rows" commits
+batch by batch; "all or nothing" and dry runs run in one transaction that is rolled back
+when a row failed (or always, for a dry run), so the counts of a dry run are exactly what
+the import would do.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, connections, transaction
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from cdp.actors import Actor
+
+from .. import activity
+from ..metrics import metrics_recompute
+from ..models import (
+    AttributeDefinition,
+    ErrorPolicy,
+    ImportBatch,
+    ImportJob,
+    ImportKind,
+    ImportMode,
+    ImportRowError,
+    IdentityKind,
+    ImportStatus,
+    Profile,
+    ProfileStatus,
+    Tag,
+    TagSource,
+)
+from ..services.tags import tag_count_refresh
+from .files import file_remove
+from .mapping import DEFAULT_PRECEDENCE, mapping_clean, traits_register
+from .readers import ReadError, Table, open_table
+from .rows import Issue, Row, RowParser
+from .consent import suppressed_identities, suppressed_issue
+from .store import ID_LIST, OrmStore, id_list, id_ranges, store_for_connection
+
+log = logging.getLogger(__name__)
+
+SAMPLE_ROWS = 5  # first rows of each outcome shown in the report
+ACTIONS = ("create", "update", "unchanged", "skip", "fail")
+
+
+def batch_size_for_connection() -> int:
+    return 20_000 if connection.vendor == "postgresql" else 2_000
+
+
+class ImportAborted(Exception):
+    """The whole import stops (unreadable file, invalid mapping); the message is translated."""
+
+
+@dataclass
+class Outcome:
+    """What happened to one row (kept only for the report's samples)."""
+
+    action: str
+    row: Row
+    profile_id: int | None = None
+    changes: dict = field(default_factory=dict)
+
+
+def import_run(job: ImportJob, *, dry_run: bool = False, batch_size: int | None = None,
+               on_progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+    """Run (or preview) `job`; returns it with status, counts and report filled in.
+    Never raises for bad input: the job's status and `error` say what went wrong."""
+    with override(job.language or None):
+        runner = _Runner(job, dry_run=dry_run, batch_size=batch_size or batch_size_for_connection(),
+                         on_progress=on_progress)
+        runner.run()
+    return job
+
+
+class _Runner:
+    def __init__(self, job: ImportJob, *, dry_run: bool, batch_size: int, on_progress):
+        self.job = job
+        self.dry_run = dry_run
+        self.batch_size = batch_size
+        self.on_progress = on_progress
+        self.store: OrmStore = store_for_connection()
+        self.actor = (Actor.staff(job.created_by) if job.created_by_id else Actor.system(job.actor_label or "import"))
+        self.samples: dict[str, list] = {action: [] for action in ACTIONS}
+        self.errors_file = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.batch_number = 0
+        self.metrics_stale: set[int] = set()
+        self._progress_connection = None
+
+    # --- the whole run ---
+
+    def run(self) -> None:
+        job = self.job
+        started = time.monotonic()
+        ImportRowError.objects.filter(job=job).delete()  # a previous preview's errors
+        job.dry_run = self.dry_run
+        job.status = ImportStatus.PREVIEWING if self.dry_run else ImportStatus.RUNNING
+        job.started_at, job.finished_at, job.error, job.progress = timezone.now(), None, "", 0
+        job.rows_read = job.created = job.updated = job.unchanged = job.skipped = job.failed = 0
+        job.save()
+        one_transaction = self.dry_run or job.error_policy == ErrorPolicy.ALL_OR_NOTHING
+        try:
+            table = open_table(job.file_path, name=job.file_name)
+            job.encoding, job.file_format, job.headers = table.encoding, table.format, table.headers
+            mapping = mapping_clean(job.kind, table.headers, job.mapping, job.precedence)
+            if job.kind == ImportKind.CONSENT:
+                from .consent import consent_available
+
+                if not consent_available():
+                    raise ImportAborted(_("Consent imports are not available yet in this installation."))
+            if one_transaction:
+                with transaction.atomic():
+                    self._run_batches(table, mapping)
+                    if self.dry_run or job.failed:
+                        transaction.set_rollback(True)
+            else:
+                self._run_batches(table, mapping)
+        except (ReadError, ImportAborted) as error:
+            job.status, job.error = ImportStatus.FAILED, str(error)
+        except ValidationError as error:  # the mapping does not fit the file
+            job.status, job.error = ImportStatus.FAILED, " ".join(error.messages)
+        except Exception as error:  # noqa: BLE001 — the job must say it failed, whatever happened
+            log.exception("import %s failed", job.pk)
+            job.status = ImportStatus.FAILED
+            if one_transaction:
+                job.error = _("The import stopped because of an internal error (%(error)s); nothing was "
+                              "written.") % {"error": type(error).__name__}
+            else:
+                job.error = _("The import stopped because of an internal error (%(error)s). Batches already "
+                              "written are kept and can be undone.") % {"error": type(error).__name__}
+        else:
+            if self.dry_run:
+                job.status = ImportStatus.PREVIEWED
+            elif job.error_policy == ErrorPolicy.ALL_OR_NOTHING and job.failed:
+                job.status = ImportStatus.FAILED
+                job.error = _("%(count)s rows failed, so nothing was imported (all or nothing). Fix them and "
+                              "import the file again.") % {"count": job.failed}
+            else:
+                job.status = ImportStatus.DONE
+            job.progress = 1
+        finally:
+            self._close_progress_connection()
+        self._save_errors()
+        job.finished_at = timezone.now()
+        job.report = {
+            "samples": self.samples,
+            "seconds": round(time.monotonic() - started, 3),
+            "rows_per_second": round(job.rows_read / max(time.monotonic() - started, 1e-6)),
+        }
+        job.save()
+        if not self.dry_run:
+            file_remove(job)  # personal data: the upload is not kept once imported
+
+    def _run_batches(self, table: Table, mapping: dict[str, str]) -> None:
+        job = self.job
+        if job.kind == ImportKind.PROFILES:
+            mapping = traits_register(mapping)  # inside the transaction: a dry run registers nothing
+        parser = RowParser(kind=job.kind, headers=table.headers, mapping=mapping, source=job.source,
+                           trait_definitions={d.key: d for d in AttributeDefinition.objects.all()})
+        self.precedence = job.precedence or DEFAULT_PRECEDENCE
+        self.weak_kinds = set(IdentityKind.objects.filter(merge_on=False).values_list("code", flat=True))
+        deferred: list[Row] = []
+        batch: list[Row] = []
+        for number, cells in table.rows():
+            job.rows_read += 1
+            batch.append(parser.parse(number, cells))
+            if len(batch) >= self.batch_size:
+                deferred = self._batch(deferred + batch)
+                batch = []
+                self._progress(table)
+        deferred = self._batch(deferred + batch)
+        while deferred:
+            deferred = self._batch(deferred)
+        self._metrics_refresh()
+        self._progress(table)
+
+    def _metrics_refresh(self) -> None:
+        """Orders and spend of the customers who got events, once at the end: an order
+        history lists a customer in many batches. Derived data (also refreshed nightly), so
+        a preview skips it."""
+        if self.dry_run:
+            return
+        stale = sorted(self.metrics_stale)
+        for start in range(0, len(stale), self.batch_size):
+            with transaction.atomic():
+                metrics_recompute(profile_ids=stale[start:start + self.batch_size])
+
+    # --- one batch ---
+
+    def _batch(self, rows: list[Row]) -> list[Row]:
+        """Process `rows` in one transaction; returns the rows deferred to the next batch."""
+        if not rows:
+            return []
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic():
+                    self.store.lock()
+                    deferred, outcomes, undo = self._classify_and_write(rows)
+                    self.batch_number += 1
+                    if not self.dry_run and any(undo.values()):
+                        ImportBatch.objects.create(job=self.job, number=self.batch_number, **{
+                            name: id_ranges(ids) for name, ids in undo.items()})
+                break
+            except IntegrityError:
+                # Someone else (the API, an admin) added one of these identities or events
+                # between our lookup and our insert: look again once.
+                if attempt == 2:
+                    raise
+        for outcome in outcomes:
+            self._count(outcome)
+        return deferred
+
+    def _classify_and_write(self, rows: list[Row]):
+        valid = [row for row in rows if not row.issues]
+        outcomes = [Outcome("fail", row) for row in rows if row.issues]
+        claimed: set[tuple[str, str]] = set()
+        ready, deferred = [], []
+        for row in valid:
+            # Only customer rows wait for the next batch: they may create the customer a
+            # later row updates. Events and consent rows of one customer go together.
+            if self.job.kind == ImportKind.PROFILES and claimed.intersection(row.keys):
+                deferred.append(row)
+            else:
+                claimed.update(row.keys)
+                ready.append(row)
+        owners = self.store.owners(claimed)
+        if self.job.kind == ImportKind.EVENTS:
+            outcomes += self._events(ready, owners)
+            return deferred, outcomes, self._undo
+        if self.job.kind == ImportKind.CONSENT:
+            from .consent import consent_rows_write
+
+            written, ids = consent_rows_write(self, ready, owners)
+            outcomes += written
+            self._undo = {"consent_ids": ids}
+            return deferred, outcomes, self._undo
+        outcomes += self._profiles(ready, owners)
+        return deferred, outcomes, self._undo
+
+    def _owner(self, row: Row, owners: dict) -> int | None:
+        """The one customer this row's keys belong to; None if nobody. A row whose keys belong
+        to two customers is a conflict: reported on the row, never merged or duplicated.
+        Keys of kinds not strong enough to merge on (device ids) decide only when the row has
+        no strong key, and one held by someone else is a shared device: left where it is."""
+        found = [(key, owners[key]) for key in row.keys if key in owners]
+        if not found:
+            return None
+        has_strong_key = any(kind not in self.weak_kinds for kind, _value in row.keys)
+        decisive = [item for item in found if item[0][0] not in self.weak_kinds] if has_strong_key else found
+        if not decisive:  # only a shared device links the row to someone: a new customer
+            row.keys = [key for key in row.keys if key not in owners]
+            return None
+        decisive.sort(key=lambda item: self._rank(item[0][0]))  # stable: file order among equals
+        if len({profile_id for _key, profile_id in decisive}) > 1:
+            (first_key, first_owner), *_rest = decisive
+            other_key, _other = next((k, p) for k, p in decisive if p != first_owner)
+            row.issues.append(Issue(row.key_columns[other_key], _(
+                "Conflict: %(kind)s %(value)s belongs to a different customer than %(first_kind)s %(first_value)s. "
+                "Correct the row, or merge the two customers first.") % {
+                "kind": other_key[0], "value": other_key[1], "first_kind": first_key[0],
+                "first_value": first_key[1]}, "conflict"))
+            return None
+        owner = decisive[0][1]
+        row.keys = [key for key in row.keys if owners.get(key, owner) == owner]
+        return owner
+
+    def _rank(self, kind: str) -> int:
+        return self.precedence.index(kind) if kind in self.precedence else len(self.precedence)
+
+    # --- profiles ---
+
+    def _profiles(self, rows: list[Row], owners: dict) -> list[Outcome]:
+        self._undo = {"profile_ids": [], "identity_ids": [], "profile_tag_ids": []}
+        outcomes, creates, updates = [], [], []
+        matched: dict[int, int] = {}
+        for row in rows:
+            profile_id = self._owner(row, owners)
+            if row.issues:
+                outcomes.append(Outcome("fail", row))
+            elif profile_id is None:
+                if self.job.mode == ImportMode.UPDATE_ONLY:
+                    outcomes.append(Outcome("skip", row))
+                else:
+                    creates.append(row)
+            elif self.job.mode == ImportMode.CREATE_ONLY:
+                outcomes.append(Outcome("skip", row, profile_id))
+            else:
+                matched[row.number] = profile_id
+                updates.append(row)
+        # Identifiers of people erased at their request are never imported again.
+        suppressed = suppressed_identities(sorted({key for row in creates + updates for key in row.keys
+                                                   if key not in owners}))
+        if suppressed:
+            for row in creates + updates:
+                if suppressed.intersection(row.keys):
+                    row.issues += [suppressed_issue(row, key) for key in row.keys if key in suppressed]
+                    outcomes.append(Outcome("fail", row))
+            creates = [row for row in creates if not row.issues]
+            updates = [row for row in updates if not row.issues]
+        current = self.store.profiles_current(sorted(set(matched.values())))
+        changes: dict[int, dict] = {}
+        befores: dict[int, dict] = {}
+        new_identities: list[tuple[int, str, str]] = []
+        tag_pairs: dict[tuple[int, int], int] = {}
+        touched: list[Outcome] = []
+        for row in updates:
+            profile_id = matched[row.number]
+            before = current[profile_id]
+            if before["status"] != ProfileStatus.ACTIVE:
+                row.issues.append(Issue("", _("The matching customer is %(status)s and cannot be updated.") % {
+                    "status": ProfileStatus(before["status"]).label}, "inactive_profile"))
+                outcomes.append(Outcome("fail", row))
+                continue
+            diff = {name: value for name, value in row.fields.items() if before[name] != value}
+            if row.traits:
+                traits = {**(before["traits"] or {}), **row.traits}
+                if traits != before["traits"]:
+                    diff["traits"] = traits
+            outcome = Outcome("update", row, profile_id, diff)
+            for kind, value in row.keys:
+                if (kind, value) not in owners:
+                    new_identities.append((profile_id, kind, value))
+            for tag in row.tags:
+                tag_pairs.setdefault((profile_id, tag.pk), row.number)
+            if diff:
+                befores[profile_id] = {name: _json_value(before[name]) for name in diff}
+                changes[profile_id] = {name: _json_value(value) for name, value in diff.items()}
+            touched.append(outcome)
+        if tag_pairs:
+            existing = self.store.profile_tags_existing(set(tag_pairs))
+            for pair in existing:
+                tag_pairs.pop(pair)
+        tagged_rows = set(tag_pairs.values())
+        for outcome in touched:
+            has_new_key = any((k, v) not in owners for k, v in outcome.row.keys)
+            if not outcome.changes and not has_new_key and outcome.row.number not in tagged_rows:
+                outcome.action = "unchanged"
+            outcomes.append(outcome)
+
+        # Writes: new customers, their identities, changes, new identities, tags, timeline.
+        created_ids = self.store.profiles_insert([{**row.fields, **({"traits": row.traits} if row.traits else {})}
+                                                  for row in creates])
+        created_identities = []
+        for row, profile_id in zip(creates, created_ids):
+            outcomes.append(Outcome("create", row, profile_id))
+            created_identities += [(profile_id, kind, value) for kind, value in row.keys]
+            for tag in row.tags:
+                tag_pairs[(profile_id, tag.pk)] = row.number
+        self._undo["profile_ids"] = created_ids
+        # Identities added to existing customers are undone one by one; those of new
+        # customers go when the customer goes.
+        self._undo["identity_ids"] = self.store.identities_insert(new_identities, self.job.source)
+        self.store.identities_insert(created_identities, self.job.source, ids_needed=False)
+        self.store.profiles_update(changes)
+        if not self.dry_run:
+            self.store.changes_insert(self.job.pk, befores)
+        updated_ids = [o.profile_id for o in outcomes if o.action == "update"]
+        params = {"job": self.job.pk, "file": self.job.file_name}
+        for ids, action in ((created_ids, "created"), (updated_ids, "updated")):
+            if ids:
+                activity.profiles_imported(profiles=_profiles_with_ids(ids), action=action, params=params,
+                                           actor=self.actor)
+        self._undo["profile_tag_ids"] = self._tags_add(list(tag_pairs))
+        return outcomes
+
+    def _tags_add(self, pairs: list[tuple[int, int]]) -> list[int]:
+        if not pairs:
+            return []
+        by_tag: dict[int, list[int]] = {}
+        for profile_id, tag_id in pairs:
+            by_tag.setdefault(tag_id, []).append(profile_id)
+        reason = _("import #%(job)s (%(file)s)") % {"job": self.job.pk, "file": self.job.file_name}
+        for tag in Tag.objects.select_for_update().filter(pk__in=list(by_tag)).order_by("pk"):
+            activity.tag_added(profiles=_profiles_with_ids(by_tag[tag.pk]), tag=tag, source=TagSource.IMPORT,
+                               reason=reason, actor=self.actor)
+        ids = self.store.profile_tags_insert(pairs, self.actor.user.pk if self.actor.user else None,
+                                             self.actor.label, reason)
+        for tag in Tag.objects.filter(pk__in=list(by_tag)):
+            tag_count_refresh(tag)
+        return ids
+
+    # --- events ---
+
+    def _events(self, rows: list[Row], owners: dict) -> list[Outcome]:
+        self._undo = {"event_ids": []}
+        outcomes, inserts, seen = [], [], set()
+        keys = {(row.event["source"], row.event["external_id"]) for row in rows}
+        existing = self.store.events_existing(keys)
+        for row in rows:
+            profile_id = self._owner(row, owners)
+            key = (row.event["source"], row.event["external_id"])
+            if row.issues:
+                outcomes.append(Outcome("fail", row))
+            elif profile_id is None:
+                row.issues.append(Issue("", _("No customer has these identities; import the customers first."),
+                                        "no_customer"))
+                outcomes.append(Outcome("fail", row))
+            elif key in existing or key in seen:
+                outcomes.append(Outcome("unchanged", row, profile_id))
+            else:
+                seen.add(key)
+                inserts.append((row, profile_id))
+                outcomes.append(Outcome("create", row, profile_id))
+        ids = self.store.events_insert([{**row.event, "profile_id": profile_id} for row, profile_id in inserts])
+        self._undo["event_ids"] = ids
+        self.metrics_stale.update(profile_id for _row, profile_id in inserts)
+        return outcomes
+
+    # --- bookkeeping ---
+
+    def _count(self, outcome: Outcome) -> None:
+        job = self.job
+        attribute = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped",
+                     "fail": "failed"}[outcome.action]
+        setattr(job, attribute, getattr(job, attribute) + 1)
+        samples = self.samples[outcome.action]
+        if len(samples) < SAMPLE_ROWS:
+            sample = {"row": outcome.row.number, "values": [_json_cell(c) for c in outcome.row.cells]}
+            if outcome.changes:
+                sample["changes"] = sorted(outcome.changes)
+            if outcome.row.issues:
+                sample["errors"] = [{"column": i.column, "message": i.message} for i in outcome.row.issues]
+            samples.append(sample)
+        if outcome.action == "fail":
+            self.errors_file.write(json.dumps([outcome.row.number, [_json_cell(c) for c in outcome.row.cells],
+                                               [{"column": i.column, "message": i.message, "code": i.code}
+                                                for i in outcome.row.issues]], ensure_ascii=False) + "\n")
+
+    def _save_errors(self) -> None:
+        """Every failed row, kept after the import (or the preview) for the report and the
+        failed-rows file. Written outside the import's transaction: a rolled-back
+        "all or nothing" run still shows why."""
+        self.errors_file.seek(0)
+        chunk = []
+        for line in self.errors_file:
+            number, values, errors = json.loads(line)
+            chunk.append(ImportRowError(job=self.job, row_number=number, values=values, errors=errors))
+            if len(chunk) >= 2000:
+                ImportRowError.objects.bulk_create(chunk)
+                chunk = []
+        ImportRowError.objects.bulk_create(chunk)
+        self.errors_file.close()
+
+    def _progress(self, table: Table) -> None:
+        job = self.job
+        job.progress = table.progress()
+        if self.on_progress:
+            self.on_progress(job)
+        fields = {"progress": job.progress, "rows_read": job.rows_read, "created": job.created,
+                  "updated": job.updated, "unchanged": job.unchanged, "skipped": job.skipped, "failed": job.failed}
+        if not connection.in_atomic_block:
+            ImportJob.objects.filter(pk=job.pk).update(**fields)
+        elif connection.vendor == "postgresql":
+            # Inside the one transaction of a dry run / all-or-nothing import the row is not
+            # visible to others: report progress over a second connection.
+            if self._progress_connection is None:
+                self._progress_connection = connections.create_connection("default")
+            assignments = ", ".join(f"{name} = %s" for name in fields)
+            with self._progress_connection.cursor() as cursor:
+                cursor.execute(f"UPDATE {ImportJob._meta.db_table} SET {assignments} WHERE id = %s",
+                               [*fields.values(), job.pk])
+
+    def _close_progress_connection(self) -> None:
+        if self._progress_connection is not None:
+            self._progress_connection.close()
+            self._progress_connection = None
+
+
+def _profiles_with_ids(ids: Iterable[int]):
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return Profile.objects.filter(pk__in=RawSQL(f"SELECT unnest({ID_LIST})", [id_list(ids)]))
+    return Profile.objects.filter(pk__in=ids)
+
+
+def _json_value(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def _json_cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (int, float, str, bool)):
+        return value
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+

@@ -1,0 +1,114 @@
+"""Undoing an import, in one transaction: tags and events it added are removed, identities
+it attached to existing customers are detached, fields it changed get their earlier
+values back, customers it created are deleted. Consent records it added are corrected by
+new ledger entries (the ledger is append-only), through the consent kind's undo hook."""
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cdp.actors import Actor
+from cdp.audit import audit_record
+
+from .. import activity
+from ..metrics import metrics_recompute
+from ..models import Event, Identity, ImportChange, ImportJob, ImportStatus, Profile, ProfileTag, Tag, TagSource
+from ..services.tags import tag_count_refresh
+from .consent import consent_undo
+from .pipeline import _profiles_with_ids
+from .store import ranges_q, store_for_connection
+
+_DELETE_CHUNK = 5000
+
+
+def import_undo(*, job: ImportJob, actor: Actor) -> ImportJob:
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        if not job.can_undo:
+            raise ValidationError(_("This import cannot be undone (it is a preview, still running, or already "
+                                    "undone)."), code="import_not_undoable")
+        store = store_for_connection()
+        store.lock()
+        batches = list(job.batches.order_by("-number"))
+        reason = _("undo of import #%(job)s") % {"job": job.pk}
+        created = [r for b in batches for r in b.profile_ids]
+
+        tag_rows = _in_ranges(ProfileTag, [r for b in batches for r in b.profile_tag_ids])
+        for tag in Tag.objects.filter(pk__in=tag_rows.values("tag_id")):
+            holders = Profile.objects.filter(pk__in=tag_rows.filter(tag=tag).values("profile_id"))
+            holders = holders.exclude(ranges_q(created)) if created else holders
+            activity.tag_removed(profiles=holders, tag=tag, source=TagSource.IMPORT, reason=reason, actor=actor)
+        tags = set(tag_rows.values_list("tag_id", flat=True))
+        tag_rows.delete()
+        for tag in Tag.objects.filter(pk__in=tags):
+            tag_count_refresh(tag)
+
+        event_rows = _in_ranges(Event, [r for b in batches for r in b.event_ids])
+        event_profiles = sorted(set(event_rows.values_list("profile_id", flat=True)))
+        event_rows.delete()
+
+        consent_undo(job, [r for b in batches for r in b.consent_ids], actor)
+
+        _in_ranges(Identity, [r for b in batches for r in b.identity_ids]).delete()
+
+        # In slices of customers, in profile order so that each customer's changes are
+        # together; the earliest "before" wins when a file changed a customer twice.
+        params = {"job": job.pk, "file": job.file_name}
+        changes = (ImportChange.objects.filter(job=job).order_by("profile_id", "-id")
+                   .values_list("profile_id", "before").iterator(chunk_size=_DELETE_CHUNK))
+        pending: dict[int, dict] = {}
+        for profile_id, before in changes:
+            if profile_id not in pending and len(pending) >= _DELETE_CHUNK:
+                _restore(store, pending, params, actor)
+                pending = {}
+            pending.setdefault(profile_id, {}).update(before)
+        _restore(store, pending, params, actor)
+
+        try:
+            # In slices: the ORM collects what cascades from each customer it deletes.
+            for chunk in _id_chunks(created, _DELETE_CHUNK):
+                Profile.objects.filter(pk__in=chunk).delete()
+        except ProtectedError:
+            raise ValidationError(_("Customers created by this import are now referenced by records that must be "
+                                    "kept (another customer merged into them, or consent records); undo those "
+                                    "first."), code="import_undo_protected") from None
+        if event_profiles:
+            metrics_recompute(profile_ids=event_profiles)  # customers deleted above simply match nothing
+
+        job.status, job.undone_at, job.undone_by_label = ImportStatus.UNDONE, timezone.now(), actor.label[:150]
+        job.save(update_fields=["status", "undone_at", "undone_by_label"])
+        audit_record(actor=actor, action="import_undone", target=f"import:{job.pk}",
+                     details={"file": job.file_name, "created": job.created, "updated": job.updated},
+                     count=job.created + job.updated)
+    return job
+
+
+def _restore(store, befores: dict[int, dict], params: dict, actor: Actor) -> None:
+    """Put the fields back on the customers that still exist, and say so on their timelines."""
+    existing = set(Profile.objects.filter(pk__in=list(befores)).values_list("pk", flat=True))
+    befores = {pk: before for pk, before in befores.items() if pk in existing}
+    if befores:
+        store.profiles_update(befores)
+        activity.profiles_imported(profiles=_profiles_with_ids(list(befores)), action="undone", params=params,
+                                   actor=actor)
+
+
+def _id_chunks(ranges: list[list[int]], size: int):
+    chunk: list[int] = []
+    for first, last in ranges:
+        for pk in range(first, last + 1):
+            chunk.append(pk)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _in_ranges(model, ranges: list[list[int]]):
+    if not ranges:
+        return model.objects.none()
+    return model.objects.filter(ranges_q(ranges))

@@ -1,0 +1,172 @@
+"""Bulk imports: the job, its reusable column mappings, per-row errors and what undo needs.
+
+Written only by `profiles.importing` (the pipeline and undo).
+"""
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ImportKind(models.TextChoices):
+    PROFILES = "profiles", _("Customers")
+    EVENTS = "events", _("Events (orders, behaviour)")
+    CONSENT = "consent", _("Consent records")
+
+
+class ImportMode(models.TextChoices):
+    CREATE_OR_UPDATE = "create_or_update", _("Create new customers and update existing ones")
+    CREATE_ONLY = "create_only", _("Create new customers only")
+    UPDATE_ONLY = "update_only", _("Update existing customers only")
+
+
+class ErrorPolicy(models.TextChoices):
+    SKIP = "skip", _("Skip bad rows and import the rest")
+    ALL_OR_NOTHING = "all_or_nothing", _("All or nothing: import only if every row is valid")
+
+
+class ImportStatus(models.TextChoices):
+    DRAFT = "draft", _("Mapping columns")
+    QUEUED = "queued", _("Queued")
+    PREVIEWING = "previewing", _("Previewing")
+    PREVIEWED = "previewed", _("Previewed")
+    RUNNING = "running", _("Importing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    UNDONE = "undone", _("Undone")
+
+
+class MappingTemplate(models.Model):
+    """A saved column mapping, reused for the next file from the same source."""
+
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices, default=ImportKind.PROFILES)
+    source = models.CharField(_("source"), max_length=64, blank=True, help_text=_("e.g. the CRM's name"))
+    columns = models.JSONField(_("columns"), default=dict, help_text=_("Column header → field."))
+    precedence = models.JSONField(_("match precedence"), default=list, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("created by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("import mapping template")
+        verbose_name_plural = _("import mapping templates")
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="mapping_template_kind_name_unique")]
+
+    def __str__(self):
+        return f"{self.name} ({self.source})" if self.source else self.name
+
+
+class ImportJob(models.Model):
+    kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices, default=ImportKind.PROFILES)
+    status = models.CharField(_("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
+    file_path = models.CharField(_("file"), max_length=500, editable=False)
+    file_name = models.CharField(_("file name"), max_length=255)
+    file_size = models.BigIntegerField(_("file size"), default=0)
+    file_format = models.CharField(_("format"), max_length=8, blank=True)
+    encoding = models.CharField(_("encoding"), max_length=32, blank=True)
+    source = models.CharField(
+        _("source"), max_length=64, default="import",
+        help_text=_("Where the data comes from, e.g. the CRM's name; stored on identities and events."),
+    )
+    template = models.ForeignKey(MappingTemplate, verbose_name=_("mapping template"), null=True, blank=True,
+                                 on_delete=models.SET_NULL, related_name="jobs")
+    headers = models.JSONField(_("columns"), default=list, blank=True)
+    mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
+    precedence = models.JSONField(_("match precedence"), default=list, blank=True)
+    mode = models.CharField(_("mode"), max_length=20, choices=ImportMode.choices, default=ImportMode.CREATE_OR_UPDATE)
+    error_policy = models.CharField(_("on errors"), max_length=20, choices=ErrorPolicy.choices,
+                                    default=ErrorPolicy.SKIP)
+    language = models.CharField(_("language"), max_length=16, blank=True)
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("started by"), null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    actor_label = models.CharField(_("started by"), max_length=150, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    dry_run = models.BooleanField(_("preview only"), default=False)
+    progress = models.FloatField(_("progress"), default=0)
+
+    rows_read = models.PositiveIntegerField(_("rows"), default=0)
+    created = models.PositiveIntegerField(_("created"), default=0)
+    updated = models.PositiveIntegerField(_("updated"), default=0)
+    unchanged = models.PositiveIntegerField(_("unchanged"), default=0)
+    skipped = models.PositiveIntegerField(_("skipped"), default=0)
+    failed = models.PositiveIntegerField(_("failed"), default=0)
+    report = models.JSONField(_("report"), default=dict, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    undone_at = models.DateTimeField(_("undone at"), null=True, blank=True)
+    undone_by_label = models.CharField(_("undone by"), max_length=150, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(kind__in=ImportKind.values), name="import_job_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="import_job_status_valid"),
+            models.CheckConstraint(condition=Q(mode__in=ImportMode.values), name="import_job_mode_valid"),
+            models.CheckConstraint(condition=Q(error_policy__in=ErrorPolicy.values), name="import_job_policy_valid"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.file_name}"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+    @property
+    def is_running(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.PREVIEWING, ImportStatus.RUNNING)
+
+    @property
+    def can_undo(self) -> bool:
+        # A failed "skip bad rows" import keeps the batches it committed: those can be undone.
+        return self.status in (ImportStatus.DONE, ImportStatus.FAILED) and not self.dry_run and not self.undone_at
+
+
+class ImportRowError(models.Model):
+    """A row that failed, with its original cells (for the failed-rows file) and every
+    problem found in it (column and message, in the language of who started the job)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row_number = models.PositiveIntegerField(_("row"))
+    values = models.JSONField(_("values"), default=list)
+    errors = models.JSONField(_("errors"), default=list)  # [{"column": …, "message": …, "code": …}]
+
+    class Meta:
+        verbose_name = _("import error")
+        verbose_name_plural = _("import errors")
+        indexes = [models.Index(fields=["job", "row_number"], name="import_row_error_job_row")]
+
+
+class ImportBatch(models.Model):
+    """What one committed batch added, as id ranges [[first, last], …]: undo deletes these."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="batches")
+    number = models.PositiveIntegerField()
+    profile_ids = models.JSONField(default=list)  # customers created
+    identity_ids = models.JSONField(default=list)  # identities added to existing customers
+    profile_tag_ids = models.JSONField(default=list)
+    event_ids = models.JSONField(default=list)
+    consent_ids = models.JSONField(default=list)  # consent records added (undone by a correcting record)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "number"], name="import_batch_job_number_unique")]
+
+
+class ImportChange(models.Model):
+    """An existing customer's fields before the import changed them (only those fields)."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes")
+    profile_id = models.BigIntegerField()  # no constraint: the customer may be erased later
+    before = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "profile_id"], name="import_change_job_profile")]
