@@ -15,5 +15,10 @@ class Actor:
         return cls(kind="staff", label=user.get_username(), user=user)
 
     @classmethod
+    def partner(cls, partner) -> "Actor":
+        """A partner calling the REST API (cdp.models.Partner)."""
+        return cls(kind="partner", label=partner.name)
+
+    @classmethod
     def system(cls, label: str) -> "Actor":
         return cls(kind="system", label=label)

@@ -5,5 +5,6 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
     path("admin/", admin.site.urls),
+    path("api/", include("cdp.api.urls")),  # the partner REST API, its schema and docs
     path("i18n/", include("django.conf.urls.i18n")),  # the admin's language switch posts here
 ]

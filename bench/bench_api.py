@@ -1,0 +1,250 @@
+#!/usr/bin/env python
+"""Partner API benchmarks, end to end over HTTP against gunicorn (2 workers × 4 threads,
+127.0.0.1):
+
+* batch event ingest: 500 events per request, new and known customers mixed (target
+  ≥ 10,000 events/s), printed next to the database's raw COPY rate for the same rows;
+* single-customer upsert: one customer per request, new and known mixed (target
+  ≥ 1,000 requests/s).
+
+Runs in its own database (BENCH_API_DATABASE_URL, default cdp_bench_api), never in the
+demo dataset's:
+
+    .venv/bin/python bench/bench_api.py [--database-url …] [--batches 120] [--upserts 3000] [--threads 4]
+
+`bench/run.py` runs it too (`--only partner_api`).
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import io
+import json
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import Row, at_least  # noqa: E402
+
+DEFAULT_DATABASE_URL = os.environ.get("BENCH_API_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/cdp_bench_api")
+PORT = 8765
+EVENTS_PER_REQUEST = 500
+INGEST_TARGET, UPSERT_TARGET = 10_000, 1_000
+
+
+# --- plumbing ---------------------------------------------------------------------------
+
+def env_for(database_url: str) -> dict:
+    return {**os.environ, "DATABASE_URL": database_url, "DJANGO_SETTINGS_MODULE": "cdp.settings", "DEBUG": "false",
+            "CDP_API_REQUESTS_PER_MINUTE": "100000000", "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+
+
+def manage(database_url: str, *args: str) -> str:
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env_for(database_url),
+                            capture_output=True, text=True, check=True, cwd=ROOT)
+    return result.stdout
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def start_gunicorn(database_url: str, threads: int) -> subprocess.Popen:
+    # Threads let a worker run Python while another request of it waits on PostgreSQL.
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "gunicorn"), "cdp.wsgi", "--workers", "2", "--threads", str(threads),
+         "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
+        env=env_for(database_url), cwd=ROOT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            status, _body = request("GET", "/api/schema/", None, None)
+            if status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def request(method: str, path: str, body: bytes | None, key: str | None) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Api-Key {key}"
+    connection.request(method, path, body=body, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, data
+
+
+def _send(args) -> tuple[int, int, float]:
+    """A client process: send its request bodies; (requests ok, events accepted, seconds)."""
+    path, key, bodies = args
+    ok = accepted = 0
+    started = time.monotonic()
+    for body in bodies:
+        status, data = request("POST", path, body, key)
+        if status in (200, 201):
+            ok += 1
+            if path.endswith("batch/"):
+                accepted += json.loads(data)["accepted"]
+        else:
+            print(f"  {status}: {data[:200]!r}", flush=True)
+    return ok, accepted, time.monotonic() - started
+
+
+def fire(path: str, key: str, bodies: list[bytes], clients: int) -> tuple[int, int, float]:
+    """Send all bodies from `clients` processes at once; (ok, accepted, wall seconds)."""
+    shares = [bodies[i::clients] for i in range(clients)]
+    with multiprocessing.get_context("fork").Pool(clients) as pool:
+        started = time.monotonic()
+        results = pool.map(_send, [(path, key, share) for share in shares])
+        seconds = time.monotonic() - started
+    return sum(r[0] for r in results), sum(r[1] for r in results), seconds
+
+
+# --- payloads ---------------------------------------------------------------------------
+
+def new_person(run: str, n: int) -> list[dict]:
+    return [{"kind": "crm_id", "value": f"B{run}-{n}"}, {"kind": "email", "value": f"b{run}.{n}@bench.example.com"}]
+
+
+def batch(run: str, batch_no: int, known: list[list[dict]], rng: random.Random) -> tuple[bytes, list[list[dict]]]:
+    """500 events: about half by known customers, half by new ones (some new people twice)."""
+    events, people = [], []
+    for i in range(EVENTS_PER_REQUEST):
+        if known and rng.random() < 0.5:
+            who = rng.choice(known)
+        else:
+            who = new_person(run, batch_no * EVENTS_PER_REQUEST + (i // 2) * 2)
+            people.append(who)
+        events.append({
+            "external_id": f"{run}-{batch_no}-{i}", "source": "bench",
+            "name": rng.choice(["page_view", "product_view", "add_to_cart", "order"]),
+            "occurred_at": f"2026-11-{rng.randint(1, 27):02d}T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00+08:00",
+            "identities": who, "properties": {"category": rng.choice(["sneakers", "lipstick", "coffee"])},
+            "amount": f"{rng.randint(10, 900)}.00",
+        })
+    return json.dumps({"events": events}).encode(), people
+
+
+def copy_rate(database_url: str, rows: int) -> float:
+    """Rows/s of a plain COPY of comparable event rows into a copy of the events table
+    (same columns, defaults and indexes; no foreign key): what the database does alone."""
+    import psycopg
+
+    parts = urlsplit(database_url)
+    with psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS bench_copy_event")
+        conn.execute("CREATE TABLE bench_copy_event (LIKE profiles_event INCLUDING DEFAULTS INCLUDING INDEXES)")
+        profile_id = conn.execute("SELECT min(id) FROM profiles_profile").fetchone()[0] or 1
+        buffer = io.StringIO()
+        for i in range(rows):
+            buffer.write(f"{i + 1}\t{profile_id}\tpage_view\t2026-11-27 12:00:00+00\t{{\"category\": \"sneakers\"}}\t"
+                         f"199.00\tbench\tcopy-{i}\t2026-11-28 00:00:00+00\n")
+        text = buffer.getvalue()
+        started = time.monotonic()
+        with conn.cursor() as cursor, cursor.copy(
+            "COPY bench_copy_event (id, profile_id, name, occurred_at, properties, amount, source, external_id, "
+            "received_at) FROM STDIN"
+        ) as copy:
+            copy.write(text)
+        seconds = time.monotonic() - started
+        conn.execute("DROP TABLE bench_copy_event")
+    return rows / seconds
+
+
+# --- the benchmark ----------------------------------------------------------------------
+
+def run(database_url: str = DEFAULT_DATABASE_URL, batches: int = 120, upserts: int = 3000, clients: int = 4,
+        threads: int = 4) -> list[Row]:
+    ensure_database(database_url)
+    manage(database_url, "migrate", "--noinput", "--verbosity", "0")
+    key = manage(database_url, "create_partner", "Bench", "--code", f"bench-{uuid.uuid4().hex[:6]}",
+                 "--scopes", "all").strip()
+    rng = random.Random(1)
+    run_id = uuid.uuid4().hex[:8]
+    server = start_gunicorn(database_url, threads)
+    try:
+        # Warm-up (not timed): known customers for the mix, warm caches and connections.
+        known: list[list[dict]] = []
+        warm = []
+        for b in range(10):
+            body, people = batch(run_id + "w", b, [], rng)
+            warm.append(body)
+            known.extend(people)
+        fire("/api/v1/events/batch/", key, warm, clients)
+
+        bodies = [batch(run_id, b, known, rng)[0] for b in range(batches)]
+        ok, accepted, seconds = fire("/api/v1/events/batch/", key, bodies, clients)
+        sent = len(bodies) * EVENTS_PER_REQUEST
+        rows = [
+            Row("api ingest: events sent", sent, "events"),
+            Row("api ingest: events accepted", accepted, "events"),
+            Row("api ingest: requests", ok, "requests"),
+            Row("gunicorn: 2 workers × threads", threads, "threads"),
+            at_least("api ingest: rate (500 events/request, 2 gunicorn workers)", accepted / seconds, "events/s",
+                     INGEST_TARGET),
+            Row("api ingest: latency per request (mean)", seconds / max(ok, 1) * clients * 1000, "ms"),
+            Row("database raw COPY rate (same rows, no FK)", copy_rate(database_url, sent), "events/s"),
+        ]
+
+        upsert_bodies = []
+        for i in range(upserts):
+            if i % 2:
+                identities = rng.choice(known)
+            else:
+                identities = new_person(run_id + "u", i)
+            upsert_bodies.append(json.dumps({"identities": identities, "city": rng.choice(["上海", "北京"])}).encode())
+        ok, _accepted, seconds = fire("/api/v1/profiles/", key, upsert_bodies, clients * 2)
+        rows += [
+            Row("api upsert: requests ok", ok, "requests"),
+            at_least("api upsert: single customer per request", ok / seconds, "requests/s", UPSERT_TARGET),
+        ]
+        return rows
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def bench_partner_api(ctx) -> list[Row]:
+    """For bench/run.py: runs in its own database, not the demo dataset's."""
+    return run()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--batches", type=int, default=120)
+    parser.add_argument("--upserts", type=int, default=3000)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: sync workers)")
+    args = parser.parse_args(argv)
+    rows = run(args.database_url, args.batches, args.upserts, args.clients, args.threads)
+    for row in rows:
+        verdict = "" if row.passed is None else ("pass" if row.passed else "FAIL")
+        print(f"{row.name:<62} {row.value:>12,.0f} {row.unit:<10} {row.target:<10} {verdict}")
+    return 0 if all(row.passed is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""OpenAPI pieces shared by every route: the error shape, its responses, the guide."""
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+ERRORS = inline_serializer("Error", fields={
+    "code": serializers.CharField(help_text=gettext_lazy("Stable machine-readable code, e.g. invalid, not_found")),
+    "message": serializers.CharField(help_text=gettext_lazy("For people, in the language asked for")),
+    "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                    help_text=gettext_lazy("Path of each bad input → its messages")),
+})
+
+_ERROR_EXAMPLES = {
+    400: ("invalid", gettext_lazy("Some fields are not valid; see fields."),
+          {"identities.0.value": ["“138” is not a valid phone number."]}),
+    401: ("not_authenticated", gettext_lazy("Send your API key: Authorization: Api-Key <key>."), {}),
+    403: ("missing_scope", gettext_lazy("This API key lacks the scope profiles:write."), {}),
+    404: ("not_found", gettext_lazy("Not found."), {}),
+    409: ("profile_merged", gettext_lazy("This customer was merged into another; use that id."), {}),
+    413: ("body_too_large", gettext_lazy("The request body is larger than 2097152 bytes."), {}),
+    422: ("suppressed", gettext_lazy("This person asked to be erased: phone cannot be stored again."), {}),
+    429: ("throttled", gettext_lazy("Request was throttled."), {}),
+}
+_ERROR_DESCRIPTIONS = {
+    400: gettext_lazy("Bad input"), 401: gettext_lazy("No key, or an invalid, revoked or expired key"),
+    403: gettext_lazy("The key lacks the scope"), 404: gettext_lazy("Not found, or not shared with you"),
+    409: gettext_lazy("Conflict"), 413: gettext_lazy("Body too large"),
+    422: gettext_lazy("Refused: the person was erased"), 429: gettext_lazy("Rate limit; see Retry-After"),
+}
+
+
+def error_responses(*codes: int) -> dict:
+    return {
+        code: OpenApiResponse(
+            response=ERRORS, description=_ERROR_DESCRIPTIONS[code],
+            examples=[OpenApiExample(
+                f"error {code}", value={"code": _ERROR_EXAMPLES[code][0], "message": str(_ERROR_EXAMPLES[code][1]),
+                                        "fields": _ERROR_EXAMPLES[code][2]},
+                response_only=True, status_codes=[str(code)])],
+        )
+        for code in codes
+    }
+
+
+GUIDE = gettext_lazy("""The partner API of the customer data platform.
+
+**Keys.** Staff create a partner and an API key in the admin (or `manage.py create_partner`); the key is
+shown once. Send it on every call: `Authorization: Api-Key <prefix>.<secret>`. Each key carries scopes
+(profiles:read, profiles:write, events:write, tags:write, segments:read, consent:read, consent:write);
+a call without the scope it needs answers 403 `missing_scope`.
+
+**A typical integration.** 1. `POST /api/v1/profiles/` with the identities you know (phone, email,
+CRM id, WeChat ids) and the fields you have: the customer is found or created, and you get its public
+`id`. 2. `POST /api/v1/events/batch/` with up to 1,000 events; retries are safe (external_id). 3.
+`GET /api/v1/segments/{slug}/members/?purpose=<purpose>` to read a segment shared with you: only
+customers who consented to that purpose are returned. 4. `POST /api/v1/profiles/{id}/consent/` with
+status withdrawn when a customer withdraws.
+
+**Errors** all look like `{"code": "...", "message": "...", "fields": {"path": ["..."]}}`; branch on
+`code`. Messages follow Accept-Language (zh-hans or en). **Lists** use cursor pagination: follow `next`
+(`page_size` up to 500). **Limits**: a per-partner rate limit (429 with Retry-After), bodies up to
+2 MB (413). Every call is audited.""")
+
+
+def add_guide(result, generator, request, public):
+    """Postprocessing hook: the guide above, in the reader's language."""
+    result["info"]["description"] = str(GUIDE)
+    result["info"]["title"] = str(_("CDP partner API"))
+    return result

@@ -1,0 +1,76 @@
+"""The base of every partner API view: key authentication, scopes, the partner's rate
+limit, and one audit row per call."""
+import logging
+
+from django.db import DatabaseError
+from django.utils import translation
+from rest_framework.generics import GenericAPIView
+from rest_framework.views import APIView
+
+from cdp.actors import Actor
+from cdp.models import AuditLog
+
+from .authentication import PartnerClient, PartnerKeyAuthentication, presented_key
+from .pagination import ApiCursorPagination
+from .permissions import HasScope
+from .throttling import PartnerRateThrottle
+
+logger = logging.getLogger("cdp.api")
+
+
+class PartnerAPIView(APIView):
+    authentication_classes = [PartnerKeyAuthentication]
+    permission_classes = [HasScope]
+    throttle_classes = [PartnerRateThrottle]
+    required_scopes: dict = {}
+    # Set by a view to the public id of the customer the call was about.
+    audit_target = ""
+    audit_count = 1
+
+    def initial(self, request, *args, **kwargs):
+        # Partners' servers say which language they want (Accept-Language); Chinese otherwise.
+        translation.activate(translation.get_language_from_request(request))
+        super().initial(request, *args, **kwargs)
+
+    @property
+    def client(self) -> PartnerClient:
+        return self.request.user
+
+    @property
+    def actor(self) -> Actor:
+        return self.client.actor
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        request._request.cdp_api_audited = True  # the middleware audits only what never got here
+        audit_api_call(request, response.status_code, route=self._route(request), target=str(self.audit_target),
+                       count=self.audit_count)
+        return response
+
+    def _route(self, request) -> str:
+        match = getattr(request, "resolver_match", None)
+        return match.route if match else request.path_info
+
+
+def audit_api_call(request, status_code: int, *, route: str, target: str = "", count: int = 1) -> None:
+    """One append-only row per call: partner, key prefix, method and route, customer, status.
+    A single INSERT, outside the call's own transaction (so failed calls are audited too)."""
+    client = getattr(request, "_user", None)  # never re-run authentication here
+    key = presented_key(request) or ""
+    partner = client.partner if isinstance(client, PartnerClient) else None
+    try:
+        AuditLog.objects.create(
+            action=AuditLog.Action.API_CALL, actor_kind="partner", partner=partner,
+            actor_label=(partner.name if partner else "")[:150], target=target[:100], count=count,
+            details={"key": key.partition(".")[0][:8], "method": request.method, "route": route, "status": status_code},
+            ip_address=request.META.get("REMOTE_ADDR") or None,
+        )
+    except DatabaseError:
+        # Never turn the partner's answer into an error because the audit insert failed; log it loudly.
+        logger.exception("Could not write the audit row for an API call")
+
+
+class PartnerGenericView(PartnerAPIView, GenericAPIView):
+    """For list routes: filters and cursor pagination."""
+
+    pagination_class = ApiCursorPagination

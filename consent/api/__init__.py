@@ -1,0 +1,1 @@
+"""Partner REST API for consent: record grants and withdrawals, read state and history."""

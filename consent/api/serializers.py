@@ -1,0 +1,62 @@
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from consent.models import Channel, ConsentStatus
+from profiles.api.serializers import StrictSerializer
+
+
+class EvidenceSerializer(StrictSerializer):
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text=_("Where it was given"))
+    ip = serializers.IPAddressField(required=False, allow_blank=True)
+    user_agent = serializers.CharField(required=False, allow_blank=True, max_length=300)
+    reference = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                      help_text=_("Your form, page or document reference"))
+    text = serializers.CharField(required=False, allow_blank=True, max_length=2000,
+                                 help_text=_("What the person saw or said"))
+
+
+class ConsentRecordInSerializer(StrictSerializer):
+    purpose = serializers.SlugField(max_length=50, help_text=_("A purpose code, see GET /purposes/"))
+    status = serializers.ChoiceField(choices=ConsentStatus.choices)
+    captured_at = serializers.DateTimeField(required=False, help_text=_("When the person gave or withdrew it; "
+                                                                        "now if omitted"))
+    notice_version = serializers.IntegerField(required=False, min_value=1,
+                                              help_text=_("The notice version shown; the latest if omitted"))
+    evidence = EvidenceSerializer(required=False)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    guardian_consent = serializers.BooleanField(required=False, default=False,
+                                                help_text=_("Given by a guardian (customers under 14)"))
+
+
+class ConsentRecordSerializer(serializers.Serializer):
+    purpose = serializers.CharField(source="purpose.code")
+    status = serializers.CharField()
+    notice_version = serializers.IntegerField(allow_null=True)
+    captured_at = serializers.DateTimeField()
+    recorded_at = serializers.DateTimeField()
+    source = serializers.CharField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+    guardian_consent = serializers.BooleanField()
+    recorded_by = serializers.CharField(source="actor_label")
+
+
+class ConsentStateSerializer(serializers.Serializer):
+    purpose = serializers.CharField()
+    name = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField(allow_null=True, help_text=_("granted / denied / withdrawn; null: nothing on record"))
+    allowed = serializers.BooleanField(help_text=_("Whether processing for this purpose is allowed right now"))
+    reason = serializers.CharField()
+    captured_at = serializers.DateTimeField(allow_null=True)
+    expires_at = serializers.DateTimeField(allow_null=True)
+    notice_version = serializers.IntegerField(allow_null=True)
+    do_not_contact = serializers.BooleanField()
+
+
+class PurposeSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    channel = serializers.CharField()
+    lawful_basis = serializers.CharField()
+    latest_notice_version = serializers.IntegerField(allow_null=True)

@@ -1,0 +1,535 @@
+"""Batch event ingest for the partner API, set-based.
+
+One request of up to 1,000 events costs a fixed number of statements whatever its size:
+the identity kinds and event names (2), the profiles named by public id (1), the
+identities the events carry (1), new profiles and their identities and "created" timeline
+rows (3, only when there are new people), and the events themselves as one
+INSERT … ON CONFLICT DO NOTHING RETURNING, which tells accepted from duplicate. Only an
+event whose identities point at several customers takes the slow path: it merges them
+as any API call does (profiles.services.merge.identities_resolve).
+
+Idempotency: an event is identified by (source, external_id), the source being the
+partner's code (plus "/<source>" when the partner names one), so partners cannot collide
+with each other's ids; resending a batch reports its events as duplicates and creates
+nobody a second time (their identities now exist).
+"""
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from django.db import connection, transaction
+from django.db.models import JSONField
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from cdp.actors import Actor
+from profiles import activity
+from profiles.models import Event, EventDefinition, Identity, IdentityKind, Profile, ProfileStatus
+from profiles.normalisers import NormalisationError, normalise_identity
+from profiles.services.merge import identities_resolve
+
+ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
+MAX_FUTURE = datetime.timedelta(days=1)  # clock skew tolerated
+EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+SOURCE_MAX = 64
+
+Key = tuple[str, str]
+
+
+@dataclass
+class Item:
+    index: int
+    external_id: str = ""
+    source: str = ""
+    name: str = ""
+    occurred_at: datetime.datetime | None = None
+    properties: dict = field(default_factory=dict)
+    amount: decimal.Decimal | None = None
+    profile_uuid: uuid.UUID | None = None
+    keys: list[Key] = field(default_factory=list)
+    profile_id: int | None = None
+    status: str = ""
+    error: dict | None = None
+
+    def reject(self, code: str, message, path: str | None = None) -> None:
+        self.status = REJECTED
+        self.error = {"code": code, "message": str(message), "fields": {path: [str(message)]} if path else {}}
+
+    def result(self, uuids: dict[int, uuid.UUID]) -> dict:
+        row = {"index": self.index, "external_id": self.external_id or None, "status": self.status}
+        if self.status == REJECTED:
+            row["error"] = self.error
+        elif self.profile_id in uuids:
+            row["profile"] = str(uuids[self.profile_id])
+        return row
+
+
+@dataclass
+class IngestResult:
+    results: list[dict]
+    accepted: int
+    duplicates: int
+    rejected: int
+    profiles_created: int
+    profile_ids: set[int]
+
+
+def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: datetime.datetime | None = None) -> IngestResult:
+    now = now or timezone.now()
+    kinds, names = _registries()
+    cache: dict = {}
+    items = [_parse(index, raw, partner_code, kinds, names, now, cache) for index, raw in enumerate(raw_events)]
+    _mark_batch_duplicates(items)
+    _reject_suppressed([item for item in items if not item.status])
+    live = [item for item in items if not item.status]
+    created = 0
+    with transaction.atomic():
+        _resolve_profile_uuids(live)
+        live = [item for item in live if not item.status]
+        created = _resolve_identities(live, kinds, actor)
+        inserted = _insert_events([item for item in live if not item.status], now)
+    for item in live:
+        if not item.status:
+            item.status = ACCEPTED if (item.source, item.external_id) in inserted else DUPLICATE
+    profile_ids = {item.profile_id for item in items if item.status in (ACCEPTED, DUPLICATE)}
+    uuids = dict(Profile.objects.filter(pk__in=profile_ids).values_list("pk", "uuid")) if profile_ids else {}
+    counts = {status: sum(1 for item in items if item.status == status) for status in (ACCEPTED, DUPLICATE, REJECTED)}
+    return IngestResult(
+        results=[item.result(uuids) for item in items], accepted=counts[ACCEPTED], duplicates=counts[DUPLICATE],
+        rejected=counts[REJECTED], profiles_created=created,
+        profile_ids={item.profile_id for item in items if item.status == ACCEPTED},
+    )
+
+
+_registry_cache: tuple[float, dict, set] = (0.0, {}, set())
+REGISTRY_CACHE_SECONDS = 30
+
+
+def _registries() -> tuple[dict[str, bool], set[str]]:
+    """Identity kinds (code → strong enough to merge on) and event names, read at most
+    every 30 s per process: staff change them rarely, and ingest runs many times a second."""
+    global _registry_cache
+    read_at, kinds, names = _registry_cache
+    if time.monotonic() - read_at > REGISTRY_CACHE_SECONDS:
+        kinds = dict(IdentityKind.objects.values_list("code", "merge_on"))
+        names = set(EventDefinition.objects.values_list("name", flat=True))
+        _registry_cache = (time.monotonic(), kinds, names)
+    return kinds, names
+
+
+# --- parsing one event ------------------------------------------------------------------
+
+def _text(raw: dict, name: str, item: Item, *, required: bool, max_length: int) -> str:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            item.reject("required", _("This field is required."), name)
+        return ""
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        item.reject("invalid", _("Must be a string."), name)
+        return ""
+    value = str(value).strip()
+    if len(value) > max_length:
+        item.reject("too_long", _("At most %(n)s characters.") % {"n": max_length}, name)
+    return value
+
+
+def _parse(index: int, raw, partner_code: str, kinds: dict, names: set, now, cache: dict) -> Item:
+    item = Item(index)
+    if not isinstance(raw, dict):
+        item.reject("invalid", _("Each event must be a JSON object."))
+        return item
+    unknown = sorted(set(raw) - {"external_id", "source", "name", "occurred_at", "properties", "amount", "profile",
+                                  "identities"})
+    if unknown:
+        item.reject("unknown_field", _("This field cannot be set."), unknown[0])
+        return item
+    item.external_id = _text(raw, "external_id", item, required=True, max_length=128)
+    sub_source = _text(raw, "source", item, required=False, max_length=SOURCE_MAX - len(partner_code) - 1)
+    item.source = f"{partner_code}/{sub_source}" if sub_source else partner_code
+    item.name = _text(raw, "name", item, required=True, max_length=64)
+    if item.status:
+        return item
+    if item.name not in names:
+        item.reject("unknown_event", _("“%(name)s” is not a registered event name.") % {"name": item.name}, "name")
+        return item
+    _parse_time(raw.get("occurred_at"), item, now)
+    _parse_amount(raw.get("amount"), item)
+    properties = raw.get("properties", {})
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        item.reject("invalid", _("Must be a JSON object."), "properties")
+    item.properties = properties
+    if item.status:
+        return item
+    _parse_who(raw, item, kinds, cache)
+    return item
+
+
+def _parse_time(value, item: Item, now) -> None:
+    if not value:
+        item.reject("required", _("This field is required."), "occurred_at")
+        return
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        item.reject("invalid_datetime", _("Use ISO 8601 with an offset, e.g. 2026-11-28T10:00:00+08:00."), "occurred_at")
+    elif timezone.is_naive(parsed):
+        item.reject("invalid_datetime", _("Add a UTC offset, e.g. +08:00 or Z."), "occurred_at")
+    elif not EARLIEST <= parsed <= now + MAX_FUTURE:
+        item.reject("out_of_range", _("The time must be after 2000-01-01 and not in the future."), "occurred_at")
+    else:
+        item.occurred_at = parsed.astimezone(datetime.UTC)  # PostgreSQL refuses offsets beyond ±15:59
+
+
+def _parse_amount(value, item: Item) -> None:
+    if value is None or value == "":
+        return
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        item.reject("invalid", _("A number like 199.00."), "amount")
+        return
+    try:
+        amount = decimal.Decimal(str(value))
+    except decimal.InvalidOperation:
+        item.reject("invalid", _("A number like 199.00."), "amount")
+        return
+    if not amount.is_finite() or amount != amount.quantize(decimal.Decimal("0.01")) or abs(amount) >= 10**12:
+        item.reject("invalid", _("At most 12 digits before the point and 2 after."), "amount")
+        return
+    item.amount = amount
+
+
+def _normalised(kind: str, value, cache: dict) -> str:
+    """normalise_identity, once per distinct value in a batch (a customer's events repeat it)."""
+    key = (kind, value if isinstance(value, (str, int, float)) else repr(value))
+    if key not in cache:
+        try:
+            cache[key] = normalise_identity(kind, value)
+        except NormalisationError as error:
+            cache[key] = error
+    if isinstance(cache[key], NormalisationError):
+        raise cache[key]
+    return cache[key]
+
+
+def _parse_who(raw: dict, item: Item, kinds: dict, cache: dict) -> None:
+    profile = raw.get("profile")
+    identities = raw.get("identities") or []
+    if profile:
+        try:
+            item.profile_uuid = uuid.UUID(str(profile))
+        except ValueError:
+            item.reject("invalid", _("Not a valid public id."), "profile")
+            return
+    if not isinstance(identities, list):
+        item.reject("invalid", _("Must be a list of {kind, value}."), "identities")
+        return
+    for position, identity in enumerate(identities):
+        path = f"identities.{position}"
+        if not isinstance(identity, dict) or not isinstance(identity.get("kind"), str):
+            item.reject("invalid", _("Must be an object with kind and value."), path)
+            return
+        kind = identity["kind"]
+        if kind not in kinds:
+            item.reject("unknown_identity_kind", _("Unknown identity kind “%(kind)s”.") % {"kind": kind}, f"{path}.kind")
+            return
+        value = identity.get("value")
+        if isinstance(value, (dict, list, bool)):
+            item.reject("invalid", _("Must be a string."), f"{path}.value")
+            return
+        try:
+            value = _normalised(kind, value, cache)
+        except NormalisationError as error:
+            item.reject(error.code, error, f"{path}.value")
+            return
+        if value and (kind, value) not in item.keys:
+            item.keys.append((kind, value))
+    if item.profile_uuid is None and not item.keys:
+        item.reject("no_identity", _("Give the customer's public id (profile) or at least one identity."), "identities")
+
+
+def _reject_suppressed(items: list[Item]) -> None:
+    """Identities of erased people must not bring them back: one look-up for the batch."""
+    from consent.selectors import suppressed_identities
+
+    suppressed = suppressed_identities(list({key for item in items for key in item.keys}))
+    for item in items:
+        if any(key in suppressed for key in item.keys):
+            item.reject("suppressed", _("This person asked to be erased; their identities cannot be stored again."),
+                        "identities")
+
+
+def _mark_batch_duplicates(items: list[Item]) -> None:
+    """The second event with the same (source, external_id) in one batch is a duplicate."""
+    seen: set[Key] = set()
+    for item in items:
+        if item.status:
+            continue
+        key = (item.source, item.external_id)
+        if key in seen:
+            item.status = DUPLICATE
+        seen.add(key)
+
+
+# --- who each event belongs to ----------------------------------------------------------
+
+def _resolve_profile_uuids(items: list[Item]) -> None:
+    wanted = {item.profile_uuid for item in items if item.profile_uuid}
+    if not wanted:
+        return
+    found = {
+        row[0]: row[1:] for row in Profile.objects.filter(uuid__in=wanted).values_list("uuid", "pk", "status", "merged_into_id")
+    }
+    for item in items:
+        if item.profile_uuid is None:
+            continue
+        pk, status, merged_into = found.get(item.profile_uuid, (None, None, None))
+        if pk is None or status == ProfileStatus.ERASED:
+            item.reject("profile_not_found", _("No customer has this public id."), "profile")
+        else:
+            item.profile_id = merged_into or pk  # a merged profile's events go to its survivor
+
+
+def _resolve_identities(items: list[Item], kinds: dict, actor: Actor) -> int:
+    """Give every item a profile_id, creating profiles for new people; returns how many
+    were created. New identities are attached to the profile the event resolved to."""
+    keys = {key for item in items for key in item.keys}
+    owners = _owners(keys)
+    claimed: dict[Key, int] = {}  # identities new to the database, for an existing profile
+
+    def candidates(item: Item) -> set[int]:
+        known = {**owners, **claimed}
+        strong = {known[k] for k in item.keys if k in known and kinds[k[0]]}
+        if strong or any(kinds[k[0]] for k in item.keys):
+            return strong
+        return {known[k] for k in item.keys if k in known}
+
+    def claim(item: Item) -> None:
+        for key in item.keys:
+            if key not in owners and key not in claimed:
+                claimed[key] = item.profile_id
+
+    unresolved, conflicts = items, []
+    for final_pass in (False, True):  # the second pass sees identities claimed by later events
+        still = []
+        for item in unresolved:
+            if item.profile_id is None:
+                found = candidates(item)
+                if len(found) > 1 and final_pass:
+                    conflicts.append(item)
+                    continue
+                if len(found) != 1:
+                    still.append(item)
+                    continue
+                item.profile_id = found.pop()
+            claim(item)
+        unresolved = still
+
+    if conflicts:  # rare: strong identities of several customers arrive together: merge them
+        survivors: dict[int, int] = {}
+        for item in conflicts:
+            resolution = identities_resolve(item.keys, actor=actor, merge=True)
+            item.profile_id = resolution.profile.pk
+            survivors.update({merge.merged_id: merge.survivor_id for merge in resolution.merges})
+        def follow(pid: int) -> int:
+            while pid in survivors:
+                pid = survivors[pid]
+            return pid
+
+        for item in items:
+            item.profile_id = follow(item.profile_id) if item.profile_id is not None else None
+        claimed = {key: follow(pid) for key, pid in claimed.items()}
+
+    groups = _group_new_people(unresolved, kinds)
+    for group in groups:  # a weak identity someone already holds (a shared device) stays theirs
+        group.keys = [key for key in group.keys if key not in owners and key not in claimed]
+    created = _create_profiles(groups)
+    new_identities = [(kind, value, pid) for (kind, value), pid in claimed.items()]
+    new_identities += [(kind, value, pid) for pid, keys in created.items() for kind, value in keys]
+    taken = _insert_identities(new_identities)
+    if taken:  # a concurrent request got there first: follow its owners, drop our empty profiles
+        actual = _owners(taken)
+        for group in groups:
+            owner = next((actual[key] for key in group.keys if key in actual), None)
+            for item in group.items if owner is not None else ():
+                item.profile_id = owner
+        kept = set(Identity.objects.filter(profile_id__in=list(created)).values_list("profile_id", flat=True))
+        orphans = set(created) - kept
+        Profile.objects.filter(pk__in=orphans).delete()
+        for pid in orphans:
+            created.pop(pid)
+    if created:
+        activity.profiles_created(profiles=Profile.objects.filter(pk__in=list(created)), source="api", actor=actor)
+    return len(created)
+
+
+def _owners(keys) -> dict[Key, int]:
+    if not keys:
+        return {}
+    rows = Identity.objects.filter(kind_id__in={k for k, _v in keys}, value__in={v for _k, v in keys})
+    return {(kind, value): pid for kind, value, pid in rows.values_list("kind_id", "value", "profile_id")
+            if (kind, value) in keys}
+
+
+@dataclass
+class _NewPerson:
+    keys: list[Key]
+    items: list[Item]
+
+
+def _group_new_people(items: list[Item], kinds: dict) -> list[_NewPerson]:
+    """Events of nobody yet that share a strong identity (or, without one, any identity)
+    are one new person."""
+    parent: dict[int, int] = {i: i for i in range(len(items))}
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_with: dict[Key, int] = {}
+    for i, item in enumerate(items):
+        strong = [k for k in item.keys if kinds[k[0]]]
+        for key in strong or item.keys:
+            if key in first_with:
+                parent[root(i)] = root(first_with[key])
+            else:
+                first_with[key] = i
+    people: dict[int, _NewPerson] = {}
+    for i, item in enumerate(items):
+        person = people.setdefault(root(i), _NewPerson([], []))
+        person.items.append(item)
+        person.keys.extend(k for k in item.keys if k not in person.keys)
+    return list(people.values())
+
+
+def _create_profiles(groups: list[_NewPerson]) -> dict[int, list[Key]]:
+    """One profile per new person, its phone and email filled from its identities, in one
+    statement (no model instances: this runs for hundreds of people per request)."""
+    if not groups:
+        return {}
+    now = timezone.now()
+    template = _default_row(Profile, now)
+    by_uuid: dict[uuid.UUID, _NewPerson] = {}
+    rows = []
+    for group in groups:
+        public_id = uuid.uuid4()
+        by_uuid[public_id] = group
+        rows.append(tuple({
+            **template, "uuid": public_id,
+            "phone": next((v for k, v in group.keys if k == IdentityKind.PHONE), ""),
+            "email": next((v for k, v in group.keys if k == IdentityKind.EMAIL), ""),
+        }.values()))
+    inserted = _insert_returning(Profile, list(template), rows, ["id", "uuid"])
+    created: dict[int, list[Key]] = {}
+    seen: set[Key] = set()
+    for pk, public_id in inserted:
+        group = by_uuid[public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id)]
+        for item in group.items:
+            item.profile_id = pk
+        # Two groups share a key only when it is weak (a device): the first keeps it.
+        created[pk] = [k for k in group.keys if not (k in seen or seen.add(k))]
+    return created
+
+
+def _default_row(model, now) -> dict:
+    """Column values of a new row as the ORM would fill them: each field's default, `now`
+    for auto_now(_add) times, NULL where allowed."""
+    row = {}
+    for field in model._meta.concrete_fields:
+        if field.primary_key:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            row[field.attname] = now
+        elif field.has_default():
+            default = field.get_default()
+            row[field.attname] = now if callable(field.default) and isinstance(default, datetime.datetime) else default
+        else:
+            row[field.attname] = field.get_default()
+    return row
+
+
+def _insert_identities(rows: list[tuple[str, str, int]]) -> set[Key]:
+    """Insert identities; returns the keys someone else holds already (not inserted)."""
+    if not rows:
+        return set()
+    now = timezone.now()
+    # Sorted by key: concurrent batches then take the unique index's locks in one order (no deadlock).
+    values = [(kind, value, pid, "api", now) for kind, value, pid in sorted(rows)]
+    inserted = _insert_returning(Identity, ["kind", "value", "profile_id", "source", "created_at"], values,
+                                 ["kind", "value"])
+    return {(kind, value) for kind, value, _pid in rows} - inserted
+
+
+def _insert_events(items: list[Item], now) -> set[Key]:
+    if not items:
+        return set()
+    values = [(item.profile_id, item.name, item.occurred_at, item.properties, item.amount, item.source,
+               item.external_id, now) for item in sorted(items, key=lambda i: (i.source, i.external_id))]
+    columns = ["profile_id", "name", "occurred_at", "properties", "amount", "source", "external_id", "received_at"]
+    return _insert_returning(Event, columns, values, ["source", "external_id"])
+
+
+def _staging_table(cursor, model, table: str, target: str, columns: list[str]) -> str:
+    """A temporary table with just these columns, made once per database connection
+    (temporary tables live as long as the connection) and emptied at every commit."""
+    name = connection.ops.quote_name(f"staging_{model._meta.db_table}_{'_'.join(columns)}"[:63])
+    made = getattr(connection, "_cdp_staging_tables", None)
+    if made is None or made[0] is not connection.connection:  # a new connection has none yet
+        made = (connection.connection, set())
+        connection._cdp_staging_tables = made
+    if name not in made[1]:
+        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS "
+                       f"AS SELECT {target} FROM {table} WITH NO DATA")
+        # Remembered once committed: a rolled-back transaction takes the new table with it.
+        transaction.on_commit(lambda: made[1].add(name))
+    return name
+
+
+def _insert_returning(model, columns: list[str], rows: list[tuple], returning: list[str]) -> set[tuple]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING `returning`: the keys actually inserted.
+    On PostgreSQL the rows are COPYed into a temporary table first and inserted from it
+    in one statement (no parameter list to build and parse); on SQLite (≥ 3.35) they go
+    as multi-row VALUES. Values are prepared by the model's fields either way."""
+    fields = [model._meta.get_field(column) for column in columns]  # names or attnames (profile_id)
+    if connection.vendor == "postgresql":
+        # COPY adapts ints, text, decimals and times itself; JSON goes as its text.
+        json_columns = [isinstance(f, JSONField) for f in fields]
+        prepared = [[json.dumps(v, ensure_ascii=False) if is_json else v for is_json, v in zip(json_columns, row)]
+                    for row in rows]
+    else:
+        prepared = [[f.get_db_prep_save(v, connection) for f, v in zip(fields, row)] for row in rows]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    target = ", ".join(quote(f.column) for f in fields)
+    keys = ", ".join(quote(model._meta.get_field(c).column) for c in returning)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            staging = _staging_table(cursor, model, table, target, columns)
+            with cursor.cursor.copy(f"COPY {staging} ({target}) FROM STDIN") as copy:
+                for row in prepared:
+                    copy.write_row(row)
+            # Moving the rows out empties the staging table in the same statement.
+            cursor.execute(f"WITH moved AS (DELETE FROM {staging} RETURNING {target}) "
+                           f"INSERT INTO {table} ({target}) SELECT {target} FROM moved "
+                           f"ON CONFLICT DO NOTHING RETURNING {keys}")
+            return {tuple(row) for row in cursor.fetchall()}
+        inserted: set[tuple] = set()
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        chunk = max(1, 30_000 // len(columns))  # SQLite allows 32,766 parameters per statement
+        for start in range(0, len(prepared), chunk):
+            part = prepared[start:start + chunk]
+            cursor.execute(f"INSERT INTO {table} ({target}) VALUES {', '.join([placeholders] * len(part))} "
+                           f"ON CONFLICT DO NOTHING RETURNING {keys}", [value for row in part for value in row])
+            inserted.update(tuple(row) for row in cursor.fetchall())
+    return inserted

@@ -1,0 +1,221 @@
+"""What partners send and get back. Input serializers list exactly the writable fields:
+anything else in a request (status, metrics, ids …) is refused, never silently ignored."""
+import time
+
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from profiles.models import IdentityKind, Profile
+from profiles.normalisers import NormalisationError, normalise_identity
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not declare (no mass assignment, and typos show)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: [_("This field cannot be set.")] for name in unknown},
+                                                  code="unknown_field")
+        return super().to_internal_value(data)
+
+
+class IdentitySerializer(serializers.Serializer):
+    kind = serializers.CharField(max_length=40, help_text=_(
+        "phone, email, crm_id, wechat_openid, wechat_unionid, device_id or a partner-defined kind"))
+    value = serializers.CharField(max_length=255)
+
+
+class IdentityInSerializer(StrictSerializer, IdentitySerializer):
+    """An identity, normalised like imports (a phone in any format, an email in any case)."""
+
+    def validate_kind(self, kind):
+        if kind not in self.context["identity_kinds"]:
+            raise serializers.ValidationError(_("Unknown identity kind “%(kind)s”.") % {"kind": kind},
+                                              code="unknown_identity_kind")
+        return kind
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        try:
+            attrs["value"] = normalise_identity(attrs["kind"], attrs["value"])
+        except NormalisationError as error:
+            raise serializers.ValidationError({"value": [str(error)]}, code=error.code) from error
+        return attrs
+
+
+def _text(max_length: int, **kwargs):
+    return serializers.CharField(required=False, allow_blank=True, max_length=max_length, trim_whitespace=True, **kwargs)
+
+
+class ProfileFieldsSerializer(StrictSerializer):
+    """The declared, writable profile fields (profiles.services.EDITABLE_FIELDS). Values
+    are normalised like imports: 男/女, 1995年3月2日, 138 0013 8000, 上海市 …; blank clears."""
+
+    name = _text(200)
+    gender = _text(16, help_text=_("male / female / unknown (男 / 女 / 未知 also accepted)"))
+    birth_date = _text(40, allow_null=True, help_text=_("1995-03-02 (also 1995/3/2, 19950302, 1995年3月2日)"))
+    phone = _text(40, help_text=_("Any format; stored as E.164 (+8613800138000)"))
+    email = _text(254)
+    country = _text(2, help_text=_("ISO 3166-1 alpha-2, e.g. CN"))
+    province = _text(50)
+    city = _text(50)
+    occupation = _text(100)
+    traits = serializers.DictField(required=False, help_text=_("Custom traits registered by staff (attribute definitions)"))
+
+
+class ProfileUpsertSerializer(ProfileFieldsSerializer):
+    identities = IdentityInSerializer(many=True, required=False, max_length=20)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if not attrs.get("identities") and not attrs.get("phone") and not attrs.get("email"):
+            raise serializers.ValidationError(
+                {"identities": [_("Give at least one identity (or a phone or an email) to find or create the customer.")]},
+                code="no_identity")
+        return attrs
+
+
+class ProfileUpdateSerializer(ProfileFieldsSerializer):
+    identities = IdentityInSerializer(many=True, required=False, max_length=20,
+                                      help_text=_("Identities to add to this customer"))
+
+
+class ProfileSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="uuid", read_only=True, help_text=_("The customer's public id"))
+    merged_into = serializers.SerializerMethodField(help_text=_("Public id of the survivor when status is merged"))
+    identities = serializers.SerializerMethodField()
+    tags = serializers.SerializerMethodField(help_text=_("Slugs of the customer's tags"))
+    rfm = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Profile
+        fields = [
+            "id", "status", "merged_into", "name", "gender", "birth_date", "phone", "email", "country", "province",
+            "city", "occupation", "traits", "identities", "tags", "lifecycle_stage", "first_seen_at", "last_seen_at",
+            "order_count", "total_spent", "last_order_at", "rfm", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.UUIDField(allow_null=True))
+    def get_merged_into(self, profile):
+        return str(profile.merged_into.uuid) if profile.merged_into_id else None
+
+    @extend_schema_field(IdentitySerializer(many=True))
+    def get_identities(self, profile):
+        return [{"kind": i.kind_id, "value": i.value} for i in profile.identities.all()]
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_tags(self, profile):
+        return sorted(pt.tag.slug for pt in profile.profile_tags.all())
+
+    @extend_schema_field({"type": "object", "properties": {
+        "recency": {"type": "integer", "nullable": True}, "frequency": {"type": "integer", "nullable": True},
+        "monetary": {"type": "integer", "nullable": True}}})
+    def get_rfm(self, profile):
+        return {"recency": profile.rfm_recency, "frequency": profile.rfm_frequency, "monetary": profile.rfm_monetary}
+
+
+def profiles_for_output(queryset):
+    """The queryset with what ProfileSerializer reads, in a fixed number of queries."""
+    return queryset.select_related("merged_into").prefetch_related("identities", "profile_tags__tag")
+
+
+_kinds_cache: tuple[float, set[str]] = (0.0, set())
+KINDS_CACHE_SECONDS = 30
+
+
+def identity_kind_codes() -> set[str]:
+    """The identity kind codes, read at most every 30 s per process: every write route
+    checks them, and staff add a kind rarely (it is usable half a minute later)."""
+    global _kinds_cache
+    read_at, codes = _kinds_cache
+    if time.monotonic() - read_at > KINDS_CACHE_SECONDS:
+        codes = set(IdentityKind.objects.values_list("code", flat=True))
+        _kinds_cache = (time.monotonic(), codes)
+    return codes
+
+
+class UpsertResultSerializer(serializers.Serializer):
+    created = serializers.BooleanField(help_text=_("True when a new customer was created"))
+    merged = serializers.ListField(child=serializers.UUIDField(), help_text=_("Customers merged into this one"))
+    profile = ProfileSerializer()
+
+
+class TagAssignSerializer(StrictSerializer):
+    tag = serializers.SlugField(max_length=100, allow_unicode=True, help_text=_("The tag's slug (see GET /tags/)"))
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    weight = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+
+class TagAssignResultSerializer(serializers.Serializer):
+    tag = serializers.CharField()
+    added = serializers.BooleanField(help_text=_("False when the customer already had the tag"))
+
+
+class ProfileTagSerializer(serializers.Serializer):
+    tag = serializers.CharField(source="tag.slug")
+    name = serializers.CharField(source="tag.name")
+    source = serializers.CharField()
+    weight = serializers.FloatField(allow_null=True)
+    reason = serializers.CharField()
+    assigned_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class TagSerializer(serializers.Serializer):
+    slug = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField(help_text=_("manual tags can be assigned over the API; rule and interest tags are computed"))
+    description = serializers.CharField()
+    is_active = serializers.BooleanField()
+
+
+class TagCategorySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    code = serializers.CharField(allow_null=True, help_text=_("basic / behavioural / interest / value on the four roots"))
+    tags = TagSerializer(many=True)
+    children = serializers.ListField(child=serializers.DictField(), help_text=_("Sub-categories, same shape"))
+
+
+class EventInSerializer(serializers.Serializer):
+    """The shape of one event (documentation; the batch route validates each event itself
+    so that one bad event does not sink the batch)."""
+
+    external_id = serializers.CharField(max_length=128, help_text=_("Your id for the event: sending it again is a no-op"))
+    source = serializers.CharField(required=False, max_length=40, help_text=_("Optional sub-source, e.g. pos or app"))
+    name = serializers.CharField(max_length=64, help_text=_("A registered event name: order, page_view, add_to_cart …"))
+    occurred_at = serializers.DateTimeField(help_text=_("ISO 8601 with an offset"))
+    profile = serializers.UUIDField(required=False, help_text=_("The customer's public id, if you know it"))
+    identities = IdentitySerializer(many=True, required=False, help_text=_("Who did it, if no public id is given"))
+    properties = serializers.DictField(required=False)
+    amount = serializers.DecimalField(required=False, max_digits=14, decimal_places=2, allow_null=True)
+
+
+class EventBatchInSerializer(serializers.Serializer):
+    events = EventInSerializer(many=True, max_length=1000)
+
+
+class EventErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class EventResultSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text=_("Position in the request"))
+    external_id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["accepted", "duplicate", "rejected"])
+    profile = serializers.UUIDField(required=False, help_text=_("The customer it was recorded for"))
+    error = EventErrorSerializer(required=False)
+
+
+class EventBatchResultSerializer(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    profiles_created = serializers.IntegerField()
+    results = EventResultSerializer(many=True)
