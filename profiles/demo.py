@@ -1114,4 +1114,16 @@ def demo_taxonomy() -> None:
             "name": name, "category": roots["value"], "colour": colour, "description": description,
         })
         tag_assign(tag=tag, profiles=customers, source="manual", actor=actor, reason=description)
+    # Rule tags (filled by segments.rule_tags.rule_tags_refresh, which profiles cannot call).
+    rule_tags = (
+        ("frequent-buyer", "高购买频率", "#389e0d", "近 30 天下单至少 2 次。",
+         {"event": "order", "count": {"op": "gte", "value": 2}, "within": {"days": 30}}),
+        ("shanghai-frequent-buyer", "上海高频客户", "#08979c", "上海且有“高购买频率”标签。",
+         {"all": [{"field": "city", "op": "eq", "value": "上海"}, {"tag": "frequent-buyer", "op": "has"}]}),
+    )
+    for slug, name, colour, description, rule in rule_tags:
+        Tag.objects.get_or_create(slug=slug, defaults={
+            "name": name, "category": roots["behavioural"], "colour": colour, "description": description,
+            "kind": TagKind.RULE, "rule_definition": rule, "rule_version": 1,
+        })
     interests_recompute()

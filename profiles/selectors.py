@@ -194,3 +194,8 @@ def duplicate_candidates(limit: int = 50) -> list[DuplicateGroup]:
             ),
         ))
     return [DuplicateGroup(reason, list(queryset.order_by("created_at", "pk")[:10])) for reason, queryset in groups[:limit]]
+
+
+def assignable_tags():
+    """Tags staff may give by hand: active ones that no rule maintains."""
+    return Tag.objects.filter(is_active=True).exclude(kind=TagKind.RULE)

@@ -1,12 +1,18 @@
+import json
+
+from functools import partial
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.templatetags.static import static
+from django.utils.html import format_html, format_html_join, json_script
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +20,9 @@ from django.utils.translation import gettext_lazy as _
 from profiles.models import Profile
 from profiles.selectors import profile_search
 
+from .builder import ConditionBuilderWidget, builder_preview
+from .admin_pages import segment_export_view, segment_members_view
+from . import admin_analytics  # noqa: F401  (behaviour analysis pages and the dashboard)
 from .conditions import explain, parse
 from .models import Segment, SegmentSnapshot
 from .selectors import segment_breakdown, segment_overlaps
@@ -25,12 +34,13 @@ class SegmentForm(forms.ModelForm):
     class Meta:
         model = Segment
         fields = ("name", "slug", "description", "kind", "definition", "refresh_every_minutes")
-        widgets = {"definition": forms.Textarea(attrs={"rows": 12, "cols": 90, "style": "font-family: monospace"})}
+        widgets = {"definition": ConditionBuilderWidget(defining_field="slug")}
 
     def clean_definition(self):
         definition = self.cleaned_data["definition"]
         if self.cleaned_data.get("kind", Segment.Kind.DYNAMIC) == Segment.Kind.DYNAMIC:
-            parse(definition)  # ValidationError listing each bad node by its path
+            # ValidationError listing each bad node by its path, cycles through this segment included
+            parse(definition, defining=self.cleaned_data.get("slug") or self.instance.slug or None)
         return definition
 
 
@@ -92,10 +102,29 @@ class SegmentAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     readonly_fields = (
         "version", "member_count", "last_calculated_at", "calculated_version", "error_count", "last_error",
-        "breakdown", "overlaps",
+        "size_history", "breakdown", "overlaps",
     )
     inlines = [SnapshotInline]
     actions = ["recompute_now", "freeze"]
+
+    @admin.display(description=_("size history"))
+    def size_history(self, obj):
+        """Members, entered and exited per calculation (the last 90), as an ECharts line."""
+        snapshots = list(obj.snapshots.order_by("-calculated_at")[:90])[::-1] if obj.pk else []
+        if not snapshots:
+            return "—"
+        data = {
+            "labels": [timezone.localtime(s.calculated_at).strftime("%m-%d %H:%M") for s in snapshots],
+            "series": {str(_("members")): [s.member_count for s in snapshots],
+                       str(_("entered")): [s.entered for s in snapshots],
+                       str(_("exited")): [s.exited for s in snapshots]},
+        }
+        return format_html(
+            '<div id="size-history" style="width:720px;height:260px"></div>{}'
+            '<script src="{}"></script><script src="{}"></script>',
+            json_script(data, "size-history-data"), static("cdp/vendor/echarts-5.6.0.min.js"),
+            static("segments/size_history.js"),
+        )
 
     @admin.display(description=_("breakdown"))
     def breakdown(self, obj):
@@ -122,6 +151,12 @@ class SegmentAdmin(admin.ModelAdmin):
         return [
             path("<int:segment_id>/why/", self.admin_site.admin_view(self.why_view), name="segments_segment_why"),
             path("from-list/", self.admin_site.admin_view(self.from_list_view), name="segments_segment_from_list"),
+            path("<int:segment_id>/export/", self.admin_site.admin_view(partial(segment_export_view, self)),
+                 name="segments_segment_export"),
+            path("<int:segment_id>/members/", self.admin_site.admin_view(partial(segment_members_view, self)),
+                 name="segments_segment_members"),
+            path("builder/preview/", self.admin_site.admin_view(self.builder_preview_view),
+                 name="segments_segment_builder_preview"),
             *super().get_urls(),
         ]
 
@@ -150,6 +185,22 @@ class SegmentAdmin(admin.ModelAdmin):
                 except ValidationError as error:
                     context["problem"] = " ".join(error.messages)
         return TemplateResponse(request, "admin/segments/why.html", context)
+
+    def builder_preview_view(self, request):
+        """The condition builder's live count and sample for an unsaved definition (POST
+        {"definition": …}); used by every form that shows the builder."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            payload = json.loads(request.body)
+            definition, defining = payload["definition"], payload.get("defining")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            message = gettext("Send the definition as JSON: {\"definition\": …}.")
+            return JsonResponse({"count": None, "sample": [], "timed_out": False,
+                                 "errors": [{"path": "$", "message": message}]}, status=400)
+        return JsonResponse(builder_preview(definition, defining=defining if isinstance(defining, str) else None))
 
     def from_list_view(self, request):
         """A static segment from pasted or uploaded phones / emails / ids, with the lines

@@ -1,4 +1,5 @@
 """Saved segments, their materialised membership and its size history."""
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -29,11 +30,16 @@ class Segment(models.Model):
     last_error = models.TextField(_("last error"), blank=True, editable=False)
     error_count = models.PositiveIntegerField(_("failed calculations"), default=0, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    # Partners see a segment over the API only when it is shared with them.
+    shared_with = models.ManyToManyField(
+        "cdp.Partner", verbose_name=_("shared with partners"), blank=True, related_name="shared_segments",
+    )
 
     class Meta:
         verbose_name = _("segment")
         verbose_name_plural = _("segments")
         ordering = ["name"]
+        permissions = [("export_segment", _("Can export a segment's members"))]
         constraints = [models.CheckConstraint(condition=Q(kind__in=["dynamic", "static"]), name="segment_kind_valid")]
 
     def __str__(self):
@@ -41,10 +47,12 @@ class Segment(models.Model):
 
 
 class SegmentMembership(models.Model):
-    """Written set-based like customer tags, so without a database FK constraint on the
-    customer (see profiles.models.tags.ProfileTag)."""
+    """Written set-based like customer tags, so without database FK constraints (see
+    profiles.models.tags.ProfileTag): checking each of a recompute's hundreds of
+    thousands of rows against the segment doubled the insert's time. Deleting a segment
+    cascades through the ORM."""
 
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="memberships", db_constraint=False)
     profile = models.ForeignKey(
         Profile, on_delete=models.CASCADE, related_name="segment_memberships", db_constraint=False
     )
@@ -71,3 +79,37 @@ class SegmentSnapshot(models.Model):
         verbose_name = _("segment snapshot")
         verbose_name_plural = _("segment snapshots")
         ordering = ["-calculated_at", "-id"]
+
+
+class SavedAnalysis(models.Model):
+    """A behaviour analysis (funnel, retention, paths, lifecycle, RFM) saved with its
+    parameters; reopening it runs it again on today's data."""
+
+    class Kind(models.TextChoices):
+        FUNNEL = "funnel", _("Funnel")
+        RETENTION = "retention", _("Retention")
+        PATHS = "paths", _("Paths")
+        LIFECYCLE = "lifecycle", _("Lifecycle")
+        RFM = "rfm", _("RFM")
+
+    name = models.CharField(_("name"), max_length=150)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    parameters = models.JSONField(_("parameters"), default=dict, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("owner"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("saved analysis")
+        verbose_name_plural = _("saved analyses")
+        ordering = ["-updated_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["funnel", "retention", "paths", "lifecycle", "rfm"]), name="saved_analysis_kind_valid"
+            )
+        ]
+
+    def __str__(self):
+        return self.name

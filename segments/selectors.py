@@ -4,12 +4,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import Case, CharField, Count, Value, When
+from django.db.models import Case, CharField, Count, Value, When, Window
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cdp.sql import is_timeout, statement_timeout
+from cdp.sql import is_timeout, statement_timeout, tune_for_analysis
 from profiles.models import Gender, LifecycleStage, Profile, ProfileStatus, born_by
 from profiles.selectors import ProfileSection, TagUsage
 
@@ -109,8 +109,11 @@ def segment_preview(definition: dict, *, now: datetime.datetime | None = None, s
     matching = Profile.objects.filter(compile_condition(parse(definition), now), status=ProfileStatus.ACTIVE)
     try:
         with transaction.atomic(), statement_timeout(timeout_ms):
-            count = matching.count()
-            sample = list(matching.order_by("-last_seen_at", "-pk")[:sample_size]) if count else []
+            tune_for_analysis()
+            # One evaluation of the condition for both: the window count is taken over
+            # every match before LIMIT keeps the sample.
+            sample = list(matching.annotate(matches=Window(Count("*"))).order_by("-last_seen_at", "-pk")[:sample_size])
+            count = sample[0].matches if sample else 0
     except OperationalError as error:
         if not is_timeout(error):
             raise

@@ -3,12 +3,13 @@ import datetime
 import time
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import BigIntegerField, DateTimeField, Exists, F, OuterRef
+from django.db import connection, transaction
+from django.db.models import BigIntegerField, DateTimeField, F
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from cdp.actors import Actor
-from cdp.sql import constant, insert_from_select
+from cdp.sql import constant, insert_from_select, tune_for_analysis
 from profiles import activity
 from profiles.models import Identity, IdentityKind, Profile, ProfileStatus
 from profiles.normalisers import identity_keys
@@ -20,7 +21,7 @@ from .models import Segment, SegmentMembership, SegmentSnapshot
 def segment_save(*, segment: Segment, definition: dict) -> Segment:
     """Validate and store a definition (ValidationError naming the bad node); a changed
     definition bumps the version, which makes any calculation under way obsolete."""
-    parse(definition)
+    parse(definition, defining=segment.slug)
     with transaction.atomic():
         if segment.pk is None:
             segment.definition = definition
@@ -37,7 +38,8 @@ def segment_save(*, segment: Segment, definition: dict) -> Segment:
 def segment_recompute(*, segment_id: int, version: int | None = None, now: datetime.datetime | None = None
                       ) -> SegmentSnapshot | None:
     """Recompute a dynamic segment's members: newcomers enter, leavers exit, each with a
-    timeline entry, all set-based. Returns None when the segment changed since `version`
+    timeline entry, all set-based; the condition runs once, into a temporary table that the
+    other statements read. Returns None when the segment changed since `version`
     (a newer calculation will write instead). A failure is counted and kept on the
     segment, then raised."""
     now = now or timezone.now()
@@ -52,20 +54,19 @@ def segment_recompute(*, segment_id: int, version: int | None = None, now: datet
             members = SegmentMembership.objects.filter(segment=segment)
             actor = Actor.system("segment")
             info = {"segment_slug": segment.slug, "segment_name": segment.name, "version": segment.version}
-            leavers = Profile.objects.filter(
-                Exists(members.filter(profile_id=OuterRef("pk"))),
-            ).exclude(pk__in=matching.values("pk"))
+            _changes_tables_fill(segment, matching)
+            leavers = Profile.objects.filter(pk__in=RawSQL(f"SELECT id FROM {_quoted(LEAVING_TABLE)}", ()))
             exited = activity.segment_exited(profiles=leavers, actor=actor, **info)
-            members.filter(profile__in=leavers.values("pk")).delete()
+            members.filter(profile_id__in=RawSQL(f"SELECT id FROM {_quoted(LEAVING_TABLE)}", ())).delete()
 
-            newcomers = matching.filter(~Exists(members.filter(profile_id=OuterRef("pk"))))
+            newcomers = Profile.objects.filter(pk__in=RawSQL(f"SELECT id FROM {_quoted(ENTERING_TABLE)}", ()))
             entered = activity.segment_entered(profiles=newcomers, actor=actor, **info)
-            insert_from_select(SegmentMembership, {"segment_id": "m_segment", "profile_id": "m_profile",
-                                                   "entered_at": "m_at"}, newcomers.order_by().annotate(
-                m_segment=constant(segment.pk, BigIntegerField()), m_profile=F("pk"),
-                m_at=constant(now, DateTimeField()),
-            ).values("m_segment", "m_profile", "m_at"))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"INSERT INTO {_quoted(SegmentMembership._meta.db_table)} (segment_id, profile_id, entered_at) "
+                    f"SELECT %s, id, %s FROM {_quoted(ENTERING_TABLE)}", [segment.pk, now])
 
+            _changes_tables_drop()
             count = members.count()
             Segment.objects.filter(pk=segment.pk).update(
                 member_count=count, last_calculated_at=now, calculated_version=segment.version, last_error="",
@@ -77,6 +78,44 @@ def segment_recompute(*, segment_id: int, version: int | None = None, now: datet
     except Exception as error:
         Segment.objects.filter(pk=segment_id).update(last_error=str(error)[:2000], error_count=F("error_count") + 1)
         raise
+
+
+# Temporary tables (one per connection, inside the recompute's transaction) holding who
+# enters and who leaves, so that the condition, however costly, is evaluated once.
+MATCHING_TABLE, ENTERING_TABLE, LEAVING_TABLE = ("segment_recompute_matching", "segment_recompute_entering",
+                                                 "segment_recompute_leaving")
+
+
+def _quoted(table: str) -> str:
+    return connection.ops.quote_name(table)
+
+
+def _changes_tables_fill(segment: Segment, matching) -> None:
+    sql, params = matching.order_by().annotate(matched_id=F("pk")).values("matched_id").query.sql_with_params()
+    members = _quoted(SegmentMembership._meta.db_table)
+    matched, entering, leaving = _quoted(MATCHING_TABLE), _quoted(ENTERING_TABLE), _quoted(LEAVING_TABLE)
+    _changes_tables_drop()
+    tune_for_analysis()
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {matched} AS SELECT selected.matched_id AS id FROM ({sql}) AS selected",
+                       params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {matched}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {entering} AS SELECT t.id FROM {matched} t WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {members} m WHERE m.segment_id = %s AND m.profile_id = t.id)", [segment.pk])
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {leaving} AS SELECT m.profile_id AS id FROM {members} m WHERE m.segment_id = %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {matched} t WHERE t.id = m.profile_id)", [segment.pk])
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {entering}")
+            cursor.execute(f"ANALYZE {leaving}")
+
+
+def _changes_tables_drop() -> None:
+    with connection.cursor() as cursor:
+        for table in (MATCHING_TABLE, ENTERING_TABLE, LEAVING_TABLE):
+            cursor.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
 
 
 def segment_freeze(*, segment: Segment, now: datetime.datetime | None = None) -> Segment:

@@ -2,6 +2,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from .models import Segment
+from .rule_tags import rule_tags_refresh
 from .services import segment_recompute
 
 
@@ -26,3 +27,14 @@ def recompute_due_segments() -> int:
     for segment in due:
         recompute_segment.delay(segment.pk, segment.version)
     return len(due)
+
+
+@shared_task
+def refresh_rule_tags(tag_ids: list[int] | None = None) -> dict:
+    """Every CDP_RULE_TAGS_EVERY_SECONDS (beat) for all active rule tags; queued with the
+    saved tag's id after a rule is saved, and by the admin's "refresh now"."""
+    results = rule_tags_refresh(tag_ids=tag_ids)
+    return {
+        "refreshed": sum(1 for result in results if not result.error),
+        "failed": [result.tag_id for result in results if result.error],
+    }

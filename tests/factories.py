@@ -56,3 +56,18 @@ class TagFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"标签{n}")
     slug = factory.Sequence(lambda n: f"tag-{n}")
     category = factory.LazyFunction(lambda: TagCategory.objects.get(code="interest"))
+
+
+def tag_on(profile, tag, *, weight=None, source="manual"):
+    """Put `tag` on `profile` directly (the tag services are tested on their own)."""
+    from profiles.models import ProfileTag
+
+    return ProfileTag.objects.create(profile=profile, tag=tag, weight=weight, source=source)
+
+
+class TagCategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TagCategory
+
+    name = factory.Sequence(lambda n: f"分类{n}")
+    parent = factory.LazyFunction(lambda: TagCategory.objects.get(code="interest"))

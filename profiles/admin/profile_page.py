@@ -94,7 +94,7 @@ class ProfilePageMixin:
             "filters": filters,
             "can_edit": self.has_change_permission(request, profile),
             "sections": selectors.profile_sections(profile, request),
-            "assignable_tags": Tag.objects.filter(is_active=True).exclude(profile_tags__profile=profile).order_by("name"),
+            "assignable_tags": selectors.assignable_tags().exclude(profile_tags__profile=profile).order_by("name"),
         }
         return TemplateResponse(request, "admin/profiles/profile/page.html", context)
 

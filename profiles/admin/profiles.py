@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from cdp.actors import Actor
+from cdp.admin_readonly import ReadOnlyAdmin
 from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
 
@@ -77,8 +78,8 @@ class ProfileTagInline(admin.TabularInline):
     the tag services (see ProfileAdmin.save_formset) so the timeline records them."""
 
     model = ProfileTag
-    fields = ("tag", "source", "weight", "reason", "assigned_by_label", "assigned_at", "expires_at")
-    readonly_fields = ("source", "weight", "reason", "assigned_by_label", "assigned_at")
+    fields = ("tag", "source", "weight", "reason_text", "assigned_by_label", "assigned_at", "expires_at")
+    readonly_fields = ("source", "weight", "reason_text", "assigned_by_label", "assigned_at")
     extra = 0
     verbose_name = _("tag")
     verbose_name_plural = _("tags")
@@ -89,9 +90,13 @@ class ProfileTagInline(admin.TabularInline):
     def has_change_permission(self, request, obj=None):
         return False
 
+    @admin.display(description=_("reason"))
+    def reason_text(self, obj):
+        return obj.reason_display
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "tag":
-            kwargs["queryset"] = Tag.objects.filter(is_active=True).select_related("category")
+            kwargs["queryset"] = selectors.assignable_tags().select_related("category")
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -166,7 +171,7 @@ def score_filter(field_name: str, title) -> type[admin.SimpleListFilter]:
 
 
 class TagActionForm(ActionForm):
-    tag = forms.ModelChoiceField(queryset=Tag.objects.filter(is_active=True), required=False, label=_("tag"))
+    tag = forms.ModelChoiceField(queryset=selectors.assignable_tags(), required=False, label=_("tag"))
 
 
 @admin.register(Profile)
@@ -286,7 +291,12 @@ class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
     @admin.action(description=_("Remove the tag chosen beside from the selected customers"), permissions=["change"])
     def remove_tag(self, request, queryset):
         if tag := self._chosen_tag(request):
-            removed = tag_remove(tag=tag, profiles=queryset, source=TagSource.MANUAL, actor=Actor.staff(request.user))
+            try:
+                removed = tag_remove(tag=tag, profiles=queryset, source=TagSource.MANUAL,
+                                     actor=Actor.staff(request.user))
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return
             self.message_user(request, ngettext(
                 "Tag “%(tag)s” removed from %(count)d customer.", "Tag “%(tag)s” removed from %(count)d customers.",
                 removed,
@@ -314,19 +324,6 @@ class EventNameFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         return queryset.filter(name=self.value()) if self.value() else queryset
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the product itself: listable, not editable by hand."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Event)

@@ -1,3 +1,5 @@
+import json
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
@@ -5,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
@@ -12,6 +15,9 @@ from django.utils.translation import ngettext
 
 from cdp.actors import Actor
 from cdp.admin_actions import action_form_value
+from segments.builder import ConditionBuilderWidget
+from segments.rule_tags import rule_tag_check, rule_tag_save
+from segments.tasks import refresh_rule_tags
 
 from .. import selectors
 from ..models import InterestMapping, Tag, TagCategory, TagKind
@@ -51,10 +57,28 @@ class TagCategoryAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
+class RuleDefinitionField(forms.JSONField):
+    """A rule tag's condition in the segments' condition language, edited with the
+    segments' visual builder (live count and sample included)."""
+
+    widget = ConditionBuilderWidget()
+
+    def prepare_value(self, value):
+        if not value or isinstance(value, forms.fields.InvalidJSONInput):
+            return value or ""  # no rule yet: an empty box, not "null" or "{}"
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
 class TagForm(forms.ModelForm):
+    rule_definition = RuleDefinitionField(
+        label=_("Rule"), required=False,
+        help_text=_('Tags of kind “Rule” only: the customers this condition matches get the tag, e.g. '
+                    '{"event": "order", "count": {"op": "gte", "value": 2}, "within": {"days": 30}}.'),
+    )
+
     class Meta:
         model = Tag
-        fields = ("name", "slug", "category", "kind", "description", "colour", "owner", "is_active")
+        fields = ("name", "slug", "category", "kind", "description", "colour", "owner", "is_active", "rule_definition")
         widgets = {"colour": forms.TextInput(attrs={"type": "color"})}
 
     def __init__(self, *args, **kwargs):
@@ -70,6 +94,26 @@ class TagForm(forms.ModelForm):
             raise ValidationError(_("Another tag already uses the slug “%(slug)s”.") % {"slug": slug})
         return slug
 
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") != TagKind.RULE:
+            rule = cleaned.get("rule_definition")
+            if rule and rule != self.instance.rule_definition:
+                self.add_error("rule_definition", _("Only tags of kind “Rule” have a rule: choose that kind, or empty the rule."))
+            # Other kinds keep (and ignore) a rule stored earlier, for when they turn back into rule tags.
+            cleaned["rule_definition"] = self.instance.rule_definition
+        elif "rule_definition" not in self.errors:
+            # The tag as it will be saved: a new slug or category can close a cycle.
+            candidate = Tag(pk=self.instance.pk, kind=TagKind.RULE,
+                            name=cleaned.get("name") or self.instance.name,
+                            slug=cleaned.get("slug") or self.instance.slug,
+                            category=cleaned.get("category") or getattr(self.instance, "category", None))
+            try:
+                rule_tag_check(tag=candidate, definition=cleaned.get("rule_definition"))
+            except ValidationError as error:
+                self.add_error("rule_definition", error)
+        return cleaned
+
 
 class MergeTagsForm(ActionForm):
     target = forms.ModelChoiceField(
@@ -80,23 +124,52 @@ class MergeTagsForm(ActionForm):
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     form = TagForm
-    list_display = ("name", "colour_chip", "category", "kind", "customers", "is_active", "owner")
+    list_display = ("name", "colour_chip", "category", "kind", "customers", "rule_status", "is_active", "owner")
     list_filter = ("kind", "is_active", "category")
     list_select_related = ("category", "category__parent", "owner")
     search_fields = ("name", "slug", "description")
-    readonly_fields = ("customers", "merged_into", "where_used", "created_at")
+    readonly_fields = ("customers", "merged_into", "where_used", "created_at", "rule_version", "rule_refreshed_at",
+                       "rule_problem")
     autocomplete_fields = ("category",)
     action_form = MergeTagsForm
-    actions = ["merge_tags", "retire_tags"]
+    actions = ["merge_tags", "retire_tags", "refresh_rules_now"]
 
-    def get_fields(self, request, obj=None):
-        fields = list(TagForm.Meta.fields)
-        return fields + list(self.readonly_fields) if obj else fields
+    def get_fieldsets(self, request, obj=None):
+        tag_fields = [f for f in TagForm.Meta.fields if f != "rule_definition"]
+        if obj is not None:
+            tag_fields += ["customers", "merged_into", "where_used", "created_at"]
+        is_rule = obj is not None and obj.kind == TagKind.RULE
+        rule_fields = ["rule_definition", "rule_version", "rule_refreshed_at", "rule_problem"] if is_rule else ["rule_definition"]
+        return [
+            (None, {"fields": tag_fields}),
+            (_("Rule (tags of kind “Rule”)"), {"fields": rule_fields, "classes": () if is_rule else ("collapse",)}),
+        ]
 
     def save_model(self, request, obj, form, change):
         if not change and obj.owner_id is None:
             obj.owner = request.user
-        super().save_model(request, obj, form, change)
+        if obj.kind != TagKind.RULE:
+            super().save_model(request, obj, form, change)
+            return
+        tag = rule_tag_save(tag=obj, definition=form.cleaned_data["rule_definition"])
+        transaction.on_commit(lambda: refresh_rule_tags.delay(tag_ids=[tag.pk]))
+
+    @admin.display(description=_("rule"))
+    def rule_status(self, obj):
+        """For rule tags: the error of the last refresh if it failed, else its version and time."""
+        if obj.kind != TagKind.RULE:
+            return ""
+        if obj.rule_error:
+            return format_html('<span style="color:#ba2121" title="{}">⚠ {}</span>', obj.rule_error, _("refresh failed"))
+        if obj.rule_refreshed_at is None:
+            return format_html("v{} · {}", obj.rule_version, _("not refreshed yet"))
+        return format_html("v{} · {}", obj.rule_version, timezone.localtime(obj.rule_refreshed_at).strftime("%Y-%m-%d %H:%M"))
+
+    @admin.display(description=_("rule error"))
+    def rule_problem(self, obj):
+        if not obj.rule_error:
+            return "—"
+        return format_html('<span style="color:#ba2121; white-space:pre-wrap">{}</span>', obj.rule_error)
 
     @admin.display(description=_("colour"))
     def colour_chip(self, obj):
@@ -139,6 +212,18 @@ class TagAdmin(admin.ModelAdmin):
             "Merged into “%(tag)s”: %(count)d customer moved over.",
             "Merged into “%(tag)s”: %(count)d customers moved over.", moved,
         ) % {"tag": target.name, "count": moved}, messages.SUCCESS)
+
+    @admin.action(description=_("Refresh the selected rule tags now"), permissions=["change"])
+    def refresh_rules_now(self, request, queryset):
+        ids = list(queryset.filter(kind=TagKind.RULE, is_active=True).values_list("pk", flat=True))
+        if not ids:
+            self.message_user(request, _("None of the selected tags is an active rule tag."), messages.WARNING)
+            return
+        transaction.on_commit(lambda: refresh_rule_tags.delay(tag_ids=ids))
+        self.message_user(request, ngettext(
+            "Refresh of %(count)d rule tag queued; its customers update in the background.",
+            "Refresh of %(count)d rule tags queued; their customers update in the background.", len(ids),
+        ) % {"count": len(ids)}, messages.SUCCESS)
 
     @admin.action(description=_("Retire the selected tags"), permissions=["change"])
     def retire_tags(self, request, queryset):

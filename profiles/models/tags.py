@@ -164,6 +164,13 @@ class ProfileTag(models.Model):
             ),
         ]
 
+    @property
+    def reason_display(self) -> str:
+        """The reason in the reader's language (rule reasons are stored in English)."""
+        from ..activity import tag_reason_display
+
+        return tag_reason_display(self.reason)
+
     def __str__(self):
         return f"{self.profile} · {self.tag}"
 

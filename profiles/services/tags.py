@@ -21,7 +21,7 @@ from cdp.actors import Actor
 from cdp.sql import constant, insert_from_select
 
 from .. import activity
-from ..models import Profile, ProfileStatus, ProfileTag, Tag, TagSource
+from ..models import Profile, ProfileStatus, ProfileTag, Tag, TagKind, TagSource
 from ..selectors import tag_usages
 
 
@@ -35,11 +35,13 @@ def tag_assign(
     weight: float | None = None,
     expires_at: datetime.datetime | None = None,
 ) -> int:
-    """Give `tag` to every active profile in `profiles` that lacks it; returns how many."""
+    """Give `tag` to every active profile in `profiles` that lacks it; returns how many.
+    A rule tag is only given by its rule (source "rule")."""
     if weight is not None and not 0 <= weight <= 1:
         raise ValidationError(_("A tag weight must be between 0 and 1."), code="invalid_weight")
     with transaction.atomic():
         tag = _locked(tag)
+        _refuse_by_hand_on_rule_tag(tag, source)
         if not tag.is_active:
             raise ValidationError(
                 _("The tag “%(tag)s” is retired and cannot be assigned.") % {"tag": tag.name}, code="tag_retired"
@@ -68,13 +70,20 @@ def tag_assign(
 
 
 def tag_remove(*, tag: Tag, profiles: QuerySet[Profile], source: str, actor: Actor, reason: str = "") -> int:
-    """Take `tag` off every profile in `profiles` that has it; returns how many."""
+    """Take `tag` off every profile in `profiles` that has it; returns how many.
+    A rule tag is only taken off by its rule (source "rule")."""
     with transaction.atomic():
         tag = _locked(tag)
-        holders = profiles.filter(Exists(ProfileTag.objects.filter(tag=tag, profile_id=OuterRef("pk"))))
-        activity.tag_removed(profiles=holders, tag=tag, source=source, reason=reason, actor=actor)
-        removed, _by_model = ProfileTag.objects.filter(tag=tag, profile__in=profiles.order_by().values("pk")).delete()
-        tag_count_refresh(tag)
+        _refuse_by_hand_on_rule_tag(tag, source)
+        return _remove(tag, profiles, source, actor, reason)
+
+
+def _remove(tag: Tag, profiles: QuerySet[Profile], source: str, actor: Actor, reason: str) -> int:
+    """tag_remove's work; the caller holds the lock on `tag` inside a transaction."""
+    holders = profiles.filter(Exists(ProfileTag.objects.filter(tag=tag, profile_id=OuterRef("pk"))))
+    activity.tag_removed(profiles=holders, tag=tag, source=source, reason=reason, actor=actor)
+    removed, _by_model = ProfileTag.objects.filter(tag=tag, profile__in=profiles.order_by().values("pk")).delete()
+    tag_count_refresh(tag)
     return removed
 
 
@@ -85,6 +94,11 @@ def tag_merge(*, source: Tag, target: Tag, actor: Actor) -> int:
         raise ValidationError(_("A tag cannot be merged into itself."), code="merge_same_tag")
     with transaction.atomic():
         source, target = _locked(source), _locked(target)
+        if TagKind.RULE in (source.kind, target.kind):
+            raise ValidationError(
+                _("Rule tags cannot be merged: their rules decide who has them. Change or retire the rule instead."),
+                code="rule_tag_merge",
+            )
         if not target.is_active:
             raise ValidationError(
                 _("The tag “%(tag)s” is retired; merge into an active tag.") % {"tag": target.name}, code="tag_retired"
@@ -134,12 +148,22 @@ def tags_expire(*, now: datetime.datetime | None = None, actor: Actor | None = N
         expired = Profile.objects.filter(
             Exists(ProfileTag.objects.filter(tag=tag, profile_id=OuterRef("pk"), expires_at__lte=now))
         )
-        removed += tag_remove(tag=tag, profiles=expired, source=TagSource.MANUAL, actor=actor, reason=_("expired"))
+        # Expiry is not a removal by hand: it also applies to a rule tag's older manual rows.
+        with transaction.atomic():
+            removed += _remove(_locked(tag), expired, TagSource.MANUAL, actor, _("expired"))
     return removed
 
 
 def tag_count_refresh(tag: Tag) -> None:
     Tag.objects.filter(pk=tag.pk).update(profile_count=ProfileTag.objects.filter(tag=tag).count())
+
+
+def _refuse_by_hand_on_rule_tag(tag: Tag, source: str) -> None:
+    if tag.kind == TagKind.RULE and source != TagSource.RULE:
+        raise ValidationError(
+            _("“%(tag)s” is a rule tag: its rule adds and removes it. Change the rule instead.") % {"tag": tag.name},
+            code="rule_tag_by_hand",
+        )
 
 
 def _locked(tag: Tag) -> Tag:

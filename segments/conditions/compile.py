@@ -2,19 +2,28 @@
 with the same meaning on SQLite and PostgreSQL. Behaviour compiles to EXISTS / correlated
 aggregates over the events table (indexed on (name, occurred_at) and the profile)."""
 import datetime
+from decimal import Decimal
 
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Substr
+from django.db.models.lookups import In
 from django.utils import timezone
 
+from consent.models import Purpose
+from consent.selectors import consent_q
 from profiles.models import Event, ProfileTag, TagCategory, born_by
 from profiles.selectors import tag_category_with_descendants
 
+from ..models import SegmentMembership
 from . import registry
 from .nodes import (
+    ConsentCondition,
     EventCondition,
     FieldCondition,
     Group,
     Not,
+    SegmentCondition,
     SequenceCondition,
     TagCondition,
 )
@@ -39,6 +48,10 @@ def compile_condition(node, now: datetime.datetime) -> Q:
         return _event(node, now)
     if isinstance(node, SequenceCondition):
         return _sequence(node, now)
+    if isinstance(node, ConsentCondition):
+        return _consent(node, now)
+    if isinstance(node, SegmentCondition):
+        return _segment(node, now)
     raise TypeError(f"not a condition node: {node!r}")
 
 
@@ -56,6 +69,26 @@ def _field(node: FieldCondition, now: datetime.datetime) -> Q:
         return empty if op == "is_empty" else ~empty
     if spec.name == "age":
         return _age(op, value, timezone.localdate(now))
+    if path.startswith("traits__"):
+        return _trait(path, op, value, timezone.localdate(now))
+    compared = _compare_value(path, op, value)
+    if compared is not None:
+        return compared
+    today = timezone.localdate(now)
+    if op == "within_last_days":
+        since = now - datetime.timedelta(days=value) if spec.type == registry.DATETIME else today - datetime.timedelta(days=value)
+        return Q(**{f"{path}__gte": since})
+    if op == "more_than_days_ago":
+        before = now - datetime.timedelta(days=value) if spec.type == registry.DATETIME else today - datetime.timedelta(days=value)
+        return Q(**{f"{path}__lt": before})
+    if op == "anniversary_within_days":
+        return _anniversary(path, today, value)
+    raise ValueError(f"operator {op} not compiled")
+
+
+def _compare_value(path: str, op: str, value) -> Q | None:
+    """The operators that compare the stored value with the given one (None for the
+    others). "Not equal" and "none of" hold for an empty value too."""
     if op == "ne":
         return ~Q(**{path: value}) | Q(**{f"{path}__isnull": True})
     if op in COMPARE:
@@ -74,16 +107,38 @@ def _field(node: FieldCondition, now: datetime.datetime) -> Q:
         return Q(**{f"{path}__lt": value})
     if op == "after":
         return Q(**{f"{path}__gt": value})
-    today = timezone.localdate(now)
+    return None
+
+
+def _json_value(value):
+    """A parsed value as the JSON column stores it (see AttributeDefinition.coerce):
+    numbers as numbers, dates as ISO strings, which sort like the dates."""
+    if isinstance(value, tuple):
+        return tuple(_json_value(item) for item in value)
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
+
+
+def _trait(path: str, op: str, value, today: datetime.date) -> Q:
+    """A custom trait, compared inside the JSON column. A customer without the key meets
+    no comparison, under "not" too: the key's presence is ANDed in, because the missing
+    key makes the comparison NULL, and NOT NULL is not true."""
+    value = _json_value(value)
+    if op in {"ne", "not_in"}:
+        return _compare_value(path, op, value)
     if op == "within_last_days":
-        since = now - datetime.timedelta(days=value) if spec.type == registry.DATETIME else today - datetime.timedelta(days=value)
-        return Q(**{f"{path}__gte": since})
-    if op == "more_than_days_ago":
-        before = now - datetime.timedelta(days=value) if spec.type == registry.DATETIME else today - datetime.timedelta(days=value)
-        return Q(**{f"{path}__lt": before})
-    if op == "anniversary_within_days":
-        return _anniversary(path, today, value)
-    raise ValueError(f"operator {op} not compiled")
+        condition = Q(**{f"{path}__gte": (today - datetime.timedelta(days=value)).isoformat()})
+    elif op == "more_than_days_ago":
+        condition = Q(**{f"{path}__lt": (today - datetime.timedelta(days=value)).isoformat()})
+    elif op == "anniversary_within_days":  # "MM-DD" of the stored "YYYY-MM-DD"
+        month_days = [f"{month:02d}-{day:02d}" for month, days in _upcoming_days(today, value).items() for day in days]
+        condition = Q(In(Substr(KeyTextTransform(path.removeprefix("traits__"), "traits"), 6, 5), month_days))
+    else:
+        condition = _compare_value(path, op, value)
+    return Q(traits__has_key=path.removeprefix("traits__")) & condition
 
 
 def _age(op: str, value, today: datetime.date) -> Q:
@@ -98,12 +153,21 @@ def _age(op: str, value, today: datetime.date) -> Q:
 
 
 def _anniversary(path: str, today: datetime.date, days: int) -> Q:
-    """The (month, day) of the date falls within the next `days` days, across new year."""
+    """The (month, day) of the date falls within the next `days` days, across new year:
+    one term per month, so that a year ahead stays a small query."""
     condition = Q()
-    for offset in range(days + 1):
-        day = today + datetime.timedelta(days=offset)
-        condition |= Q(**{f"{path}__month": day.month, f"{path}__day": day.day})
+    for month, days_of_month in _upcoming_days(today, days).items():
+        condition |= Q(**{f"{path}__month": month, f"{path}__day__in": days_of_month})
     return condition
+
+
+def _upcoming_days(today: datetime.date, days: int) -> dict[int, list[int]]:
+    """month → its days among the next `days` days (29 February needs up to four years)."""
+    by_month: dict[int, set[int]] = {}
+    for offset in range(min(days, 4 * 366) + 1):
+        day = today + datetime.timedelta(days=offset)
+        by_month.setdefault(day.month, set()).add(day.day)
+    return {month: sorted(days_of_month) for month, days_of_month in sorted(by_month.items())}
 
 
 # --- tags ---------------------------------------------------------------------------------
@@ -152,30 +216,36 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
             events = events.filter(occurred_at__gte=window.start, occurred_at__lt=window.end)
     for item in node.where:
         key = f"properties__{item.property}"
+        # An event without the property is "not equal" / "none of" (like an empty
+        # field); exclude() alone would drop it, its comparison being NULL.
         if item.op == "eq":
             events = events.filter(**{key: item.value})
         elif item.op == "ne":
-            events = events.exclude(**{key: item.value})
+            events = events.filter(~Q(**{key: item.value}) | Q(**{f"{key}__isnull": True}))
         elif item.op == "in":
             events = events.filter(**{f"{key}__in": item.value})
         elif item.op == "not_in":
-            events = events.exclude(**{f"{key}__in": item.value})
+            events = events.filter(~Q(**{f"{key}__in": item.value}) | Q(**{f"{key}__isnull": True}))
         elif item.op == "contains":
             events = events.filter(**{f"{key}__icontains": item.value})
         else:
-            events = events.filter(**{f"{key}__{COMPARE[item.op]}": item.value})
+            events = events.filter(**{f"{key}__{COMPARE[item.op]}": _json_value(item.value)})
     if node.amount is not None:
         op, value = node.amount
         events = events.exclude(amount=value) if op == "ne" else events.filter(**{f"amount__{COMPARE[op]}": value})
     return events
 
 
-AGGREGATES = {"count": Count("id"), "sum": Sum("amount"), "avg": Avg("amount")}
+# COUNT(*), not COUNT(id): the (name, occurred_at) index covers profile_id, so counts
+# without property filters are answered by an index-only scan on PostgreSQL.
+AGGREGATES = {"count": Count("*"), "sum": Sum("amount"), "avg": Avg("amount")}
 
 
 def _event(node: EventCondition, now: datetime.datetime) -> Q:
     if node.measure == "count" and node.op == "gte" and node.value <= 1:
-        return Q(Exists(_matching_events(node, now, profile=OuterRef("pk")))) if node.value == 1 else Q()
+        if node.value == 0:  # everyone; not Q(), which vanishes inside OR and NOT
+            return Q(pk__isnull=False)
+        return Q(Exists(_matching_events(node, now, profile=OuterRef("pk"))))
     # One GROUP BY over the matching events (not a subquery per customer).
     per_profile = _matching_events(node, now).order_by().values("profile_id")
     if node.measure == "first_within":
@@ -212,3 +282,18 @@ def _sequence(node: SequenceCondition, now: datetime.datetime) -> Q:
     # inside their window are not reported as having dropped out.
     settled = firsts.filter(occurred_at__lte=now - datetime.timedelta(days=node.within_days))
     return Q(Exists(settled.filter(~Exists(thens))))
+
+
+# --- consent and other segments -------------------------------------------------------------
+
+def _consent(node: ConsentCondition, now: datetime.datetime) -> Q:
+    allowed = consent_q(Purpose.objects.get(code=node.purpose), now)
+    return allowed if node.op == "granted" else ~allowed
+
+
+def _segment(node: SegmentCondition, now: datetime.datetime) -> Q:
+    if node.definition is not None:
+        inside = compile_condition(node.definition, now)
+    else:
+        inside = Q(Exists(SegmentMembership.objects.filter(segment_id=node.segment_id, profile_id=OuterRef("pk"))))
+    return inside if node.op == "in" else ~inside

@@ -7,15 +7,19 @@ from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
 
+from consent.models import Purpose
 from profiles.models import EventDefinition, Profile
 
+from ..models import Segment
 from . import registry
 from .compile import compile_condition
 from .nodes import (
+    ConsentCondition,
     EventCondition,
     FieldCondition,
     Group,
     Not,
+    SegmentCondition,
     SequenceCondition,
     TagCondition,
     Window,
@@ -59,6 +63,15 @@ def describe(node) -> str:
                     else _("did %(first)s but not %(then)s within %(days)s days"))
         return template % {"first": _describe_event(node.first, bare=True),
                            "then": _describe_event(node.then, bare=True), "days": node.within_days}
+    if isinstance(node, ConsentCondition):
+        purpose = Purpose.objects.filter(code=node.purpose).first()
+        name = purpose.name if purpose else node.purpose
+        return (_("consent for “%(purpose)s” is granted") if node.op == "granted"
+                else _("consent for “%(purpose)s” is not granted")) % {"purpose": name}
+    if isinstance(node, SegmentCondition):
+        name = Segment.objects.filter(slug=node.segment).values_list("name", flat=True).first() or node.segment
+        return (_("in segment “%(segment)s”") if node.op == "in" else _("not in segment “%(segment)s”")) % {
+            "segment": name}
     return str(node)
 
 

@@ -78,4 +78,26 @@ class SequenceCondition:
     op: str = "then"
 
 
-Node = Union[Group, Not, FieldCondition, TagCondition, EventCondition, SequenceCondition]
+@dataclass(frozen=True)
+class ConsentCondition:
+    """Processing for the purpose is allowed now (op "granted") or not ("not_granted");
+    unknown is not granted, see consent.selectors.consent_q."""
+
+    purpose: str
+    op: str = "granted"
+
+
+@dataclass(frozen=True)
+class SegmentCondition:
+    """Member of another segment (op "in") or not ("not_in"). A dynamic segment is
+    evaluated from its definition (`definition`, parsed), so the answer is as fresh as
+    the rest of the condition; a static one from its frozen list."""
+
+    segment: str
+    op: str = "in"
+    segment_id: int | None = None
+    definition: "Node | None" = None
+
+
+Node = Union[Group, Not, FieldCondition, TagCondition, EventCondition, SequenceCondition, ConsentCondition,
+             SegmentCondition]

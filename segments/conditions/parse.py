@@ -8,15 +8,19 @@ from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from consent.models import Purpose
 from profiles.models import EventDefinition, Tag, TagCategory
 
+from ..models import Segment
 from . import registry
 from .nodes import (
+    ConsentCondition,
     EventCondition,
     FieldCondition,
     Group,
     Not,
     PropertyFilter,
+    SegmentCondition,
     SequenceCondition,
     TagCondition,
     Window,
@@ -28,14 +32,18 @@ MAX_DEPTH = 20
 class Problems:
     def __init__(self):
         self.items: list[tuple[str, str]] = []
+        self.visiting: list[str] = []  # segment slugs being expanded, outermost first
 
     def add(self, path: str, message: str) -> None:
         self.items.append((path or "$", message))
 
 
-def parse(definition) -> object:
-    """The node tree for `definition`, or ValidationError listing every problem."""
+def parse(definition, *, defining: str | None = None) -> object:
+    """The node tree for `definition`, or ValidationError listing every problem.
+    `defining` is the slug of the segment being defined: a reference back to it, direct
+    or through other segments, is a cycle and refused."""
     problems = Problems()
+    problems.visiting = [defining] if defining else []
     node = _node(definition, "", problems, depth=0)
     if problems.items:
         raise ValidationError(
@@ -69,7 +77,12 @@ def _node(data, path: str, problems: Problems, depth: int):
         return _event(data, path, problems)
     if "sequence" in data:
         return _sequence(data, path, problems)
-    problems.add(path, _("Unknown condition: use all, any, not, field, tag, tags, tag_category, event or sequence."))
+    if "consent" in data:
+        return _consent(data, path, problems)
+    if "segment" in data:
+        return _segment(data, path, problems, depth)
+    problems.add(path, _("Unknown condition: use all, any, not, field, tag, tags, tag_category, event, sequence, "
+                         "consent or segment."))
     return None
 
 
@@ -272,3 +285,37 @@ def _sequence(data: dict, path: str, problems: Problems):
         problems.add(f"{path}op", _("A sequence's op is “then” or “not_then”."))
     within = _whole(data.get("within_days"), f"{path}within_days", problems, minimum=1)
     return SequenceCondition(first, then, within or 1, op)
+
+
+def _consent(data: dict, path: str, problems: Problems):
+    code = data.get("consent")
+    if not isinstance(code, str) or not Purpose.objects.filter(code=code, is_active=True).exists():
+        problems.add(f"{path}consent", _("“%(code)s” is not an active purpose.") % {"code": code})
+    op = data.get("op", "granted")
+    if op not in {"granted", "not_granted"}:
+        problems.add(f"{path}op", _("A consent condition's op is “granted” or “not_granted”."))
+    return ConsentCondition(str(code), op)
+
+
+def _segment(data: dict, path: str, problems: Problems, depth: int):
+    slug = data.get("segment")
+    op = data.get("op", "in")
+    if op not in {"in", "not_in"}:
+        problems.add(f"{path}op", _("A segment condition's op is “in” or “not_in”."))
+    segment = Segment.objects.filter(slug=slug).first() if isinstance(slug, str) else None
+    if segment is None:
+        problems.add(f"{path}segment", _("There is no segment “%(slug)s”.") % {"slug": slug})
+        return None
+    if slug in problems.visiting:
+        chain = " → ".join([*problems.visiting, slug])
+        problems.add(f"{path}segment", _("Segments cannot refer to each other in a circle: %(chain)s.") % {"chain": chain})
+        return None
+    if segment.kind != Segment.Kind.DYNAMIC:
+        return SegmentCondition(slug, op, segment.pk)
+    inner = Problems()
+    inner.visiting = [*problems.visiting, slug]
+    definition = _node(segment.definition, "", inner, depth + 1)
+    for inner_path, message in inner.items:
+        problems.add(f"{path}segment", _("Segment “%(slug)s” is invalid at %(path)s: %(message)s")
+                     % {"slug": slug, "path": inner_path, "message": message})
+    return SegmentCondition(slug, op, segment.pk, definition)

@@ -138,8 +138,8 @@ def test_builtin_identity_kinds_cannot_be_deleted(admin_client):
 
 def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, settings):
     settings.CDP_ADMIN_COUNT_CAP = 3
-    for _ in range(5):
-        ProfileFactory(city="上海")
+    for i in range(5):
+        ProfileFactory(name=f"客户{i}", city="上海")
     response = changelist(admin_client, q="客户")
     assert response.context["cl"].result_count == 3 and response.context["cl"].paginator.capped
     assert "3+" in response.text

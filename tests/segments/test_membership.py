@@ -195,3 +195,73 @@ def test_breakdown_and_overlap_of_members(client, staff_user, segment):
     client.force_login(staff_user)
     page = client.get(reverse("admin:segments_segment_change", args=[segment.pk])).text
     assert 'id="breakdown"' in page and "女性" in page
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_saves_and_calculations_write_only_the_newest_version(monkeypatch):
+    """Two connections (threads): a calculation holds its segment while it runs, a save
+    waits for it and bumps the version, and a calculation for a version that is no longer
+    the newest writes nothing, even when it was queued while the newer one ran."""
+    import threading
+
+    from django.db import connection
+
+    import segments.services as services
+
+    ProfileFactory(name="沪", city="上海")
+    ProfileFactory(name="京", city="北京")
+    segment = segment_save(segment=Segment(name="客户", slug="racing"), definition=SHANGHAI)
+    inside, proceed = threading.Event(), threading.Event()
+    compile_condition = services.compile_condition
+
+    def pausing_compile(node, now):  # the calculation, holding its lock, waits for the test
+        if threading.current_thread().name == "paused":
+            inside.set()
+            assert proceed.wait(10)
+        return compile_condition(node, now)
+
+    monkeypatch.setattr(services, "compile_condition", pausing_compile)
+    results = {}
+
+    def run(name, fn, **kwargs):
+        def target():
+            try:
+                results[name] = fn(**kwargs)
+            finally:
+                connection.close()
+        thread = threading.Thread(target=target, name=name)
+        thread.start()
+        return thread
+
+    def waits(thread) -> bool:
+        thread.join(0.5)
+        return thread.is_alive()
+
+    # A save during a calculation waits for it, then makes it obsolete.
+    calculating = run("paused", segment_recompute, segment_id=segment.pk, version=1)
+    assert inside.wait(10)
+    saving = run("save", segment_save, segment=Segment.objects.get(pk=segment.pk),
+                 definition={"field": "city", "op": "eq", "value": "北京"})
+    assert waits(saving)
+    proceed.set()
+    calculating.join(10)
+    saving.join(10)
+    assert results["paused"].version == 1 and results["save"].version == 2
+    assert members(segment) == {"沪"}  # written while version 1 was the newest
+
+    # The newest calculation runs; a stale one queued meanwhile waits, then writes nothing.
+    inside.clear()
+    proceed.clear()
+    newest = run("paused", segment_recompute, segment_id=segment.pk, version=2)
+    assert inside.wait(10)
+    stale = run("stale", segment_recompute, segment_id=segment.pk, version=1)
+    assert waits(stale)
+    proceed.set()
+    newest.join(10)
+    stale.join(10)
+    assert results["stale"] is None and results["paused"].version == 2
+    assert members(segment) == {"京"}
+    segment.refresh_from_db()
+    assert (segment.version, segment.calculated_version, segment.member_count) == (2, 2, 1)
+    assert sorted(segment.snapshots.values_list("version", flat=True)) == [1, 2]

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from profiles.demo import demo_generate, demo_taxonomy
+from segments.rule_tags import rule_tags_refresh
 from profiles.models import Profile
 
 
@@ -65,3 +66,4 @@ class Command(BaseCommand):
         if not no_taxonomy:
             self.stdout.write(_("Tagging the demo customers…"))
             demo_taxonomy()
+            rule_tags_refresh()

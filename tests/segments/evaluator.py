@@ -1,0 +1,335 @@
+"""An independent reading of the condition language, for tests: it interprets the JSON
+definition over plain Python objects (customers, their tags and events loaded into
+memory) without parse.py or compile.py, following the meaning documented in
+segments/conditions (registry, nodes and parse docstrings, DESIGN.md §4, issue 5).
+
+Where it and the compiled SQL disagree, one of them misreads the documented meaning."""
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+
+from profiles.models import AttributeDefinition, Event, Profile, ProfileTag, TagCategory, age_on
+from segments.models import Segment
+
+TEXT, CHOICE, NUMBER, DATE, DATETIME = "text", "choice", "number", "date", "datetime"
+FIELD_TYPES = {
+    "name": TEXT, "phone": TEXT, "email": TEXT, "country": TEXT, "province": TEXT, "city": TEXT,
+    "occupation": TEXT, "gender": CHOICE, "lifecycle_stage": CHOICE, "birth_date": DATE,
+    "age": NUMBER, "birth_year": NUMBER, "order_count": NUMBER, "total_spent": NUMBER,
+    "rfm_recency": NUMBER, "rfm_frequency": NUMBER, "rfm_monetary": NUMBER,
+    "created_at": DATETIME, "first_seen_at": DATETIME, "last_seen_at": DATETIME, "last_order_at": DATETIME,
+}
+TRAIT_TYPES = {"string": TEXT, "choice": CHOICE, "number": NUMBER, "boolean": CHOICE, "date": DATE}
+
+
+@dataclass
+class EventRow:
+    name: str
+    occurred_at: datetime.datetime
+    properties: dict
+    amount: Decimal | None
+
+
+@dataclass
+class Customer:
+    pk: int
+    name: str
+    attributes: dict  # field name → value, as stored
+    traits: dict
+    tags: dict[str, tuple[float | None, int]]  # slug → (weight, category id)
+    events: list[EventRow] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    customers: list[Customer]
+    category_parents: dict[int, int | None]
+    root_codes: dict[str, int]
+    trait_types: dict[str, str]
+    segments: dict[str, tuple[dict | None, set[int]]]  # slug → (definition if dynamic, frozen members)
+
+    @classmethod
+    def load(cls) -> World:
+        """Every active customer with their tags and events, read once."""
+        customers = {}
+        for profile in Profile.objects.filter(status="active"):
+            attributes = {name: getattr(profile, name) for name in FIELD_TYPES if name not in ("age", "birth_year")}
+            customers[profile.pk] = Customer(profile.pk, profile.name, attributes, dict(profile.traits), {})
+        for row in ProfileTag.objects.values("profile_id", "tag__slug", "weight", "tag__category_id"):
+            if row["profile_id"] in customers:
+                customers[row["profile_id"]].tags[row["tag__slug"]] = (row["weight"], row["tag__category_id"])
+        for event in Event.objects.all():
+            if event.profile_id in customers:
+                customers[event.profile_id].events.append(
+                    EventRow(event.name, event.occurred_at, event.properties, event.amount))
+        categories = list(TagCategory.objects.values("pk", "parent_id", "code"))
+        return cls(
+            customers=list(customers.values()),
+            category_parents={c["pk"]: c["parent_id"] for c in categories},
+            root_codes={c["code"]: c["pk"] for c in categories if c["code"]},
+            trait_types={d.key: TRAIT_TYPES[d.type] for d in AttributeDefinition.objects.all()},
+            segments={
+                segment.slug: (segment.definition if segment.kind == "dynamic" else None,
+                               set(segment.memberships.values_list("profile_id", flat=True)))
+                for segment in Segment.objects.all()
+            },
+        )
+
+    def members(self, definition: dict, now: datetime.datetime) -> set[str]:
+        return {c.name for c in self.customers if Evaluation(self, now).meets(definition, c)}
+
+
+def display_zone() -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
+def moment(text: str, as_datetime: bool):
+    """"2026-01-31" or an ISO datetime; a datetime without a zone is in the display zone."""
+    if len(text) == 10:
+        day = datetime.date.fromisoformat(text)
+        return datetime.datetime.combine(day, datetime.time.min, display_zone()) if as_datetime else day
+    value = datetime.datetime.fromisoformat(text)
+    if not as_datetime:
+        return value.date()
+    return value if value.tzinfo else value.replace(tzinfo=display_zone())
+
+
+def json_equal(stored, wanted) -> bool:
+    """JSON equality: numbers by value, but true is not 1 and "1" is not 1."""
+    if isinstance(stored, bool) or isinstance(wanted, bool):
+        return type(stored) is type(wanted) and stored == wanted
+    if isinstance(stored, (int, float, Decimal)) and isinstance(wanted, (int, float, Decimal)):
+        return Decimal(str(stored)) == Decimal(str(wanted))
+    return type(stored) is type(wanted) and stored == wanted
+
+
+def compare(left, op: str, right) -> bool:
+    return {"eq": lambda: left == right, "ne": lambda: left != right, "gt": lambda: left > right,
+            "gte": lambda: left >= right, "lt": lambda: left < right, "lte": lambda: left <= right}[op]()
+
+
+@dataclass
+class Evaluation:
+    world: World
+    now: datetime.datetime
+
+    @property
+    def today(self) -> datetime.date:
+        return self.now.astimezone(display_zone()).date()
+
+    def meets(self, node: dict, customer: Customer) -> bool:
+        if "all" in node:
+            return all(self.meets(child, customer) for child in node["all"])
+        if "any" in node:
+            return any(self.meets(child, customer) for child in node["any"])
+        if "not" in node:
+            return not self.meets(node["not"], customer)
+        if "field" in node:
+            return self.field(node, customer)
+        if "tag" in node or "tags" in node or "tag_category" in node:
+            return self.tag(node, customer)
+        if "event" in node:
+            return self.event(node, customer)
+        if "sequence" in node:
+            return self.sequence(node, customer)
+        if "segment" in node:
+            return self.segment(node, customer)
+        raise ValueError(node)  # consent: not evaluated here yet
+
+    def segment(self, node: dict, customer: Customer) -> bool:
+        """A dynamic segment by its definition (as fresh as the rest), a static one by
+        its frozen list."""
+        definition, frozen = self.world.segments[node["segment"]]
+        inside = self.meets(definition, customer) if definition is not None else customer.pk in frozen
+        return inside if node.get("op", "in") == "in" else not inside
+
+    # --- fields: "empty" is NULL, "" for text, and the unknown gender -------------------
+
+    def field(self, node: dict, customer: Customer) -> bool:
+        name, op, wanted = node["field"], node["op"], node.get("value")
+        if name.startswith("traits."):
+            key = name.removeprefix("traits.")
+            kind, value = self.world.trait_types[key], customer.traits.get(key)
+            if kind == DATE and value is not None:
+                value = datetime.date.fromisoformat(value)
+        else:
+            kind = FIELD_TYPES[name]
+            birth = customer.attributes["birth_date"]
+            if name == "age":
+                value = age_on(birth, self.today) if birth else None
+            elif name == "birth_year":
+                value = birth.year if birth else None
+            else:
+                value = customer.attributes[name]
+        empty = value is None or value == "" or (name == "gender" and value == "unknown")
+        if op == "is_empty":
+            return empty
+        if op == "is_set":
+            return not empty
+        if name == "age":
+            return self.age(op, wanted, customer.attributes["birth_date"])
+        wanted = self.typed(kind, wanted)
+        if op == "ne":
+            return value is None or value != wanted
+        if op == "not_in":
+            return value is None or value not in wanted
+        if value is None:
+            return False
+        if kind == NUMBER:
+            value = Decimal(str(value))
+        if op in ("eq", "gt", "gte", "lt", "lte"):
+            return compare(value, op, wanted)
+        if op == "in":
+            return value in wanted
+        if op == "contains":
+            return wanted.lower() in value.lower()
+        if op == "starts_with":
+            return value.lower().startswith(wanted.lower())
+        if op == "between":
+            return wanted[0] <= value <= wanted[1]
+        if op == "before":
+            return value < wanted
+        if op == "after":
+            return value > wanted
+        if op == "within_last_days":
+            return value >= self.days_ago(kind, wanted)
+        if op == "more_than_days_ago":
+            return value < self.days_ago(kind, wanted)
+        if op == "anniversary_within_days":
+            upcoming = {(d.month, d.day) for d in (self.today + datetime.timedelta(days=k) for k in range(wanted + 1))}
+            return (value.month, value.day) in upcoming
+        raise ValueError(op)
+
+    def typed(self, kind: str, wanted):
+        if isinstance(wanted, list):
+            return [self.typed(kind, item) for item in wanted]
+        if kind == NUMBER and not isinstance(wanted, bool) and wanted is not None:
+            return Decimal(str(wanted))
+        if kind in (DATE, DATETIME) and isinstance(wanted, str):
+            return moment(wanted, as_datetime=kind == DATETIME)
+        return wanted
+
+    def days_ago(self, kind: str, days: int):
+        return self.now - datetime.timedelta(days=days) if kind == DATETIME else self.today - datetime.timedelta(days=days)
+
+    def age(self, op: str, wanted, birth: datetime.date | None) -> bool:
+        if birth is None:
+            return False
+        age = age_on(birth, self.today)
+        low, high = wanted if op == "between" else (wanted, None) if op == "gte" else (None, wanted)
+        return (low is None or age >= low) and (high is None or age <= high)
+
+    # --- tags -----------------------------------------------------------------------------
+
+    def tag(self, node: dict, customer: Customer) -> bool:
+        op, held = node["op"], customer.tags
+        if "tag_category" in node:
+            category = node["tag_category"]
+            root = self.world.root_codes.get(category) or int(category)
+            return any(self.under(category_id, root) for _weight, category_id in held.values())
+        if op == "has":
+            return node["tag"] in held
+        if op == "has_not":
+            return node["tag"] not in held
+        if op == "weight_gte":
+            weight = held.get(node["tag"], (None, None))[0]
+            return weight is not None and weight >= node["value"]
+        if op == "has_any":
+            return any(slug in held for slug in node["tags"])
+        if op == "has_all":
+            return all(slug in held for slug in node["tags"])
+        raise ValueError(op)
+
+    def under(self, category_id: int | None, root: int) -> bool:
+        while category_id is not None:
+            if category_id == root:
+                return True
+            category_id = self.world.category_parents[category_id]
+        return False
+
+    # --- behaviour ------------------------------------------------------------------------
+
+    def matching(self, node: dict, customer: Customer, use_window: bool = True) -> list[EventRow]:
+        window = node.get("within") if use_window else None
+        return [e for e in customer.events if e.name == node["event"] and self.in_window(e, window)
+                and all(self.property_matches(e.properties, item) for item in node.get("where", []))
+                and self.amount_matches(e.amount, node.get("amount"))]
+
+    def in_window(self, event: EventRow, window: dict | None) -> bool:
+        if window is None:
+            return True
+        if "days" in window:
+            return event.occurred_at >= self.now - datetime.timedelta(days=window["days"])
+        start, end = (moment(text, as_datetime=True) for text in window["between"])
+        return start <= event.occurred_at < end
+
+    @staticmethod
+    def property_matches(properties: dict, item: dict) -> bool:
+        """A missing property equals nothing: "ne" / "not_in" hold for it, like a field's
+        empty value; comparisons and "contains" do not."""
+        key, op, wanted = item["property"], item["op"], item.get("value")
+        present = key in properties and properties[key] is not None
+        value = properties.get(key)
+        if op == "eq":
+            return present and json_equal(value, wanted)
+        if op == "ne":
+            return not (present and json_equal(value, wanted))
+        if op == "in":
+            return present and any(json_equal(value, w) for w in wanted)
+        if op == "not_in":
+            return not (present and any(json_equal(value, w) for w in wanted))
+        if op == "contains":
+            return present and str(wanted).lower() in str(value).lower()
+        if not present or isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        return compare(Decimal(str(value)), op, Decimal(str(wanted)))
+
+    @staticmethod
+    def amount_matches(amount: Decimal | None, spec: dict | None) -> bool:
+        if spec is None:
+            return True
+        wanted = Decimal(str(spec["value"]))
+        if spec["op"] == "ne":
+            return amount is None or amount != wanted
+        return amount is not None and compare(amount, spec["op"], wanted)
+
+    def event(self, node: dict, customer: Customer) -> bool:
+        if "first_within_days" in node:
+            times = [e.occurred_at for e in self.matching(node, customer)]
+            return bool(times) and min(times) >= self.now - datetime.timedelta(days=node["first_within_days"])
+        if "last_more_than_days_ago" in node:
+            times = [e.occurred_at for e in self.matching(node, customer)]
+            return bool(times) and max(times) < self.now - datetime.timedelta(days=node["last_more_than_days_ago"])
+        events = self.matching(node, customer)
+        amounts = [e.amount for e in events if e.amount is not None]
+        for measure in ("sum", "avg"):
+            if measure in node:
+                spec = node[measure]
+                wanted = Decimal(str(spec["value"]))
+                if measure == "sum":  # the sum of no amounts is 0
+                    return compare(sum(amounts, Decimal(0)), spec["op"], wanted)
+                # an average of nothing meets nothing
+                return bool(amounts) and compare(sum(amounts, Decimal(0)) / len(amounts), spec["op"], wanted)
+        spec = node.get("count", {"op": "gte", "value": 1})
+        return compare(len(events), spec["op"], spec["value"])
+
+    def sequence(self, node: dict, customer: Customer) -> bool:
+        first_step, then_step = node["sequence"]
+        within = datetime.timedelta(days=node["within_days"])
+        firsts = self.matching(first_step, customer)
+        thens = self.matching(then_step, customer, use_window=False)  # only the first step has a window
+
+        def followed(first: EventRow) -> bool:
+            return any(first.occurred_at < then.occurred_at <= first.occurred_at + within for then in thens)
+
+        if node.get("op", "then") == "then":
+            return any(followed(first) for first in firsts)
+        # drop-off: only first steps whose days have all passed
+        return any(first.occurred_at <= self.now - within and not followed(first) for first in firsts)
+
+
