@@ -61,7 +61,11 @@ def bench_demo_load(ctx: Context) -> list[Row]:
 def benchmarks() -> list:
     """Every benchmark, in the order they run. Imported after django.setup(): the other
     modules use the models."""
+    import bench_api
+    import bench_analytics
+    import bench_import
     import bench_profiles
+    import bench_segments
     import bench_tags
 
     return [
@@ -71,6 +75,11 @@ def benchmarks() -> list:
         bench_profiles.bench_profile_page,
         bench_profiles.bench_search,
         bench_profiles.bench_merge,
+        bench_segments.bench_segment_preview,
+        bench_segments.bench_segment_recompute,
+        bench_import.bench_import_profiles,
+        bench_api.bench_partner_api,  # its own database (BENCH_API_DATABASE_URL), gunicorn over HTTP
+        bench_analytics.bench_analytics,
     ]
 
 
@@ -84,6 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--reuse", action="store_true", help="keep the dataset if one of this size and seed is there")
     parser.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the figures")
+    parser.add_argument("--import-rows", type=int, default=1_000_000, help="rows of the CRM file bench_import imports")
+    parser.add_argument("--import-events", type=int, default=0,
+                        help="rows of the events file bench_import imports (0: skip; the target is set for 10M)")
     parser.add_argument("--only", action="append", default=[], metavar="NAME",
                         help="run only the benchmarks whose function name contains NAME (repeatable)")
     return parser.parse_args(argv)
@@ -186,7 +198,7 @@ def print_table(rows: list[Row]) -> None:
     header = ("benchmark", "value", "unit", "target", "result")
     lines = [(r.name, fmt(r.value), r.unit, r.target, "" if r.passed is None else ("pass" if r.passed else "FAIL"))
              for r in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(header)]  # no rows: --only matched nothing
     print()
     for line in (header, *lines):
         print("  ".join(cell.rjust(w) if i == 1 else cell.ljust(w) for i, (cell, w) in enumerate(zip(line, widths))))

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files, no CDN
     "import_export",
     "cdp.apps.CdpConfig",
     "profiles",
@@ -40,6 +42,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cdp.api.middleware.ApiBodySizeLimitMiddleware",  # 413 before anything reads a too-large API body
     "django.contrib.sessions.middleware.SessionMiddleware",
     "cdp.middleware.ChineseFirstLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -144,6 +147,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-tags": {"task": "profiles.tasks.expire_tags", "schedule": 3600},
     "recompute-due-segments": {"task": "segments.tasks.recompute_due_segments", "schedule": 60},
+    # Rule tags with windows ("orders in the last 30 days") change with time as well as data.
+    "refresh-rule-tags": {
+        "task": "segments.tasks.refresh_rule_tags",
+        "schedule": env.int("CDP_RULE_TAGS_EVERY_SECONDS", default=3600),
+    },
 }
 
 # --- REST framework -------------------------------------------------------------------
@@ -151,7 +159,34 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One JSON error shape for the partner API: {code, message, fields}.
+    "EXCEPTION_HANDLER": "cdp.api.errors.api_exception_handler",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CDP partner API",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "DESCRIPTION": "",  # set in cdp.api.schema (translated, with the guide for partners)
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "cdp.api.schema.add_guide"],
+    # The schema and the docs are public (they describe, they do not reveal data).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "ENUM_NAME_OVERRIDES": {},
+}
+# --- Partner API ----------------------------------------------------------------------
+# Default per-partner rate (a partner row may override it); counted per partner, not per IP.
+CDP_API_REQUESTS_PER_MINUTE = env.int("CDP_API_REQUESTS_PER_MINUTE", default=1200)
+# Larger request bodies are refused with 413 before they are read (1,000 events fit).
+CDP_API_MAX_BODY_BYTES = env.int("CDP_API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+CDP_API_MAX_BATCH_EVENTS = 1000
+CDP_API_PAGE_SIZE = 100
+CDP_API_MAX_PAGE_SIZE = 500
 
 # --- The product ----------------------------------------------------------------------
 CDP_DEFAULT_PHONE_REGION = env.str("CDP_DEFAULT_PHONE_REGION", default="CN")
@@ -161,8 +196,17 @@ CDP_DEFAULT_COUNTRY = env.str("CDP_DEFAULT_COUNTRY", default="CN")
 CDP_ADMIN_ESTIMATE_COUNT_ABOVE = env.int("CDP_ADMIN_ESTIMATE_COUNT_ABOVE", default=100_000)
 # A filtered admin list counts at most this many matches ("1000+").
 CDP_ADMIN_COUNT_CAP = env.int("CDP_ADMIN_COUNT_CAP", default=1000)
+# Keys the hashes of erased people's identifiers (consent.Suppression). Never change it
+# once erasures exist: the old hashes would stop matching and erased people could return.
+CDP_SUPPRESSION_KEY = env.str("CDP_SUPPRESSION_KEY", default=SECRET_KEY)
+# Memory per sort or hash for segment counts, recomputes and analyses (PostgreSQL).
+CDP_ANALYSIS_WORK_MEM = env.str("CDP_ANALYSIS_WORK_MEM", default="64MB")
 # The segment builder's live count gives up after this long and says so.
 CDP_PREVIEW_TIMEOUT_MS = env.int("CDP_PREVIEW_TIMEOUT_MS", default=5000)
+# Imports: the largest file the admin accepts, and up to which size it runs in the request
+# (larger ones go to Celery). The command line (manage.py import_file) has no limit.
+CDP_IMPORT_MAX_BYTES = env.int("CDP_IMPORT_MAX_BYTES", default=500 * 1024 * 1024)
+CDP_IMPORT_INLINE_BYTES = env.int("CDP_IMPORT_INLINE_BYTES", default=2 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,
