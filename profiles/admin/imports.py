@@ -179,7 +179,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             messages.warning(request, _("This import has already run; upload the file again to import it anew."))
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
         try:
-            table = open_table(job.file_path, name=job.file_name)
+            table = open_table(job.file_path, name=job.file_name, kind=job.kind)
         except (ReadError, FileNotFoundError) as error:
             messages.error(request, str(error) if isinstance(error, ReadError) else _("The uploaded file is gone; "
                                                                                       "upload it again."))

@@ -25,7 +25,7 @@ def import_job_create(*, path: str, name: str, kind: str = ImportKind.PROFILES, 
     """A draft job for the file at `path`: format and encoding detected, the mapping taken
     from `mapping`, else the template, else guessed from the headers. ReadError if the file
     cannot be read."""
-    table = open_table(path, name=name)
+    table = open_table(path, name=name, kind=kind)
     if mapping is None:
         guessed = guess_mapping(kind, table.headers)
         if template is not None:

@@ -125,7 +125,7 @@ class _Runner:
         job.save()
         one_transaction = self.dry_run or job.error_policy == ErrorPolicy.ALL_OR_NOTHING
         try:
-            table = open_table(job.file_path, name=job.file_name)
+            table = open_table(job.file_path, name=job.file_name, kind=job.kind)
             job.encoding, job.file_format, job.headers = table.encoding, table.format, table.headers
             mapping = mapping_clean(job.kind, table.headers, job.mapping, job.precedence)
             if job.kind == ImportKind.CONSENT:

@@ -44,6 +44,7 @@ class Table:
     headers: list[str]
     size: int
     delimiter: str = ","
+    kind: str = "profiles"  # which part of a subject export (below) the rows come from
     _bytes_read: int = 0
     _rows_read: int = 0
     _rows_estimate: int = 0
@@ -97,7 +98,7 @@ class Table:
 
     # --- JSON: an array of objects, or one object per line (JSON Lines) ---
     def _json_rows(self) -> Iterator[tuple[int, list]]:
-        for number, record in _json_records(self.path, self.encoding, self):
+        for number, record in _json_records(self.path, self.encoding, self, self.kind):
             yield number, [_json_cell(record.get(header)) for header in self.headers]
 
 
@@ -121,8 +122,9 @@ class _CountingFile(io.RawIOBase):
         super().close()
 
 
-def open_table(path: str, *, name: str = "", format: str = "") -> Table:
-    """Open `path` (uploaded as `name`), detect format and encoding, read the headers."""
+def open_table(path: str, *, name: str = "", format: str = "", kind: str = "profiles") -> Table:
+    """Open `path` (uploaded as `name`), detect format and encoding, read the headers.
+    `kind` (profiles, events, consent) picks the rows of a subject export file."""
     size = os.path.getsize(path)
     if size == 0:
         raise ReadError(_("The file is empty."))
@@ -132,11 +134,11 @@ def open_table(path: str, *, name: str = "", format: str = "") -> Table:
     encoding = detect_encoding(path)
     if format == "json":
         headers: dict[str, None] = {}
-        for _number, record in _json_records(path, encoding, None):  # every key of every record is a column
+        for _number, record in _json_records(path, encoding, None, kind):  # every key of every record is a column
             headers.update(dict.fromkeys(str(key) for key in record))
         if not headers:
             raise ReadError(_("The JSON file holds no records: use an array of objects or one object per line."))
-        return Table(path=path, format=format, encoding=encoding, headers=list(headers), size=size)
+        return Table(path=path, format=format, encoding=encoding, headers=list(headers), size=size, kind=kind)
     with open(path, encoding=encoding, newline="") as text:
         first_line = text.readline()
     delimiter = "\t" if format == "tsv" else _sniff_delimiter(first_line)
@@ -255,9 +257,30 @@ def _json_cell(value):
     return value if isinstance(value, (int, float)) else str(value)
 
 
-def _json_records(path: str, encoding: str, table: Table | None) -> Iterator[tuple[int, dict]]:
-    """Objects of a JSON array or of JSON Lines, decoded one at a time from a sliding buffer.
-    The row number is the record's position + 1 (as if the header were row 1)."""
+SUBJECT_EXPORT = "cdp-subject-export"  # consent.requests' access export, read back here
+_SUBJECT_SECTIONS = {"events": "events", "consent": "consent_history"}
+_NOT_IDENTITIES = {"name", "gender", "birth_date", "country", "province", "city", "occupation", "tags", "traits",
+                   "metrics", "uuid", "status", "created_at", "updated_at"}
+
+
+def _subject_export_rows(export: dict, kind: str) -> list[dict]:
+    """The rows of a subject export for an import of `kind`: the profile (custom traits
+    as columns of their own), or its events or consent history, each with the person's
+    identity columns (phone, email, crm_id …) so that they find the person."""
+    profile = dict(export.get("profile") or {})
+    if kind not in _SUBJECT_SECTIONS:
+        traits = profile.pop("traits", None) or {}
+        profile.pop("metrics", None)
+        return [{**profile, **traits}]
+    person = {key: value for key, value in profile.items() if key not in _NOT_IDENTITIES and value not in (None, "")}
+    return [{**person, **row} for row in export.get(_SUBJECT_SECTIONS[kind]) or []]
+
+
+def _json_records(path: str, encoding: str, table: Table | None, kind: str = "profiles"
+                  ) -> Iterator[tuple[int, dict]]:
+    """Objects of a JSON array or of JSON Lines, decoded one at a time from a sliding buffer
+    (a subject export's object gives the rows of the part that `kind` imports). The row
+    number is the record's position + 1 (as if the header were row 1)."""
     decoder = json.JSONDecoder()
     with open(path, encoding=encoding) as text:
         buffer, position, eof, number = "", 0, False, 1
@@ -290,6 +313,7 @@ def _json_records(path: str, encoding: str, table: Table | None) -> Iterator[tup
                     "number": number, "error": error.msg}) from error
             if not isinstance(record, dict):
                 raise ReadError(_("Record %(number)s is not an object with column names.") % {"number": number})
-            number += 1
             position = end
-            yield number, record
+            for row in _subject_export_rows(record, kind) if record.get("format") == SUBJECT_EXPORT else [record]:
+                number += 1
+                yield number, row

@@ -227,6 +227,36 @@ def test_the_export_holds_everything_about_the_person_and_survives_json(known_cu
     assert export["partner_disclosures"][0]["partner"] == "星河商城"
 
 
+def test_our_importer_reads_an_export_back(known_customer, tmp_path):
+    from profiles.importing.jobs import import_job_create
+    from profiles.importing.pipeline import import_run
+    from profiles.models import Event, Profile
+
+    profile = known_customer
+    path = tmp_path / "subject.json"
+    path.write_text(json.dumps(profile_data_export(profile), ensure_ascii=False), encoding="utf-8")
+    # given the customer's details and behaviour were lost since the export
+    Profile.objects.filter(pk=profile.pk).update(city="", occupation="", birth_date=None, traits={})
+    Event.objects.filter(profile=profile).delete()
+
+    def read_back(kind):
+        job, _table = import_job_create(path=str(path), name="subject.json", kind=kind, actor=SYSTEM)
+        return import_run(job)
+
+    # when the export is imported as customers, then as events
+    customers = read_back("profiles")
+    events = read_back("events")
+    # then the same person is found (by phone, email, CRM id) and restored
+    assert (customers.updated, customers.created, customers.failed) == (1, 0, 0)
+    profile.refresh_from_db()
+    assert (profile.city, profile.occupation, profile.birth_date, profile.traits) == (
+        "上海", "设计师", datetime.date(1990, 5, 17), {"shoe_size": 38})
+    assert (events.created, events.failed) == (2, 0)
+    assert sorted(Event.objects.filter(profile=profile).values_list("name", flat=True)) == ["order", "page_view"]
+    # and reading it back again adds nothing (events are idempotent)
+    assert read_back("events").created == 0
+
+
 def test_the_profile_part_uses_the_import_column_names():
     assert tuple(PROFILE_COLUMNS) == tuple(PROFILE_FIELDS)
 
