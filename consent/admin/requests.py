@@ -239,7 +239,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(self._change_url(obj))
         return TemplateResponse(request, "admin/consent/datasubjectrequest/answer.html", {
             **self.admin_site.each_context(request), "opts": self.model._meta, "original": obj, "form": form,
-            "title": title,
+            "title": title, "form_id": "answer-form", "submit_label": gettext("Save"),
+            "back_url": self._change_url(obj), "back_label": str(obj),
         })
 
     def extend_view(self, request, request_id):

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from ..models import Profile
-from .rows import Issue, Row
+from .rows import Issue, Row, no_customer_issue
 
 _hooks: dict[str, Callable] = {}
 
@@ -71,8 +71,7 @@ def consent_rows_write(runner, rows: list[Row], owners: dict):
         if row.issues:
             outcomes.append(Outcome("fail", row))
         elif profile_id is None:
-            row.issues.append(Issue("", _("No customer has these identities; import the customers first."),
-                                    "no_customer"))
+            row.issues.append(no_customer_issue())
             outcomes.append(Outcome("fail", row))
         else:
             profile_ids[row.number] = profile_id

@@ -59,7 +59,7 @@ from ..services.tags import tag_count_refresh
 from .files import file_remove
 from .mapping import DEFAULT_PRECEDENCE, mapping_clean, traits_register
 from .readers import ReadError, Table, open_table
-from .rows import Issue, Row, RowParser
+from .rows import Issue, Row, RowParser, no_customer_issue
 from .consent import suppressed_identities, suppressed_issue
 from .store import ID_LIST, OrmStore, id_list, id_ranges, store_for_connection
 
@@ -417,8 +417,7 @@ class _Runner:
             if row.issues:
                 outcomes.append(Outcome("fail", row))
             elif profile_id is None:
-                row.issues.append(Issue("", _("No customer has these identities; import the customers first."),
-                                        "no_customer"))
+                row.issues.append(no_customer_issue())
                 outcomes.append(Outcome("fail", row))
             elif key in existing or key in seen:
                 outcomes.append(Outcome("unchanged", row, profile_id))

@@ -44,6 +44,11 @@ class Issue:
     code: str = "invalid"
 
 
+def no_customer_issue() -> Issue:
+    """For event and consent rows whose identities name nobody."""
+    return Issue("", _("No customer has these identities; import the customers first."), "no_customer")
+
+
 @dataclass
 class Row:
     number: int
