@@ -48,7 +48,7 @@ EXAMPLES = [
         WHERE p.status = 'active' AND p.birth_date >= '1995-01-01' AND p.gender = 'female'
           AND p.total_spent >= 5000
           AND EXISTS (SELECT 1 FROM {event} e WHERE e.profile_id = p.id AND e.name = 'product_view'
-                      AND e.occurred_at >= %(d90)s AND e.properties ->> 'category' = 'lipstick')"""),
+                      AND e.occurred_at >= %(d90)s AND e.category = 'lipstick')"""),
     ("3 ≥3 orders in 365 days + none in 60 + spent ≥3,000",
      {"all": [{"event": "order", "count": {"op": "gte", "value": 3}, "within": {"days": 365}},
               {"not": {"event": "order", "within": {"days": 60}}},
@@ -65,9 +65,9 @@ EXAMPLES = [
      """SELECT count(*) FROM {profile} p
         WHERE p.status = 'active'
           AND p.id IN (SELECT e.profile_id FROM {event} e WHERE e.name = 'product_view' AND e.occurred_at >= %(d180)s
-                       AND e.properties ->> 'category' = 'japan_travel' GROUP BY e.profile_id HAVING count(*) >= 3)
+                       AND e.category = 'japan_travel' GROUP BY e.profile_id HAVING count(*) >= 3)
           AND p.id IN (SELECT e.profile_id FROM {event} e WHERE e.name = 'order'
-                       AND e.properties ->> 'category' = 'japan_travel' GROUP BY e.profile_id HAVING count(*) >= 2)"""),
+                       AND e.category = 'japan_travel' GROUP BY e.profile_id HAVING count(*) >= 2)"""),
     ("5 account opening started in 30 days, not completed within 7",
      {"sequence": [{"event": "account_open_start", "within": {"days": 30}}, {"event": "account_open_complete"}],
       "within_days": 7, "op": "not_then"},

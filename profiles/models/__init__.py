@@ -4,7 +4,7 @@ Models hold data and invariants only; writes go through `profiles.services`,
 `profiles.metrics` (computed fields) and `profiles.activity` (timeline rows).
 """
 from .activity import ActorKind, ProfileActivity
-from .events import Event, EventDefinition
+from .events import Event, EventDefinition, event_property_path
 from .imports import (
     ErrorPolicy,
     ImportBatch,
@@ -41,7 +41,7 @@ from .tags import (
 )
 
 __all__ = [
-    "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity",
+    "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity", "event_property_path",
     "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileMerge", "ProfileStatus", "age_on", "born_by", "clean_traits",
     "InterestMapping", "InterestScore", "ProfileTag", "Tag", "TagCategory", "TagKind", "TagSource",
     "ErrorPolicy", "ImportBatch", "ImportChange", "ImportJob", "ImportKind", "ImportMode", "ImportRowError",

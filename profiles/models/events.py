@@ -3,6 +3,7 @@
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -41,6 +42,16 @@ class EventDefinition(models.Model):
             )
 
 
+def event_property_path(name: str, compared=None) -> str:
+    """The lookup path of an event property: the category column when the comparison is
+    with text (`compared`: a string or a list of them), which its index serves; else
+    the property inside the JSON."""
+    values = compared if isinstance(compared, list | tuple) else [compared]
+    if name == "category" and all(isinstance(value, str) for value in values):
+        return "category"
+    return f"properties__{name}"
+
+
 class Event(models.Model):
     """Something the customer did: a view, a cart, an order, a payment, a click…"""
 
@@ -57,6 +68,12 @@ class Event(models.Model):
         help_text=_("The sender's id for the event; a second event with the same source and id is a duplicate."),
     )
     received_at = models.DateTimeField(_("received at"), default=timezone.now, editable=False)
+    # The product category, copied out of the properties by the database so that the
+    # segment and analysis filters on it ("viewed lipstick") read one index, not the JSON.
+    category = models.GeneratedField(
+        expression=KT("properties__category"), output_field=models.TextField(), db_persist=True,
+        verbose_name=_("category"),
+    )
 
     class Meta:
         verbose_name = _("event")
@@ -66,6 +83,9 @@ class Event(models.Model):
             models.Index(fields=["profile", "-occurred_at", "-id"], name="event_timeline"),
             # Segments: "did E in a window"; covering profile_id on PostgreSQL.
             models.Index(fields=["name", "occurred_at"], include=["profile"], name="event_name_time"),
+            # The same for events of one category; events without one are left out.
+            models.Index(fields=["name", "category", "occurred_at"], include=["profile"], name="event_name_category_time",
+                         condition=Q(category__isnull=False)),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -44,6 +44,7 @@ from ..models import (
     ProfileStatus,
     ProfileTag,
     TagSource,
+    event_property_path,
 )
 from .tags import _locked, tag_count_refresh
 
@@ -147,7 +148,8 @@ def _scores_table_fill(mapping: InterestMapping, now: datetime.datetime) -> None
     scores = (
         Event.objects.filter(
             name__in=list(mapping.event_weights),
-            **{f"properties__{mapping.property_name}__in": list(mapping.property_values)},
+            **{f"{event_property_path(mapping.property_name, list(mapping.property_values))}__in":
+               list(mapping.property_values)},
         )
         .order_by()
         .values("profile_id")

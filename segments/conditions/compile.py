@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from consent.models import Purpose
 from consent.selectors import consent_q
-from profiles.models import Event, ProfileTag, TagCategory, born_by
+from profiles.models import Event, ProfileTag, TagCategory, born_by, event_property_path
 from profiles.selectors import tag_category_with_descendants
 
 from ..models import SegmentMembership
@@ -215,7 +215,8 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
         else:
             events = events.filter(occurred_at__gte=window.start, occurred_at__lt=window.end)
     for item in node.where:
-        key = f"properties__{item.property}"
+        textual = item.op in ("eq", "ne", "in", "not_in", "contains")
+        key = event_property_path(item.property, item.value if textual else None)
         # An event without the property is "not equal" / "none of" (like an empty
         # field); exclude() alone would drop it, its comparison being NULL.
         if item.op == "eq":

@@ -4,7 +4,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
-from profiles.models import AttributeDefinition, Profile, age_on
+from profiles.models import AttributeDefinition, Event, Profile, age_on
 from tests.factories import EventFactory, IdentityFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db
@@ -114,3 +114,12 @@ def test_public_ids_are_unique_uuids():
     assert a.uuid != b.uuid
     with pytest.raises(IntegrityError), transaction.atomic():
         Profile.objects.filter(pk=b.pk).update(uuid=a.uuid)
+
+
+def test_the_event_category_column_follows_its_properties():
+    event = EventFactory(name="product_view", properties={"category": "lipstick", "sku": "A1"})
+    other = EventFactory(name="page_view", properties={})
+    assert Event.objects.get(pk=event.pk).category == "lipstick"
+    assert Event.objects.get(pk=other.pk).category is None
+    Event.objects.filter(pk=event.pk).update(properties={"category": "sneakers"})
+    assert Event.objects.get(pk=event.pk).category == "sneakers"

@@ -104,6 +104,15 @@ CASES = [
     ({"event": "order", "count": {"op": "lte", "value": 1}}, {"梅", "军", "燕"}),
     ({"event": "order", "count": {"op": "eq", "value": 3}}, {"雷"}),
     ({"event": "order", "where": [{"property": "category", "op": "eq", "value": "sneakers"}]}, {"芳", "燕"}),
+    # The category is read from its own column: the same answers as the JSON, an event
+    # without one being "not equal" to any value.
+    ({"event": "product_view", "where": [{"property": "category", "op": "ne", "value": "japan_travel"}]}, {"芳"}),
+    ({"event": "order", "where": [{"property": "category", "op": "not_in", "value": ["sneakers"]}]}, {"雷"}),
+    ({"event": "order", "where": [{"property": "category", "op": "in", "value": ["sneakers", "digital"]}]},
+     {"芳", "雷", "燕"}),
+    ({"event": "product_view", "where": [{"property": "category", "op": "contains", "value": "JAPAN"}]}, {"梅"}),
+    ({"event": "account_open_start", "where": [{"property": "category", "op": "ne", "value": "x"}]},
+     {"梅", "燕", "军"}),
     ({"event": "order", "amount": {"op": "gte", "value": 300}}, {"芳", "雷"}),
     ({"event": "order", "sum": {"op": "gte", "value": 1000}, "within": {"days": 365}}, {"芳", "雷"}),
     ({"event": "order", "sum": {"op": "lt", "value": 500}}, {"梅", "军", "燕"}),
