@@ -31,9 +31,11 @@ suppression digests and queues notices to partners — in one transaction.
 import datetime
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable
 
+import phonenumbers
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -55,6 +57,7 @@ from profiles.models import (
     ImportBatch,
     ImportChange,
     ImportJob,
+    ImportRowError,
     Profile,
     ProfileActivity,
     ProfileMerge,
@@ -490,6 +493,7 @@ def profile_erase(*, profile: Profile, request: DataSubjectRequest, actor: Actor
                 if count:
                     deleted[label] = deleted.get(label, 0) + count
         deleted["profiles.ImportChange"] = ImportChange.objects.filter(profile_id__in=ids).delete()[0]
+        deleted["profiles.ImportRowError"] = _import_errors_delete(identifiers)
 
         Profile.objects.filter(pk__in=ids).update(
             name="", gender=Gender.UNKNOWN, birth_date=None, phone="", email="", country="", province="", city="",
@@ -542,6 +546,27 @@ def _identifiers(profile_ids: list[int]) -> set[tuple[str, str]]:
             if normalised:
                 found.add((kind, normalised))
     return found
+
+
+def _squashed(text: str) -> str:
+    """Lower case without spaces or punctuation: "139-1234 5678" and "13912345678" alike."""
+    return re.sub(r"[\W_]+", "", text.casefold())
+
+
+def _import_errors_delete(identifiers: set[tuple[str, str]]) -> int:
+    """Delete the failed import rows holding one of the person's identifiers, however
+    written: failed rows belong to no customer, so their cells are the only way to tell."""
+    needles = set()
+    for kind, value in identifiers:
+        if kind == "phone" and value.startswith("+"):
+            value = str(phonenumbers.parse(value).national_number)  # as CRM files write it
+        if len(needle := _squashed(value)) >= 6:  # shorter would match strangers
+            needles.add(needle)
+    naming = [
+        pk for pk, values in ImportRowError.objects.values_list("pk", "values").iterator(chunk_size=2000)
+        if any(needle in _squashed(str(cell)) for cell in values for needle in needles)
+    ]
+    return ImportRowError.objects.filter(pk__in=naming).delete()[0]
 
 
 def _partner_recipients(uuids: list[str]) -> set[str]:

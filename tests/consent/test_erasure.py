@@ -18,7 +18,9 @@ from consent.models import ConsentRecord, DataSubjectRequest, ErasureNotice, Sup
 from consent.requests import data_request_create, erasure_preview, profile_erase, profile_input_suppressed
 from consent.selectors import identifier_digest, suppressed_identities
 from consent.services import consent_record, do_not_contact_add
-from profiles.models import Event, Identity, ImportChange, ImportJob, Profile, ProfileActivity, ProfileMerge, ProfileTag
+from profiles.models import (
+    Event, Identity, ImportChange, ImportJob, ImportRowError, Profile, ProfileActivity, ProfileMerge, ProfileTag,
+)
 from profiles.services.merge import profiles_merge
 from profiles.services.profiles import note_add
 from segments.models import Segment, SegmentMembership
@@ -82,6 +84,11 @@ def person(staff_user):
     profiles_merge(survivor=profile, merged=old, actor=Actor.staff(staff_user), reason="same person: 欧阳娜")
     job = ImportJob.objects.create(file_name="crm.csv", source="crm")
     ImportChange.objects.create(job=job, profile_id=profile.pk, before={"name": "欧阳娜娜", "city": "上海"})
+    # Failed rows name the person only in their cells, as the CRM wrote them.
+    ImportRowError.objects.create(job=job, row_number=2, values=["欧阳娜娜", "13912345678", "1992/2/30"])
+    ImportRowError.objects.create(job=job, row_number=3, values=["娜娜", "139-1234 5678", "1992-2-30"])
+    ImportRowError.objects.create(job=job, row_number=4, values=["NANA", "Nana.Ouyang@Example.com ", "?"])
+    ImportRowError.objects.create(job=job, row_number=5, values=["王芳", "13500000000", "1980/13/1"])
     LogEntry.objects.create(user=staff_user, content_type=ContentType.objects.get_for_model(Profile),
                             object_id=str(profile.pk), object_repr=str(profile), action_flag=CHANGE,
                             change_message="[]")
@@ -108,7 +115,7 @@ def test_the_scan_finds_the_person_everywhere_before_erasure(person):
     tables = {table for table, _column, _needle in personal_data_left(NEEDLES)}
     assert {"profiles_profile", "profiles_identity", "profiles_event", "profiles_profileactivity",
             "profiles_profilemerge", "profiles_importchange", "consent_consentrecord", "consent_donotcontact",
-            "consent_datasubjectrequest", "django_admin_log"} <= tables
+            "consent_datasubjectrequest", "django_admin_log", "profiles_importrowerror"} <= tables
 
 
 def test_erasure_leaves_no_personal_data_behind(person, eraser):
@@ -132,6 +139,7 @@ def test_erasure_leaves_no_personal_data_behind(person, eraser):
     request.refresh_from_db()
     assert request.status == "completed" and request.completed_at and request.handled_by == eraser
     assert result["suppressed"] == 6 and result["partners_notified"] == ["星河商城"]
+    assert list(ImportRowError.objects.values_list("row_number", flat=True)) == [5]  # someone else's
 
 
 def test_ledger_rows_are_kept_and_pseudonymised(person, eraser):
