@@ -1,16 +1,18 @@
 #!/usr/bin/env python
-"""Partner API benchmarks, end to end over HTTP against gunicorn (2 workers × 4 threads,
+"""Partner API benchmarks, end to end over HTTP against gunicorn (2 workers × 8 threads,
 127.0.0.1):
 
 * batch event ingest: 500 events per request, new and known customers mixed (target
   ≥ 10,000 events/s), printed next to the database's raw COPY rate for the same rows;
 * single-customer upsert: one customer per request, new and known mixed (target
-  ≥ 1,000 requests/s).
+  ≥ 1,000 requests/s);
+* for scale, the same setup's ceiling: a DRF view that does nothing, and one that only
+  checks the partner's key, scope and rate limit and writes the audit row.
 
 Runs in its own database (BENCH_API_DATABASE_URL, default cdp_bench_api), never in the
 demo dataset's:
 
-    .venv/bin/python bench/bench_api.py [--database-url …] [--batches 120] [--upserts 3000] [--threads 4]
+    .venv/bin/python bench/bench_api.py [--database-url …] [--batches 120] [--upserts 3000] [--threads 8]
 
 `bench/run.py` runs it too (`--only partner_api`).
 """
@@ -25,6 +27,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -65,12 +68,13 @@ def ensure_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def start_gunicorn(database_url: str, threads: int) -> subprocess.Popen:
-    # Threads let a worker run Python while another request of it waits on PostgreSQL.
+def start_gunicorn(database_url: str, threads: int, env: dict | None = None) -> subprocess.Popen:
+    # Threads let a worker run Python while another request of it waits on PostgreSQL; as
+    # many as there are clients, because connections do not spread evenly over the workers.
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "cdp.wsgi", "--workers", "2", "--threads", str(threads),
          "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
-        env=env_for(database_url), cwd=ROOT,
+        env=env or env_for(database_url), cwd=ROOT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -147,6 +151,71 @@ def batch(run: str, batch_no: int, known: list[list[dict]], rng: random.Random) 
     return json.dumps({"events": events}).encode(), people
 
 
+def analyze(database_url: str) -> None:
+    """Refresh the planner's statistics of the tables the API reads, as autovacuum does in
+    production (this benchmark's database grows with every run, and a server may run with
+    autovacuum off): with stale ones PostgreSQL may scan whole tables for a few keys."""
+    import psycopg
+
+    parts = urlsplit(database_url)
+    with psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True) as conn:
+        conn.execute("ANALYZE profiles_profile, profiles_identity, profiles_event, profiles_profileactivity, "
+                     "profiles_profiletag, cdp_auditlog")
+
+
+# A URLconf for the ceiling: the real routes plus two views that do (almost) nothing.
+CEILING_URLS = """
+from django.urls import path
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cdp.api.views import PartnerAPIView
+from cdp.models import Scope
+from cdp.urls import urlpatterns as real
+
+
+class Nothing(APIView):
+    authentication_classes, permission_classes = [], []
+    schema = None  # not in the OpenAPI schema
+
+    def post(self, request):
+        return Response({"ok": bool(request.data)})
+
+
+class PartnerNothing(PartnerAPIView):
+    required_scopes = {"POST": Scope.PROFILES_WRITE}
+    schema = None
+
+    def post(self, request):
+        return Response({"ok": bool(request.data)})
+
+
+urlpatterns = [path("ceiling/drf/", Nothing.as_view()), path("ceiling/partner/", PartnerNothing.as_view()), *real]
+"""
+
+
+def ceiling(database_url: str, key: str, bodies: list[bytes], clients: int, threads: int) -> list[Row]:
+    """Requests/s of the two do-nothing views on the same gunicorn setup and load."""
+    with tempfile.TemporaryDirectory() as directory:
+        Path(directory, "bench_ceiling_urls.py").write_text(CEILING_URLS)
+        Path(directory, "bench_ceiling_settings.py").write_text(
+            "from cdp.settings import *  # noqa: F403\nROOT_URLCONF = 'bench_ceiling_urls'\n")
+        env = {**env_for(database_url), "DJANGO_SETTINGS_MODULE": "bench_ceiling_settings",
+               "PYTHONPATH": f"{directory}{os.pathsep}{ROOT}"}
+        server = start_gunicorn(database_url, threads, env)
+        try:
+            rows = []
+            for path, name in [("/ceiling/drf/", "ceiling: DRF view doing nothing"),
+                               ("/ceiling/partner/", "ceiling: partner view doing nothing (key, scope, rate, audit)")]:
+                fire(path, key, bodies[:clients * 10], clients)  # warm-up
+                ok, _accepted, seconds = fire(path, key, bodies, clients)
+                rows.append(Row(name, ok / seconds, "requests/s"))
+            return rows
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+
 def copy_rate(database_url: str, rows: int) -> float:
     """Rows/s of a plain COPY of comparable event rows into a copy of the events table
     (same columns, defaults and indexes; no foreign key): what the database does alone."""
@@ -176,7 +245,7 @@ def copy_rate(database_url: str, rows: int) -> float:
 # --- the benchmark ----------------------------------------------------------------------
 
 def run(database_url: str = DEFAULT_DATABASE_URL, batches: int = 120, upserts: int = 3000, clients: int = 4,
-        threads: int = 4) -> list[Row]:
+        threads: int = 8) -> list[Row]:
     ensure_database(database_url)
     manage(database_url, "migrate", "--noinput", "--verbosity", "0")
     key = manage(database_url, "create_partner", "Bench", "--code", f"bench-{uuid.uuid4().hex[:6]}",
@@ -193,6 +262,7 @@ def run(database_url: str = DEFAULT_DATABASE_URL, batches: int = 120, upserts: i
             warm.append(body)
             known.extend(people)
         fire("/api/v1/events/batch/", key, warm, clients)
+        analyze(database_url)
 
         bodies = [batch(run_id, b, known, rng)[0] for b in range(batches)]
         ok, accepted, seconds = fire("/api/v1/events/batch/", key, bodies, clients)
@@ -220,10 +290,10 @@ def run(database_url: str = DEFAULT_DATABASE_URL, batches: int = 120, upserts: i
             Row("api upsert: requests ok", ok, "requests"),
             at_least("api upsert: single customer per request", ok / seconds, "requests/s", UPSERT_TARGET),
         ]
-        return rows
     finally:
         server.terminate()
         server.wait(timeout=30)
+    return rows + ceiling(database_url, key, upsert_bodies, clients * 2, threads)
 
 
 def bench_partner_api(ctx) -> list[Row]:
@@ -237,7 +307,7 @@ def main(argv=None) -> int:
     parser.add_argument("--batches", type=int, default=120)
     parser.add_argument("--upserts", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (1: sync workers)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (1: sync workers)")
     args = parser.parse_args(argv)
     rows = run(args.database_url, args.batches, args.upserts, args.clients, args.threads)
     for row in rows:

@@ -9,7 +9,7 @@ from rest_framework import authentication, exceptions
 from cdp.actors import Actor
 from cdp.models import Partner, PartnerAPIKey
 
-from .keys import api_key_find
+from .keys import api_key_find_cached
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class PartnerKeyAuthentication(authentication.BaseAuthentication):
         key = presented_key(request)
         if key is None:
             return None  # NotAuthenticated (401) from the permission check
-        api_key = api_key_find(key)
+        api_key = api_key_find_cached(key)
         if api_key is None:
             raise exceptions.AuthenticationFailed(_("This API key is not valid."), code="invalid_key")
         if api_key.is_revoked:

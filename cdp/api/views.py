@@ -1,8 +1,9 @@
 """The base of every partner API view: key authentication, scopes, the partner's rate
 limit, and one audit row per call."""
 import logging
+from contextlib import contextmanager
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.utils import translation
 from rest_framework.generics import GenericAPIView
 from rest_framework.views import APIView
@@ -26,6 +27,7 @@ class PartnerAPIView(APIView):
     # Set by a view to the public id of the customer the call was about.
     audit_target = ""
     audit_count = 1
+    audit_status = 200  # for audited_transaction, which writes the row before the response exists
 
     def initial(self, request, *args, **kwargs):
         # Partners' servers say which language they want (Accept-Language); Chinese otherwise.
@@ -42,10 +44,23 @@ class PartnerAPIView(APIView):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        request._request.cdp_api_audited = True  # the middleware audits only what never got here
-        audit_api_call(request, response.status_code, route=self._route(request), target=str(self.audit_target),
-                       count=self.audit_count)
+        if not getattr(request._request, "cdp_api_audited", False):
+            request._request.cdp_api_audited = True  # the middleware audits only what never got here
+            audit_api_call(request, response.status_code, route=self._route(request),
+                           target=str(self.audit_target), count=self.audit_count)
         return response
+
+    @contextmanager
+    def audited_transaction(self):
+        """A write transaction that also holds this call's audit row, so that a write call
+        commits once (each commit waits for the disk); set audit_target, audit_count and
+        audit_status inside. The row commits with the data or not at all: when the block
+        fails, the call is audited afterwards with its error status like any other."""
+        with transaction.atomic():
+            yield
+            audit_row_insert(self.request, self.audit_status, route=self._route(self.request),
+                             target=str(self.audit_target), count=self.audit_count)
+        self.request._request.cdp_api_audited = True
 
     def _route(self, request) -> str:
         match = getattr(request, "resolver_match", None)
@@ -54,20 +69,25 @@ class PartnerAPIView(APIView):
 
 def audit_api_call(request, status_code: int, *, route: str, target: str = "", count: int = 1) -> None:
     """One append-only row per call: partner, key prefix, method and route, customer, status.
-    A single INSERT, outside the call's own transaction (so failed calls are audited too)."""
-    client = getattr(request, "_user", None)  # never re-run authentication here
-    key = presented_key(request) or ""
-    partner = client.partner if isinstance(client, PartnerClient) else None
+    A single INSERT, outside the call's own transaction (so failed calls are audited too);
+    write calls put theirs inside their transaction instead (audited_transaction)."""
     try:
-        AuditLog.objects.create(
-            action=AuditLog.Action.API_CALL, actor_kind="partner", partner=partner,
-            actor_label=(partner.name if partner else "")[:150], target=target[:100], count=count,
-            details={"key": key.partition(".")[0][:8], "method": request.method, "route": route, "status": status_code},
-            ip_address=request.META.get("REMOTE_ADDR") or None,
-        )
+        audit_row_insert(request, status_code, route=route, target=target, count=count)
     except DatabaseError:
         # Never turn the partner's answer into an error because the audit insert failed; log it loudly.
         logger.exception("Could not write the audit row for an API call")
+
+
+def audit_row_insert(request, status_code: int, *, route: str, target: str = "", count: int = 1) -> None:
+    client = getattr(request, "_user", None)  # never re-run authentication here
+    key = presented_key(request) or ""
+    partner = client.partner if isinstance(client, PartnerClient) else None
+    AuditLog.objects.create(
+        action=AuditLog.Action.API_CALL, actor_kind="partner", partner=partner,
+        actor_label=(partner.name if partner else "")[:150], target=target[:100], count=count,
+        details={"key": key.partition(".")[0][:8], "method": request.method, "route": route, "status": status_code},
+        ip_address=request.META.get("REMOTE_ADDR") or None,
+    )
 
 
 class PartnerGenericView(PartnerAPIView, GenericAPIView):

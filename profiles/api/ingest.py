@@ -1,12 +1,14 @@
 """Batch event ingest for the partner API, set-based.
 
 One request of up to 1,000 events costs a fixed number of statements whatever its size:
-the identity kinds and event names (2), the profiles named by public id (1), the
-identities the events carry (1), new profiles and their identities and "created" timeline
-rows (3, only when there are new people), and the events themselves as one
+the identity kinds and event names (2, cached 30 s: profiles.api.registry), the
+suppression check (1), the profiles named by public id (1), the identities the events
+carry with their owners' public ids (1), new profiles and their identities and "created"
+timeline rows (3, only when there are new people), and the events themselves as one
 INSERT … ON CONFLICT DO NOTHING RETURNING, which tells accepted from duplicate. Only an
 event whose identities point at several customers takes the slow path: it merges them
-as any API call does (profiles.services.merge.identities_resolve).
+as any API call does (profiles.services.merge.identities_resolve). It runs in the
+caller's transaction when there is one (the API view's, which also holds the audit row).
 
 Idempotency: an event is identified by (source, external_id), the source being the
 partner's code (plus "/<source>" when the partner names one), so partners cannot collide
@@ -17,8 +19,8 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import functools
 import json
-import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -30,9 +32,11 @@ from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
 from profiles import activity
-from profiles.models import Event, EventDefinition, Identity, IdentityKind, Profile, ProfileStatus
+from profiles.models import Event, Identity, IdentityKind, Profile, ProfileStatus
 from profiles.normalisers import NormalisationError, normalise_identity
 from profiles.services.merge import identities_resolve
+
+from .registry import event_names, identity_kinds
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 MAX_FUTURE = datetime.timedelta(days=1)  # clock skew tolerated
@@ -82,45 +86,30 @@ class IngestResult:
 
 def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: datetime.datetime | None = None) -> IngestResult:
     now = now or timezone.now()
-    kinds, names = _registries()
-    cache: dict = {}
-    items = [_parse(index, raw, partner_code, kinds, names, now, cache) for index, raw in enumerate(raw_events)]
+    kinds, names = identity_kinds(), event_names()
+    items = [_parse(index, raw, partner_code, kinds, names, now) for index, raw in enumerate(raw_events)]
     _mark_batch_duplicates(items)
     _reject_suppressed([item for item in items if not item.status])
     live = [item for item in items if not item.status]
     created = 0
-    with transaction.atomic():
-        _resolve_profile_uuids(live)
+    uuids: dict[int, uuid.UUID] = {}  # public ids of the profiles met on the way, for the results
+    with transaction.atomic(savepoint=False):  # part of the caller's transaction, if any
+        _resolve_profile_uuids(live, uuids)
         live = [item for item in live if not item.status]
-        created = _resolve_identities(live, kinds, actor)
+        created = _resolve_identities(live, kinds, actor, uuids)
         inserted = _insert_events([item for item in live if not item.status], now)
     for item in live:
         if not item.status:
             item.status = ACCEPTED if (item.source, item.external_id) in inserted else DUPLICATE
-    profile_ids = {item.profile_id for item in items if item.status in (ACCEPTED, DUPLICATE)}
-    uuids = dict(Profile.objects.filter(pk__in=profile_ids).values_list("pk", "uuid")) if profile_ids else {}
+    unknown = {item.profile_id for item in items if item.status in (ACCEPTED, DUPLICATE)} - set(uuids) - {None}
+    if unknown:  # survivors of merges
+        uuids.update(Profile.objects.filter(pk__in=unknown).values_list("pk", "uuid"))
     counts = {status: sum(1 for item in items if item.status == status) for status in (ACCEPTED, DUPLICATE, REJECTED)}
     return IngestResult(
         results=[item.result(uuids) for item in items], accepted=counts[ACCEPTED], duplicates=counts[DUPLICATE],
         rejected=counts[REJECTED], profiles_created=created,
         profile_ids={item.profile_id for item in items if item.status == ACCEPTED},
     )
-
-
-_registry_cache: tuple[float, dict, set] = (0.0, {}, set())
-REGISTRY_CACHE_SECONDS = 30
-
-
-def _registries() -> tuple[dict[str, bool], set[str]]:
-    """Identity kinds (code → strong enough to merge on) and event names, read at most
-    every 30 s per process: staff change them rarely, and ingest runs many times a second."""
-    global _registry_cache
-    read_at, kinds, names = _registry_cache
-    if time.monotonic() - read_at > REGISTRY_CACHE_SECONDS:
-        kinds = dict(IdentityKind.objects.values_list("code", "merge_on"))
-        names = set(EventDefinition.objects.values_list("name", flat=True))
-        _registry_cache = (time.monotonic(), kinds, names)
-    return kinds, names
 
 
 # --- parsing one event ------------------------------------------------------------------
@@ -140,7 +129,7 @@ def _text(raw: dict, name: str, item: Item, *, required: bool, max_length: int) 
     return value
 
 
-def _parse(index: int, raw, partner_code: str, kinds: dict, names: set, now, cache: dict) -> Item:
+def _parse(index: int, raw, partner_code: str, kinds: dict, names: set, now) -> Item:
     item = Item(index)
     if not isinstance(raw, dict):
         item.reject("invalid", _("Each event must be a JSON object."))
@@ -169,7 +158,7 @@ def _parse(index: int, raw, partner_code: str, kinds: dict, names: set, now, cac
     item.properties = properties
     if item.status:
         return item
-    _parse_who(raw, item, kinds, cache)
+    _parse_who(raw, item, kinds)
     return item
 
 
@@ -208,20 +197,14 @@ def _parse_amount(value, item: Item) -> None:
     item.amount = amount
 
 
-def _normalised(kind: str, value, cache: dict) -> str:
-    """normalise_identity, once per distinct value in a batch (a customer's events repeat it)."""
-    key = (kind, value if isinstance(value, (str, int, float)) else repr(value))
-    if key not in cache:
-        try:
-            cache[key] = normalise_identity(kind, value)
-        except NormalisationError as error:
-            cache[key] = error
-    if isinstance(cache[key], NormalisationError):
-        raise cache[key]
-    return cache[key]
+@functools.lru_cache(maxsize=50_000, typed=True)  # typed: 1 and 1.0 normalise differently
+def _normalised(kind: str, value: str | int | float | None) -> str:
+    """normalise_identity, remembered per process: a customer's events repeat their
+    identities, within a batch and from batch to batch."""
+    return normalise_identity(kind, value)
 
 
-def _parse_who(raw: dict, item: Item, kinds: dict, cache: dict) -> None:
+def _parse_who(raw: dict, item: Item, kinds: dict) -> None:
     profile = raw.get("profile")
     identities = raw.get("identities") or []
     if profile:
@@ -247,7 +230,7 @@ def _parse_who(raw: dict, item: Item, kinds: dict, cache: dict) -> None:
             item.reject("invalid", _("Must be a string."), f"{path}.value")
             return
         try:
-            value = _normalised(kind, value, cache)
+            value = _normalised(kind, value)
         except NormalisationError as error:
             item.reject(error.code, error, f"{path}.value")
             return
@@ -282,7 +265,7 @@ def _mark_batch_duplicates(items: list[Item]) -> None:
 
 # --- who each event belongs to ----------------------------------------------------------
 
-def _resolve_profile_uuids(items: list[Item]) -> None:
+def _resolve_profile_uuids(items: list[Item], uuids: dict[int, uuid.UUID]) -> None:
     wanted = {item.profile_uuid for item in items if item.profile_uuid}
     if not wanted:
         return
@@ -297,13 +280,15 @@ def _resolve_profile_uuids(items: list[Item]) -> None:
             item.reject("profile_not_found", _("No customer has this public id."), "profile")
         else:
             item.profile_id = merged_into or pk  # a merged profile's events go to its survivor
+            if not merged_into:
+                uuids[pk] = item.profile_uuid
 
 
-def _resolve_identities(items: list[Item], kinds: dict, actor: Actor) -> int:
+def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dict[int, uuid.UUID]) -> int:
     """Give every item a profile_id, creating profiles for new people; returns how many
     were created. New identities are attached to the profile the event resolved to."""
     keys = {key for item in items for key in item.keys}
-    owners = _owners(keys)
+    owners = _owners(keys, uuids)
     claimed: dict[Key, int] = {}  # identities new to the database, for an existing profile
 
     def candidates(item: Item) -> set[int]:
@@ -339,6 +324,7 @@ def _resolve_identities(items: list[Item], kinds: dict, actor: Actor) -> int:
         for item in conflicts:
             resolution = identities_resolve(item.keys, actor=actor, merge=True)
             item.profile_id = resolution.profile.pk
+            uuids[item.profile_id] = resolution.profile.uuid
             survivors.update({merge.merged_id: merge.survivor_id for merge in resolution.merges})
         def follow(pid: int) -> int:
             while pid in survivors:
@@ -352,12 +338,12 @@ def _resolve_identities(items: list[Item], kinds: dict, actor: Actor) -> int:
     groups = _group_new_people(unresolved, kinds)
     for group in groups:  # a weak identity someone already holds (a shared device) stays theirs
         group.keys = [key for key in group.keys if key not in owners and key not in claimed]
-    created = _create_profiles(groups)
+    created = _create_profiles(groups, uuids)
     new_identities = [(kind, value, pid) for (kind, value), pid in claimed.items()]
     new_identities += [(kind, value, pid) for pid, keys in created.items() for kind, value in keys]
     taken = _insert_identities(new_identities)
     if taken:  # a concurrent request got there first: follow its owners, drop our empty profiles
-        actual = _owners(taken)
+        actual = _owners(taken, uuids)
         for group in groups:
             owner = next((actual[key] for key in group.keys if key in actual), None)
             for item in group.items if owner is not None else ():
@@ -372,12 +358,30 @@ def _resolve_identities(items: list[Item], kinds: dict, actor: Actor) -> int:
     return len(created)
 
 
-def _owners(keys) -> dict[Key, int]:
+def _owners(keys, uuids: dict[int, uuid.UUID]) -> dict[Key, int]:
+    """Who holds each of these identities (their public ids go to `uuids`)."""
     if not keys:
         return {}
-    rows = Identity.objects.filter(kind_id__in={k for k, _v in keys}, value__in={v for _k, v in keys})
-    return {(kind, value): pid for kind, value, pid in rows.values_list("kind_id", "value", "profile_id")
-            if (kind, value) in keys}
+    if connection.vendor == "postgresql":
+        # One probe of the (kind, value) index per key: for hundreds of keys PostgreSQL
+        # plans "kind IN (…) AND value IN (…)" as a scan of the whole table.
+        kinds, values = zip(*keys)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT i.kind, i.value, i.profile_id, p.uuid FROM {Identity._meta.db_table} i "
+                f"JOIN unnest(%s::varchar[], %s::varchar[]) AS k(kind, value) ON i.kind = k.kind AND i.value = k.value "
+                f"JOIN {Profile._meta.db_table} p ON p.id = i.profile_id",
+                [list(kinds), list(values)])
+            rows = cursor.fetchall()
+    else:
+        rows = Identity.objects.filter(kind_id__in={k for k, _v in keys}, value__in={v for _k, v in keys}).values_list(
+            "kind_id", "value", "profile_id", "profile__uuid")
+    owners = {}
+    for kind, value, pid, public_id in rows:
+        if (kind, value) in keys:
+            owners[(kind, value)] = pid
+            uuids[pid] = public_id
+    return owners
 
 
 @dataclass
@@ -413,7 +417,7 @@ def _group_new_people(items: list[Item], kinds: dict) -> list[_NewPerson]:
     return list(people.values())
 
 
-def _create_profiles(groups: list[_NewPerson]) -> dict[int, list[Key]]:
+def _create_profiles(groups: list[_NewPerson], uuids: dict[int, uuid.UUID]) -> dict[int, list[Key]]:
     """One profile per new person, its phone and email filled from its identities, in one
     statement (no model instances: this runs for hundreds of people per request)."""
     if not groups:
@@ -434,7 +438,9 @@ def _create_profiles(groups: list[_NewPerson]) -> dict[int, list[Key]]:
     created: dict[int, list[Key]] = {}
     seen: set[Key] = set()
     for pk, public_id in inserted:
-        group = by_uuid[public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id)]
+        public_id = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id)
+        uuids[pk] = public_id
+        group = by_uuid[public_id]
         for item in group.items:
             item.profile_id = pk
         # Two groups share a key only when it is weak (a device): the first keeps it.

@@ -1,12 +1,10 @@
 """What partners send and get back. Input serializers list exactly the writable fields:
 anything else in a request (status, metrics, ids …) is refused, never silently ignored."""
-import time
-
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from profiles.models import IdentityKind, Profile
+from profiles.models import Profile
 from profiles.normalisers import NormalisationError, normalise_identity
 
 
@@ -105,7 +103,7 @@ class ProfileSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(IdentitySerializer(many=True))
     def get_identities(self, profile):
-        return [{"kind": i.kind_id, "value": i.value} for i in profile.identities.all()]
+        return identities_output(profile.identities.all())
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, profile):
@@ -118,24 +116,42 @@ class ProfileSerializer(serializers.ModelSerializer):
         return {"recency": profile.rfm_recency, "frequency": profile.rfm_frequency, "monetary": profile.rfm_monetary}
 
 
+def identities_output(identities) -> list[dict]:
+    return [{"kind": i.kind_id, "value": i.value} for i in identities]
+
+
+class ProfileOwnFieldsSerializer(ProfileSerializer):
+    """ProfileSerializer without what it reads from other tables."""
+
+    identities = None
+    tags = None
+
+    class Meta(ProfileSerializer.Meta):
+        fields = [name for name in ProfileSerializer.Meta.fields if name not in ("identities", "tags")]
+        read_only_fields = fields
+
+
+_own_fields_output: ProfileOwnFieldsSerializer | None = None
+
+
+def profile_output(profile: Profile, *, identities=None, tags=None) -> dict:
+    """ProfileSerializer(profile).data, from one serializer built once per process (a
+    model serializer builds its fields anew for every instance, which cost more than the
+    rest of a simple call; sharing is safe, representing changes no state). A caller
+    that has the profile's identities (rows) or tag slugs already passes them; otherwise
+    they are read through the profile (prefetched by profiles_for_output)."""
+    global _own_fields_output
+    if _own_fields_output is None:
+        _own_fields_output = ProfileOwnFieldsSerializer()
+    data = _own_fields_output.to_representation(profile)
+    data["identities"] = identities_output(profile.identities.all() if identities is None else identities)
+    data["tags"] = sorted(pt.tag.slug for pt in profile.profile_tags.all()) if tags is None else sorted(tags)
+    return {name: data[name] for name in ProfileSerializer.Meta.fields}
+
+
 def profiles_for_output(queryset):
     """The queryset with what ProfileSerializer reads, in a fixed number of queries."""
     return queryset.select_related("merged_into").prefetch_related("identities", "profile_tags__tag")
-
-
-_kinds_cache: tuple[float, set[str]] = (0.0, set())
-KINDS_CACHE_SECONDS = 30
-
-
-def identity_kind_codes() -> set[str]:
-    """The identity kind codes, read at most every 30 s per process: every write route
-    checks them, and staff add a kind rarely (it is usable half a minute later)."""
-    global _kinds_cache
-    read_at, codes = _kinds_cache
-    if time.monotonic() - read_at > KINDS_CACHE_SECONDS:
-        codes = set(IdentityKind.objects.values_list("code", flat=True))
-        _kinds_cache = (time.monotonic(), codes)
-    return codes
 
 
 class UpsertResultSerializer(serializers.Serializer):

@@ -15,13 +15,13 @@ from cdp.models import Scope
 from profiles.models import IdentityKind, Profile, ProfileStatus, ProfileTag, Tag, TagKind, TagSource
 from profiles.normalisers import NormalisationError, normalise_identity
 from profiles.selectors import tag_tree
-from profiles.services import identity_add, profile_create, profile_update
-from profiles.services.merge import identities_resolve
+from profiles.services import identity_add, profile_update, profile_upsert
 from profiles.services.tags import tag_assign, tag_remove
 
 from . import examples
 from .filters import ProfileFilter
 from .ingest import events_ingest
+from .registry import identity_kinds, strong_identity_kinds
 from .serializers import (
     EventBatchInSerializer,
     EventBatchResultSerializer,
@@ -33,7 +33,7 @@ from .serializers import (
     TagAssignSerializer,
     TagCategorySerializer,
     UpsertResultSerializer,
-    identity_kind_codes,
+    profile_output,
     profiles_for_output,
 )
 
@@ -91,7 +91,7 @@ class ProfileCollectionView(PartnerGenericView):
         examples=[examples.UPSERT_REQUEST, examples.UPSERT_RESPONSE, examples.UPSERT_UPDATED],
     )
     def post(self, request):
-        serializer = ProfileUpsertSerializer(data=request.data, context={"identity_kinds": identity_kind_codes()})
+        serializer = ProfileUpsertSerializer(data=request.data, context={"identity_kinds": identity_kinds()})
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         identities = [(i["kind"], i["value"]) for i in fields.pop("identities", [])]
@@ -104,37 +104,33 @@ class ProfileCollectionView(PartnerGenericView):
             if value and (kind, value) not in keys:
                 keys.append((kind, value))
         refuse_suppressed(keys)
-        source = self.client.partner.code
         for attempt in (1, 2):  # a concurrent call may create the same new identity first
             try:
-                with transaction.atomic():
-                    resolution = identities_resolve(keys, actor=self.actor, merge=True)
-                    found = resolution.profile
-                    # A phone or email sent as an identity fills the profile's own field when that is empty.
-                    for kind in (IdentityKind.PHONE, IdentityKind.EMAIL):
-                        value = next((v for k, v in identities if k == kind), "")
-                        if value and kind not in fields and not (found and getattr(found, kind)):
-                            fields[kind] = value
-                    if found is None:
-                        profile = profile_create(actor=self.actor, source=source, identities=identities, **fields)
-                    else:
-                        profile = profile_update(profile=found, actor=self.actor, source=source, **fields)
-                        for kind, value in resolution.unknown:
-                            identity_add(profile=profile, kind=kind, value=value, source=source)
+                with self.audited_transaction():
+                    upserted = profile_upsert(identities=identities, strong_kinds=strong_identity_kinds(),
+                                              actor=self.actor, source=self.client.partner.code, **fields)
+                    self.audit_target = upserted.profile.uuid
+                    self.audit_status = status.HTTP_201_CREATED if upserted.created else status.HTTP_200_OK
                 break
             except IntegrityError:
                 if attempt == 2:
                     raise ApiError("conflict", _("Another request changed this customer at the same time; retry."),
                                    status.HTTP_409_CONFLICT) from None
-        self.audit_target = profile.uuid
-        created = resolution.profile is None
-        prefetch_related_objects([profile], "identities", "profile_tags__tag")
+        profile = upserted.profile
+        if upserted.identities is None:  # merged: read what the merge brought together
+            prefetch_related_objects([profile], "identities", "profile_tags__tag")
+            output = profile_output(profile)
+        elif upserted.created:  # nothing to read: its identities are known, it has no tags yet
+            output = profile_output(profile, identities=upserted.identities, tags=[])
+        else:
+            tags = ProfileTag.objects.filter(profile=profile).values_list("tag__slug", flat=True)
+            output = profile_output(profile, identities=upserted.identities, tags=tags)
         body = {
-            "created": created,
-            "merged": [str(merge.merged.uuid) for merge in resolution.merges],
-            "profile": ProfileSerializer(profile).data,
+            "created": upserted.created,
+            "merged": [str(merge.merged.uuid) for merge in upserted.merges],
+            "profile": output,
         }
-        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(body, status=self.audit_status)
 
 
 class ProfileLookupView(PartnerAPIView):
@@ -159,7 +155,7 @@ class ProfileLookupView(PartnerAPIView):
         examples=[examples.PROFILE_RESPONSE],
     )
     def get(self, request):
-        kinds = identity_kind_codes()
+        kinds = identity_kinds()
         given = [(kind, request.query_params[kind]) for kind in sorted(kinds) if kind in request.query_params]
         if "kind" in request.query_params or "value" in request.query_params:
             given.append((request.query_params.get("kind", ""), request.query_params.get("value", "")))
@@ -179,7 +175,7 @@ class ProfileLookupView(PartnerAPIView):
             raise ApiError("not_found", _("No customer has this identity."), status.HTTP_404_NOT_FOUND)
         profile = partner_profile(profile.uuid)
         self.audit_target = profile.uuid
-        return Response(ProfileSerializer(profile).data)
+        return Response(profile_output(profile))
 
 
 class ProfileDetailView(PartnerAPIView):
@@ -195,7 +191,7 @@ class ProfileDetailView(PartnerAPIView):
     def get(self, request, profile_id):
         profile = partner_profile(profile_id)
         self.audit_target = profile.uuid
-        return Response(ProfileSerializer(profile).data)
+        return Response(profile_output(profile))
 
     @extend_schema(
         operation_id="profiles_update", summary=_("Update a customer"),
@@ -208,7 +204,7 @@ class ProfileDetailView(PartnerAPIView):
     def patch(self, request, profile_id):
         profile = partner_profile(profile_id, active=True)
         self.audit_target = profile.uuid
-        serializer = ProfileUpdateSerializer(data=request.data, context={"identity_kinds": identity_kind_codes()})
+        serializer = ProfileUpdateSerializer(data=request.data, context={"identity_kinds": identity_kinds()})
         serializer.is_valid(raise_exception=True)
         fields = dict(serializer.validated_data)
         identities = [(i["kind"], i["value"]) for i in fields.pop("identities", [])]
@@ -218,7 +214,7 @@ class ProfileDetailView(PartnerAPIView):
             profile_update(profile=profile, actor=self.actor, source=source, **fields)
             for kind, value in identities:
                 identity_add(profile=profile, kind=kind, value=value, source=source)
-        return Response(ProfileSerializer(partner_profile(profile.uuid)).data)
+        return Response(profile_output(partner_profile(profile.uuid)))
 
 
 class ProfileTagsView(PartnerAPIView):
@@ -342,12 +338,13 @@ class EventBatchView(PartnerAPIView):
                            fields={"events": [_("At most %(limit)s events per request.") % {"limit": limit}]})
         for attempt in (1, 2):  # ingest is idempotent: a batch that lost a race is simply sent again
             try:
-                result = events_ingest(events, partner_code=self.client.partner.code, actor=self.actor)
+                with self.audited_transaction():
+                    result = events_ingest(events, partner_code=self.client.partner.code, actor=self.actor)
+                    self.audit_count = result.accepted
                 break
             except (IntegrityError, OperationalError) as error:
                 if attempt == 2 or not _is_race(error):
                     raise
-        self.audit_count = result.accepted
         return Response({
             "accepted": result.accepted, "duplicates": result.duplicates, "rejected": result.rejected,
             "profiles_created": result.profiles_created, "results": result.results,

@@ -6,8 +6,10 @@ from .profiles import (
     profile_create,
     profile_fields_normalise,
     profile_update,
+    profile_upsert,
 )
 
 __all__ = [
     "EDITABLE_FIELDS", "identity_add", "note_add", "profile_create", "profile_fields_normalise", "profile_update",
+    "profile_upsert",
 ]

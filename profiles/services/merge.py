@@ -182,8 +182,8 @@ def identities_resolve(
         if (identity.kind_id, identity.value) in normalised:
             owners[(identity.kind_id, identity.value)] = identity.profile
     unknown = [key for key in normalised if key not in owners]
-    strong_owners = _distinct(p for key, p in owners.items() if key[0] in strong)
-    weak_owners = _distinct(owners.values())
+    strong_owners = distinct_oldest_first(p for key, p in owners.items() if key[0] in strong)
+    weak_owners = distinct_oldest_first(owners.values())
     candidates = strong_owners or (weak_owners if not any(k in strong for k, _v in normalised) else [])
     if not candidates:
         return Resolution(profile=None, unknown=unknown)
@@ -198,7 +198,8 @@ def identities_resolve(
     return Resolution(profile=survivor, unknown=unknown, merges=merges)
 
 
-def _distinct(profiles: Iterable[Profile]) -> list[Profile]:
+def distinct_oldest_first(profiles: Iterable[Profile]) -> list[Profile]:
+    """Each profile once, in survivor order (oldest first)."""
     seen: dict[int, Profile] = {}
     for profile in profiles:
         seen.setdefault(profile.pk, profile)

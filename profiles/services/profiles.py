@@ -1,5 +1,6 @@
 """Writes to profiles and identities. Every path (admin, import, API, demo) comes here."""
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,7 +9,7 @@ from django.utils.translation import gettext as _
 from cdp.actors import Actor
 
 from .. import activity
-from ..models import Identity, IdentityKind, Profile
+from ..models import Identity, IdentityKind, Profile, ProfileMerge
 from ..normalisers import (
     NormalisationError,
     normalise_city,
@@ -20,6 +21,7 @@ from ..normalisers import (
     normalise_phone,
     normalise_province,
 )
+from .merge import distinct_oldest_first, identities_resolve
 
 EDITABLE_FIELDS = (
     "name", "gender", "birth_date", "phone", "email", "country", "province", "city", "occupation", "traits",
@@ -62,15 +64,20 @@ def profile_create(
 ) -> Profile:
     """Create a profile; its phone and email become identities too."""
     fields = profile_fields_normalise(data)
+    profile = _profile_insert(fields)
+    for kind, value in _identities_of(fields, identities):
+        identity_add(profile=profile, kind=kind, value=value, source=source)
+    activity.profile_created(profile=profile, source=source, actor=actor)
+    return profile
+
+
+def _profile_insert(fields: dict) -> Profile:
     profile = Profile(**fields)
     # Field checks (choices, lengths) give translated errors; the table's constraints
     # concern fields services set themselves, and the database enforces them anyway
     # (checking them here cost a query each, half of an API upsert's time).
     profile.full_clean(exclude=["uuid"], validate_constraints=False)
     profile.save(force_insert=True)
-    for kind, value in _identities_of(fields, identities):
-        identity_add(profile=profile, kind=kind, value=value, source=source)
-    activity.profile_created(profile=profile, source=source, actor=actor)
     return profile
 
 
@@ -79,18 +86,119 @@ def profile_update(*, profile: Profile, actor: Actor, source: str = "admin", **d
     """Change editable fields; a blank value clears it. The edit lands on the timeline."""
     fields = profile_fields_normalise(data)
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
-    changes = {f: (getattr(profile, f), v) for f, v in fields.items() if getattr(profile, f) != v}
+    changes = _profile_change(profile, fields)
     if not changes:
         return profile
-    for field, (_before, after) in changes.items():
-        setattr(profile, field, after)
-    profile.full_clean(exclude=["uuid"], validate_constraints=False)
-    profile.save(update_fields=[*changes, "updated_at"])
     new_keys = {f: fields[f] for f in ("phone", "email") if f in changes}
     for kind, value in _identities_of(new_keys, ()):
         identity_add(profile=profile, kind=kind, value=value, source=source)
     activity.profile_edited(profile=profile, changes=changes, actor=actor)
     return profile
+
+
+def _profile_change(profile: Profile, fields: dict) -> dict[str, tuple]:
+    """Save the fields of a locked profile that differ; returns field → (before, after)."""
+    changes = {f: (getattr(profile, f), v) for f, v in fields.items() if getattr(profile, f) != v}
+    if changes:
+        for name, (_before, after) in changes.items():
+            setattr(profile, name, after)
+        profile.full_clean(exclude=["uuid"], validate_constraints=False)
+        profile.save(update_fields=[*changes, "updated_at"])
+    return changes
+
+
+@dataclass
+class Upserted:
+    profile: Profile
+    created: bool
+    merges: list[ProfileMerge] = field(default_factory=list)
+    # All the profile's identities, in the order they were added; None after a merge.
+    identities: list[Identity] | None = None
+
+
+@transaction.atomic(savepoint=False)  # one transaction with the caller's: no savepoint round trips
+def profile_upsert(
+    *, identities: list[tuple[str, str]], strong_kinds: set[str], actor: Actor, source: str, **data
+) -> Upserted:
+    """Find the customer by normalised identities (and the phone and email in `data`),
+    update the fields given, or create the customer when nobody matches; identities
+    nobody holds yet are added. Resolution follows `identities_resolve` (only kinds in
+    `strong_kinds` decide between customers), and when strong identities point at several
+    customers they are merged. A phone or email sent only as an identity fills the
+    customer's own field when that is empty.
+
+    The common cases cost a fixed handful of statements: one look-up of the owners that
+    also locks the customer, the writes that change something (identities in one INSERT),
+    the timeline row; merges take the general path."""
+    fields = profile_fields_normalise(data)
+    keys = list(dict.fromkeys([*identities, *_identities_of(fields, ())]))
+    held = _identities_of_owners_locked(keys)
+    owners = {key: identity.profile for key, identity in held.items() if key in keys}
+    strong = distinct_oldest_first(p for key, p in owners.items() if key[0] in strong_kinds)
+    weak = distinct_oldest_first(owners.values())
+    candidates = strong or ([] if any(kind in strong_kinds for kind, _v in keys) else weak)
+    if len(candidates) > 1:
+        resolution = identities_resolve(keys, actor=actor, merge=True)
+        fill = _fill_from_identities(data, identities, resolution.profile)
+        profile = profile_update(profile=resolution.profile, actor=actor, source=source, **data, **fill)
+        for kind, value in resolution.unknown:
+            identity_add(profile=profile, kind=kind, value=value, source=source)
+        return Upserted(profile, created=False, merges=resolution.merges)
+
+    found = candidates[0] if candidates else None
+    fields.update(profile_fields_normalise(_fill_from_identities(data, identities, found)))
+    changes = {}
+    if found is None:
+        profile = _profile_insert(fields)
+        new_keys = _identities_of(fields, identities)
+    else:
+        profile = found
+        changes = _profile_change(profile, fields)
+        changed_keys = _identities_of({f: fields[f] for f in ("phone", "email") if f in changes}, ())
+        new_keys = list(dict.fromkeys([*changed_keys, *(key for key in keys if key not in owners)]))
+    for kind, value in new_keys:
+        holder = owners.get((kind, value))
+        if holder is not None and holder.pk != profile.pk:
+            raise _identity_taken(kind, value, holder)
+    added = Identity.objects.bulk_create([Identity(profile=profile, kind_id=kind, value=value, source=source)
+                                          for kind, value in new_keys if (kind, value) not in owners])
+    if found is None:
+        activity.profile_created(profile=profile, source=source, actor=actor)
+    elif changes:
+        activity.profile_edited(profile=profile, changes=changes, actor=actor)
+    had = [identity for identity in held.values() if identity.profile_id == profile.pk]
+    return Upserted(profile, created=found is None, identities=[*had, *added])
+
+
+def _identities_of_owners_locked(keys: list[tuple[str, str]]) -> dict[tuple[str, str], Identity]:
+    """Every identity of the profiles that hold any of these keys, with its profile, in
+    one query that also locks those profiles (in id order, as merges lock them, so that
+    two calls cannot deadlock)."""
+    if not keys:
+        return {}
+    holders = Identity.objects.filter(kind_id__in={k for k, _v in keys}, value__in={v for _k, v in keys})
+    rows = (Identity.objects.filter(profile__in=holders.values("profile_id")).select_related("profile")
+            .select_for_update(of=("profile",)).order_by("profile_id", "pk"))
+    return {(identity.kind_id, identity.value): identity for identity in rows}
+
+
+def _fill_from_identities(data: dict, identities, profile: Profile | None) -> dict:
+    """The phone and email sent only as identities (not as fields in `data`), for a
+    profile that has none yet."""
+    fill = {}
+    for kind in (IdentityKind.PHONE, IdentityKind.EMAIL):
+        value = next((v for k, v in identities if k == kind), "")
+        if value and kind not in data and not (profile and getattr(profile, kind)):
+            fill[kind] = value
+    return fill
+
+
+def _identity_taken(kind: str, value: str, holder: Profile) -> ValidationError:
+    return ValidationError(
+        _("%(kind)s %(value)s already identifies another customer (%(other)s).")
+        % {"kind": kind, "value": value, "other": holder.uuid},
+        code="identity_taken",
+    )
 
 
 def identity_add(*, profile: Profile, kind: str, value: str, source: str) -> Identity:
@@ -104,11 +212,7 @@ def identity_add(*, profile: Profile, kind: str, value: str, source: str) -> Ide
     existing = Identity.objects.filter(kind_id=kind, value=value).select_related("profile").first()
     if existing:
         if existing.profile_id != profile.pk:
-            raise ValidationError(
-                _("%(kind)s %(value)s already identifies another customer (%(other)s).")
-                % {"kind": kind, "value": value, "other": existing.profile.uuid},
-                code="identity_taken",
-            )
+            raise _identity_taken(kind, value, existing.profile)
         return existing
     return Identity.objects.create(profile=profile, kind_id=kind, value=value, source=source)
 

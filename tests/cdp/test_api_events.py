@@ -173,8 +173,7 @@ def test_ingest_costs_a_bounded_number_of_queries(api, django_assert_max_num_que
 
 
 @pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_batches_naming_the_same_new_people_create_each_person_once(partner):
+def test_concurrent_batches_naming_the_same_new_people_create_each_person_once(seeded_transactional_db, partner):
     """Two partners' servers send overlapping batches at the same moment: every person is
     created once, every event stored once, and no request fails."""
     import threading
@@ -213,3 +212,13 @@ def test_odd_utc_offsets_are_stored_in_utc(api):
     assert body["accepted"] == 1
     assert Event.objects.get(external_id="tz").occurred_at == datetime.datetime(2026, 11, 28, 15, 20, tzinfo=datetime.UTC)
     assert api.get(reverse("api-profiles"), {"updated_since": "1485-12-23T07:50:13-19:05"}).status_code == 200
+
+
+def test_a_batch_is_audited_once_with_the_number_of_events_accepted(api, partner):
+    from cdp.models import AuditLog
+
+    events = [event("a-1", identities=phone("13900000801")), event("a-2", identities=phone("13900000802")),
+              event("a-2", identities=phone("13900000802"))]
+    assert api.post(URL, {"events": events}, format="json").status_code == 200
+    audit = AuditLog.objects.get(action="api_call")
+    assert (audit.partner, audit.count, audit.details["status"]) == (partner, 2, 200)

@@ -1,12 +1,15 @@
 """Partner API keys: stored hashed, shown once, revocable, expiring, scoped."""
 import io
 import re
+import time
 
 import pytest
+from django.core.cache import cache
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from cdp.api.keys import api_key_create, api_key_find, api_key_revoke
+from cdp.api.keys import KEY_CACHE_SECONDS, api_key_create, api_key_find, api_key_find_cached, api_key_revoke
 from cdp.models import Partner, PartnerAPIKey, Scope
 
 from .test_api_fixtures import *  # noqa: F401,F403
@@ -41,7 +44,7 @@ def test_a_wrong_secret_with_a_real_prefix_is_not_a_key(partner):
     assert api_key_find("") is None
 
 
-def test_revoked_expired_and_inactive_partner_keys_are_refused(partner, revoked_key, expired_key):
+def test_revoked_expired_and_inactive_partner_keys_are_refused(partner, revoked_key, expired_key, monkeypatch):
     url = reverse("api-tags")
     assert_error(client_with(revoked_key).get(url), 401, "key_revoked")
     assert_error(client_with(expired_key).get(url), 401, "key_expired")
@@ -49,7 +52,29 @@ def test_revoked_expired_and_inactive_partner_keys_are_refused(partner, revoked_
     live = key_for(partner)
     assert client_with(live).get(url).status_code == 200
     Partner.objects.filter(pk=partner.pk).update(is_active=False)
+    later = time.time() + KEY_CACHE_SECONDS + 1  # the key row cached with its partner has expired by then
+    monkeypatch.setattr(time, "time", lambda: later)
     assert_error(client_with(live).get(url), 401, "partner_inactive")
+
+
+def test_a_revoked_key_stops_working_at_once_though_its_row_was_cached(partner):
+    api_key, key = api_key_create(partner=partner, name="k", scopes=[Scope.PROFILES_READ])
+    url = reverse("api-tags")
+    assert client_with(key).get(url).status_code == 200
+    api_key_revoke(api_key=api_key)
+    assert_error(client_with(key).get(url), 401, "key_revoked")
+
+
+def test_authentication_reads_the_key_once_per_cache_period_and_still_checks_the_secret(
+        partner, django_assert_num_queries):
+    api_key, key = api_key_create(partner=partner, name="k", scopes=[Scope.PROFILES_READ])
+    assert api_key_find_cached(key) == api_key
+    with django_assert_num_queries(0):
+        assert api_key_find_cached(key) == api_key
+        assert api_key_find_cached(key[:-1] + ("a" if key[-1] != "a" else "b")) is None
+    PartnerAPIKey.objects.filter(pk=api_key.pk).update(expires_at=timezone.now())
+    cache.clear()
+    assert api_key_find_cached(key).has_expired()
 
 
 def test_the_key_works_in_the_x_api_key_header_too(partner):

@@ -1,9 +1,11 @@
 """Cross-cutting behaviour of the partner API: the permission matrix, the error shape,
 limits (body size, page size, rate), auditing, the schema and docs, garbage input."""
 import json
+import time
 
 import pytest
 
+from cdp.api.keys import KEY_CACHE_SECONDS
 from cdp.models import AuditLog, Partner, Scope
 from segments.models import Segment
 from tests.factories import IdentityFactory, ProfileFactory, TagFactory
@@ -93,8 +95,10 @@ def test_bodies_over_the_limit_are_refused_with_413(api, settings):
     assert_error(api.post("/api/v1/events/batch/", body, content_type="application/json"), 413, "body_too_large")
 
 
-def test_the_rate_limit_is_per_partner(partner, other_partner, settings):
+def test_the_rate_limit_is_per_partner(partner, other_partner, settings, monkeypatch):
     settings.CDP_API_REQUESTS_PER_MINUTE = 3
+    clock = [time.time() // 60 * 60 + 1]  # the start of a rate window, which the calls below stay in
+    monkeypatch.setattr(time, "time", lambda: clock[0])
     mine, theirs = client_with(key_for(partner)), client_with(key_for(partner))
     for _ in range(3):
         assert mine.get("/api/v1/tags/").status_code == 200
@@ -103,6 +107,7 @@ def test_the_rate_limit_is_per_partner(partner, other_partner, settings):
     assert int(response["Retry-After"]) >= 1
     assert client_with(key_for(other_partner)).get("/api/v1/tags/").status_code == 200
     Partner.objects.filter(pk=partner.pk).update(requests_per_minute=10)
+    clock[0] += KEY_CACHE_SECONDS + 1  # the partner row cached with the key has expired by then
     assert mine.get("/api/v1/tags/").status_code == 200
 
 

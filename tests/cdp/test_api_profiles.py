@@ -170,3 +170,80 @@ def test_the_taxonomy_is_a_tree_with_tags(api):
     assert {root["code"] for root in roots} >= {"basic", "behavioural", "interest", "value"}
     interest = next(root for root in roots if root["code"] == "interest")
     assert "sneakers" in [tag["slug"] for tag in interest["tags"]]
+
+
+@pytest.mark.parametrize("known", [False, True])
+def test_an_upsert_costs_a_fixed_handful_of_queries(api, known, django_assert_max_num_queries):
+    """The key and the identity kinds (both cached a while), the suppression check, one
+    look-up of the owners that locks the customer, the writes and the audit row in one
+    transaction, the tags for the answer."""
+    if known:
+        IdentityFactory(profile=ProfileFactory(city="北京"), kind_id="crm_id", value="CRM-Q")
+    body = {"identities": [{"kind": "crm_id", "value": "CRM-Q"}, {"kind": "email", "value": "q@example.com"}],
+            "city": "上海"}
+    with django_assert_max_num_queries(11):
+        response = api.post(UPSERT, body, format="json")
+    assert response.status_code == (200 if known else 201), response.content
+    assert sorted(i["kind"] for i in response.json()["profile"]["identities"]) == ["crm_id", "email"]
+    assert AuditLog.objects.filter(action="api_call").count() == 1
+
+
+def test_a_failed_upsert_is_rolled_back_and_audited_with_its_error(api, partner):
+    shared_tablet = ProfileFactory()
+    IdentityFactory(profile=shared_tablet, kind_id="device_id", value="ipad-1")
+    response = api.post(UPSERT, {"identities": [{"kind": "crm_id", "value": "CRM-NEW"},
+                                                {"kind": "device_id", "value": "IPAD-1"}]}, format="json")
+    assert_error(response, 400, "identity_taken")
+    assert not Identity.objects.filter(kind_id="crm_id", value="CRM-NEW").exists()
+    assert Profile.objects.count() == 1
+    audit = AuditLog.objects.get(action="api_call")
+    assert (audit.partner, audit.details["status"]) == (partner, 400)
+
+
+def test_an_upsert_that_changes_nothing_writes_nothing_but_its_audit_row(api):
+    profile = ProfileFactory(city="上海")
+    IdentityFactory(profile=profile, kind_id="crm_id", value="CRM-S")
+    updated_at = profile.updated_at
+    response = api.post(UPSERT, {"identities": [{"kind": "crm_id", "value": "CRM-S"}], "city": "上海"}, format="json")
+    assert response.status_code == 200, response.content
+    profile.refresh_from_db()
+    assert profile.updated_at == updated_at
+    assert not ProfileActivity.objects.filter(profile=profile, type="edited").exists()
+    assert AuditLog.objects.filter(action="api_call", target=str(profile.uuid)).count() == 1
+
+
+@pytest.mark.postgres
+def test_concurrent_upserts_of_one_person_make_one_customer_and_lose_no_field(seeded_transactional_db, partner):
+    """Four calls about the same new person at once: one creates the customer, the others
+    wait for its lock or retry after losing the race for its identities, and update it."""
+    import threading
+
+    from django.db import connection
+
+    from .test_api_fixtures import client_with, key_for
+
+    key = key_for(partner)
+    fields = ["name", "city", "occupation", "province"]
+    values = {"name": "王芳", "city": "上海", "occupation": "设计师", "province": "上海"}
+    statuses, barrier = [], threading.Barrier(len(fields))
+
+    def send(field):
+        try:
+            barrier.wait()
+            response = client_with(key).post(UPSERT, {
+                "identities": [{"kind": "crm_id", "value": "CRM-RACE"}, {"kind": "email", "value": "race@example.com"}],
+                field: values[field]}, format="json")
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send, args=(field,)) for field in fields]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 200, 200, 201]
+    profile = Profile.objects.get()
+    assert {field: getattr(profile, field) for field in fields} == values
+    assert Identity.objects.filter(profile=profile).count() == 2
+    assert AuditLog.objects.filter(action="api_call").count() == len(fields)
