@@ -278,7 +278,10 @@ class Identity(models.Model):
     """One key that identifies a person. (kind, value) is unique: one key, one profile."""
 
     profile = models.ForeignKey(Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="identities")
-    kind = models.ForeignKey(IdentityKind, verbose_name=_("kind"), on_delete=models.PROTECT, db_column="kind")
+    # No index of its own: the unique (kind, value) index serves lookups by kind, and
+    # imports write millions of identities (each index is upkeep on every row).
+    kind = models.ForeignKey(IdentityKind, verbose_name=_("kind"), on_delete=models.PROTECT, db_column="kind",
+                             db_index=False)
     value = models.CharField(_("value"), max_length=255)
     source = models.CharField(_("source"), max_length=64, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
