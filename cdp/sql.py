@@ -71,12 +71,17 @@ def transaction_lock(namespace: int, key: int, *, shared: bool = False) -> None:
         cursor.execute(f"SELECT {function}(%s, %s)", [namespace, key])
 
 
-def tune_for_analysis() -> None:
+def tune_for_analysis(*, parallel: bool = True) -> None:
     """PostgreSQL settings for the rest of this transaction, for one-off analytical
     statements (segment counts and recomputes, analyses): no JIT (compiling them costs
-    more than it saves) and room to hash and sort in memory instead of spilling."""
+    more than it saves) and room to hash and sort in memory instead of spilling.
+    `parallel=False` keeps the statement in one process: for a segment count, a parallel
+    plan builds the same events aggregate in every worker (segment example 3: 540 ms in
+    parallel, 300 ms without)."""
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
         cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.CDP_ANALYSIS_WORK_MEM])
+        if not parallel:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")

@@ -109,7 +109,7 @@ def segment_preview(definition: dict, *, now: datetime.datetime | None = None, s
     matching = Profile.objects.filter(compile_condition(parse(definition), now), status=ProfileStatus.ACTIVE)
     try:
         with transaction.atomic(), statement_timeout(timeout_ms):
-            tune_for_analysis()
+            tune_for_analysis(parallel=False)
             # One evaluation of the condition for both: the window count is taken over
             # every match before LIMIT keeps the sample.
             sample = list(matching.annotate(matches=Window(Count("*"))).order_by("-last_seen_at", "-pk")[:sample_size])
