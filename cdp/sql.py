@@ -80,8 +80,9 @@ def tune_for_analysis(*, parallel: bool = True) -> None:
     parallel, 300 ms without)."""
     if connection.vendor != "postgresql":
         return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.CDP_ANALYSIS_WORK_MEM])
-        if not parallel:
-            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+    values = {"jit": "off", "work_mem": settings.CDP_ANALYSIS_WORK_MEM}
+    if not parallel:
+        values["max_parallel_workers_per_gather"] = "0"
+    with connection.cursor() as cursor:  # one round trip for all of them
+        cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)),
+                       [item for pair in values.items() for item in pair])
