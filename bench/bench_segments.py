@@ -13,7 +13,7 @@ from django.db.models import Q
 from profiles.models import Event, InterestMapping, Profile, ProfileActivity, ProfileTag, Tag, TagCategory, TagKind
 from profiles.services.interests import interests_recompute
 from segments.conditions import compile_condition, parse
-from segments.models import Segment
+from segments.models import Segment, SegmentMembership
 from segments.selectors import segment_preview
 from segments.services import segment_recompute, segment_save
 
@@ -138,11 +138,16 @@ def remove_sneaker_tag() -> None:
 
 
 def remove_bench_segments() -> None:
-    """Leave the dataset as generate_demo made it, so that --reuse stays comparable."""
+    """Leave the dataset as generate_demo made it, so that --reuse stays comparable: the
+    rows go, and VACUUM frees their space as autovacuum would (it may be off on a bench
+    server, and each run deletes ~1M rows that would otherwise bloat the next run's inserts)."""
     ProfileActivity.objects.filter(
         Q(type__in=["segment_entered", "segment_exited"]) & Q(params__segment__startswith=BENCH_SEGMENT_PREFIX)
     ).delete()
     Segment.objects.filter(slug__startswith=BENCH_SEGMENT_PREFIX).delete()
+    with connection.cursor() as cursor:
+        for model in (ProfileActivity, SegmentMembership):
+            cursor.execute(f"VACUUM {connection.ops.quote_name(model._meta.db_table)}")
 
 
 def vacuumed(tables: list[str]) -> float:
