@@ -55,8 +55,11 @@ def event_property_path(name: str, compared=None) -> str:
 class Event(models.Model):
     """Something the customer did: a view, a cart, an order, a payment, a click…"""
 
+    # No database foreign-key constraint (see ProfileTag): events arrive by the million
+    # from imports and the API, always for customers the same transaction found or made.
     profile = models.ForeignKey(
-        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events", db_index=False
+        Profile, verbose_name=_("customer"), on_delete=models.CASCADE, related_name="events", db_index=False,
+        db_constraint=False,
     )
     name = models.CharField(_("event"), max_length=64)
     occurred_at = models.DateTimeField(_("occurred at"))

@@ -164,7 +164,8 @@ class ImportBatch(models.Model):
 class ImportChange(models.Model):
     """An existing customer's fields before the import changed them (only those fields)."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes")
+    # Indexed by (job, profile_id) below; no index of its own.
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes", db_index=False)
     profile_id = models.BigIntegerField()  # no constraint: the customer may be erased later
     before = models.JSONField(default=dict)
 
