@@ -50,10 +50,24 @@ FREQUENCY_ORDERS = (8, 5, 3, 2)  # F5 … F2 lower bounds
 MONETARY_YUAN = (8000, 3000, 1000, 300)  # M5 … M2 lower bounds
 
 
+# Customers per statement when some are named: with more, PostgreSQL's estimate of their
+# events tips it into reading every event instead of their rows of the timeline index
+# (20,000 customers: 0.6–2.8 s; 2,000: 20 ms).
+IDS_PER_STATEMENT = 2000
+
+
 def metrics_recompute(*, profile_ids: Iterable[int] | None = None, now: datetime.datetime | None = None) -> int:
     """Recompute metrics for the given profiles (all when None); returns rows updated."""
     now = now or timezone.now()
-    ids = None if profile_ids is None else list(profile_ids)
+    if profile_ids is None:
+        return _recompute(None, now)
+    ids = list(profile_ids)
+    with transaction.atomic():
+        return sum(_recompute(ids[start:start + IDS_PER_STATEMENT], now)
+                   for start in range(0, len(ids), IDS_PER_STATEMENT))
+
+
+def _recompute(ids: list[int] | None, now: datetime.datetime) -> int:
     events = Event.objects.all() if ids is None else Event.objects.filter(profile_id__in=ids)
     aggregates = _aggregates(events, now)
     sql, params = aggregates.query.sql_with_params()
