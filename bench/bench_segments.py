@@ -7,9 +7,10 @@ import zoneinfo
 
 from common import Row, at_most
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 
+from cdp.sql import tune_for_analysis
 from profiles.models import Event, InterestMapping, Profile, ProfileActivity, ProfileTag, Tag, TagCategory, TagKind
 from profiles.services.interests import interests_recompute
 from segments.conditions import compile_condition, parse
@@ -110,9 +111,16 @@ def hand_sql(template: str) -> str:
 
 
 def hand_count(sql: str, params: dict) -> int:
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        tune_for_analysis(parallel=False)  # the settings of the product's preview
         cursor.execute(sql, params)
         return cursor.fetchone()[0]
+
+
+def product_count(matching) -> int:
+    with transaction.atomic():
+        tune_for_analysis(parallel=False)
+        return matching.count()
 
 
 def ensure_sneaker_tag() -> bool:
@@ -174,17 +182,17 @@ def bench_segment_preview(ctx):
         for name, definition, template in EXAMPLES:
             sql = hand_sql(template)
             matching = Profile.objects.filter(compile_condition(parse(definition), now), status="active")
-            product_count, expected = matching.count(), hand_count(sql, params)
+            counted, expected = product_count(matching), hand_count(sql, params)
             preview = segment_preview(definition, now=now, timeout_ms=60_000)
-            _, product_p95 = p95_ms(lambda: matching.count())
+            _, product_p95 = p95_ms(lambda: product_count(matching))
             _, preview_p95 = p95_ms(lambda: segment_preview(definition, now=now, timeout_ms=60_000))
             _, sql_p95 = p95_ms(lambda: hand_count(sql, params))
             selective = expected < base * SELECTIVE_SHARE
             limit = SELECTIVE_MS if selective else BROAD_MS
             kind = "selective" if selective else "broad"
             rows += [
-                Row(f"segment {name}: members", product_count, "customers", f"= {expected:,} (hand SQL)",
-                    product_count == expected == preview.count),
+                Row(f"segment {name}: members", counted, "customers", f"= {expected:,} (hand SQL)",
+                    counted == expected == preview.count),
                 at_most(f"segment {name}: preview p95 ({kind}, count + sample of 20)", preview_p95, "ms", limit),
                 at_most(f"segment {name}: count p95", product_p95, "ms", limit),
                 Row(f"segment {name}: hand SQL count p95", sql_p95, "ms"),

@@ -22,6 +22,6 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='profile',
-            index=models.Index(fields=['total_spent'], name='profile_total_spent'),
+            index=models.Index(fields=['total_spent'], include=('id', 'status'), name='profile_total_spent'),
         ),
     ]
