@@ -139,14 +139,14 @@ def tag_removed(*, profiles: QuerySet[Profile], tag: Tag, source: str, reason: s
     return _record_for(profiles, Type.TAG_REMOVED, _tag_params(tag, source, reason), actor)
 
 
-def segment_entered(*, profiles: QuerySet[Profile], segment_slug: str, segment_name: str, version: int,
+def segment_entered(*, profiles: QuerySet, segment_slug: str, segment_name: str, version: int,
                     actor: Actor) -> int:
-    """One "entered segment" row per profile, in one INSERT … SELECT."""
+    """One "entered segment" row per profile, in one INSERT … SELECT (`profiles`: see _record_for)."""
     params = {"segment": segment_slug, "segment_name": segment_name, "version": version}
     return _record_for(profiles, Type.SEGMENT_ENTERED, params, actor)
 
 
-def segment_exited(*, profiles: QuerySet[Profile], segment_slug: str, segment_name: str, version: int,
+def segment_exited(*, profiles: QuerySet, segment_slug: str, segment_name: str, version: int,
                    actor: Actor) -> int:
     params = {"segment": segment_slug, "segment_name": segment_name, "version": version}
     return _record_for(profiles, Type.SEGMENT_EXITED, params, actor)
@@ -176,7 +176,9 @@ def _tag_params(tag: Tag, source: str, reason: str) -> dict:
     return {"tag": tag.slug, "tag_name": tag.name, "source": source, "reason": reason}
 
 
-def _record_for(profiles: QuerySet[Profile], type_: str, params: dict, actor: Actor) -> int:
+def _record_for(profiles: QuerySet, type_: str, params: dict, actor: Actor) -> int:
+    """`profiles`: customers, or any rows whose primary keys are customers' ids (a segment
+    recompute's temporary table)."""
     rows = profiles.order_by().annotate(
         a_profile=F("pk"),
         a_type=constant(type_, CharField()),

@@ -67,6 +67,20 @@ class SegmentMembership(models.Model):
         constraints = [models.UniqueConstraint(fields=["segment", "profile"], name="segment_membership_unique")]
 
 
+class RecomputeChange(models.Model):
+    """A row of a recompute's temporary table: a customer (by id) entering or leaving the
+    segment. Unmanaged: segments.services makes the table inside the recompute's
+    transaction; the model lets the ORM write timeline rows straight from it, without
+    joining the customer table."""
+
+    id = models.BigIntegerField(primary_key=True)
+    entering = models.BooleanField()
+
+    class Meta:
+        managed = False
+        db_table = "segment_recompute_changes"
+
+
 class SegmentSnapshot(models.Model):
     """One calculation: size, who entered and left, how long it took."""
 

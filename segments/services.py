@@ -5,7 +5,6 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, DateTimeField, F
-from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from cdp.actors import Actor
@@ -15,7 +14,7 @@ from profiles.models import Identity, IdentityKind, Profile, ProfileStatus
 from profiles.normalisers import identity_keys
 
 from .conditions import compile_condition, parse
-from .models import Segment, SegmentMembership, SegmentSnapshot
+from .models import RecomputeChange, Segment, SegmentMembership, SegmentSnapshot
 
 
 def segment_save(*, segment: Segment, definition: dict) -> Segment:
@@ -54,17 +53,16 @@ def segment_recompute(*, segment_id: int, version: int | None = None, now: datet
             members = SegmentMembership.objects.filter(segment=segment)
             actor = Actor.system("segment")
             info = {"segment_slug": segment.slug, "segment_name": segment.name, "version": segment.version}
-            _changes_tables_fill(segment, matching)
-            leavers = Profile.objects.filter(pk__in=RawSQL(f"SELECT id FROM {_quoted(LEAVING_TABLE)}", ()))
+            _changes_table_fill(segment, matching)
+            leavers, newcomers = RecomputeChange.objects.filter(entering=False), RecomputeChange.objects.filter(
+                entering=True)
             exited = activity.segment_exited(profiles=leavers, actor=actor, **info)
-            members.filter(profile_id__in=RawSQL(f"SELECT id FROM {_quoted(LEAVING_TABLE)}", ())).delete()
-
-            newcomers = Profile.objects.filter(pk__in=RawSQL(f"SELECT id FROM {_quoted(ENTERING_TABLE)}", ()))
+            members.filter(profile_id__in=leavers.values("id")).delete()
             entered = activity.segment_entered(profiles=newcomers, actor=actor, **info)
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"INSERT INTO {_quoted(SegmentMembership._meta.db_table)} (segment_id, profile_id, entered_at) "
-                    f"SELECT %s, id, %s FROM {_quoted(ENTERING_TABLE)}", [segment.pk, now])
+                    f"SELECT %s, id, %s FROM {_quoted(CHANGES_TABLE)} WHERE entering", [segment.pk, now])
 
             _changes_tables_drop()
             count = members.count()
@@ -80,20 +78,19 @@ def segment_recompute(*, segment_id: int, version: int | None = None, now: datet
         raise
 
 
-# Temporary tables (one per connection, inside the recompute's transaction) holding who
-# enters and who leaves, so that the condition, however costly, is evaluated once.
-MATCHING_TABLE, ENTERING_TABLE, LEAVING_TABLE = ("segment_recompute_matching", "segment_recompute_entering",
-                                                 "segment_recompute_leaving")
+# Temporary tables (one per connection, inside the recompute's transaction): who matches,
+# then who enters and who leaves, so that the condition, however costly, is evaluated once.
+MATCHING_TABLE, CHANGES_TABLE = "segment_recompute_matching", RecomputeChange._meta.db_table
 
 
 def _quoted(table: str) -> str:
     return connection.ops.quote_name(table)
 
 
-def _changes_tables_fill(segment: Segment, matching) -> None:
+def _changes_table_fill(segment: Segment, matching) -> None:
     sql, params = matching.order_by().annotate(matched_id=F("pk")).values("matched_id").query.sql_with_params()
     members = _quoted(SegmentMembership._meta.db_table)
-    matched, entering, leaving = _quoted(MATCHING_TABLE), _quoted(ENTERING_TABLE), _quoted(LEAVING_TABLE)
+    matched, changes = _quoted(MATCHING_TABLE), _quoted(CHANGES_TABLE)
     _changes_tables_drop()
     tune_for_analysis()
     with connection.cursor() as cursor:
@@ -101,20 +98,20 @@ def _changes_tables_fill(segment: Segment, matching) -> None:
                        params)
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {matched}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {changes} (id bigint NOT NULL, entering boolean NOT NULL)")
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {entering} AS SELECT t.id FROM {matched} t WHERE NOT EXISTS "
-            f"(SELECT 1 FROM {members} m WHERE m.segment_id = %s AND m.profile_id = t.id)", [segment.pk])
+            f"INSERT INTO {changes} (id, entering) SELECT t.id, %s FROM {matched} t WHERE NOT EXISTS "
+            f"(SELECT 1 FROM {members} m WHERE m.segment_id = %s AND m.profile_id = t.id)", [True, segment.pk])
         cursor.execute(
-            f"CREATE TEMPORARY TABLE {leaving} AS SELECT m.profile_id AS id FROM {members} m WHERE m.segment_id = %s "
-            f"AND NOT EXISTS (SELECT 1 FROM {matched} t WHERE t.id = m.profile_id)", [segment.pk])
+            f"INSERT INTO {changes} (id, entering) SELECT m.profile_id, %s FROM {members} m WHERE m.segment_id = %s "
+            f"AND NOT EXISTS (SELECT 1 FROM {matched} t WHERE t.id = m.profile_id)", [False, segment.pk])
         if connection.vendor == "postgresql":
-            cursor.execute(f"ANALYZE {entering}")
-            cursor.execute(f"ANALYZE {leaving}")
+            cursor.execute(f"ANALYZE {changes}")
 
 
 def _changes_tables_drop() -> None:
     with connection.cursor() as cursor:
-        for table in (MATCHING_TABLE, ENTERING_TABLE, LEAVING_TABLE):
+        for table in (MATCHING_TABLE, CHANGES_TABLE):
             cursor.execute(f"DROP TABLE IF EXISTS {_quoted(table)}")
 
 
