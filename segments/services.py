@@ -54,8 +54,8 @@ def segment_recompute(*, segment_id: int, version: int | None = None, now: datet
             actor = Actor.system("segment")
             info = {"segment_slug": segment.slug, "segment_name": segment.name, "version": segment.version}
             _changes_table_fill(segment, matching)
-            leavers, newcomers = RecomputeChange.objects.filter(entering=False), RecomputeChange.objects.filter(
-                entering=True)
+            changes = RecomputeChange.objects
+            leavers, newcomers = changes.filter(entering=False), changes.filter(entering=True)
             exited = activity.segment_exited(profiles=leavers, actor=actor, **info)
             members.filter(profile_id__in=leavers.values("id")).delete()
             entered = activity.segment_entered(profiles=newcomers, actor=actor, **info)
