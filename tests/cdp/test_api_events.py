@@ -176,29 +176,18 @@ def test_ingest_costs_a_bounded_number_of_queries(api, django_assert_max_num_que
 def test_concurrent_batches_naming_the_same_new_people_create_each_person_once(seeded_transactional_db, partner):
     """Two partners' servers send overlapping batches at the same moment: every person is
     created once, every event stored once, and no request fails."""
-    import threading
-
-    from django.db import connection
+    from tests.concurrency import run_together
 
     from .test_api_fixtures import client_with, key_for
 
     key = key_for(partner)
     events = [event(f"c-{i}", identities=phone(f"1360000{i % 50:04d}")) for i in range(200)]
-    statuses, barrier = [], threading.Barrier(2)
+    statuses = []
 
     def send(order):
-        try:
-            barrier.wait()
-            response = client_with(key).post(URL, {"events": events[::order]}, format="json")
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+        statuses.append(client_with(key).post(URL, {"events": events[::order]}, format="json").status_code)
 
-    threads = [threading.Thread(target=send, args=(order,)) for order in (1, -1)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(send, [1, -1])
     assert statuses == [200, 200]
     assert Event.objects.count() == 200
     assert Identity.objects.filter(kind_id="phone").count() == 50

@@ -216,32 +216,22 @@ def test_an_upsert_that_changes_nothing_writes_nothing_but_its_audit_row(api):
 def test_concurrent_upserts_of_one_person_make_one_customer_and_lose_no_field(seeded_transactional_db, partner):
     """Four calls about the same new person at once: one creates the customer, the others
     wait for its lock or retry after losing the race for its identities, and update it."""
-    import threading
-
-    from django.db import connection
+    from tests.concurrency import run_together
 
     from .test_api_fixtures import client_with, key_for
 
     key = key_for(partner)
     fields = ["name", "city", "occupation", "province"]
     values = {"name": "王芳", "city": "上海", "occupation": "设计师", "province": "上海"}
-    statuses, barrier = [], threading.Barrier(len(fields))
+    statuses = []
 
     def send(field):
-        try:
-            barrier.wait()
-            response = client_with(key).post(UPSERT, {
-                "identities": [{"kind": "crm_id", "value": "CRM-RACE"}, {"kind": "email", "value": "race@example.com"}],
-                field: values[field]}, format="json")
-            statuses.append(response.status_code)
-        finally:
-            connection.close()
+        response = client_with(key).post(UPSERT, {
+            "identities": [{"kind": "crm_id", "value": "CRM-RACE"}, {"kind": "email", "value": "race@example.com"}],
+            field: values[field]}, format="json")
+        statuses.append(response.status_code)
 
-    threads = [threading.Thread(target=send, args=(field,)) for field in fields]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(send, fields)
     assert sorted(statuses) == [200, 200, 200, 201]
     profile = Profile.objects.get()
     assert {field: getattr(profile, field) for field in fields} == values

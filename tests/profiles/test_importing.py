@@ -2,7 +2,6 @@
 import datetime
 import decimal
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from profiles.models import (
     ProfileActivity,
     ProfileTag,
 )
+from tests.concurrency import run_together
 from tests.factories import IdentityFactory, ProfileFactory, TagFactory
 
 DATA = Path(__file__).parent / "data"
@@ -491,26 +491,11 @@ def test_cli_success_exits_zero(tmp_path):
 
 @pytest.mark.postgres
 def test_two_overlapping_imports_at_once_create_no_duplicates(tmp_path, seeded_transactional_db):
-    from django.db import connections
-
     rows = [f"{13800000000 + n},客户{n}" for n in range(300)]
     first = write(tmp_path, "手机,姓名\n" + "\n".join(rows[:200]) + "\n", name="a.csv")
     second = write(tmp_path, "手机,姓名\n" + "\n".join(rows[100:]) + "\n", name="b.csv")
     jobs = [import_job_create(path=str(p), name=p.name, actor=ACTOR)[0] for p in (first, second)]
-    barrier = threading.Barrier(2)
-
-    def go(job):
-        try:
-            barrier.wait()
-            import_run(job, batch_size=50)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=go, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    run_together(lambda job: import_run(job, batch_size=50), jobs)
     for job in jobs:
         job.refresh_from_db()
         assert job.status == ImportStatus.DONE, job.error

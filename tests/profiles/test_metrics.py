@@ -100,6 +100,17 @@ def test_recomputing_some_profiles_leaves_the_others_alone():
     assert untouched.order_count == 0 and untouched.metrics_updated_at is None
 
 
+def test_named_customers_are_recomputed_in_chunks_with_the_same_result(monkeypatch):
+    """Several statements (2 customers each) for 5 customers, with and without events."""
+    monkeypatch.setattr(metrics, "IDS_PER_STATEMENT", 2)
+    buyers = [ProfileFactory() for _ in range(3)]
+    idle = [ProfileFactory(order_count=7) for _ in range(2)]  # stale figures to reset
+    for n, buyer in enumerate(buyers, start=1):
+        order(buyer, days_ago=n, amount="100", now=NOW)
+    assert metrics_recompute(profile_ids=[p.pk for p in buyers + idle], now=NOW) == 5
+    assert [Profile.objects.get(pk=p.pk).order_count for p in buyers + idle] == [1, 1, 1, 0, 0]
+
+
 def python_metrics(events, now):
     """An independent, obvious implementation of the documented rules."""
     if not events:
