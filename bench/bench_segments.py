@@ -136,6 +136,8 @@ def ensure_sneaker_tag() -> bool:
         property_name="category", property_values=["sneakers"],
     )
     interests_recompute(mappings=[mapping])
+    with connection.cursor() as cursor:  # as autovacuum does once a table has grown this much
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(ProfileTag._meta.db_table)}")
     return True
 
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from consent.models import Purpose
 from consent.selectors import consent_q
-from profiles.models import Event, ProfileTag, TagCategory, born_by, event_property_path
+from profiles.models import Event, Profile, ProfileTag, TagCategory, born_by, event_property_path
 from profiles.selectors import tag_category_with_descendants
 
 from ..models import SegmentMembership
@@ -31,21 +31,30 @@ from .nodes import (
 COMPARE = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
 
-def compile_condition(node, now: datetime.datetime) -> Q:
+def compile_condition(node, now: datetime.datetime, candidates: Q | None = None) -> Q:
+    """`candidates`: conditions on covered fields (registry.FieldSpec.covered) that the
+    ancestors AND with this node. Wherever they hold, restricting a subquery to them
+    changes nothing, so events aggregates are restricted to them: PostgreSQL then counts
+    the orders of the customers who spent ≥ 3,000 (found in an index), not every order
+    of the year. Other fields would cost a read of their customers' rows."""
     if isinstance(node, Group):
+        if node.op == "all":
+            for child in node.children:
+                if isinstance(child, FieldCondition) and _covered(child.field):
+                    candidates = _field(child, now) & (candidates or Q())
         combined = Q()
         for child in node.children:
-            compiled = compile_condition(child, now)
+            compiled = compile_condition(child, now, candidates)
             combined = (combined & compiled) if node.op == "all" else (combined | compiled)
         return combined
     if isinstance(node, Not):
-        return ~compile_condition(node.child, now)
+        return ~compile_condition(node.child, now, candidates)
     if isinstance(node, FieldCondition):
         return _field(node, now)
     if isinstance(node, TagCondition):
         return _tag(node)
     if isinstance(node, EventCondition):
-        return _event(node, now)
+        return _event(node, now, candidates)
     if isinstance(node, SequenceCondition):
         return _sequence(node, now)
     if isinstance(node, ConsentCondition):
@@ -56,6 +65,11 @@ def compile_condition(node, now: datetime.datetime) -> Q:
 
 
 # --- fields -------------------------------------------------------------------------------
+
+def _covered(field: str) -> bool:
+    spec = registry.PROFILE_FIELDS.get(field)  # custom traits never are
+    return spec is not None and spec.covered
+
 
 def _field(node: FieldCondition, now: datetime.datetime) -> Q:
     spec = registry.field_spec(node.field)
@@ -242,13 +256,16 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
 AGGREGATES = {"count": Count("*"), "sum": Sum("amount"), "avg": Avg("amount")}
 
 
-def _event(node: EventCondition, now: datetime.datetime) -> Q:
+def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = None) -> Q:
     if node.measure == "count" and node.op == "gte" and node.value <= 1:
         if node.value == 0:  # everyone; not Q(), which vanishes inside OR and NOT
             return Q(pk__isnull=False)
         return Q(Exists(_matching_events(node, now, profile=OuterRef("pk"))))
     # One GROUP BY over the matching events (not a subquery per customer).
-    per_profile = _matching_events(node, now).order_by().values("profile_id")
+    events = _matching_events(node, now)
+    if candidates is not None:
+        events = events.filter(profile_id__in=Profile.objects.filter(candidates).values("pk"))
+    per_profile = events.order_by().values("profile_id")
     if node.measure == "first_within":
         firsts = per_profile.annotate(m=Min("occurred_at")).filter(m__gte=now - datetime.timedelta(days=node.value))
         return Q(pk__in=firsts.values("profile_id"))

@@ -30,6 +30,9 @@ class FieldSpec:
     lookup: str  # the ORM path on Profile
     choices: tuple = ()
     nullable: bool = False  # stored as NULL (not "") when unknown
+    # A covering index (INCLUDE id, status) answers a condition on it without reading
+    # the profiles, so compile.py may restrict events aggregates to the customers it finds.
+    covered: bool = False
 
 
 PROFILE_FIELDS = {
@@ -51,7 +54,7 @@ PROFILE_FIELDS = {
         FieldSpec("last_seen_at", _("last seen"), DATETIME, "last_seen_at", nullable=True),
         FieldSpec("last_order_at", _("last order"), DATETIME, "last_order_at", nullable=True),
         FieldSpec("order_count", _("orders"), NUMBER, "order_count"),
-        FieldSpec("total_spent", _("total spent"), NUMBER, "total_spent"),
+        FieldSpec("total_spent", _("total spent"), NUMBER, "total_spent", covered=True),
         FieldSpec("rfm_recency", _("R score"), NUMBER, "rfm_recency", nullable=True),
         FieldSpec("rfm_frequency", _("F score"), NUMBER, "rfm_frequency", nullable=True),
         FieldSpec("rfm_monetary", _("M score"), NUMBER, "rfm_monetary", nullable=True),

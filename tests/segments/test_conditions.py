@@ -126,6 +126,18 @@ CASES = [
     ({"all": [{"event": "order", "count": {"op": "gte", "value": 3}, "within": {"days": 365}},
               {"not": {"event": "order", "within": {"days": 60}}},
               {"field": "total_spent", "op": "gte", "value": 3000}]}, {"雷"}),
+    # Events aggregates inside an AND with a total-spent condition count only the orders
+    # of the customers it finds: the answers stay those of the unrestricted aggregate,
+    # under NOT, OR and a count that 0 meets too.
+    ({"all": [{"field": "total_spent", "op": "gte", "value": 3000},
+              {"not": {"event": "order", "count": {"op": "gte", "value": 3}}}]}, {"芳"}),
+    ({"all": [{"field": "total_spent", "op": "gte", "value": 3000},
+              {"event": "order", "count": {"op": "lte", "value": 2}}]}, {"芳"}),
+    ({"all": [{"field": "total_spent", "op": "gte", "value": 3000},
+              {"any": [{"event": "order", "count": {"op": "gte", "value": 3}, "within": {"days": 365}},
+                       {"field": "city", "op": "eq", "value": "上海"}]}]}, {"芳", "雷"}),
+    ({"all": [{"field": "total_spent", "op": "lt", "value": 3000}, {"event": "order", "first_within_days": 30}]},
+     {"燕"}),
     ({"sequence": [{"event": "account_open_start", "within": {"days": 30}}, {"event": "account_open_complete"}],
       "within_days": 7, "op": "then"}, {"梅"}),
     # started in the last 30 days, did not finish within 7 (军 is still inside his 7 days)
