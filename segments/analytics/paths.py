@@ -10,14 +10,14 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Min
+from django.db.models import DateTimeField, ExpressionWrapper, F, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cdp.sql import tune_for_analysis
 from profiles.models import Event, EventDefinition
 
-from .common import DAY, Scope, event_label, event_labels, in_scope, plus, scope_from, sql_of, step_events, whole
+from .common import DAY, Scope, event_label, event_labels, in_scope, scope_from, sql_of, step_events, whole
 
 AFTER, BEFORE = "after", "before"
 MAX_STEPS = 5
@@ -61,17 +61,19 @@ def paths_query(parameters: dict, now: datetime.datetime) -> PathsQuery:
 
 def paths(query: PathsQuery, now: datetime.datetime | None = None) -> PathsResult:
     now = now or timezone.now()
-    anchors = in_scope(step_events(query.event, now, "event"), query.scope).order_by().values("profile_id").annotate(
-        t=Min("occurred_at"))
-    anchors_sql, anchors_params = sql_of(anchors)
+    # Each customer's first event, and the far edge of the window after (before) it,
+    # computed once per customer rather than once per event compared with it.
+    customers_in_scope = in_scope(step_events(query.event, now, "event"), query.scope).order_by().values("profile_id")
+    anchors = customers_in_scope.annotate(t=Min("occurred_at"))
     if query.direction == AFTER:
-        limit, limit_params = plus("a.t", query.within)
-        joined, order = f"e.occurred_at > a.t AND e.occurred_at <= {limit}", "e.occurred_at, e.name"
+        anchors = anchors.annotate(edge=ExpressionWrapper(F("t") + query.within, output_field=DateTimeField()))
+        joined, order = "e.occurred_at > a.t AND e.occurred_at <= a.edge", "e.occurred_at, e.name"
         span = (query.scope.start, query.scope.end + query.within)
     else:
-        limit, limit_params = plus("a.t", -query.within)
-        joined, order = f"e.occurred_at < a.t AND e.occurred_at >= {limit}", "e.occurred_at DESC, e.name DESC"
+        anchors = anchors.annotate(edge=ExpressionWrapper(F("t") - query.within, output_field=DateTimeField()))
+        joined, order = "e.occurred_at < a.t AND e.occurred_at >= a.edge", "e.occurred_at DESC, e.name DESC"
         span = (query.scope.start - query.within, query.scope.end)
+    anchors_sql, anchors_params = sql_of(anchors)
     # One hash join of the customers' first events with the events of the span (reading
     # each customer's next few events from the timeline index instead was slower: a
     # random read per customer). Naming the registered event names (unregistered ones
@@ -81,18 +83,18 @@ def paths(query: PathsQuery, now: datetime.datetime | None = None) -> PathsResul
                                   occurred_at__gte=span[0], occurred_at__lte=span[1]).values("profile_id", "name",
                                                                                            "occurred_at")
     nearby_sql, nearby_params = sql_of(nearby)
-    numbered = (f"SELECT e.profile_id, e.name, ROW_NUMBER() OVER (PARTITION BY e.profile_id ORDER BY {order}) AS k "
-                f"FROM ({anchors_sql}) a JOIN ({nearby_sql}) e ON e.profile_id = a.profile_id AND {joined}")
-    numbered_params = [*anchors_params, *nearby_params, *limit_params]
     with transaction.atomic(), connection.cursor() as cursor:
         tune_for_analysis()
-        cursor.execute(f"SELECT COUNT(*) FROM ({anchors_sql}) a", anchors_params)
-        customers = cursor.fetchone()[0]
+        customers = customers_in_scope.distinct().count()
+        # One window numbers each customer's events and names the one before: k ≤ steps
+        # lets PostgreSQL stop numbering a customer's events after the last step.
         cursor.execute(
-            f"SELECT s.k, s.previous, s.name, COUNT(*) FROM (SELECT n.k, n.name, LAG(n.name) OVER "
-            f"(PARTITION BY n.profile_id ORDER BY n.k) AS previous FROM ({numbered}) n WHERE n.k <= %s) s "
+            f"SELECT s.k, s.previous, s.name, COUNT(*) FROM (SELECT e.name, ROW_NUMBER() OVER w AS k, "
+            f"LAG(e.name) OVER w AS previous FROM ({anchors_sql}) a JOIN ({nearby_sql}) e "
+            f"ON e.profile_id = a.profile_id AND {joined} "
+            f"WINDOW w AS (PARTITION BY e.profile_id ORDER BY {order})) s WHERE s.k <= %s "
             f"GROUP BY s.k, s.previous, s.name",
-            [*numbered_params, query.steps],
+            [*anchors_params, *nearby_params, query.steps],
         )
         rows = cursor.fetchall()
     anchor = query.event["event"]
