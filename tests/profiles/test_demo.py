@@ -276,3 +276,34 @@ def test_the_demo_comes_with_a_taxonomy_of_tags_and_interests():
     assert ProfileTag.objects.filter(source="interest", weight__gt=0).exists()
     call_command("generate_demo", profiles=200, if_empty=True, stdout=io.StringIO())
     assert Tag.objects.filter(slug="sneaker-lover").count() == 1
+
+
+@pytest.mark.django_db
+def test_the_demo_comes_with_consent_and_calculated_segments():
+    from consent.models import ConsentRecord, ConsentState
+    from segments.demo import DEMO_SEGMENTS
+    from segments.models import Segment, SegmentMembership
+
+    call_command("generate_demo", profiles=300, events_per_profile=20, seed=3, stdout=io.StringIO())
+    # Each current state is its customer's latest ledger entry for the purpose, as
+    # consent_record keeps it; some grants were withdrawn later.
+    states = {(s.profile_id, s.purpose_id): s for s in ConsentState.objects.all()}
+    latest = {}
+    for entry in ConsentRecord.objects.order_by("captured_at", "pk"):
+        latest[(entry.profile_id, entry.purpose_id)] = entry
+    assert states and set(states) == set(latest)
+    assert all(states[key].record_id == entry.pk and states[key].status == entry.status
+               for key, entry in latest.items())
+    assert ConsentState.objects.filter(status="withdrawn").exists()
+    assert ConsentState.objects.filter(purpose__code="wechat_marketing", status="granted").exists()
+    # The example segments are saved, calculated, and their counts are their members.
+    segments = Segment.objects.filter(slug__in=[slug for slug, *_rest in DEMO_SEGMENTS])
+    assert segments.count() == len(DEMO_SEGMENTS)
+    assert all(s.last_calculated_at and s.member_count == SegmentMembership.objects.filter(segment=s).count()
+               for s in segments)
+    assert segments.get(slug="wechat-reachable-active").member_count > 0
+    # Run again, nothing is added twice.
+    from consent.demo import demo_consent
+    from segments.demo import demo_segments
+
+    assert demo_consent(seed=3) == 0 and demo_segments() == []

@@ -2,10 +2,13 @@
 import datetime
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from consent.demo import demo_consent
 from profiles.demo import demo_generate, demo_taxonomy
+from segments.demo import demo_segments
 from segments.rule_tags import rule_tags_refresh
 from profiles.models import Profile
 
@@ -15,6 +18,10 @@ def _date(value: str) -> datetime.date:
         return datetime.date.fromisoformat(value)
     except ValueError:
         raise CommandError(_("“%(value)s” is not a date like 2025-06-18.") % {"value": value}) from None
+
+
+def _end_of(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time(23, 59)))
 
 
 class Command(BaseCommand):
@@ -40,15 +47,15 @@ class Command(BaseCommand):
             help=gettext_lazy("Do nothing when customers already exist."),
         )
         parser.add_argument(
-            "--no-taxonomy", action="store_true",
-            help=gettext_lazy("Skip the demo tags and interest mappings (sub-categories, value and interest tags)."),
+            "--bare", action="store_true",
+            help=gettext_lazy("Customers, identities and events only: no demo tags, consent or saved segments."),
         )
         parser.add_argument(
             "--workers", type=int, default=None,
             help=gettext_lazy("Generator processes on PostgreSQL (default: one per CPU)."),
         )
 
-    def handle(self, *args, profiles, events_per_profile, seed, anchor_date, if_empty, workers, no_taxonomy, **options):
+    def handle(self, *args, profiles, events_per_profile, seed, anchor_date, if_empty, workers, bare, **options):
         if profiles < 0 or events_per_profile < 0:
             raise CommandError(_("Counts cannot be negative."))
         if seed < 0:
@@ -63,7 +70,10 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        if not no_taxonomy:
+        if not bare:
             self.stdout.write(_("Tagging the demo customers…"))
             demo_taxonomy()
             rule_tags_refresh()
+            self.stdout.write(_("Recording their consent and saving example segments…"))
+            demo_consent(seed=seed, now=_end_of(anchor_date) if anchor_date else None)
+            demo_segments()
