@@ -97,6 +97,9 @@ class SegmentSnapshot(models.Model):
         verbose_name_plural = _("segment snapshots")
         ordering = ["-calculated_at", "-id"]
 
+    def __str__(self):  # the admin shows it above each calculation's row
+        return _("Calculation of version %(version)s") % {"version": self.version}
+
 
 class SavedAnalysis(models.Model):
     """A behaviour analysis (funnel, retention, paths, lifecycle, RFM) saved with its
