@@ -122,6 +122,19 @@ def consent_history(profile: Profile, purpose: Purpose | None = None) -> QuerySe
     return records.select_related("purpose").order_by("-captured_at", "-id")
 
 
+def current_statuses(profile_ids: list[int]) -> dict[tuple[int, str], str]:
+    """{(profile id, purpose code): status} of these customers' current states."""
+    return {(profile_id, code): status for profile_id, code, status in ConsentState.objects.filter(
+        profile_id__in=profile_ids).values_list("profile_id", "purpose__code", "status")}
+
+
+def recorded_entries(profile_ids: list[int]) -> set[tuple[int, str, str, datetime.datetime]]:
+    """(profile id, purpose code, status, captured at) of every entry of these customers'
+    own ledgers."""
+    return set(ConsentRecord.objects.filter(profile_id__in=profile_ids).values_list(
+        "profile_id", "purpose__code", "status", "captured_at"))
+
+
 def ledger_profile_ids(profile_id: int) -> list[int]:
     """The profile and every profile merged into it, at any depth."""
     ids, frontier = [profile_id], [profile_id]

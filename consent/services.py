@@ -1,6 +1,7 @@
 """Writes for consent: the ledger and its current state, notices, do-not-contact.
 Data subject requests (access, erasure) live in consent.requests."""
 import datetime
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -8,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
-from cdp.audit import audit_record
+from cdp.audit import audit_record, audit_record_many
 from cdp.sql import transaction_lock
 from profiles import activity
 from profiles.models import Profile, ProfileStatus
@@ -37,6 +38,21 @@ def purpose_lock(purpose: Purpose, *, shared: bool) -> None:
     transaction_lock(PURPOSE_LOCK, purpose.pk, shared=shared)
 
 
+@dataclass(frozen=True)
+class ConsentEntry:
+    """One ledger entry to record (see consent_record for the meaning of each field)."""
+
+    profile: Profile
+    purpose_code: str
+    status: str
+    source: str
+    captured_at: datetime.datetime | None = None
+    notice_version: int | None = None
+    evidence: dict | None = None
+    expires_at: datetime.datetime | None = None
+    guardian_consent: bool = False
+
+
 def consent_record(*, profile: Profile, purpose_code: str, status: str, source: str, actor: Actor,
                    captured_at: datetime.datetime | None = None, notice_version: int | None = None,
                    evidence: dict | None = None, expires_at: datetime.datetime | None = None,
@@ -45,56 +61,133 @@ def consent_record(*, profile: Profile, purpose_code: str, status: str, source: 
     An entry captured before the current state's (a back-filled paper form) joins the
     history without overriding the newer state. `evidence` keys: channel, ip,
     user_agent, reference, text. Raises ValidationError with a code for bad input."""
+    (result,) = consent_record_many([ConsentEntry(
+        profile=profile, purpose_code=purpose_code, status=status, source=source, captured_at=captured_at,
+        notice_version=notice_version, evidence=evidence, expires_at=expires_at, guardian_consent=guardian_consent,
+    )], actor=actor)
+    if isinstance(result, ValidationError):
+        raise result
+    return result
+
+
+def consent_record_many(entries: list[ConsentEntry], *, actor: Actor) -> list[ConsentRecord | ValidationError]:
+    """consent_record for many entries at once (an import's batch), in one transaction
+    and a fixed number of statements: the entry recorded, or the ValidationError that
+    kept it out, for each entry in order. Entries of one customer and purpose are
+    recorded in the order given."""
     now = timezone.now()
-    captured_at = captured_at or now
-    evidence = evidence or {}
-    purpose = Purpose.objects.filter(code=purpose_code, is_active=True).first()
+    purposes = {p.code: p for p in Purpose.objects.filter(code__in={e.purpose_code for e in entries}, is_active=True)}
+    notices: dict[int, list[int]] = {}
+    for purpose_id, version in Notice.objects.filter(purpose__in=purposes.values()).order_by("version").values_list(
+            "purpose_id", "version"):
+        notices.setdefault(purpose_id, []).append(version)
+    results: list = [None] * len(entries)
+    valid: list[tuple[int, ConsentEntry, Purpose, int | None]] = []
+    for index, entry in enumerate(entries):
+        try:
+            purpose, notice_version = _checked(entry, purposes, notices, now)
+        except ValidationError as error:
+            results[index] = error
+        else:
+            valid.append((index, entry, purpose, notice_version))
+    if not valid:
+        return results
+    with transaction.atomic():
+        for purpose in sorted({purpose for _i, _e, purpose, _n in valid}, key=lambda p: p.pk):
+            purpose_lock(purpose, shared=False)
+        now = timezone.now()  # after any wait for an export: the entries are recorded after it
+        active = set(Profile.objects.select_for_update().filter(
+            pk__in={entry.profile.pk for _i, entry, _p, _n in valid}, status=ProfileStatus.ACTIVE,
+        ).order_by("pk").values_list("pk", flat=True))
+        written = []
+        for index, entry, purpose, notice_version in valid:
+            if entry.profile.pk not in active:
+                results[index] = ValidationError(_("Consent can only be recorded on an active customer."),
+                                                 code="profile_not_active")
+                continue
+            evidence = entry.evidence or {}
+            results[index] = ConsentRecord(
+                profile_id=entry.profile.pk, purpose=purpose, status=entry.status, notice_version=notice_version,
+                captured_at=entry.captured_at or now, recorded_at=now, source=entry.source,
+                evidence_channel=evidence.get("channel", ""), evidence_ip=evidence.get("ip") or None,
+                evidence_user_agent=(evidence.get("user_agent") or "")[:300],
+                evidence_reference=(evidence.get("reference") or "")[:200], evidence_text=evidence.get("text", ""),
+                expires_at=entry.expires_at, guardian_consent=entry.guardian_consent,
+                actor_kind=actor.kind, actor_user=actor.user, actor_label=actor.label[:150],
+            )
+            written.append((results[index], entry))
+        records = ConsentRecord.objects.bulk_create([record for record, _entry in written])
+        _states_advance(records)
+        activity.consents_changed([activity.ConsentChange(
+            profile_id=record.profile_id, purpose_code=record.purpose.code,
+            purpose_names=(record.purpose.name_zh, record.purpose.name_en), status=record.status,
+            source=record.source, when=now) for record in records], actor=actor)
+        audit_record_many(actor=actor, action="consent_recorded", entries=[
+            (str(entry.profile.uuid), {"purpose": record.purpose.code, "status": record.status, "source": record.source,
+                                       "record": record.pk}) for record, entry in written])
+    return results
+
+
+def _checked(entry: ConsentEntry, purposes: dict[str, Purpose], notices: dict[int, list[int]],
+             now: datetime.datetime) -> tuple[Purpose, int | None]:
+    """(purpose, notice version) of a valid entry; ValidationError with a code otherwise."""
+    purpose = purposes.get(entry.purpose_code)
     if purpose is None:
-        raise ValidationError(_("Unknown purpose “%(code)s”.") % {"code": purpose_code}, code="unknown_purpose")
-    if status not in ConsentStatus.values:
+        raise ValidationError(_("Unknown purpose “%(code)s”.") % {"code": entry.purpose_code}, code="unknown_purpose")
+    if entry.status not in ConsentStatus.values:
         raise ValidationError(_("Unknown consent status “%(status)s”: use granted, denied or withdrawn.")
-                              % {"status": status}, code="invalid_status")
-    if source not in ConsentSource.values:
-        raise ValidationError(_("Unknown source “%(source)s”.") % {"source": source}, code="invalid_source")
-    if unknown := set(evidence) - set(EVIDENCE_FIELDS):
+                              % {"status": entry.status}, code="invalid_status")
+    if entry.source not in ConsentSource.values:
+        raise ValidationError(_("Unknown source “%(source)s”.") % {"source": entry.source}, code="invalid_source")
+    if unknown := set(entry.evidence or {}) - set(EVIDENCE_FIELDS):
         raise ValidationError(_("Unknown evidence fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
                               code="invalid_evidence")
+    captured_at = entry.captured_at or now
     if captured_at > now + datetime.timedelta(minutes=5):
         raise ValidationError(_("The capture time is in the future."), code="captured_in_future")
-    if expires_at is not None and expires_at <= captured_at:
+    if entry.expires_at is not None and entry.expires_at <= captured_at:
         raise ValidationError(_("The expiry must be after the capture time."), code="expiry_before_capture")
-    if status == ConsentStatus.GRANTED and purpose.needs_consent and not guardian_consent \
-            and is_minor(profile, timezone.localdate(captured_at)):
+    if entry.status == ConsentStatus.GRANTED and purpose.needs_consent and not entry.guardian_consent \
+            and is_minor(entry.profile, timezone.localdate(captured_at)):
         raise ValidationError(_("This customer is under 14: a grant must come from a guardian (tick “given by a "
                                 "guardian” and keep the evidence)."), code="guardian_required")
-    latest_notice = purpose.notices.order_by("-version").values_list("version", flat=True).first()
-    if notice_version is None:
-        notice_version = latest_notice
-    elif not purpose.notices.filter(version=notice_version).exists():
+    versions = notices.get(purpose.pk, [])
+    if entry.notice_version is None:
+        return purpose, versions[-1] if versions else None
+    if entry.notice_version not in versions:
         raise ValidationError(_("Notice version %(version)s does not exist for this purpose.")
-                              % {"version": notice_version}, code="unknown_notice")
+                              % {"version": entry.notice_version}, code="unknown_notice")
+    return purpose, entry.notice_version
 
-    with transaction.atomic():
-        purpose_lock(purpose, shared=False)
-        now = timezone.now()  # after any wait for an export: the entry is recorded after it
-        profile = Profile.objects.select_for_update().get(pk=profile.pk)
-        if profile.status != ProfileStatus.ACTIVE:
-            raise ValidationError(_("Consent can only be recorded on an active customer."), code="profile_not_active")
-        record = ConsentRecord.objects.create(
-            profile=profile, purpose=purpose, status=status, notice_version=notice_version, captured_at=captured_at,
-            recorded_at=now, source=source, evidence_channel=evidence.get("channel", ""),
-            evidence_ip=evidence.get("ip") or None, evidence_user_agent=(evidence.get("user_agent") or "")[:300],
-            evidence_reference=(evidence.get("reference") or "")[:200], evidence_text=evidence.get("text", ""),
-            expires_at=expires_at, guardian_consent=guardian_consent,
-            actor_kind=actor.kind, actor_user=actor.user, actor_label=actor.label[:150],
-        )
-        _state_refresh(profile.pk, purpose, [profile.pk])
-        activity.consent_changed(profile_id=profile.pk, purpose_code=purpose.code,
-                                 purpose_names=(purpose.name_zh, purpose.name_en), status=status, source=source,
-                                 actor=actor, when=now)
-        audit_record(actor=actor, action="consent_recorded", target=str(profile.uuid),
-                     details={"purpose": purpose.code, "status": status, "source": source, "record": record.pk})
-    return record
+
+def _states_advance(records: list[ConsentRecord]) -> None:
+    """The current states after appending `records`: a state is its ledger's latest entry
+    (by capture time, then id), so the new latest of a customer and purpose is the later
+    of the current state's entry and the new ones."""
+    latest: dict[tuple[int, int], ConsentRecord] = {}
+    for record in records:
+        key = (record.profile_id, record.purpose_id)
+        if key not in latest or _later(record, latest[key]):
+            latest[key] = record
+    if not latest:
+        return
+    states = ConsentState.objects.filter(profile_id__in={p for p, _purpose in latest},
+                                         purpose_id__in={purpose for _p, purpose in latest})
+    for profile_id, purpose_id, captured_at, record_id in states.values_list(
+            "profile_id", "purpose_id", "captured_at", "record_id"):
+        new = latest.get((profile_id, purpose_id))
+        if new is not None and (captured_at, record_id) > (new.captured_at, new.pk):
+            del latest[(profile_id, purpose_id)]  # a back-filled entry: the newer state stays
+    ConsentState.objects.bulk_create([ConsentState(
+        profile_id=record.profile_id, purpose_id=record.purpose_id, status=record.status,
+        notice_version=record.notice_version, captured_at=record.captured_at, expires_at=record.expires_at,
+        guardian_consent=record.guardian_consent, record=record,
+    ) for record in latest.values()], update_conflicts=True, unique_fields=["purpose", "profile"], update_fields=[
+        "status", "notice_version", "captured_at", "expires_at", "guardian_consent", "record"])
+
+
+def _later(record: ConsentRecord, other: ConsentRecord) -> bool:
+    return (record.captured_at, record.pk) > (other.captured_at, other.pk)
 
 
 def _state_refresh(profile_id: int, purpose: Purpose, ledger_ids: list[int]) -> None:

@@ -3,8 +3,10 @@
 Rows store a type and JSON params, never rendered text, so that each staff member reads
 the summary in their own language (`summarise`).
 """
+import datetime
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db.models import (
     CharField,
@@ -157,9 +159,26 @@ def consent_changed(*, profile_id: int, purpose_code: str, purpose_names: tuple[
     """A ledger entry or a do-not-contact change; `status` is a consent status or
     "do_not_contact" / "do_not_contact_lifted" (then the names are the channel's).
     `purpose_names` is (Chinese, English): each reader sees their language."""
-    params = {"purpose": purpose_code, "purpose_name": purpose_names[0], "purpose_name_en": purpose_names[1],
-              "status": status, "source": source}
-    return _save(_row(profile_id, Type.CONSENT_CHANGED, params, actor, when))
+    return consents_changed([ConsentChange(profile_id, purpose_code, purpose_names, status, source, when)],
+                            actor=actor)[0]
+
+
+@dataclass(frozen=True)
+class ConsentChange:
+    profile_id: int
+    purpose_code: str
+    purpose_names: tuple[str, str]
+    status: str
+    source: str
+    when: datetime.datetime | None = None
+
+
+def consents_changed(changes: list[ConsentChange], *, actor: Actor) -> list[ProfileActivity]:
+    """consent_changed for many entries, in one INSERT."""
+    return ProfileActivity.objects.bulk_create([_row(change.profile_id, Type.CONSENT_CHANGED, {
+        "purpose": change.purpose_code, "purpose_name": change.purpose_names[0],
+        "purpose_name_en": change.purpose_names[1], "status": change.status, "source": change.source,
+    }, actor, change.when) for change in changes])
 
 
 def data_request_logged(*, profile_id: int, request_id: int, kind: str, status: str, actor: Actor) -> ProfileActivity:

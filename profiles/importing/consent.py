@@ -5,10 +5,10 @@ app's service and selectors are handed in by `consent_kind_register`, called fro
 consent's AppConfig.ready() like the other registries. Without them the consent kind says
 it is unavailable and nothing is suppressed.
 
-Consent rows go through `consent_record` one by one (each a savepoint): the ledger, the
-current state, the timeline entry and the audit row stay consistent, and an invalid row fails
-alone. Re-importing a row whose purpose already has that status captured at that time changes
-nothing. Undo appends correcting ledger entries — the ledger is append-only — that bring each
+A batch of consent rows goes through `consent_record_many`, the batch form of
+`consent_record`: the ledger, the current states, the timeline entries and the audit rows
+stay consistent, and an invalid row fails alone. Re-importing a row whose purpose already
+has that status captured at that time changes nothing. Undo appends correcting ledger entries — the ledger is append-only — that bring each
 purpose back to the status it had before the import (withdrawn if the import gave the first
 grant).
 """
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..models import Profile
@@ -35,12 +35,17 @@ STATUS_WORDS = {
 }
 
 
-def consent_kind_register(*, record: Callable, history: Callable, records: Callable, suppressed: Callable) -> None:
-    """`record`: consent.services.consent_record; `history(profile)`: the profile's ledger,
-    newest first (consent.selectors.consent_history); `records(q)`: ledger entries matching
-    a Q on their id; `suppressed(pairs)`: the erased identifiers among (kind, value) pairs
-    (consent.selectors.suppressed_identities)."""
-    _hooks.update(record=record, history=history, records=records, suppressed=suppressed)
+def consent_kind_register(*, record: Callable, record_many: Callable, entry: type, history: Callable,
+                          states: Callable, recorded: Callable, records: Callable, suppressed: Callable) -> None:
+    """`record`: consent.services.consent_record; `record_many(entries, actor=…)` with
+    `entry` (consent.services.consent_record_many and ConsentEntry); `history(profile)`:
+    the profile's ledger, newest first (consent.selectors.consent_history); `states(ids)`:
+    {(profile id, purpose code): status} of their current states; `recorded(ids)`: their
+    ledgers' (profile id, purpose code, status, captured at); `records(q)`: ledger entries
+    matching a Q on their id; `suppressed(pairs)`: the erased identifiers among (kind,
+    value) pairs (consent.selectors.suppressed_identities)."""
+    _hooks.update(record=record, record_many=record_many, entry=entry, history=history, states=states,
+                  recorded=recorded, records=records, suppressed=suppressed)
 
 
 def consent_available() -> bool:
@@ -60,12 +65,11 @@ def suppressed_issue(row: Row, key: tuple[str, str]) -> Issue:
 
 
 def consent_rows_write(runner, rows: list[Row], owners: dict):
-    """(outcomes, ids of the ledger entries added) for one batch of consent rows."""
+    """(outcomes, ids of the ledger entries added) for one batch of consent rows, recorded
+    together by consent_record_many."""
     from .pipeline import Outcome
 
-    record, history = _hooks["record"], _hooks["history"]
-    outcomes, added = [], []
-    profile_ids = {}
+    outcomes, profile_ids = [], {}
     for row in rows:
         profile_id = runner._owner(row, owners)
         if row.issues:
@@ -76,6 +80,11 @@ def consent_rows_write(runner, rows: list[Row], owners: dict):
         else:
             profile_ids[row.number] = profile_id
     profiles = Profile.objects.in_bulk(set(profile_ids.values()))
+    # A row already in the ledger (a re-import: the same status at the same time, or with
+    # no time the current status) changes nothing; a row repeating an earlier row of the
+    # batch shares that row's outcome.
+    current, recorded = _hooks["states"](list(profiles)), _hooks["recorded"](list(profiles))
+    entries, entry_rows, twins = [], [], {}
     for row in rows:
         if row.number not in profile_ids:
             continue
@@ -93,26 +102,34 @@ def consent_rows_write(runner, rows: list[Row], owners: dict):
         if row.issues:
             outcomes.append(Outcome("fail", row, profile.pk))
             continue
-        latest = history(profile).filter(purpose__code=consent["purpose"]).first()
-        if latest is not None and latest.status == status and (
-                consent.get("captured_at") is None or latest.captured_at == consent["captured_at"]):
+        captured_at = consent.get("captured_at")
+        if ((profile.pk, consent["purpose"], status, captured_at) in recorded if captured_at is not None
+                else current.get((profile.pk, consent["purpose"])) == status):
             outcomes.append(Outcome("unchanged", row, profile.pk))
             continue
+        same = (profile.pk, consent["purpose"], status, captured_at)
+        if same in twins:
+            twins[same].append(row)
+            continue
+        twins[same] = []
         evidence = {key: value for key, value in (("reference", runner.job.file_name),
                                                   ("text", consent.get("evidence", ""))) if value}
-        try:
-            with transaction.atomic():
-                entry = record(profile=profile, purpose_code=consent["purpose"], status=status, source="import",
-                               actor=runner.actor, captured_at=consent.get("captured_at"),
-                               notice_version=int(notice) if notice else None, evidence=evidence,
-                               expires_at=consent.get("expires_at"),
-                               guardian_consent=bool(consent.get("guardian_consent")))
-        except ValidationError as error:
-            row.issues.append(Issue("", " ".join(error.messages), error.code or "invalid"))
-            outcomes.append(Outcome("fail", row, profile.pk))
-            continue
-        added.append(entry.pk)
-        outcomes.append(Outcome("create", row, profile.pk))
+        entries.append(_hooks["entry"](
+            profile=profile, purpose_code=consent["purpose"], status=status, source="import",
+            captured_at=captured_at, notice_version=int(notice) if notice else None, evidence=evidence,
+            expires_at=consent.get("expires_at"), guardian_consent=bool(consent.get("guardian_consent"))))
+        entry_rows.append((row, twins[same]))
+    added = []
+    for (row, repeats), result in zip(entry_rows, _hooks["record_many"](entries, actor=runner.actor)):
+        profile_id = profile_ids[row.number]
+        if isinstance(result, ValidationError):
+            for failed in (row, *repeats):
+                failed.issues.append(Issue("", " ".join(result.messages), result.code or "invalid"))
+                outcomes.append(Outcome("fail", failed, profile_id))
+        else:
+            added.append(result.pk)
+            outcomes.append(Outcome("create", row, profile_id))
+            outcomes += [Outcome("unchanged", repeat, profile_id) for repeat in repeats]
     return outcomes, added
 
 

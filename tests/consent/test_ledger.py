@@ -64,6 +64,53 @@ def test_a_backfilled_older_entry_joins_history_without_overriding_the_state():
     assert ConsentState.objects.get(profile=profile).status == "granted" and allowed() == {profile.pk}
 
 
+def test_many_entries_are_recorded_together_each_valid_one_and_the_errors_kept_apart(
+        django_assert_max_num_queries):
+    from consent.services import ConsentEntry, consent_record_many
+
+    ann, bo, merged = ProfileFactory(), ProfileFactory(), ProfileFactory(status="merged", merged_into=ProfileFactory())
+    day = datetime.timedelta(days=1)
+    entries = [
+        ConsentEntry(profile=ann, purpose_code="email_marketing", status="granted", source="import",
+                     captured_at=NOW - 3 * day),
+        ConsentEntry(profile=ann, purpose_code="email_marketing", status="withdrawn", source="import",
+                     captured_at=NOW - day),
+        # back-filled: older than the withdrawal, so it joins the history only
+        ConsentEntry(profile=ann, purpose_code="email_marketing", status="granted", source="import",
+                     captured_at=NOW - 10 * day),
+        ConsentEntry(profile=bo, purpose_code="nonsense", status="granted", source="import"),
+        ConsentEntry(profile=bo, purpose_code="sms_marketing", status="granted", source="import", notice_version=99),
+        ConsentEntry(profile=merged, purpose_code="sms_marketing", status="granted", source="import"),
+        ConsentEntry(profile=bo, purpose_code="sms_marketing", status="granted", source="import"),
+    ]
+    with django_assert_max_num_queries(12):  # a fixed number of statements, however many entries
+        results = consent_record_many(entries, actor=SYSTEM)
+    assert [r.code if isinstance(r, ValidationError) else r.status for r in results] == [
+        "granted", "withdrawn", "granted", "unknown_purpose", "unknown_notice", "profile_not_active", "granted"]
+    assert ConsentState.objects.get(profile=ann).status == "withdrawn"
+    assert ConsentState.objects.get(profile=ann).record == results[1]
+    assert ConsentState.objects.get(profile=bo).status == "granted" and allowed("sms_marketing") == {bo.pk}
+    assert ProfileActivity.objects.filter(type="consent_changed").count() == 4
+    assert AuditLog.objects.filter(action="consent_recorded").count() == 4
+    # Later entries still go through the same state rule.
+    record(ann, "granted", captured_at=NOW - 2 * day)  # older than the withdrawal
+    assert ConsentState.objects.get(profile=ann).status == "withdrawn"
+
+
+def test_an_import_sized_batch_of_entries_is_recorded_in_one_call():
+    from consent.services import ConsentEntry, consent_record_many
+
+    profiles = Profile.objects.bulk_create([Profile(name=f"客户{n}") for n in range(1500)])
+    entries = [ConsentEntry(profile=p, purpose_code="email_marketing", status="granted", source="import")
+               for p in profiles]
+    results = consent_record_many(entries, actor=SYSTEM)
+    assert all(isinstance(r, ConsentRecord) for r in results)
+    assert ConsentState.objects.filter(status="granted").count() == 1500
+    consent_record_many([ConsentEntry(profile=p, purpose_code="email_marketing", status="withdrawn",
+                                      source="import") for p in profiles], actor=SYSTEM)
+    assert ConsentState.objects.filter(status="withdrawn").count() == 1500 and allowed() == set()
+
+
 def test_expiry_is_honoured_at_query_time():
     profile = ProfileFactory()
     record(profile, expires_at=NOW + datetime.timedelta(days=10))

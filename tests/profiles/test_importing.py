@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from django.core.management import call_command
 from django.db import connection
 
@@ -528,6 +529,29 @@ def test_consent_import_records_the_ledger_idempotently_and_undo_corrects_it(tmp
     import_undo(job=job, actor=ACTOR)
     assert ConsentRecord.objects.count() == 2  # history kept: a correcting entry was appended
     assert ConsentState.objects.get(profile=a).status == "withdrawn"
+
+
+def test_consent_rows_of_one_customer_in_one_batch(tmp_path):
+    from consent.models import ConsentRecord, ConsentState
+
+    a = ProfileFactory(phone="+8613800138000", birth_date=datetime.date(1990, 1, 1))
+    IdentityFactory(profile=a, kind_id="phone", value="+8613800138000")
+    child = ProfileFactory(phone="+8613900139000", birth_date=timezone.localdate() - datetime.timedelta(days=365 * 8))
+    IdentityFactory(profile=child, kind_id="phone", value="+8613900139000")
+    path = write(tmp_path, "手机,用途,同意状态,同意时间\n"
+                 "13800138000,email_marketing,同意,2024-03-01 10:00\n"
+                 "13800138000,email_marketing,同意,2024-03-01 10:00\n"  # the same row twice
+                 "13800138000,email_marketing,撤回,2024-06-01 10:00\n"
+                 "13900139000,sms_marketing,同意,2024-03-01 10:00\n"  # under 14: needs a guardian
+                 "13900139000,sms_marketing,同意,2024-03-01 10:00\n")
+    job = run(path, kind="consent")
+    assert counts(job) == {"created": 2, "updated": 0, "unchanged": 1, "skipped": 0, "failed": 2}, errors_of(job)
+    assert [(row, code) for row, _col, code in errors_of(job)] == [(5, "guardian_required"), (6, "guardian_required")]
+    assert list(ConsentRecord.objects.order_by("captured_at").values_list("status", flat=True)) == [
+        "granted", "withdrawn"]
+    assert ConsentState.objects.get(profile=a).status == "withdrawn"
+    again = run(path, kind="consent")  # the whole history is in the ledger already: nothing is added
+    assert (again.created, again.unchanged, again.failed) == (0, 3, 2)
 
 
 def test_erased_peoples_identifiers_are_refused(tmp_path):
