@@ -22,6 +22,7 @@ from ..importing.mapping import target_choices
 from ..importing.pipeline import import_run
 from ..importing.readers import FORMATS, ReadError, encoding_label, open_table
 from ..importing.undo import import_undo
+from ..masking import can_see_personal_data, mask_email, mask_phone
 from ..models import ErrorPolicy, ImportJob, ImportKind, ImportMode, ImportStatus, MappingTemplate
 
 PREVIEW_ROWS = 3
@@ -96,7 +97,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("duration"))
     def duration_display(self, job):
-        return f"{job.duration.total_seconds():.1f} s" if job.duration else "—"
+        return job.duration_text
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
@@ -125,9 +126,12 @@ class ImportJobAdmin(admin.ModelAdmin):
         labels = {"create": _("To create") if job.dry_run else _("Created"),
                   "update": _("To update") if job.dry_run else _("Updated"),
                   "unchanged": _("Unchanged"), "skip": _("Skipped"), "fail": _("Failed")}
+        masks = {} if _reads_cells(request.user, job) else _cell_masks(job)
         for action, rows in (job.report.get("samples") or {}).items():
             if rows:
-                samples.append({"label": labels.get(action, action), "rows": rows})
+                samples.append({"label": labels.get(action, action), "rows": [
+                    {**row, "values": [masks[i](str(v)) if i in masks and v else v for i, v in enumerate(row["values"])]}
+                    for row in rows]})
         return TemplateResponse(request, "admin/profiles/importjob/detail.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -140,6 +144,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "mapped": [(h, dict(target_choices(job.kind)).get(t, t)) for h, t in job.mapping.items() if t],
             "can_run": job.status == ImportStatus.PREVIEWED and self.has_add_permission(request),
             "can_undo": job.can_undo and self.has_add_permission(request),
+            "can_download_failed": _reads_cells(request.user, job),
         })
 
     # --- upload ---
@@ -271,7 +276,7 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def failed_rows_view(self, request, job_id):
         job = get_object_or_404(ImportJob, pk=job_id)
-        if not self.has_view_permission(request, job):
+        if not self.has_view_permission(request, job) or not _reads_cells(request.user, job):
             raise PermissionDenied
         response = StreamingHttpResponse(failed_rows_lines(job, job.headers), content_type="text/csv; charset=utf-8")
         stem = job.file_name.rsplit(".", 1)[0]
@@ -302,3 +307,17 @@ def _quote(text: str) -> str:
     from urllib.parse import quote
 
     return quote(text, safe="")
+
+
+def _reads_cells(user, job: ImportJob) -> bool:
+    """The file's cells hold personal data: the person who uploaded it and staff who may
+    see personal data read them as they are; other staff see phones and emails masked,
+    and cannot download the failed rows."""
+    return job.created_by_id == user.pk or can_see_personal_data(user)
+
+
+def _cell_masks(job: ImportJob) -> dict:
+    """Column index → the mask for the columns mapped to a phone or an email."""
+    masks = {"phone": mask_phone, "email": mask_email, "identity:phone": mask_phone, "identity:email": mask_email}
+    return {index: masks[job.mapping[header]] for index, header in enumerate(job.headers)
+            if job.mapping.get(header) in masks}

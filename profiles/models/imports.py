@@ -122,6 +122,12 @@ class ImportJob(models.Model):
         return None
 
     @property
+    def duration_text(self) -> str:
+        """"2.7 s" ("2.7 秒"); "—" until the job has finished."""
+        duration = self.duration
+        return _("%(seconds)s s") % {"seconds": f"{duration.total_seconds():.1f}"} if duration else "—"
+
+    @property
     def is_running(self) -> bool:
         return self.status in (ImportStatus.QUEUED, ImportStatus.PREVIEWING, ImportStatus.RUNNING)
 

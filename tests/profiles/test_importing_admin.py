@@ -147,3 +147,27 @@ def test_an_events_file_through_the_admin(staff_client):
     staff_client.post(reverse("admin:profiles_importjob_mapping", args=[job.pk]), {**mapping, "precedence": "phone"})
     job.refresh_from_db()
     assert (job.status, job.created, job.failed) == (ImportStatus.PREVIEWED, 2, 3)
+
+
+def test_other_staff_without_personal_data_access_see_the_files_phones_masked(staff_client, django_user_model):
+    from django.contrib.auth.models import Group
+
+    upload(staff_client, DATA / "crm_gb18030.csv")
+    job = ImportJob.objects.get()
+    staff_client.post(reverse("admin:profiles_importjob_mapping", args=[job.pk]), {
+        **{f"column-{i}": job.mapping[h] for i, h in enumerate(job.headers)}, "precedence": "crm_id, phone, email",
+        "mode": "create_or_update", "error_policy": "skip"})
+    staff_client.post(reverse("admin:profiles_importjob_run", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and job.failed  # so that there are failed rows to download
+    page = reverse("admin:profiles_importjob_change", args=[job.pk])
+    failed = reverse("admin:profiles_importjob_failed_rows", args=[job.pk])
+    assert "138 0013 8000" in staff_client.get(page).content.decode()  # the uploader reads their file
+
+    marketer = django_user_model.objects.create_user(username="mei", password="pw", is_staff=True)
+    marketer.groups.add(Group.objects.get(name="营销 marketer"))
+    staff_client.force_login(marketer)
+    text = staff_client.get(page).content.decode()
+    assert "138 0013 8000" not in text and "Zhang.Wei@Example.COM" not in text
+    assert "138******8000" in text and "Z***@Example.COM" in text and "张伟" in text
+    assert 'id="failed-rows"' not in text and staff_client.get(failed).status_code == 403
