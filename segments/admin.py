@@ -107,6 +107,14 @@ class SegmentAdmin(admin.ModelAdmin):
     inlines = [SnapshotInline]
     actions = ["recompute_now", "freeze"]
 
+    def get_fields(self, request, obj=None):
+        """A new segment has no calculation yet: its form is the definition alone."""
+        fields = super().get_fields(request, obj)
+        return fields if obj is not None else [name for name in fields if name not in self.readonly_fields]
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
     @admin.display(description=_("size history"))
     def size_history(self, obj):
         """Members, entered and exited per calculation (the last 90), as an ECharts line."""
