@@ -47,7 +47,9 @@ class UploadForm(forms.Form):
     template = forms.ModelChoiceField(label=gettext_lazy("mapping template"), required=False,
                                       queryset=MappingTemplate.objects.all(),
                                       help_text=gettext_lazy("Reuse the column mapping saved for this source."))
-    mode = forms.ChoiceField(label=gettext_lazy("mode"), choices=ImportMode.choices)
+    mode = forms.ChoiceField(label=gettext_lazy("mode"), choices=ImportMode.choices,
+                             help_text=gettext_lazy("For customer files; events and consent rows never create "
+                                                    "or update customers."))
     error_policy = forms.ChoiceField(label=gettext_lazy("on errors"), choices=ErrorPolicy.choices)
 
     def clean_file(self):
