@@ -18,7 +18,7 @@ class ConsentConfig(AppConfig):
         MERGE_HOOKS.append(MergeHook("consent", services.merge_move, services.merge_restore))
         PROFILE_SECTIONS.append(selectors.profile_consent_section)
         # The consent import kind, and imports refusing erased people's identifiers.
-        consent_kind_register(record=services.consent_record, record_many=services.consent_record_many,
+        consent_kind_register(record_many=services.consent_record_many,
                               entry=services.ConsentEntry, history=selectors.consent_history,
                               states=selectors.current_statuses,
                               recorded=selectors.recorded_entries, suppressed=selectors.suppressed_identities,

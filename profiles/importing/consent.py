@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from ..models import Profile
@@ -34,21 +35,21 @@ STATUS_WORDS = {
 }
 
 
-def consent_kind_register(*, record: Callable, record_many: Callable, entry: type, history: Callable,
-                          states: Callable, recorded: Callable, records: Callable, suppressed: Callable) -> None:
-    """`record`: consent.services.consent_record; `record_many(entries, actor=…)` with
-    `entry` (consent.services.consent_record_many and ConsentEntry); `history(profile)`:
-    the profile's ledger, newest first (consent.selectors.consent_history); `states(ids)`:
-    {(profile id, purpose code): status} of their current states; `recorded(ids)`: their
-    ledgers' (profile id, purpose code, status, captured at); `records(q)`: ledger entries
-    matching a Q on their id; `suppressed(pairs)`: the erased identifiers among (kind,
-    value) pairs (consent.selectors.suppressed_identities)."""
-    _hooks.update(record=record, record_many=record_many, entry=entry, history=history, states=states,
+def consent_kind_register(*, record_many: Callable, entry: type, history: Callable, states: Callable,
+                          recorded: Callable, records: Callable, suppressed: Callable) -> None:
+    """`record_many(entries, actor=…)` with `entry`: consent.services.consent_record_many
+    and ConsentEntry; `history(profile)`: the profile's ledger, newest first
+    (consent.selectors.consent_history); `states(ids)`: {(profile id, purpose code):
+    status} of their current states; `recorded(ids)`: their ledgers' (profile id, purpose
+    code, status, captured at); `records(q)`: ledger entries matching a Q on their id;
+    `suppressed(pairs)`: the erased identifiers among (kind, value) pairs
+    (consent.selectors.suppressed_identities)."""
+    _hooks.update(record_many=record_many, entry=entry, history=history, states=states,
                   recorded=recorded, records=records, suppressed=suppressed)
 
 
 def consent_available() -> bool:
-    return "record" in _hooks
+    return "record_many" in _hooks
 
 
 def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -133,29 +134,46 @@ def consent_rows_write(runner, rows: list[Row], owners: dict):
 
 
 def consent_undo(job, ranges: list[list[int]], actor) -> None:
-    """Correcting ledger entries for what the import recorded (see the module docstring)."""
+    """Correcting ledger entries for what the import recorded (see the module docstring),
+    written together by consent_record_many."""
     if not ranges or not consent_available():
         return
-    record, history = _hooks["record"], _hooks["history"]
-    added = {pk for first, last in ranges for pk in range(first, last + 1)}
-    touched: dict[tuple[int, str], None] = {}
     from .store import ranges_q
 
-    profile_of = {}
-    for entry in _hooks["records"](ranges_q(ranges)).select_related("purpose"):
-        touched[(entry.profile_id, entry.purpose.code)] = None
-        profile_of[entry.profile_id] = None
-    profiles = Profile.objects.in_bulk(list(profile_of))
+    added = {pk for first, last in ranges for pk in range(first, last + 1)}
+    touched = {(entry.profile_id, entry.purpose.code): None
+               for entry in _hooks["records"](ranges_q(ranges)).select_related("purpose")}
+    profiles = Profile.objects.in_bulk({profile_id for profile_id, _code in touched})
+    ledgers = _ledgers(list(profiles))
+    evidence = {"text": _("undo of import #%(job)s") % {"job": job.pk}}
+    corrections = []
     for profile_id, purpose_code in touched:
         profile = profiles.get(profile_id)
         if profile is None:
             continue
-        ledger = [e for e in history(profile).filter(purpose__code=purpose_code)]
+        ledger = ledgers.get((profile_id, purpose_code))
+        if ledger is None:  # a customer others were merged into: their ledgers count too
+            ledger = list(_hooks["history"](profile).filter(purpose__code=purpose_code))
         before = next((e for e in ledger if e.pk not in added and e.pk < min(added)), None)
         current = ledger[0] if ledger else None
         wanted = before.status if before is not None else "withdrawn"
         if current is None or current.status == wanted or (before is None and current.status != "granted"):
             continue
-        record(profile=profile, purpose_code=purpose_code, status=wanted, source="import", actor=actor,
-               evidence={"text": _("undo of import #%(job)s") % {"job": job.pk}})
+        corrections.append(_hooks["entry"](profile=profile, purpose_code=purpose_code, status=wanted, source="import",
+                                           evidence=evidence))
+    for result in _hooks["record_many"](corrections, actor=actor):
+        if isinstance(result, ValidationError):
+            raise result  # undo is all or nothing
 
+
+def _ledgers(profile_ids: list[int]) -> dict[tuple[int, str], list]:
+    """(profile id, purpose code) → its ledger entries, newest first, a query per 2,000
+    customers, for the customers nobody was merged into (the others are left out)."""
+    ledgers: dict[tuple[int, str], list] = {}
+    for start in range(0, len(profile_ids), 2000):
+        chunk = profile_ids[start:start + 2000]
+        survivors = set(Profile.objects.filter(merged_into_id__in=chunk).values_list("merged_into_id", flat=True))
+        entries = _hooks["records"](Q(profile_id__in=[pk for pk in chunk if pk not in survivors]))
+        for entry in entries.select_related("purpose").order_by("-captured_at", "-id"):
+            ledgers.setdefault((entry.profile_id, entry.purpose.code), []).append(entry)
+    return ledgers

@@ -554,6 +554,25 @@ def test_consent_rows_of_one_customer_in_one_batch(tmp_path):
     assert (again.created, again.unchanged, again.failed) == (0, 3, 2)
 
 
+def test_consent_undo_brings_each_customer_back_to_their_status_before_the_import(tmp_path):
+    from consent.models import ConsentRecord, ConsentState
+    from consent.services import consent_record
+
+    a = ProfileFactory(phone="+8613800138000", birth_date=datetime.date(1990, 1, 1))
+    b = ProfileFactory(phone="+8613900139000", birth_date=datetime.date(1990, 1, 1))
+    for person in (a, b):
+        IdentityFactory(profile=person, kind_id="phone", value=person.phone)
+    consent_record(profile=a, purpose_code="sms_marketing", status="granted", source="admin", actor=ACTOR,
+                   captured_at=timezone.now() - datetime.timedelta(days=30))
+    job = run(write(tmp_path, "手机,用途,同意状态\n13800138000,sms_marketing,撤回\n13900139000,sms_marketing,同意\n"),
+              kind="consent")
+    assert job.created == 2
+    import_undo(job=job, actor=ACTOR)
+    assert ConsentState.objects.get(profile=a).status == "granted"  # as before the import
+    assert ConsentState.objects.get(profile=b).status == "withdrawn"  # the import gave the first grant
+    assert ConsentRecord.objects.count() == 5  # nothing deleted: two correcting entries appended
+
+
 def test_erased_peoples_identifiers_are_refused(tmp_path):
     from consent.models import Suppression
     from consent.selectors import identifier_digest
