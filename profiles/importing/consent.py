@@ -8,9 +8,9 @@ it is unavailable and nothing is suppressed.
 A batch of consent rows goes through `consent_record_many`, the batch form of
 `consent_record`: the ledger, the current states, the timeline entries and the audit rows
 stay consistent, and an invalid row fails alone. Re-importing a row whose purpose already
-has that status captured at that time changes nothing. Undo appends correcting ledger entries — the ledger is append-only — that bring each
-purpose back to the status it had before the import (withdrawn if the import gave the first
-grant).
+has that status captured at that time changes nothing. Undo appends correcting ledger
+entries — the ledger is append-only — that bring each purpose back to the status it had
+before the import (withdrawn if the import gave the first grant).
 """
 from __future__ import annotations
 
@@ -103,11 +103,11 @@ def consent_rows_write(runner, rows: list[Row], owners: dict):
             outcomes.append(Outcome("fail", row, profile.pk))
             continue
         captured_at = consent.get("captured_at")
-        if ((profile.pk, consent["purpose"], status, captured_at) in recorded if captured_at is not None
+        same = (profile.pk, consent["purpose"], status, captured_at)
+        if (same in recorded if captured_at is not None
                 else current.get((profile.pk, consent["purpose"])) == status):
             outcomes.append(Outcome("unchanged", row, profile.pk))
             continue
-        same = (profile.pk, consent["purpose"], status, captured_at)
         if same in twins:
             twins[same].append(row)
             continue
