@@ -71,6 +71,21 @@ def transaction_lock(namespace: int, key: int, *, shared: bool = False) -> None:
         cursor.execute(f"SELECT {function}(%s, %s)", [namespace, key])
 
 
+def statistics_refresh(model: type[Model], *, rows_added: int) -> None:
+    """ANALYZE `model`'s table (PostgreSQL) when a bulk write added more than a tenth of
+    the rows its statistics know of, as autovacuum will do, but only later: planned on
+    the old figures, a read of the new rows' customers scans the whole table (metrics
+    after a 2M-event import: 0.5 s per 2,000 customers instead of 0.13 s)."""
+    if connection.vendor != "postgresql" or not rows_added:
+        return
+    table = model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+        known = cursor.fetchone()[0]  # -1: never analysed
+        if known < 0 or rows_added > known / 10:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
+
+
 def tune_for_analysis(*, parallel: bool = True) -> None:
     """PostgreSQL settings for the rest of this transaction, for one-off analytical
     statements (segment counts and recomputes, analyses): no JIT (compiling them costs

@@ -40,6 +40,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from cdp.sql import tune_for_analysis
+
 from .models import Event, LifecycleStage, Profile
 
 ORDER_EVENT = "order"
@@ -89,6 +91,7 @@ def _recompute(ids: list[int] | None, now: datetime.datetime) -> int:
     # without asking the events table (an anti-join over every event, for a few thousand ids).
     returning = "" if ids is None else f" RETURNING {table}.id"
     with transaction.atomic():
+        tune_for_analysis()  # no JIT: compiling the aggregate took longer than running it
         with connection.cursor() as cursor:
             # One UPDATE … FROM (aggregate) statement: set-based on SQLite ≥ 3.33 and PostgreSQL.
             cursor.execute(

@@ -41,12 +41,14 @@ from django.utils.translation import get_language, override
 from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
+from cdp.sql import statistics_refresh
 
 from .. import activity
 from ..metrics import metrics_recompute
 from ..models import (
     AttributeDefinition,
     ErrorPolicy,
+    Event,
     ImportBatch,
     ImportJob,
     ImportKind,
@@ -129,6 +131,11 @@ class _Runner:
         self.errors_file = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.batch_number = 0
         self.metrics_stale: set[int] = set()
+        # Events are COPYed without first asking which of them are already stored: the
+        # unique (source, external id) index refuses a batch holding one, which is then
+        # written again with the check, as is every later batch (a re-imported or
+        # overlapping file). A preview always checks: its counts must be exact.
+        self.events_may_exist = dry_run
         self._progress_connection = None
 
     # --- the whole run ---
@@ -263,6 +270,7 @@ class _Runner:
         a preview skips it."""
         if self.dry_run:
             return
+        statistics_refresh(Event, rows_added=self.job.created)
         stale = sorted(self.metrics_stale)
         for start in range(0, len(stale), self.batch_size):
             with transaction.atomic():
@@ -285,10 +293,14 @@ class _Runner:
                             name: id_ranges(ids) for name, ids in undo.items()})
                 break
             except IntegrityError:
+                if self.job.kind == ImportKind.EVENTS and not self.events_may_exist:
+                    self.events_may_exist = True  # an event already stored: check from now on
+                    continue
                 # Someone else (the API, an admin) added one of these identities or events
                 # between our lookup and our insert: look again once.
-                if attempt == 2:
+                if not retries:
                     raise
+                retries -= 1
         for outcome in outcomes:
             self._count(outcome)
         return deferred
@@ -471,7 +483,7 @@ class _Runner:
         self._undo = {"event_ids": []}
         outcomes, inserts, seen = [], [], set()
         keys = {(row.event["source"], row.event["external_id"]) for row in rows}
-        existing = self.store.events_existing(keys)
+        existing = self.store.events_existing(keys) if self.events_may_exist else set()
         for row in rows:
             profile_id = self._owner(row, owners)
             key = (row.event["source"], row.event["external_id"])

@@ -198,7 +198,9 @@ class PostgresStore(OrmStore):
         quote = connection.ops.quote_name
         sql = (f"COPY {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
                "FROM STDIN (FORMAT BINARY)")
-        with connection.cursor() as cursor:
+        # psycopg's own cursor, so its errors are wrapped by hand: a unique violation
+        # must reach the pipeline as Django's IntegrityError.
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             set_json_dumps(_json, cursor.cursor)
             with cursor.cursor.copy(sql) as copy:
                 copy.set_types([f.db_type(connection).split("(")[0] for f in fields])  # varchar(16) → varchar

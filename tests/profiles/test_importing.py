@@ -8,6 +8,7 @@ import pytest
 from django.utils import timezone
 from django.core.management import call_command
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cdp.actors import Actor
 from cdp.exports import csv_bytes, spreadsheet_safe
@@ -633,3 +634,43 @@ def test_many_events_of_one_customer_go_in_one_batch(tmp_path):
     import_run(job, batch_size=100)
     assert job.created == 30
     assert job.batches.count() == 1
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's planner statistics")
+def test_a_big_events_import_refreshes_the_planner_statistics_first(tmp_path):
+    a = ProfileFactory(phone="+8613800138000")
+    IdentityFactory(profile=a, kind_id="phone", value="+8613800138000")
+    path = write(tmp_path, "手机,事件,时间,订单号\n" + "".join(
+        f"13800138000,order,2024-03-01 10:{n:02d},SO-{n}\n" for n in range(30)))
+    with connection.cursor() as cursor:  # statistics of the table as it is now: no event
+        cursor.execute('ANALYZE "profiles_event"')
+    with CaptureQueriesContext(connection) as queries:
+        assert run(path, kind="events").created == 30
+    analyses = [q["sql"] for q in queries if q["sql"].startswith("ANALYZE")]
+    assert analyses == ['ANALYZE "profiles_event"']  # the metrics are recomputed on fresh figures
+
+
+def test_events_are_looked_up_only_once_one_is_found_already_stored(tmp_path):
+    a = ProfileFactory(phone="+8613800138000")
+    IdentityFactory(profile=a, kind_id="phone", value="+8613800138000")
+
+    def orders(numbers, name):
+        return write(tmp_path, "手机,事件,时间,订单号\n" + "".join(
+            f"13800138000,order,2024-03-01 10:{n:02d},SO-{n}\n" for n in numbers), name=name)
+
+    def run_in_batches_of_10(path):
+        job, _ = import_job_create(path=str(path), name=path.name, kind="events", actor=ACTOR)
+        with CaptureQueriesContext(connection) as queries:
+            import_run(job, batch_size=10)
+        lookups = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "external_id" in q["sql"]]
+        return job, lookups
+
+    job, lookups = run_in_batches_of_10(orders(range(20, 30), "late.csv"))
+    assert (job.created, lookups) == (10, [])  # nothing stored yet: straight in
+    # SO-0 … SO-19 are new; the third batch holds the stored SO-20 … SO-29, is refused
+    # by the unique index and written again with the check.
+    job, lookups = run_in_batches_of_10(orders(range(30), "all.csv"))
+    assert counts(job) == {"created": 20, "updated": 0, "unchanged": 10, "skipped": 0, "failed": 0}
+    assert len(lookups) == 1
+    assert Event.objects.count() == 30
+    assert job.batches.count() == 2  # the third batch added nothing to undo
