@@ -292,11 +292,18 @@ def normalise_identity(kind: str, value: Any) -> str:
         result = _text(value)
         if kind == "device_id":  # IDFA/GAID/OAID are hex UUIDs: case is formatting only
             result = result.lower()
-    # Category C = control, format (zero-width, bidi marks), surrogate, private use, unassigned:
-    # invisible in the admin, yet they would make two "identical" IDs different.
-    if len(result) > IDENTITY_MAX_LENGTH or any(unicodedata.category(ch)[0] == "C" for ch in result):
+    if len(result) > IDENTITY_MAX_LENGTH or has_invisible_characters(result):
         raise NormalisationError("invalid_identity", _IDENTITY_MESSAGE, value)
     return result
+
+
+def has_invisible_characters(text: str) -> bool:
+    """Whether `text` holds a character of Unicode category C (control, format such as
+    zero-width or bidi marks, surrogate, private use, unassigned): invisible in the admin,
+    yet they would make two "identical" ids different. `isprintable()` is false for every
+    one of them (and for separators) and runs at C speed; only then is each character
+    looked at."""
+    return not text.isprintable() and any(unicodedata.category(ch)[0] == "C" for ch in text)
 
 
 # --- names and places ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from profiles.importing.jobs import failed_rows_lines, import_job_create, mappin
 from profiles.importing.mapping import guess_mapping
 from profiles.importing.pipeline import import_run
 from profiles.importing.readers import ReadError, detect_encoding, open_table
+from profiles.importing.rows import parse_datetime
 from profiles.importing.undo import import_undo
 from profiles.models import (
     AttributeDefinition,
@@ -27,6 +28,7 @@ from profiles.models import (
     ProfileActivity,
     ProfileTag,
 )
+from profiles.normalisers import NormalisationError
 from tests.concurrency import run_together
 from tests.factories import IdentityFactory, ProfileFactory, TagFactory
 
@@ -407,6 +409,35 @@ def test_a_preview_cannot_be_undone(tmp_path):
 
 
 # --- events ------------------------------------------------------------------------------
+
+
+SHANGHAI = datetime.timezone(datetime.timedelta(hours=8))
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2024-03-01 12:30", datetime.datetime(2024, 3, 1, 12, 30, tzinfo=SHANGHAI)),
+    ("2024-03-01T12:30:15.25", datetime.datetime(2024, 3, 1, 12, 30, 15, 250000, tzinfo=SHANGHAI)),
+    ("2024-03-01T04:30:00Z", datetime.datetime(2024, 3, 1, 4, 30, tzinfo=datetime.timezone.utc)),
+    ("2024-03-01 12:30:00 +0800", datetime.datetime(2024, 3, 1, 12, 30, tzinfo=SHANGHAI)),
+    ("2024-03-01", datetime.datetime(2024, 3, 1, tzinfo=SHANGHAI)),
+    ("2024/3/1 9:05", datetime.datetime(2024, 3, 1, 9, 5, tzinfo=SHANGHAI)),
+    ("2024.3.1", datetime.datetime(2024, 3, 1, tzinfo=SHANGHAI)),
+    ("2024年3月1日 12:30", datetime.datetime(2024, 3, 1, 12, 30, tzinfo=SHANGHAI)),
+    ("20240301", datetime.datetime(2024, 3, 1, tzinfo=SHANGHAI)),
+    (45352.5, datetime.datetime(2024, 3, 1, 12, tzinfo=SHANGHAI)),  # an Excel serial
+    (datetime.datetime(2024, 3, 1, 12, 30), datetime.datetime(2024, 3, 1, 12, 30, tzinfo=SHANGHAI)),
+    ("  ", None),
+])
+def test_crm_timestamps_are_read(value, expected):
+    result = parse_datetime(value)
+    assert result == expected
+    assert result is None or result.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize("value", ["2024-02-30 10:00", "2024-03-01 24:30", "1850-03-01 10:00", "next Tuesday"])
+def test_impossible_timestamps_are_refused(value):
+    with pytest.raises(NormalisationError):
+        parse_datetime(value)
 
 
 def test_events_import_is_idempotent_and_updates_metrics():
