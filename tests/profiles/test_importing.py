@@ -681,7 +681,8 @@ def test_a_big_events_import_refreshes_the_planner_statistics_first(tmp_path):
     assert analyses == ['ANALYZE "profiles_event"']  # the metrics are recomputed on fresh figures
 
 
-def test_events_are_looked_up_only_once_one_is_found_already_stored(tmp_path):
+@pytest.mark.parametrize("policy", ["skip", "all_or_nothing"])  # a batch's transaction, or a savepoint
+def test_events_are_looked_up_only_once_one_is_found_already_stored(tmp_path, policy):
     a = ProfileFactory(phone="+8613800138000")
     IdentityFactory(profile=a, kind_id="phone", value="+8613800138000")
 
@@ -690,7 +691,7 @@ def test_events_are_looked_up_only_once_one_is_found_already_stored(tmp_path):
             f"13800138000,order,2024-03-01 10:{n:02d},SO-{n}\n" for n in numbers), name=name)
 
     def run_in_batches_of_10(path):
-        job, _ = import_job_create(path=str(path), name=path.name, kind="events", actor=ACTOR)
+        job, _ = import_job_create(path=str(path), name=path.name, kind="events", actor=ACTOR, error_policy=policy)
         with CaptureQueriesContext(connection) as queries:
             import_run(job, batch_size=10)
         lookups = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and "external_id" in q["sql"]]
