@@ -293,7 +293,8 @@ class _Runner:
         """Process `rows` in one transaction; returns the rows deferred to the next batch."""
         if not rows:
             return []
-        for attempt in (1, 2):
+        retries = 1
+        while True:
             try:
                 with transaction.atomic():
                     self.store.lock()

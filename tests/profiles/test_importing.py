@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
 
 from cdp.actors import Actor
@@ -520,6 +520,28 @@ def test_cli_prints_the_report_and_exits_non_zero_on_failure(tmp_path):
 def test_cli_success_exits_zero(tmp_path):
     call_command("import_file", str(write(tmp_path, "手机\n13800138000\n")), stdout=_Out(), stderr=_Out())
     assert Profile.objects.count() == 1
+
+
+@pytest.mark.parametrize("clashes, status", [(1, "done"), (2, "failed")])
+def test_a_batch_that_meets_a_concurrent_insert_is_looked_at_again_once(tmp_path, monkeypatch, clashes, status):
+    """Someone else adds one of the batch's identities between its look-up and its insert:
+    the batch is written again once; a second clash ends the import as failed."""
+    from profiles.importing.store import store_for_connection
+
+    store = type(store_for_connection())  # the portable store, or PostgreSQL's
+    insert = store.identities_insert
+    left = {"clashes": clashes}
+
+    def clashing_insert(self, *args, **kwargs):
+        if left["clashes"]:
+            left["clashes"] -= 1
+            raise IntegrityError("duplicate key value violates unique constraint")
+        return insert(self, *args, **kwargs)
+
+    monkeypatch.setattr(store, "identities_insert", clashing_insert)
+    job = run(write(tmp_path, "手机,姓名\n13800138000,张伟\n"))
+    assert job.status == status
+    assert Profile.objects.count() == (1 if status == "done" else 0)
 
 
 @pytest.mark.postgres
