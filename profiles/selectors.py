@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Right
 from django.urls import reverse
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _
 
 from .models import (
+    EventDefinition,
     Identity,
     IdentityKind,
     InterestMapping,
@@ -25,6 +26,12 @@ from .normalisers import (
     normalise_email,
     normalise_phone,
 )
+
+
+def event_labels() -> dict[str, str]:
+    """Event name → its label in the active language (built-in labels are English
+    source strings marked for translation), in the order of the names."""
+    return {name: gettext(label) for name, label in EventDefinition.objects.values_list("name", "label")}
 
 
 def identity_owner(*, kind: str, value: str) -> Profile | None:

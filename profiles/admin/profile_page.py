@@ -19,7 +19,7 @@ from cdp.models import AuditLog
 
 from .. import selectors, services
 from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
-from ..models import EventDefinition, Profile, ProfileActivity, Tag, TagSource
+from ..models import Profile, ProfileActivity, Tag, TagSource
 from ..services.tags import tag_assign, tag_remove
 from ..timeline import Cursor, TimelineFilter, profile_timeline
 
@@ -170,6 +170,6 @@ def _timeline_filter(request) -> TimelineFilter:
 
 
 def _timeline_types() -> list[tuple[str, str]]:
-    events = [(f"e:{name}", _(label)) for name, label in EventDefinition.objects.values_list("name", "label")]
+    events = [(f"e:{name}", label) for name, label in selectors.event_labels().items()]
     activities = [(f"a:{value}", str(label)) for value, label in ProfileActivity.Type.choices]
     return events + activities

@@ -320,7 +320,7 @@ class EventNameFilter(admin.SimpleListFilter):
     parameter_name = "name"
 
     def lookups(self, request, model_admin):
-        return EventDefinition.objects.values_list("name", "label")
+        return selectors.event_labels().items()
 
     def queryset(self, request, queryset):
         return queryset.filter(name=self.value()) if self.value() else queryset

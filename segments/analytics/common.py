@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from profiles.models import EventDefinition, Gender, Profile, born_by
+from profiles.models import Gender, Profile, born_by
 
 from ..conditions import parse
 from ..conditions.compile import _matching_events as matching_events  # the language's one event filter
@@ -149,12 +149,6 @@ def dimension_label(dimension: str, value) -> str:
     if dimension == "gender":
         return str(dict(Gender.choices).get(value, value))
     return str(value)
-
-
-def event_labels() -> dict[str, str]:
-    """Event name → its label in the active language (built-in labels are English
-    source strings marked for translation)."""
-    return {name: _(label) for name, label in EventDefinition.objects.values_list("name", "label")}
 
 
 def event_label(labels: dict[str, str], name: str) -> str:

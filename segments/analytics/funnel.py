@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from cdp.sql import tune_for_analysis
 from profiles.models import Event
+from profiles.selectors import event_labels
 
 from .common import (
     BREAKDOWNS,
@@ -27,7 +28,6 @@ from .common import (
     Scope,
     dimension_label,
     event_label,
-    event_labels,
     in_scope,
     plus,
     profile_dimension,

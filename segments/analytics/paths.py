@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 
 from cdp.sql import tune_for_analysis
 from profiles.models import Event, EventDefinition
+from profiles.selectors import event_labels
 
-from .common import DAY, Scope, event_label, event_labels, in_scope, scope_from, sql_of, step_events, whole
+from .common import DAY, Scope, event_label, in_scope, scope_from, sql_of, step_events, whole
 
 AFTER, BEFORE = "after", "before"
 MAX_STEPS = 5

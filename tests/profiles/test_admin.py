@@ -131,6 +131,11 @@ def test_event_list_filters_by_registered_event_name(admin_client):
     assert [e.name for e in response.context["cl"].result_list] == ["order"]
 
 
+def test_event_list_filter_names_events_in_the_admin_language(admin_client):
+    response = changelist(admin_client, "event")
+    assert "下单" in response.text and "Account opening completed" not in response.text
+
+
 def test_builtin_identity_kinds_cannot_be_deleted(admin_client):
     response = admin_client.get(reverse("admin:profiles_identitykind_delete", args=["phone"]))
     assert response.status_code == 403
