@@ -9,12 +9,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from cdp.actors import Actor
 from cdp.audit import audit_record
+from cdp.dates import typed_date
 from cdp.models import AuditLog
 
 from .. import selectors, services
@@ -157,7 +157,7 @@ class ProfilePageMixin:
 
 
 def _timeline_filter(request) -> TimelineFilter:
-    since, until = parse_date(request.GET.get("since") or ""), parse_date(request.GET.get("until") or "")
+    since, until = typed_date(request.GET.get("since")), typed_date(request.GET.get("until"))
 
     def start_of(day):
         return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min)) if day else None

@@ -147,7 +147,8 @@ class TagCategoryFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        categories = selectors.tag_category_with_descendants(int(self.value())) if self.value().isdigit() else set()
+        known = {value for value, _label in self.lookup_choices}  # not any number from the address bar
+        categories = selectors.tag_category_with_descendants(int(self.value())) if self.value() in known else set()
         return queryset.filter(
             Exists(ProfileTag.objects.filter(profile_id=OuterRef("pk"), tag__category__in=categories))
         )

@@ -10,9 +10,9 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.utils import timezone
-from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
+from cdp.dates import typed_date
 from profiles.models import Gender, Profile, born_by
 
 from ..conditions import parse
@@ -40,7 +40,7 @@ def scope_from(parameters: dict, now: datetime.datetime, *, default_days: int = 
     (local dates, both included), plus an optional {"segment": slug}."""
     start_text, end_text = parameters.get("start"), parameters.get("end")
     if start_text or end_text:
-        start_date, end_date = parse_date(str(start_text or "")), parse_date(str(end_text or ""))
+        start_date, end_date = typed_date(start_text), typed_date(end_text)
         if start_date is None or end_date is None:
             raise ValidationError(_("Give both dates of the range, like 2026-09-01."), code="bad_range")
         if end_date < start_date:

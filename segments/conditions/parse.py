@@ -5,9 +5,9 @@ import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 
+from cdp.dates import typed_moment
 from consent.models import Purpose
 from profiles.models import EventDefinition, Tag, TagCategory
 
@@ -160,7 +160,7 @@ def _moment(value, path: str, problems: Problems, as_datetime: bool):
     """A date ("2026-01-31") or datetime; datetimes without a zone are in the display zone."""
     parsed = None
     if isinstance(value, str):
-        parsed = parse_datetime(value) or parse_date(value)
+        parsed = typed_moment(value)
     if parsed is None:
         problems.add(path, _("“%(value)s” is not a date like 2026-01-31.") % {"value": value})
         return None

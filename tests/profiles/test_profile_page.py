@@ -145,6 +145,13 @@ def test_timeline_filter_by_type_and_date(admin_client):
     assert [e.type for e in response.context["entries"]] == ["created"]
 
 
+@pytest.mark.parametrize("day", ["2026-02-30", "2026-13-01", "yesterday"])
+def test_an_impossible_date_in_the_timeline_filter_is_ignored(admin_client, day):
+    profile = customer()
+    for url in (page_url(profile), reverse("admin:profiles_profile_timeline", args=[profile.pk])):
+        assert admin_client.get(url, {"since": day, "until": day}).status_code == 200
+
+
 def test_timeline_pages_through_both_sources_in_order_without_gaps_or_repeats():
     profile = ProfileFactory()
     rng = random.Random(5)

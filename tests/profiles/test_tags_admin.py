@@ -79,6 +79,13 @@ def test_category_filter_includes_sub_categories(admin_client):
     assert [p.name for p in response.context["cl"].result_list] == ["跑者"]
 
 
+@pytest.mark.parametrize("value", ["99999999999999999999", "-1", "abc"])
+def test_an_unknown_category_in_the_address_matches_nobody(admin_client, value):
+    ProfileFactory(name="其他")
+    response = admin_client.get(CHANGELIST, {"tag_category": value})
+    assert response.status_code == 200 and not response.context["cl"].result_list
+
+
 def test_profile_page_adds_and_removes_a_tag_through_the_services(admin_client, staff_user):
     profile, tag = ProfileFactory(name="王芳"), TagFactory(name="高价值")
     url = reverse("admin:profiles_profile_change", args=[profile.pk])

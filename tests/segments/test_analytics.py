@@ -162,6 +162,7 @@ def test_dropped_after_a_step_becomes_a_static_segment_of_exactly_those_customer
     {"steps": [{"event": "order"}, {"event": "payment", "where": [{"property": "x", "op": "zz"}]}]},
     {"steps": [{"event": "order"}, {"event": "payment"}], "window_days": 0},
     {"steps": [{"event": "order"}, {"event": "payment"}], "start": "2026-05-01", "end": "2026-04-01"},
+    {"steps": [{"event": "order"}, {"event": "payment"}], "start": "2026-02-30", "end": "2026-04-01"},
     {"steps": [{"event": "order"}, {"event": "payment"}], "breakdown": "salary"},
     {"steps": [{"event": "order"}, {"event": "payment"}], "segment": "missing"},
 ])

@@ -163,6 +163,8 @@ def test_definitions_select_exactly_the_expected_customers(people, definition, e
         ({"field": "total_spent", "op": "gte", "value": "lots"}, "value"),
         ({"field": "gender", "op": "eq", "value": "robot"}, "value"),
         ({"field": "birth_date", "op": "before", "value": "yesterday"}, "value"),
+        ({"field": "birth_date", "op": "before", "value": "2026-02-30"}, "value"),
+        ({"field": "last_seen_at", "op": "after", "value": "2026-02-28T25:00"}, "value"),
         ({"field": "total_spent", "op": "between", "value": [1]}, "value"),
         ({"tag": "no-such-tag", "op": "has"}, "tag"),
         ({"event": "teleport"}, "event"),
