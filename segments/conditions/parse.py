@@ -149,9 +149,14 @@ def _number(value, path: str, problems: Problems) -> Decimal | None:
         return None
 
 
-def _whole(value, path: str, problems: Problems, minimum: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.add(path, _("Give a whole number of at least %(min)s.") % {"min": minimum})
+# Bounds that keep a number inside what the databases compute with: a century of days,
+# and counts no customer reaches.
+MAX_DAYS, MAX_COUNT = 36_500, 1_000_000_000
+
+
+def _whole(value, path: str, problems: Problems, minimum: int, maximum: int = MAX_DAYS) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        problems.add(path, _("Give a whole number from %(min)s to %(max)s.") % {"min": minimum, "max": maximum})
         return None
     return value
 
@@ -226,8 +231,11 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
     name = data.get("event")
     if not EventDefinition.objects.filter(name=name).exists():
         problems.add(f"{path}event", _("“%(event)s” is not a registered event.") % {"event": name})
-    where = []
-    for i, item in enumerate(data.get("where") or []):
+    where, filters = [], data.get("where") or []
+    if not isinstance(filters, list):
+        problems.add(f"{path}where", _("Property filters are a list: [{\"property\": \"category\", \"op\": \"eq\", \"value\": \"sneakers\"}]."))
+        filters = []
+    for i, item in enumerate(filters):
         item_path = f"{path}where[{i}]"
         if not isinstance(item, dict) or not isinstance(item.get("property"), str) or not item["property"].isidentifier():
             problems.add(item_path, _("Filter a property like {\"property\": \"category\", \"op\": \"eq\", \"value\": \"sneakers\"}."))
@@ -263,7 +271,8 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
         if not isinstance(spec, dict) or spec.get("op") not in operators:
             problems.add(f"{path}{measure}", _("Use {\"op\": one of %(ops)s, \"value\": …}.") % {"ops": ", ".join(sorted(operators))})
             return None
-        value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0) if measure == "count"
+        value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0, maximum=MAX_COUNT)
+                 if measure == "count"
                  else _number(spec.get("value"), f"{path}{measure}.value", problems))
         return EventCondition(name, measure, spec["op"], value, window, tuple(where), amount)
     days = _whole(data[measure], f"{path}{measure}", problems, minimum=1)
