@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -186,9 +186,32 @@ def csv_response(rows: list[list], filename: str) -> HttpResponse:
     return response
 
 
-class SaveForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("name"), max_length=150)
-    parameters = forms.CharField(widget=forms.HiddenInput)
+class ParametersForm(forms.Form):
+    """The parameters an analysis ran with, posted back from its page."""
+
+    parameters = forms.JSONField(widget=forms.HiddenInput)
+
+    def clean_parameters(self):
+        parameters = self.cleaned_data["parameters"]
+        try:
+            json.dumps(parameters, allow_nan=False)  # 1e400 reads as infinity, which no database stores
+        except ValueError:
+            parameters = None
+        if not isinstance(parameters, dict):
+            raise ValidationError(_("The analysis settings could not be read; run the analysis again."))
+        return parameters
+
+
+def valid(form: forms.Form) -> dict:
+    """The form's cleaned data, or a ValidationError carrying all its messages."""
+    if not form.is_valid():
+        raise ValidationError([message for errors in form.errors.values() for message in errors])
+    return form.cleaned_data
+
+
+class SaveForm(ParametersForm):
+    name = forms.CharField(label=gettext_lazy("name"), max_length=150,
+                           error_messages={"required": gettext_lazy("Give the analysis a name.")})
 
 
 @admin.register(SavedAnalysis)
@@ -230,7 +253,8 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
         analysis = ANALYSES[kind]
         saved = None
         if request.GET.get("saved"):
-            saved = get_object_or_404(SavedAnalysis, pk=request.GET["saved"], kind=kind)
+            saved = get_object_or_404(SavedAnalysis, pk=request.GET["saved"] if request.GET["saved"].isdigit() else None,
+                                      kind=kind)
             form = analysis.form(analysis.form.data_from(saved.parameters))
         elif "run" in request.GET:
             form = analysis.form(request.GET)
@@ -254,7 +278,7 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
             "table": analysis.table(result) if result is not None else None,
             "chart": analysis.chart(result) if result is not None else None,
             "csv_url": f"?{urlencode({**request.GET.dict(), 'format': 'csv'})}" if result is not None else "",
-            "save_form": SaveForm(initial={"name": saved.name if saved else "", "parameters": json.dumps(parameters or {})}),
+            "save_form": SaveForm(initial={"name": saved.name if saved else "", "parameters": parameters or {}}),
             "can_save": self.has_add_permission_for_saving(request),
             "can_make_segments": request.user.has_perm("segments.add_segment"),
             "now": now,
@@ -297,12 +321,10 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
         form = SaveForm(request.POST)
         analysis = ANALYSES[kind]
         try:
-            if not form.is_valid():
-                raise ValidationError(_("Give the analysis a name."))
-            parameters = json.loads(form.cleaned_data["parameters"])
+            parameters = valid(form)["parameters"]
             analysis.build(parameters, timezone.now())  # only what runs is saved
-        except (ValueError, ValidationError) as error:
-            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
             return HttpResponseRedirect(reverse(f"admin:segments_savedanalysis_{kind}"))
         saved = SavedAnalysis.objects.create(name=form.cleaned_data["name"], kind=kind, parameters=parameters,
                                              owner=request.user)
@@ -322,13 +344,14 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
         if not request.user.has_perm("segments.add_segment"):
             raise PermissionDenied
         now = timezone.now()
+        form = ParametersForm(request.POST)
         try:
-            query = analytics.funnel_query(json.loads(request.POST.get("parameters", "")), now)
-            step = int(request.POST.get("step", ""))
+            query = analytics.funnel_query(valid(form)["parameters"], now)
+            step = int(request.POST["step"]) if request.POST.get("step", "").isdigit() else 0  # 0: refused, with the range
             name = (request.POST.get("name") or "").strip() or _("Dropped after step %(n)s") % {"n": step}
             segment = segment_from_funnel_drop_off(query=query, step=step, name=name, now=now)
-        except (ValueError, ValidationError) as error:
-            messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
             return HttpResponseRedirect(reverse("admin:segments_savedanalysis_funnel"))
         messages.success(request, _("Segment “%(name)s” saved with %(count)s customers.")
                          % {"name": segment.name, "count": segment.member_count})
@@ -378,7 +401,7 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
         elif chart == "segments":
             rows = [[_("segment"), _("members")], *[[s["name"], s["member_count"]] for s in figures["segments"]]]
         else:
-            raise PermissionDenied
+            raise Http404
         return csv_response(rows, f"dashboard-{chart}.csv")
 
 

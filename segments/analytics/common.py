@@ -70,7 +70,7 @@ def segment_named(slug) -> Segment | None:
 def whole(value, label, *, low: int, high: int) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is infinity
         number = None
     if number is None or not low <= number <= high or isinstance(value, bool):
         raise ValidationError(_("%(label)s must be a whole number from %(low)s to %(high)s.")

@@ -139,6 +139,32 @@ def test_an_analysis_is_saved_with_a_name_and_reopens_on_fresh_data(admin_client
     assert reopened.context["form"]["step_1"].value() == "account_open_start"
 
 
+@pytest.mark.parametrize("parameters", ["", "[]", "null", "not json", '{"days": 1e400, "steps": [{"event": "order"}, {"event": "payment"}]}'])
+def test_unreadable_parameters_posted_back_are_refused_with_a_message(admin_client, openings, parameters):
+    saving = admin_client.post(reverse("admin:segments_savedanalysis_funnel_save"), {"name": "漏斗", "parameters": parameters})
+    dropping = admin_client.post(reverse("admin:segments_savedanalysis_drop_off"), {"parameters": parameters, "step": "1"})
+    for response in (saving, dropping):
+        assert response.status_code == 302 and response.url == reverse("admin:segments_savedanalysis_funnel")
+    assert not SavedAnalysis.objects.exists() and not Segment.objects.exists()
+
+
+def test_saved_parameters_are_plain_json(admin_client):
+    """RFM ignores an unknown setting, but an infinite one could not be stored."""
+    response = admin_client.post(reverse("admin:segments_savedanalysis_rfm_save"), {"name": "RFM", "parameters": '{"weeks": 1e400}'})
+    assert response.url == reverse("admin:segments_savedanalysis_rfm") and not SavedAnalysis.objects.exists()
+
+
+def test_a_drop_off_step_that_is_not_a_number_gets_the_funnels_range(admin_client, openings):
+    response = admin_client.post(reverse("admin:segments_savedanalysis_drop_off"), follow=True, data={
+        "parameters": json.dumps({"steps": [{"event": "order"}, {"event": "payment"}]}), "step": "x"})
+    assert "只能选择第 1 到第 1 步之后流失的客户。" in response.text
+    assert not Segment.objects.exists()
+
+
+def test_a_saved_analysis_that_is_not_a_number_is_not_found(admin_client):
+    assert admin_client.get(reverse("admin:segments_savedanalysis_funnel"), {"saved": "x"}).status_code == 404
+
+
 def test_the_dashboard_links_each_number_to_its_list_and_is_cached(admin_client, openings, django_assert_max_num_queries):
     response = admin_client.get(reverse("admin:index"))
     dashboard = response.context["dashboard"]
@@ -155,6 +181,7 @@ def test_the_dashboard_links_each_number_to_its_list_and_is_cached(admin_client,
     assert admin_client.get(reverse("admin:index"), {"refresh": "1"}).context["dashboard"]["customers"] == 6
     for chart in ("events", "lifecycle", "consent", "segments"):
         assert admin_client.get(reverse("admin:segments_savedanalysis_dashboard_csv", args=[chart])).status_code == 200
+    assert admin_client.get(reverse("admin:segments_savedanalysis_dashboard_csv", args=["imports"])).status_code == 404
 
 
 def test_the_app_list_has_a_behaviour_analysis_section(admin_client):
