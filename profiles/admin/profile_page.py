@@ -123,7 +123,8 @@ class ProfilePageMixin:
         profile = self._profile(request, object_id)
         if not self.has_change_permission(request, profile):
             raise PermissionDenied
-        tag = Tag.objects.filter(pk=request.POST.get("tag") or 0).first()
+        tag_id = request.POST.get("tag", "")
+        tag = Tag.objects.filter(pk=tag_id).first() if tag_id.isdigit() else None
         if tag is None:
             messages.error(request, _("Choose a tag first."))
         else:

@@ -215,9 +215,10 @@ def test_staff_tag_and_untag_from_the_page(admin_client, staff_user):
     ]
 
 
-def test_tagging_from_the_page_without_a_tag_says_so(admin_client):
+@pytest.mark.parametrize("tag", ["", "x", "-1", "99999999999999999999"])
+def test_tagging_from_the_page_without_a_tag_says_so(admin_client, tag):
     profile = customer()
-    response = admin_client.post(reverse("admin:profiles_profile_tag", args=[profile.pk]), {"tag": ""}, follow=True)
+    response = admin_client.post(reverse("admin:profiles_profile_tag", args=[profile.pk]), {"tag": tag}, follow=True)
     assert "请先选择一个标签" in response.text
 
 
