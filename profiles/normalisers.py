@@ -281,7 +281,7 @@ def normalise_identity(kind: str, value: Any) -> str:
     """Identity value for `kind`, as stored and matched on.
 
     "phone" -> normalise_phone, "email" -> normalise_email, "device_id" -> lower-case;
-    every other kind (crm_id, wechat_openid, wechat_unionid, partner kinds) keeps its case
+    every other kind (crm_id, WeChat ids, partner kinds) keeps its case
     because e.g. WeChat OpenIDs are case-sensitive.
     """
     if kind == "phone":

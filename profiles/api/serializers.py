@@ -22,7 +22,7 @@ class StrictSerializer(serializers.Serializer):
 
 class IdentitySerializer(serializers.Serializer):
     kind = serializers.CharField(max_length=40, help_text=_(
-        "phone, email, crm_id, wechat_openid, wechat_unionid, device_id or a partner-defined kind"))
+        "phone, email, crm_id, wechat_openid, wechat_unionid, wechat_id, device_id or a partner-defined kind"))
     value = serializers.CharField(max_length=255)
 
 

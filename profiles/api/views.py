@@ -139,7 +139,7 @@ class ProfileLookupView(PartnerAPIView):
     @extend_schema(
         operation_id="profiles_lookup", summary=_("Find a customer by one identity"),
         description=_("Give exactly one identity as a query parameter named after its kind — ?phone=, ?email=, "
-                      "?crm_id=, ?wechat_openid=, ?wechat_unionid=, ?device_id= or your own kind — or use "
+                      "?crm_id=, ?wechat_openid=, ?wechat_unionid=, ?wechat_id=, ?device_id= or your own kind — or use "
                       "?kind=&value=. Values are normalised like imports (138 0013 8000 finds +8613800138000). "
                       "Needs profiles:read."),
         parameters=[
@@ -148,6 +148,7 @@ class ProfileLookupView(PartnerAPIView):
             OpenApiParameter("crm_id", str),
             OpenApiParameter("wechat_openid", str),
             OpenApiParameter("wechat_unionid", str),
+            OpenApiParameter("wechat_id", str),
             OpenApiParameter("kind", str, description=_("Any identity kind, with value")),
             OpenApiParameter("value", str),
         ],

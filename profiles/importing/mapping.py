@@ -33,7 +33,7 @@ PROFILE_FIELDS = ("name", "gender", "birth_date", "phone", "email", "country", "
 EVENT_FIELDS = ("event_name", "occurred_at", "amount", "source", "external_id", "properties")
 CONSENT_FIELDS = ("purpose", "consent_status", "captured_at", "notice_version", "evidence", "expires_at",
                   "guardian_consent")
-DEFAULT_PRECEDENCE = ["crm_id", "phone", "email", "wechat_unionid", "wechat_openid"]
+DEFAULT_PRECEDENCE = ["crm_id", "phone", "email", "wechat_unionid", "wechat_openid", "wechat_id"]
 
 _FIELD_LABELS = {
     "event_name": gettext_lazy("event name"),
@@ -69,6 +69,7 @@ _SYNONYMS: dict[str, list[str]] = {
                         "memberid", "customerno", "memberno"],
     "identity:wechat_openid": ["openid", "微信openid", "wechatopenid", "公众号openid"],
     "identity:wechat_unionid": ["unionid", "微信unionid", "wechatunionid"],
+    "identity:wechat_id": ["微信号", "微信", "微信账号", "微信id", "wechat", "wechatid", "weixin", "weixinid", "wxid"],
     "identity:device_id": ["设备id", "设备号", "deviceid", "idfa", "oaid"],
     "tags": ["标签", "客户标签", "tags", "tag", "labels"],
 }

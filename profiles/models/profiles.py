@@ -122,6 +122,7 @@ class IdentityKind(models.Model):
     CRM_ID = "crm_id"
     WECHAT_OPENID = "wechat_openid"
     WECHAT_UNIONID = "wechat_unionid"
+    WECHAT_ID = "wechat_id"
     DEVICE_ID = "device_id"
 
     code = models.SlugField(_("code"), max_length=40, primary_key=True)

@@ -165,6 +165,14 @@ def test_chinese_and_english_headers_are_recognised():
     }  # a second phone column is left for the user to decide
 
 
+def test_a_wechat_id_column_finds_and_keys_the_customer(tmp_path):
+    path = write(tmp_path, "手机,微信号\n13800138000,wx_ZhangWei\n,wx_ZhangWei\n")
+    assert guess_mapping("profiles", ["手机", "微信号"]) == {"手机": "phone", "微信号": "identity:wechat_id"}
+    job = run(path)
+    assert job.created == 1 and Profile.objects.count() == 1  # the second row is the same person, by WeChat ID alone
+    assert Identity.objects.get(kind_id="wechat_id").value == "wx_ZhangWei"
+
+
 def test_mapping_needs_an_identity_column(tmp_path):
     path = write(tmp_path, "姓名,城市\n张伟,上海\n")
     job = run(path)
