@@ -29,7 +29,7 @@ from profiles.models import ImportStatus, LifecycleStage
 from . import analytics
 from .admin_analytics_forms import FunnelForm, LifecycleForm, PathsForm, RetentionForm, RfmForm
 from .analytics.dashboard import dashboard_figures
-from .analytics.paths import path_label
+from .analytics.paths import AFTER, path_label
 from .analytics.rfm import GROUPS, group_cells
 from .analytics.segment_writes import segment_from_funnel_drop_off, segment_from_rfm_cells
 from .models import SavedAnalysis
@@ -113,23 +113,31 @@ def retention_table(result) -> list[list]:
 
 # --- paths ----------------------------------------------------------------------------------
 
-def paths_chart(result) -> dict:
-    def node(step, name):
-        return f"{step}·{path_label(result, name)}"
+def _path_end(result) -> str:
+    return _("no further event") if result.query.direction == AFTER else _("no earlier event")
 
+
+def _path_links(result) -> list[tuple[int, str, str, int]]:
+    """The flows, labelled, plus those whose path stops at each event (as flows into an
+    end node), so that the chart and the table show where customers drop out."""
+    return [*((step, path_label(result, a), path_label(result, b), n) for step, a, b, n in result.flows),
+            *((step, path_label(result, name), _path_end(result), n) for step, name, n in result.ended())]
+
+
+def paths_chart(result) -> dict:
     nodes, links = {}, []
-    for step, source, target, count in result.flows:
-        for key in (node(step, source), node(step + 1, target)):
+    for step, source, target, count in _path_links(result):
+        for key in (f"{step}·{source}", f"{step + 1}·{target}"):
             nodes.setdefault(key, {"name": key})
-        links.append({"source": node(step, source), "target": node(step + 1, target), "value": count})
+        if target == _path_end(result):
+            nodes[f"{step + 1}·{target}"]["itemStyle"] = {"color": "#bbb"}  # grey: out of the path
+        links.append({"source": f"{step}·{source}", "target": f"{step + 1}·{target}", "value": count})
     return {"kind": "paths", "nodes": list(nodes.values()), "links": links}
 
 
 def paths_table(result) -> list[list]:
-    rows = [[_("step"), _("from"), _("to"), _("customers")]]
-    for step, source, target, count in result.flows:
-        rows.append([step + 1, path_label(result, source), path_label(result, target), count])
-    return rows
+    return [[_("step"), _("from"), _("to"), _("customers")],
+            *([step + 1, source, target, count] for step, source, target, count in _path_links(result))]
 
 
 # --- lifecycle ------------------------------------------------------------------------------

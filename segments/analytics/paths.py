@@ -42,8 +42,16 @@ class PathsResult:
     flows: list[tuple[int, str, str, int]]
     labels: dict[str, str]
 
-    def reached(self, step: int) -> int:
-        return sum(n for k, _a, _b, n in self.flows if k == step - 1)
+    def ended(self) -> list[tuple[int, str, int]]:
+        """(step, event, customers) whose path stops there: no next (previous) event within
+        the window. Step 0 is the chosen event; the last step followed is left out."""
+        arrived, left = Counter({(0, self.query.event["event"]): self.customers}), Counter()
+        for step, source, target, count in self.flows:
+            arrived[(step + 1, target)] += count
+            left[(step, source)] += count
+        ended = [(step, name, n - left[(step, name)]) for (step, name), n in arrived.items()
+                 if step < self.query.steps and n > left[(step, name)]]
+        return sorted(ended, key=lambda end: (end[0], -end[2], end[1]))
 
 
 def paths_query(parameters: dict, now: datetime.datetime) -> PathsQuery:

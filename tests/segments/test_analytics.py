@@ -226,7 +226,7 @@ def test_paths_follow_each_customers_first_event_like_python(history, direction)
     result = paths(query, NOW)
 
     start = NOW - datetime.timedelta(days=90)
-    flows, customers = Counter(), 0
+    flows, ended, customers = Counter(), Counter(), 0
     for own in by_profile(history).values():
         anchors = [e for e in own if e.name == "product_view" and start <= e.occurred_at < NOW]
         if not anchors:
@@ -243,8 +243,11 @@ def test_paths_follow_each_customers_first_event_like_python(history, direction)
         chain = ["product_view", *(e.name for e in near[:3])]
         for k in range(len(chain) - 1):
             flows[(k, chain[k], chain[k + 1])] += 1
+        if len(chain) <= 3:  # the path stops before the third event followed
+            ended[(len(chain) - 1, chain[-1])] += 1
     assert result.customers == customers > 0
     assert {(k, a, b): n for k, a, b, n in result.flows} == dict(flows)
+    assert {(k, name): n for k, name, n in result.ended()} == dict(ended) and ended
 
 
 # --- lifecycle ---------------------------------------------------------------------------

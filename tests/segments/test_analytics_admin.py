@@ -2,6 +2,7 @@
 their CSV downloads (formula-safe), saving and reopening, and results into segments."""
 import datetime
 import json
+from collections import Counter
 
 import pytest
 from django.contrib.auth.models import Group
@@ -80,6 +81,21 @@ def test_each_page_draws_its_chart_in_bounded_queries_and_downloads_it_formula_s
     download = admin_client.get(reverse(f"admin:segments_savedanalysis_{kind}"), {**query, "format": "csv"})
     assert download["Content-Type"].startswith("text/csv")
     assert download.content.decode("utf-8-sig").count("\n") >= 2
+
+
+def test_the_paths_chart_shows_where_customers_stop(admin_client, openings):
+    response = admin_client.get(reverse("admin:segments_savedanalysis_paths"), {
+        "run": "1", "event": "account_open_start", "direction": "after", "steps": "3", "within_days": "7", "days": "30"})
+    chart, customers = response.context["chart"], response.context["result"].customers
+    grey = [n["name"] for n in chart["nodes"] if n.get("itemStyle")]
+    assert grey and all(name.endswith("·没有后续事件") for name in grey)
+    into, out_of = Counter(), Counter()
+    for link in chart["links"]:
+        into[link["target"]] += link["value"]
+        out_of[link["source"]] += link["value"]
+    assert out_of["0·开始开户"] == customers  # everyone who started goes on or stops
+    assert all(out_of[node] == n for node, n in into.items() if node in out_of)
+    assert any(row[2] == "没有后续事件" for row in response.context["table"][1:])
 
 
 def test_a_city_that_looks_like_a_formula_is_escaped_in_the_breakdown_csv(admin_client, openings):

@@ -36,7 +36,7 @@
       return {
         tooltip: {trigger: "item"},
         series: [{type: "sankey", data: data.nodes, links: data.links, emphasis: {focus: "adjacency"},
-                  nodeGap: 10, left: 20, right: 160, label: {formatter: function (p) { return p.name.split("·").slice(1).join("·"); }}}],
+                  nodeAlign: "left", nodeGap: 10, left: 20, right: 160, label: {formatter: function (p) { return p.name.split("·").slice(1).join("·"); }}}],
       };
     },
     lifecycle: function () {
