@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from consent.models import Purpose
-from profiles.masking import mask_email, mask_phone
+from profiles.masking import mask_phone
 from profiles.models import AttributeDefinition, EventDefinition, Gender, LifecycleStage, Tag, TagCategory
 
 from .conditions import parse, registry
@@ -210,8 +210,7 @@ def builder_preview(definition, *, defining: str | None = None, sample_size: int
         "timed_out": preview.timed_out,
         "sample": [
             {
-                # Not str(profile): without a name it is the phone, unmasked.
-                "name": profile.name or mask_phone(profile.phone) or mask_email(profile.email) or str(profile.uuid),
+                "name": str(profile),
                 "uuid": str(profile.uuid), "phone": mask_phone(profile.phone),
                 "city": profile.city, "url": reverse("admin:profiles_profile_change", args=[profile.pk]),
             }

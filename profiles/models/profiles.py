@@ -227,7 +227,11 @@ class Profile(models.Model):
         ]
 
     def __str__(self):
-        return self.name or self.phone or self.email or str(self.uuid)
+        # Never the phone or email in clear: this text is shown in lists, titles and the
+        # admin's log to staff who may only see them masked.
+        from ..masking import mask_email, mask_phone  # masking imports the models
+
+        return self.name or mask_phone(self.phone) or mask_email(self.email) or str(self.uuid)
 
     def clean(self):
         errors = {}

@@ -89,6 +89,15 @@ def test_personal_data_is_masked_and_only_permitted_staff_may_reveal_it(marketer
     assert "138****8000" in listing and "+8613800138000" not in listing
 
 
+@pytest.mark.parametrize("fields, shown", [({"phone": "13800138000", "email": ""}, "138****8000"),
+                                           ({"phone": "", "email": "zhang.wei@example.com"}, "z***@example.com")])
+def test_a_customer_without_a_name_is_named_by_masked_contact_details(marketer_client, fields, shown):
+    profile = customer(name="", **fields)
+    assert str(profile) == shown
+    pages = marketer_client.get(reverse("admin:profiles_profile_changelist")).text + marketer_client.get(page_url(profile)).text
+    assert shown in pages and "13800138000" not in pages and "zhang.wei@example.com" not in pages
+
+
 def test_revealing_needs_the_permission(marketer_client):
     profile = customer()
     response = marketer_client.post(reverse("admin:profiles_profile_reveal", args=[profile.pk]))
