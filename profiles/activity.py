@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from cdp.actors import Actor
 from cdp.sql import constant, insert_from_select
 
+from .masking import mask_email, mask_phone
 from .models import Profile, ProfileActivity, Tag, TagSource
 
 Type = ProfileActivity.Type
@@ -111,8 +112,19 @@ def profile_created(*, profile: Profile, source: str, actor: Actor) -> ProfileAc
 
 def profile_edited(*, profile: Profile, changes: dict[str, tuple], actor: Actor) -> ProfileActivity:
     """`changes` maps field name → (before, after), stored as strings for display."""
-    params = {"changes": {field: [_display(before), _display(after)] for field, (before, after) in changes.items()}}
+    params = {"changes": {field: [edit_shown(field, before), edit_shown(field, after)]
+                          for field, (before, after) in changes.items()}}
     return _save(_row(profile.pk, Type.EDITED, params, actor))
+
+
+# The history tells that a phone or email changed, never the numbers: everyone who may
+# open the customer reads it, including staff who may only see them masked.
+_MASKED_IN_HISTORY = {"phone": mask_phone, "email": mask_email}
+
+
+def edit_shown(field: str, value) -> str:
+    text = _display(value)
+    return _MASKED_IN_HISTORY[field](text) if text and field in _MASKED_IN_HISTORY else text
 
 
 def note_added(*, profile: Profile, text: str, actor: Actor) -> ProfileActivity:

@@ -1,7 +1,9 @@
 import datetime
 import random
+from importlib import import_module
 
 import pytest
+from django.apps import apps as django_apps
 from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
@@ -96,6 +98,24 @@ def test_a_customer_without_a_name_is_named_by_masked_contact_details(marketer_c
     assert str(profile) == shown
     pages = marketer_client.get(reverse("admin:profiles_profile_changelist")).text + marketer_client.get(page_url(profile)).text
     assert shown in pages and "13800138000" not in pages and "zhang.wei@example.com" not in pages
+
+
+def test_the_edit_history_tells_a_phone_or_email_changed_without_showing_them(marketer_client):
+    profile = customer()
+    services.profile_update(profile=profile, actor=Actor.system("t"), phone="13900139000", email="li.na@example.com")
+    text = marketer_client.get(page_url(profile)).text
+    assert "138****8000 → 139****9000" in text and "z***@example.com → l***@example.com" in text
+    assert not any(clear in text for clear in ("13800138000", "13900139000", "zhang.wei@", "li.na@"))
+
+
+def test_edits_recorded_before_masking_are_masked_by_a_migration():
+    profile = customer()
+    row = ProfileActivity.objects.create(profile=profile, type="edited", actor_kind="system", actor_label="t",
+                                         params={"changes": {"phone": ["+8613800138000", "+8613900139000"],
+                                                             "city": ["上海", "北京"]}})
+    import_module("profiles.migrations.0015_mask_edit_history").mask_edit_history(django_apps, None)
+    row.refresh_from_db()
+    assert row.params["changes"] == {"phone": ["138****8000", "139****9000"], "city": ["上海", "北京"]}
 
 
 def test_revealing_needs_the_permission(marketer_client):
