@@ -1,20 +1,31 @@
-"""Edits recorded before the history masked phones and emails: mask them now (the
-timeline shows the history to staff who may only see them masked)."""
-from django.db import migrations
+"""History recorded before it masked phones and emails: mask them now (the timeline
+shows the history to staff who may only see them masked). Edits kept the old and new
+values; merges named a customer without a name by their phone or email."""
+import re
 
-EDITED = "edited"
+from django.db import migrations
 
 
 def mask_edit_history(apps, schema_editor):
     from profiles.activity import edit_shown
+    from profiles.masking import mask_email, mask_phone
+
+    def shown_name(name: str) -> str:
+        if re.fullmatch(r"\+\d{6,15}", name):
+            return mask_phone(name)
+        return mask_email(name) if "@" in name else name
 
     ProfileActivity = apps.get_model("profiles", "ProfileActivity")
-    rows = ProfileActivity.objects.filter(type=EDITED).only("params").iterator(chunk_size=2000)
-    for activity in rows:
-        changes = activity.params.get("changes") or {}
-        masked = {field: [edit_shown(field, value) for value in values] for field, values in changes.items()}
-        if masked != changes:
-            activity.params = {**activity.params, "changes": masked}
+    rows = ProfileActivity.objects.filter(type__in=["edited", "merged", "unmerged"]).only("type", "params")
+    for activity in rows.iterator(chunk_size=2000):
+        params = dict(activity.params)
+        if activity.type == "edited":
+            params["changes"] = {field: [edit_shown(field, value) for value in values]
+                                 for field, values in (params.get("changes") or {}).items()}
+        else:
+            params.update({key: shown_name(params[key]) for key in ("merged_name", "survivor_name") if key in params})
+        if params != activity.params:
+            activity.params = params
             activity.save(update_fields=["params"])
 
 

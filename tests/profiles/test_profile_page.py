@@ -108,14 +108,18 @@ def test_the_edit_history_tells_a_phone_or_email_changed_without_showing_them(ma
     assert not any(clear in text for clear in ("13800138000", "13900139000", "zhang.wei@", "li.na@"))
 
 
-def test_edits_recorded_before_masking_are_masked_by_a_migration():
+def test_history_recorded_before_masking_is_masked_by_a_migration():
     profile = customer()
     row = ProfileActivity.objects.create(profile=profile, type="edited", actor_kind="system", actor_label="t",
                                          params={"changes": {"phone": ["+8613800138000", "+8613900139000"],
                                                              "city": ["上海", "北京"]}})
+    merge = ProfileActivity.objects.create(profile=profile, type="merged", actor_kind="system", actor_label="t",
+                                           params={"merged_name": "+8613700137000", "survivor_name": "王芳"})
     import_module("profiles.migrations.0015_mask_edit_history").mask_edit_history(django_apps, None)
     row.refresh_from_db()
+    merge.refresh_from_db()
     assert row.params["changes"] == {"phone": ["138****8000", "139****9000"], "city": ["上海", "北京"]}
+    assert (merge.params["merged_name"], merge.params["survivor_name"]) == ("137****7000", "王芳")
 
 
 def test_revealing_needs_the_permission(marketer_client):
