@@ -24,6 +24,7 @@ from segments.analytics import (
     rfm,
     rfm_query,
 )
+from segments.analytics.paths import OTHER, PathsResult
 from segments.analytics.rfm import group_of
 from segments.analytics.segment_writes import segment_from_funnel_drop_off, segment_from_rfm_cells
 from segments.models import Segment, SegmentMembership
@@ -248,6 +249,15 @@ def test_paths_follow_each_customers_first_event_like_python(history, direction)
     assert result.customers == customers > 0
     assert {(k, a, b): n for k, a, b, n in result.flows} == dict(flows)
     assert {(k, name): n for k, name, n in result.ended()} == dict(ended) and ended
+
+
+def test_where_paths_stop_counts_the_merged_other_events_too():
+    """With more than ten events at a step the rarest become "…", which must still add up."""
+    query = paths_query({"event": "product_view", "steps": 2, "days": 30}, NOW)
+    flows = [(0, "product_view", "order", 5), (0, "product_view", OTHER, 4),
+             (1, "order", "payment", 3), (1, OTHER, "order", 1), (1, OTHER, OTHER, 2)]
+    result = PathsResult(query=query, customers=12, flows=flows, labels={})
+    assert result.ended() == [(0, "product_view", 3), (1, "order", 2), (1, OTHER, 1)]
 
 
 # --- lifecycle ---------------------------------------------------------------------------
