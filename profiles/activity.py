@@ -112,7 +112,7 @@ def profile_created(*, profile: Profile, source: str, actor: Actor) -> ProfileAc
 
 def profile_edited(*, profile: Profile, changes: dict[str, tuple], actor: Actor) -> ProfileActivity:
     """`changes` maps field name → (before, after), stored as strings for display."""
-    params = {"changes": {field: [edit_shown(field, before), edit_shown(field, after)]
+    params = {"changes": {field: [_shown_in_history(field, before), _shown_in_history(field, after)]
                           for field, (before, after) in changes.items()}}
     return _save(_row(profile.pk, Type.EDITED, params, actor))
 
@@ -122,7 +122,7 @@ def profile_edited(*, profile: Profile, changes: dict[str, tuple], actor: Actor)
 _MASKED_IN_HISTORY = {"phone": mask_phone, "email": mask_email}
 
 
-def edit_shown(field: str, value) -> str:
+def _shown_in_history(field: str, value) -> str:
     text = _display(value)
     return _MASKED_IN_HISTORY[field](text) if text and field in _MASKED_IN_HISTORY else text
 

@@ -7,8 +7,9 @@ from django.db import migrations
 
 
 def mask_edit_history(apps, schema_editor):
-    from profiles.activity import edit_shown
     from profiles.masking import mask_email, mask_phone
+
+    masks = {"phone": mask_phone, "email": mask_email}
 
     def shown_name(name: str) -> str:
         if re.fullmatch(r"\+\d{6,15}", name):
@@ -20,7 +21,7 @@ def mask_edit_history(apps, schema_editor):
     for activity in rows.iterator(chunk_size=2000):
         params = dict(activity.params)
         if activity.type == "edited":
-            params["changes"] = {field: [edit_shown(field, value) for value in values]
+            params["changes"] = {field: [masks[field](value) if value and field in masks else value for value in values]
                                  for field, values in (params.get("changes") or {}).items()}
         else:
             params.update({key: shown_name(params[key]) for key in ("merged_name", "survivor_name") if key in params})
