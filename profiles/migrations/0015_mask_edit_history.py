@@ -18,6 +18,7 @@ def mask_edit_history(apps, schema_editor):
 
     ProfileActivity = apps.get_model("profiles", "ProfileActivity")
     rows = ProfileActivity.objects.filter(type__in=["edited", "merged", "unmerged"]).only("type", "params")
+    changed = []
     for activity in rows.iterator(chunk_size=2000):
         params = dict(activity.params)
         if activity.type == "edited":
@@ -27,7 +28,8 @@ def mask_edit_history(apps, schema_editor):
             params.update({key: shown_name(params[key]) for key in ("merged_name", "survivor_name") if key in params})
         if params != activity.params:
             activity.params = params
-            activity.save(update_fields=["params"])
+            changed.append(activity)
+    ProfileActivity.objects.bulk_update(changed, ["params"], batch_size=2000)
 
 
 class Migration(migrations.Migration):
