@@ -31,6 +31,11 @@ class Command(BaseCommand):
         "always give the same data."
     )
 
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        # argparse formats the description with a regex, which needs a str, not a lazy translation.
+        self.help = str(self.help)
+        return super().create_parser(prog_name, subcommand, **kwargs)
+
     def add_arguments(self, parser):
         parser.add_argument("--profiles", type=int, default=3000, help=gettext_lazy("Number of customers to add."))
         parser.add_argument(
