@@ -3,22 +3,61 @@
 `spreadsheet_safe` stops CSV/formula injection: a cell that starts with =, +, -, @, a tab or
 a carriage return is run as a formula by Excel and WPS (=HYPERLINK(…), +cmd|…), so it gets a
 leading apostrophe, which spreadsheets show as text and do not display. django-import-export's
-own option only escapes "=".
+own option only escapes "=". A valid phone number (+8613800138000, "+86 138-0013-8000") is
+data, not a formula, and is written as it is: made of digits, spaces, dashes, dots and
+parentheses it can call no function and reach no other cell or program, and an apostrophe in
+front would corrupt it for the SMS vendor or importer that reads the file (our own included).
+
+`xlsx_row` writes XLSX cells as typed strings (inline strings, never formulas), so an XLSX
+file needs no apostrophe at all: its cells hold exactly the data.
 """
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Iterator
 
+import phonenumbers
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+_PHONE_TEXT = re.compile(r"\+[0-9][0-9 ().\-]{4,30}")
+
+
+def is_phone_number(text: str) -> bool:
+    """True for a valid international phone number written with "+" and only digits,
+    spaces, dashes, dots and parentheses."""
+    if not _PHONE_TEXT.fullmatch(text):
+        return False
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(text, None))
+    except phonenumbers.NumberParseException:
+        return False
 
 
 def spreadsheet_safe(value):
     """`value` unchanged unless it is text a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not is_phone_number(value):
         return "'" + value
     return value
+
+
+def xlsx_row(sheet, values: Iterable) -> list:
+    """Cells for `sheet.append` on a write-only openpyxl sheet: text as typed strings
+    (data type "s": shown as text, never run, whatever it starts with), characters XML
+    cannot hold removed; numbers stay numbers."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    cells = []
+    for value in values:
+        if isinstance(value, str):
+            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
+            cell.data_type = "s"
+        else:
+            cell = WriteOnlyCell(sheet, value=value)
+        cells.append(cell)
+    return cells
 
 
 def csv_lines(rows: Iterable[Iterable], *, bom: bool = True) -> Iterator[str]:
