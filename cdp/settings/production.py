@@ -22,3 +22,13 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Keys the hashes of erased people's identifiers (consent.Suppression): its own secret,
+# never SECRET_KEY's value (rotating SECRET_KEY would let erased people come back, and a
+# leaked SECRET_KEY would let anyone test phone numbers against the hashes).
+CDP_SUPPRESSION_KEY = env.str("CDP_SUPPRESSION_KEY")  # no default: refuse to start without one
+if CDP_SUPPRESSION_KEY == SECRET_KEY or len(CDP_SUPPRESSION_KEY) < 32:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("CDP_SUPPRESSION_KEY must be its own secret of at least 32 characters, "
+                               "not SECRET_KEY's value.")

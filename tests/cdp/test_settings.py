@@ -50,6 +50,7 @@ def test_production_settings_pass_check_deploy():
         "DJANGO_SETTINGS_MODULE": "cdp.settings.production",
         "SECRET_KEY": "x7!kq2-" * 10,
         "ALLOWED_HOSTS": "cdp.example.com",
+        "CDP_SUPPRESSION_KEY": "s9#" * 16,
     }
     env.pop("DEBUG", None)
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set while browser tests run
