@@ -24,6 +24,9 @@ ROLES = {
         "consent.view_datasubjectrequest", "consent.add_datasubjectrequest", "consent.change_datasubjectrequest",
         "consent.erase_profile", "consent.view_suppression", "consent.view_erasurenotice",
         "consent.add_notice", "consent.change_purpose", "cdp.view_auditlog",
+        # exports for a purpose with its channel's contact (phones for SMS) unmasked, audited;
+        # marketers get this only when the administrator grants it to them
+        "segments.export_segment", "segments.export_contact_data",
         # consent arrives in bulk too, and the officer checks that erased people stay out
         "profiles.add_importjob", "profiles.view_importjob",
     ],

@@ -39,7 +39,11 @@ class Segment(models.Model):
         verbose_name = _("segment")
         verbose_name_plural = _("segments")
         ordering = ["name"]
-        permissions = [("export_segment", _("Can export a segment's members"))]
+        permissions = [
+            ("export_segment", _("Can export a segment's members")),
+            # the purpose's own channel contact (phones for SMS, emails for email) unmasked
+            ("export_contact_data", _("Can export contact data for a consented channel")),
+        ]
         constraints = [models.CheckConstraint(condition=Q(kind__in=["dynamic", "static"]), name="segment_kind_valid")]
 
     def __str__(self):
