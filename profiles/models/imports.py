@@ -34,6 +34,7 @@ class ImportStatus(models.TextChoices):
     RUNNING = "running", _("Importing")
     DONE = "done", _("Done")
     FAILED = "failed", _("Failed")
+    INTERRUPTED = "interrupted", _("Interrupted")
     UNDONE = "undone", _("Undone")
 
 
@@ -89,6 +90,18 @@ class ImportJob(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
     dry_run = models.BooleanField(_("preview only"), default=False)
     progress = models.FloatField(_("progress"), default=0)
+    # Who ran (or resumed) the import: credited on the timeline and in the audit log.
+    run_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("run by"), null=True, blank=True,
+                               on_delete=models.SET_NULL, related_name="+")
+    run_by_label = models.CharField(_("run by"), max_length=150, blank=True)
+    # Touched after every committed batch: a running job whose heartbeat stops is interrupted.
+    heartbeat_at = models.DateTimeField(_("last sign of life"), null=True, blank=True)
+    # The first file row not yet committed (0: none yet): where a resumed import continues.
+    resume_row = models.PositiveIntegerField(default=0, editable=False)
+    file_expired_at = models.DateTimeField(_("file deleted at"), null=True, blank=True)
+    undo_queued_at = models.DateTimeField(_("undo queued at"), null=True, blank=True)
+    undo_progress = models.FloatField(_("undo progress"), default=0)
+    undo_error = models.TextField(_("undo error"), blank=True)
 
     rows_read = models.PositiveIntegerField(_("rows"), default=0)
     created = models.PositiveIntegerField(_("created"), default=0)
@@ -132,9 +145,20 @@ class ImportJob(models.Model):
         return self.status in (ImportStatus.QUEUED, ImportStatus.PREVIEWING, ImportStatus.RUNNING)
 
     @property
+    def is_undoing(self) -> bool:
+        return self.undo_queued_at is not None and self.undone_at is None
+
+    @property
     def can_undo(self) -> bool:
-        # A failed "skip bad rows" import keeps the batches it committed: those can be undone.
-        return self.status in (ImportStatus.DONE, ImportStatus.FAILED) and not self.dry_run and not self.undone_at
+        # A failed "skip bad rows" import keeps the batches it committed, and so may an
+        # interrupted one: those can be undone.
+        return (self.status in (ImportStatus.DONE, ImportStatus.FAILED, ImportStatus.INTERRUPTED)
+                and not self.dry_run and not self.undone_at and not self.is_undoing)
+
+    @property
+    def can_resume(self) -> bool:
+        return (self.status == ImportStatus.INTERRUPTED and not self.dry_run and not self.file_expired_at
+                and not self.is_undoing)
 
 
 class ImportRowError(models.Model):
