@@ -149,6 +149,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("CDP_INTERESTS_EVERY_SECONDS", default=24 * 3600),
     },
     "expire-tags": {"task": "profiles.tasks.expire_tags", "schedule": 3600},
+    # Imports whose worker is gone are marked interrupted; unrun uploads expire.
+    "import-housekeeping": {"task": "profiles.tasks.import_housekeeping", "schedule": 300},
     "recompute-due-segments": {"task": "segments.tasks.recompute_due_segments", "schedule": 60},
     # Rule tags with windows ("orders in the last 30 days") change with time as well as data.
     "refresh-rule-tags": {
@@ -210,6 +212,10 @@ CDP_PREVIEW_TIMEOUT_MS = env.int("CDP_PREVIEW_TIMEOUT_MS", default=5000)
 # (larger ones go to Celery). The command line (manage.py import_file) has no limit.
 CDP_IMPORT_MAX_BYTES = env.int("CDP_IMPORT_MAX_BYTES", default=500 * 1024 * 1024)
 CDP_IMPORT_INLINE_BYTES = env.int("CDP_IMPORT_INLINE_BYTES", default=2 * 1024 * 1024)
+# A running import touches its heartbeat after every batch; silent this long, it is interrupted.
+CDP_IMPORT_HEARTBEAT_TIMEOUT = env.int("CDP_IMPORT_HEARTBEAT_TIMEOUT", default=15 * 60)
+# Uploads of imports left unrun (never run, or interrupted) are deleted after this many days.
+CDP_IMPORT_UPLOAD_MAX_AGE_DAYS = env.int("CDP_IMPORT_UPLOAD_MAX_AGE_DAYS", default=7)
 
 LOGGING = {
     "version": 1,
