@@ -14,7 +14,7 @@ from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
 
 from .. import selectors, services
-from ..masking import can_see_personal_data, mask_email, mask_phone
+from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
 from ..metrics import metrics_recompute
 from ..models import (
     AttributeDefinition,
@@ -62,8 +62,11 @@ class ProfileAdminForm(forms.ModelForm):
 
 
 class IdentityInline(admin.TabularInline):
+    """The customer's identities, read-only and masked for everyone (phones and emails;
+    CRM and WeChat ids are pseudonymous keys): the profile page's audited reveal shows them."""
+
     model = Identity
-    fields = ("kind", "value", "source", "created_at")
+    fields = ("kind", "value_masked", "source", "created_at")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -71,6 +74,10 @@ class IdentityInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("value"))
+    def value_masked(self, obj):
+        return mask_identity(obj.kind_id, obj.value)
 
 
 class ProfileTagInline(admin.TabularInline):

@@ -305,4 +305,7 @@ class Identity(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.kind_id}: {self.value}"
+        # Masked like Profile's: the admin shows this text (an inline's row, the log).
+        from ..masking import mask_identity  # masking imports the models
+
+        return f"{self.kind_id}: {mask_identity(self.kind_id, self.value)}"

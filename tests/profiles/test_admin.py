@@ -149,3 +149,50 @@ def test_a_filtered_list_counts_only_up_to_the_cap(admin_client, settings):
     assert response.context["cl"].result_count == 3 and response.context["cl"].paginator.capped
     assert "3+" in response.text
     assert not changelist(admin_client, q="客户1").context["cl"].paginator.capped
+
+
+# --- personal data in the admin (masking, audited reveals, lookups that are no oracle) ---------
+
+ANALYST = "分析师 analyst"
+
+
+@pytest.fixture
+def analyst_client(client, django_user_model):
+    """Staff in the seeded analyst role: they view customers and their identities, but may
+    not see phones and emails unmasked."""
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("analyst", password="pw-for-tests", is_staff=True)
+    user.groups.add(Group.objects.get(name=ANALYST))
+    client.force_login(user)
+    return client
+
+
+def wang_fang():
+    return services.profile_create(actor=Actor.system("t"), source="admin", name="王芳", phone="13912345678",
+                                   email="wang.fang@example.com", identities=[("crm_id", "CRM-42")])
+
+
+def test_the_edit_form_masks_identity_values_for_staff_without_the_permission(analyst_client):
+    # given a customer whose phone and email are identities too
+    profile = wang_fang()
+    # when an analyst opens the edit form
+    response = analyst_client.get(reverse("admin:profiles_profile_change", args=[profile.pk]) + "?edit=1")
+    # then the identities table shows them masked (CRM ids are pseudonymous keys, shown as they are)
+    assert response.status_code == 200
+    assert "13912345678" not in response.text and "wang.fang@example.com" not in response.text
+    assert "139****5678" in response.text and "w***@example.com" in response.text and "CRM-42" in response.text
+
+
+def test_the_edit_form_masks_identities_for_permitted_staff_too_and_audits_what_it_shows(admin_client, staff_user):
+    # given a customer and a superuser
+    profile = wang_fang()
+    # when the superuser opens the edit form (its phone and email fields are shown to be edited)
+    response = admin_client.get(reverse("admin:profiles_profile_change", args=[profile.pk]) + "?edit=1")
+    # then the identities are masked (the profile page's reveal shows them), and what is shown is audited
+    assert response.text.count("+8613912345678") == 1  # the phone field's value, nowhere else
+    assert "139****5678" in response.text
+    from cdp.models import AuditLog
+
+    entry = AuditLog.objects.get(action="reveal_personal_data")
+    assert (entry.actor_user, entry.target, entry.details["fields"]) == (staff_user, str(profile.uuid), ["phone", "email"])
