@@ -174,7 +174,9 @@ def profile_consent_section(profile: Profile, request):
         "consent_history": list(consent_history(profile)[:50]),
         "do_not_contact": list(DoNotContact.objects.filter(profile=profile).order_by("lifted_at", "-created_at")),
         "is_minor": is_minor(profile),
-        "can_record_consent": request.user.has_perm("consent.add_consentrecord"),
+        # Erased and merged customers are read-only: nothing offers to record on them.
+        "can_record_consent": request.user.has_perm("consent.add_consentrecord")
+        and profile.status == ProfileStatus.ACTIVE,
         "can_add_request": request.user.has_perm("consent.add_datasubjectrequest"),
         "profile_uuid": str(profile.uuid),
         "profile_id": profile.pk,

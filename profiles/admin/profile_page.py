@@ -19,8 +19,8 @@ from cdp.models import AuditLog
 
 from .. import selectors, services
 from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
-from ..models import Profile, ProfileActivity, Tag, TagSource
-from ..services.tags import tag_assign, tag_remove
+from ..models import Profile, ProfileActivity, ProfileStatus, Tag, TagSource
+from ..services.tags import profile_tag_add, profile_tag_remove
 from ..timeline import Cursor, TimelineFilter, profile_timeline
 
 
@@ -54,6 +54,12 @@ class ProfilePageMixin:
             response["Location"] += ("&" if "?" in response["Location"] else "?") + "edit=1"
         return response
 
+    def has_change_permission(self, request, obj=None):
+        """Erased and merged customers are read-only, whatever the user may do."""
+        if obj is not None and obj.status != ProfileStatus.ACTIVE:
+            return False
+        return super().has_change_permission(request, obj)
+
     def _profile(self, request, object_id) -> Profile:
         profile = self.get_object(request, object_id)
         if profile is None:
@@ -65,7 +71,8 @@ class ProfilePageMixin:
     def profile_page_view(self, request, object_id):
         profile = self._profile(request, object_id)
         if profile.merged_into_id:
-            messages.info(request, _("This customer was merged into another profile; showing the survivor."))
+            messages.warning(request, _("“%(name)s” was merged into this customer and is read-only; showing the customer "
+                                        "it was merged into.") % {"name": profile})
             return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.merged_into_id]))
         filters = _timeline_filter(request)
         entries, next_cursor = profile_timeline(profile, filters=filters)
@@ -93,10 +100,16 @@ class ProfilePageMixin:
             "timeline_types": _timeline_types(),
             "filters": filters,
             "can_edit": self.has_change_permission(request, profile),
+            "is_erased": profile.status == ProfileStatus.ERASED,
             "sections": selectors.profile_sections(profile, request),
             "assignable_tags": selectors.assignable_tags().exclude(profile_tags__profile=profile).order_by("name"),
         }
         return TemplateResponse(request, "admin/profiles/profile/page.html", context)
+
+    def _may_write(self, request, profile) -> bool:
+        """The user may change customers; whether this one can still be changed (erased,
+        merged) is the services' to say, with their message."""
+        return super().has_change_permission(request, profile)
 
     def timeline_view(self, request, object_id):
         """The next page of the timeline, as HTML to append ("load more")."""
@@ -109,7 +122,7 @@ class ProfilePageMixin:
 
     def note_view(self, request, object_id):
         profile = self._profile(request, object_id)
-        if not self.has_change_permission(request, profile):
+        if not self._may_write(request, profile):
             raise PermissionDenied
         try:
             services.note_add(profile=profile, text=request.POST.get("text", ""), actor=Actor.staff(request.user))
@@ -121,23 +134,25 @@ class ProfilePageMixin:
     def tag_view(self, request, object_id):
         """Add or remove one tag from the page (the same services as the bulk actions)."""
         profile = self._profile(request, object_id)
-        if not self.has_change_permission(request, profile):
+        if not self._may_write(request, profile):
             raise PermissionDenied
         tag_id = request.POST.get("tag", "")
         tag = Tag.objects.filter(pk=tag_id).first() if tag_id.isdigit() else None
         if tag is None:
             messages.error(request, _("Choose a tag first."))
         else:
-            one = Profile.objects.filter(pk=profile.pk)
             actor = Actor.staff(request.user)
             try:
                 if request.POST.get("remove"):
-                    tag_remove(tag=tag, profiles=one, source=TagSource.MANUAL, actor=actor)
+                    profile_tag_remove(profile=profile, tag=tag, source=TagSource.MANUAL, actor=actor)
                     messages.success(request, _("Tag “%(tag)s” removed.") % {"tag": tag.name})
                 else:
-                    tag_assign(tag=tag, profiles=one, source=TagSource.MANUAL, actor=actor,
-                               reason=request.POST.get("reason", "").strip())
-                    messages.success(request, _("Tag “%(tag)s” added.") % {"tag": tag.name})
+                    added = profile_tag_add(profile=profile, tag=tag, source=TagSource.MANUAL, actor=actor,
+                                            reason=request.POST.get("reason", "").strip())
+                    if added:
+                        messages.success(request, _("Tag “%(tag)s” added.") % {"tag": tag.name})
+                    else:
+                        messages.info(request, _("The customer already has the tag “%(tag)s”.") % {"tag": tag.name})
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
         return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))

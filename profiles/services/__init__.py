@@ -5,11 +5,13 @@ from .profiles import (
     note_add,
     profile_create,
     profile_fields_normalise,
+    profile_require_active,
     profile_update,
     profile_upsert,
 )
 
 __all__ = [
-    "EDITABLE_FIELDS", "identity_add", "note_add", "profile_create", "profile_fields_normalise", "profile_update",
+    "EDITABLE_FIELDS", "identity_add", "note_add", "profile_create", "profile_fields_normalise", "profile_require_active",
+    "profile_update",
     "profile_upsert",
 ]

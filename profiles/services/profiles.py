@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from cdp.actors import Actor
 
 from .. import activity
-from ..models import Identity, IdentityKind, Profile, ProfileMerge
+from ..models import Identity, IdentityKind, Profile, ProfileMerge, ProfileStatus
 from ..normalisers import (
     NormalisationError,
     normalise_city,
@@ -86,6 +86,7 @@ def profile_update(*, profile: Profile, actor: Actor, source: str = "admin", **d
     """Change editable fields; a blank value clears it. The edit lands on the timeline."""
     fields = profile_fields_normalise(data)
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
+    profile_require_active(profile)
     changes = _profile_change(profile, fields)
     if not changes:
         return profile
@@ -217,10 +218,27 @@ def identity_add(*, profile: Profile, kind: str, value: str, source: str) -> Ide
     return Identity.objects.create(profile=profile, kind_id=kind, value=value, source=source)
 
 
+def profile_require_active(profile: Profile) -> None:
+    """Erased and merged customers are read-only: a write to one is refused with a
+    message that says why (and, for a merge, who to work on instead). Reads the status
+    from the database, not from a possibly stale instance."""
+    status, survivor_id = Profile.objects.filter(pk=profile.pk).values_list("status", "merged_into").get()
+    if status == ProfileStatus.ACTIVE:
+        return
+    if status == ProfileStatus.MERGED and survivor_id:
+        survivor = Profile.objects.get(pk=survivor_id)
+        raise ValidationError(
+            _("This customer was merged into “%(survivor)s” and can no longer be changed; work on that customer "
+              "instead.") % {"survivor": survivor}, code="profile_not_active",
+        )
+    raise ValidationError(_("This customer was erased and can no longer be changed."), code="profile_not_active")
+
+
 def note_add(*, profile: Profile, text: str, actor: Actor):
     text = text.strip()
     if not text:
         raise ValidationError(_("A note cannot be empty."), code="empty_note")
+    profile_require_active(profile)
     return activity.note_added(profile=profile, text=text, actor=actor)
 
 

@@ -23,6 +23,7 @@ from cdp.sql import constant, insert_from_select
 from .. import activity
 from ..models import Profile, ProfileStatus, ProfileTag, Tag, TagKind, TagSource
 from ..selectors import tag_usages
+from .profiles import profile_require_active
 
 
 def tag_assign(
@@ -67,6 +68,23 @@ def tag_assign(
         }, rows)
         tag_count_refresh(tag)
     return added
+
+
+def profile_tag_add(*, profile: Profile, tag: Tag, source: str, actor: Actor, reason: str = "",
+                    expires_at: datetime.datetime | None = None) -> int:
+    """Give one customer a tag (the profile page, the edit form). Unlike a bulk
+    selection, which skips erased and merged customers and says how many, one such
+    customer is refused: staff asked for exactly this write."""
+    profile_require_active(profile)
+    return tag_assign(tag=tag, profiles=Profile.objects.filter(pk=profile.pk), source=source, actor=actor,
+                      reason=reason, expires_at=expires_at)
+
+
+def profile_tag_remove(*, profile: Profile, tag: Tag, source: str, actor: Actor, reason: str = "") -> int:
+    """Take a tag off one customer; refused, like profile_tag_add, on an erased or merged one."""
+    profile_require_active(profile)
+    return tag_remove(tag=tag, profiles=Profile.objects.filter(pk=profile.pk), source=source, actor=actor,
+                      reason=reason)
 
 
 def tag_remove(*, tag: Tag, profiles: QuerySet[Profile], source: str, actor: Actor, reason: str = "") -> int:

@@ -292,3 +292,51 @@ def test_opening_the_edit_form_with_the_permission_is_audited(admin_client):
     profile = customer()
     admin_client.get(page_url(profile) + "?edit=1")
     assert AuditLog.objects.get().details["via"] == "edit form"
+
+
+def erased_customer():
+    profile = customer()
+    Profile.objects.filter(pk=profile.pk).update(status="erased", name="", phone="", email="")
+    profile.refresh_from_db()
+    return profile
+
+
+def test_an_erased_customer_shows_a_banner_and_offers_no_changes(admin_client):
+    # given an erased customer
+    profile = erased_customer()
+    # when staff open the page
+    text = admin_client.get(page_url(profile)).text
+    # then a banner says so, and nothing offers to edit, tag, note or record consent
+    assert 'id="profile-status-banner"' in text and "已删除" in text
+    for offered in ('id="edit-profile"', 'id="add-tag-form"', 'id="note-form"', "consent-grant", "consent-withdraw",
+                    "记录同意"):
+        assert offered not in text, offered
+
+
+def test_writes_on_an_erased_customer_say_they_failed_and_write_nothing(admin_client):
+    # given an erased customer and a tag
+    profile, tag = erased_customer(), TagFactory(name="高价值")
+    # when staff post a tag and a note to it (an old tab, a crafted request)
+    tagged = admin_client.post(reverse("admin:profiles_profile_tag", args=[profile.pk]), {"tag": tag.pk}, follow=True)
+    noted = admin_client.post(reverse("admin:profiles_profile_note", args=[profile.pk]), {"text": "回访"}, follow=True)
+    # then neither claims success, both say why, and nothing is written
+    for response in (tagged, noted):
+        text = response.text
+        assert "已添加" not in text and "该客户已删除" in text
+    assert not profile.profile_tags.exists()
+    assert not ProfileActivity.objects.filter(profile=profile, type="note").exists()
+
+
+def test_the_edit_form_of_an_erased_customer_is_read_only(admin_client):
+    profile = erased_customer()
+    response = admin_client.get(page_url(profile) + "?edit=1")
+    assert response.status_code == 200 and 'name="_save"' not in response.text
+    response = admin_client.post(page_url(profile), {"name": "复活"})
+    assert response.status_code == 403 and Profile.objects.get(pk=profile.pk).name == ""
+
+
+def test_a_merged_customer_redirects_to_its_survivor_saying_so(admin_client):
+    survivor, tombstone = customer(), ProfileFactory(name="李四")
+    Profile.objects.filter(pk=tombstone.pk).update(status="merged", merged_into=survivor)
+    text = admin_client.get(page_url(tombstone), follow=True).text
+    assert "李四" in text and "已合并" in text

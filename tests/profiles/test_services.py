@@ -88,3 +88,20 @@ def test_notes_land_on_the_timeline_and_empty_ones_are_refused():
     assert profile.activities.get().summary.endswith("客户来电咨询退货")
     with pytest.raises(ValidationError):
         services.note_add(profile=profile, text="   ", actor=SYSTEM)
+
+
+@pytest.mark.parametrize("status", ["erased", "merged"])
+def test_a_note_or_an_edit_on_an_erased_or_merged_customer_is_refused(status):
+    # given a customer who was erased, or merged into another
+    survivor, gone = ProfileFactory(name="幸存者"), ProfileFactory()
+    gone.status, gone.merged_into = status, survivor if status == "merged" else None
+    gone.save()
+    # when staff add a note or edit a field, then each is refused with a code, and nothing is written
+    for write in (lambda: services.note_add(profile=gone, text="回访", actor=SYSTEM),
+                  lambda: services.profile_update(profile=gone, actor=SYSTEM, name="新名字")):
+        with pytest.raises(ValidationError) as error:
+            write()
+        assert error.value.code == "profile_not_active"
+    assert not ProfileActivity.objects.filter(profile=gone).exists()
+    if status == "merged":
+        assert "幸存者" in error.value.messages[0]

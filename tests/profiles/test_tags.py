@@ -195,3 +195,18 @@ def test_deleting_a_customer_or_a_tag_takes_their_tag_rows_and_timeline_with_it(
     assert not ProfileActivity.objects.filter(profile_id=gone.pk).exists()
     tag_delete(tag=tag)
     assert list(ProfileTag.objects.values_list("profile_id", "tag_id")) == [(kept.pk, kept_tag.pk)]
+
+
+@pytest.mark.parametrize("status", ["erased", "merged"])
+def test_tagging_one_erased_or_merged_customer_is_refused_not_silently_skipped(status):
+    # given a customer who was erased, or merged into another
+    from profiles.services.tags import profile_tag_add
+
+    survivor, gone = ProfileFactory(), ProfileFactory()
+    gone.status, gone.merged_into = status, survivor if status == "merged" else None
+    gone.save()
+    # when staff give them a tag, then it is refused with a code and no tag is written
+    with pytest.raises(ValidationError) as error:
+        profile_tag_add(profile=gone, tag=TagFactory(), source="manual", actor=SYSTEM)
+    assert error.value.code == "profile_not_active"
+    assert not ProfileTag.objects.filter(profile=gone).exists()
