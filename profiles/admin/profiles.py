@@ -12,6 +12,7 @@ from cdp.actors import Actor
 from cdp.admin_readonly import ReadOnlyAdmin
 from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
+from cdp.money import money_cell
 
 from .. import selectors, services
 from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
@@ -29,8 +30,10 @@ from ..models import (
     TagCategory,
     TagSource,
 )
+from ..services.suppression import identities_refuse_suppressed
 from ..services.tags import tag_assign, tag_remove
 from .merging import MergingMixin
+from .personal_data import PersonalDataLookupsMixin
 from .profile_page import ProfilePageMixin
 
 
@@ -47,6 +50,8 @@ class ProfileAdminForm(forms.ModelForm):
         data = {f: cleaned[f] for f in services.EDITABLE_FIELDS if f in cleaned}
         try:
             normalised = services.profile_fields_normalise(data)
+            changed = {f: normalised.get(f) for f in ("phone", "email") if normalised.get(f) != getattr(self.instance, f)}
+            identities_refuse_suppressed(changed)  # an erased person's phone or email stays out
         except ValidationError as exc:
             for field, errors in exc.error_dict.items():
                 self.add_error(field, errors)
@@ -183,12 +188,12 @@ class TagActionForm(ActionForm):
 
 
 @admin.register(Profile)
-class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
+class ProfileAdmin(PersonalDataLookupsMixin, MergingMixin, ProfilePageMixin, admin.ModelAdmin):
     form = ProfileAdminForm
     action_form = TagActionForm
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice over millions of rows
     list_display = (
-        "__str__", "phone_masked", "email_masked", "city", "gender", "lifecycle_stage", "order_count", "total_spent",
+        "__str__", "phone_masked", "email_masked", "city", "gender", "lifecycle_stage", "order_count", "total_spent_money",
         "last_seen_at",
     )
     list_filter = (
@@ -204,7 +209,7 @@ class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
     paginator = EstimatedCountPaginator
     inlines = [IdentityInline, ProfileTagInline]
     readonly_fields = (
-        "uuid", "status", "merged_into", "first_seen_at", "last_seen_at", "order_count", "total_spent",
+        "uuid", "status", "merged_into", "first_seen_at", "last_seen_at", "order_count", "total_spent_money",
         "last_order_at", "rfm_recency", "rfm_frequency", "rfm_monetary", "lifecycle_stage",
         "metrics_updated_at", "created_at", "updated_at",
     )
@@ -214,7 +219,7 @@ class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
         (_("Location"), {"fields": ("country", "province", "city")}),
         (_("Custom traits"), {"fields": ("traits",)}),
         (_("Metrics"), {"fields": (
-            ("first_seen_at", "last_seen_at"), ("order_count", "total_spent", "last_order_at"),
+            ("first_seen_at", "last_seen_at"), ("order_count", "total_spent_money", "last_order_at"),
             ("rfm_recency", "rfm_frequency", "rfm_monetary"), "lifecycle_stage", "metrics_updated_at",
         )}),
         (_("System"), {"fields": ("status", "merged_into", "created_at", "updated_at")}),
@@ -238,6 +243,10 @@ class ProfileAdmin(MergingMixin, ProfilePageMixin, admin.ModelAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.profile_search(queryset, search_term), False
+
+    @admin.display(description=_("total spent"), ordering="total_spent")
+    def total_spent_money(self, obj):
+        return money_cell(obj.total_spent)
 
     @admin.display(description=_("phone"), ordering="phone")
     def phone_masked(self, obj):
@@ -335,8 +344,8 @@ class EventNameFilter(admin.SimpleListFilter):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
-    list_display = ("name", "profile", "occurred_at", "amount", "source", "external_id")
+class EventAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
+    list_display = ("name", "profile", "occurred_at", "amount_money", "source", "external_id")
     list_filter = (EventNameFilter,)
     list_select_related = ("profile",)
     search_fields = ("external_id",)
@@ -344,6 +353,10 @@ class EventAdmin(ReadOnlyAdmin):
     ordering = ("-id",)
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    @admin.display(description=_("amount"), ordering="amount")
+    def amount_money(self, obj):
+        return money_cell(obj.amount) if obj.amount is not None else "—"
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()
@@ -356,7 +369,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProfileActivity)
-class ProfileActivityAdmin(ReadOnlyAdmin):
+class ProfileActivityAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
     list_display = ("type", "profile", "summary", "actor_kind", "actor_label", "occurred_at")
     list_filter = ("type", "actor_kind")
     list_select_related = ("profile",)

@@ -196,3 +196,65 @@ def test_the_edit_form_masks_identities_for_permitted_staff_too_and_audits_what_
 
     entry = AuditLog.objects.get(action="reveal_personal_data")
     assert (entry.actor_user, entry.target, entry.details["fields"]) == (staff_user, str(profile.uuid), ["phone", "email"])
+
+
+@pytest.mark.parametrize("lookup", ["phone__startswith", "phone__contains", "phone__regex", "phone__gt", "email__istartswith",
+                                    "phone__range", "email__endswith"])
+def test_staff_without_the_permission_cannot_filter_phones_or_emails_by_part(analyst_client, lookup):
+    # given a customer and an analyst who sees the phone masked
+    profile = wang_fang()
+    ProfileFactory(name="别人", phone="+8613700000000", email="other@example.com")
+    # when the analyst filters the list by a part of a phone or email (an oracle, one digit at a time)
+    response = changelist(analyst_client, **{lookup: "+86139", "id__exact": str(profile.pk)})
+    # then the filter is refused with a message, and nothing is filtered by it
+    assert response.status_code == 302
+    followed = analyst_client.get(response["Location"])
+    assert "只能按完整的手机号或邮箱筛选" in followed.text
+    assert lookup not in response["Location"]
+
+
+def test_staff_without_the_permission_filter_and_search_by_a_full_phone_or_email(analyst_client):
+    profile = wang_fang()
+    ProfileFactory(name="别人")
+    for params in ({"phone": "+8613912345678"}, {"phone__exact": "+8613912345678"},
+                   {"email__iexact": "Wang.Fang@example.com"}, {"q": "139 1234 5678"}, {"q": "wang.fang@example.com"}):
+        response = changelist(analyst_client, **params)
+        assert list(response.context["cl"].result_list) == [profile], params
+
+
+def test_staff_with_the_permission_may_filter_by_part(admin_client):
+    profile = wang_fang()
+    ProfileFactory(name="别人", phone="+8613700000000")
+    response = changelist(admin_client, phone__startswith="+86139")
+    assert list(response.context["cl"].result_list) == [profile]
+
+
+def test_staff_without_the_permission_cannot_sort_by_phone_or_email(analyst_client):
+    # given customers whose phones sort differently from their ids
+    ProfileFactory(phone="+8613900000000")
+    ProfileFactory(phone="+8613700000000")
+    # when the analyst asks for the list ordered by the phone column (its rank is an oracle)
+    response = changelist(analyst_client, o="1")
+    # then the phone plays no part in the order
+    assert "phone" not in " ".join(map(str, response.context["cl"].queryset.query.order_by))
+
+
+@pytest.mark.parametrize("model, lookup", [("event", "profile__phone__startswith"),
+                                           ("profileactivity", "profile__email__startswith"),
+                                           ("event", "profile__identities__value__startswith")])
+def test_other_customer_lists_refuse_pattern_lookups_on_personal_data(analyst_client, model, lookup):
+    EventFactory()
+    response = changelist(analyst_client, model, **{lookup: "+86"})
+    assert response.status_code in (302, 400)
+    if response.status_code == 302:
+        assert lookup not in response["Location"]
+
+
+def test_money_in_the_customer_and_event_lists_is_grouped_by_thousands(admin_client):
+    # given a customer who spent ¥24,934 with an order of ¥12,345.50
+    profile = ProfileFactory(total_spent=24934)
+    EventFactory(profile=profile, name="order", amount=12345.5)
+    # when staff open the customer list and the event list
+    customers, events = changelist(admin_client).text, changelist(admin_client, model="event").text
+    # then the amounts read with thousands separators
+    assert "¥24,934.00" in customers and "¥12,345.50" in events
