@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cdp.actors import Actor
+from cdp.money import money
 
 from .. import selectors
 from ..masking import mask_email, mask_identity, mask_phone
@@ -94,6 +95,8 @@ def _shown(profile: Profile, name: str):
         return mask_phone(value)
     if name == "email":
         return mask_email(value)
+    if name == "total_spent":
+        return money(value)
     display = getattr(profile, f"get_{name}_display", None)
     return display() if display else value
 

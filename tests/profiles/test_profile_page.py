@@ -52,7 +52,7 @@ def test_the_page_shows_who_the_customer_is(admin_client):
     profile = customer(identities=[("crm_id", "CRM-7")], birth_date="1990-01-01")
     EventFactory(profile=profile, name="order", amount=399, properties={"category": "sneakers"})
     text = admin_client.get(page_url(profile)).text
-    for expected in ("王芳", "138****8000", "z***@example.com", "CRM-7", "上海", "下单", "sneakers", "创建客户档案"):
+    for expected in ("王芳", "138****8000", "z***@example.com", "CRM-7", "上海", "下单", "运动鞋", "创建客户档案"):
         assert expected in text
     assert "zhang.wei@example.com" not in text  # masked even for staff allowed to reveal it
 
@@ -340,3 +340,15 @@ def test_a_merged_customer_redirects_to_its_survivor_saying_so(admin_client):
     Profile.objects.filter(pk=tombstone.pk).update(status="merged", merged_into=survivor)
     text = admin_client.get(page_url(tombstone), follow=True).text
     assert "李四" in text and "已合并" in text
+
+
+def test_money_is_grouped_by_thousands_on_the_page_and_the_timeline(admin_client):
+    # given a customer who spent ¥24,934 with one large order
+    profile = customer()
+    Profile.objects.filter(pk=profile.pk).update(total_spent=24934, order_count=3)
+    EventFactory(profile=profile, name="order", amount=12345.5)
+    # when staff open the page (in Chinese, where Django itself groups nothing)
+    text = admin_client.get(page_url(profile)).text
+    # then both amounts read with thousands separators
+    assert "¥24,934.00" in text and "¥12,345.50" in text
+    assert "¥24934" not in text and "¥12345" not in text
