@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from cdp.actors import Actor
 from cdp.admin_readonly import ReadOnlyAdmin
 from profiles.models import Profile
+from profiles.services import profile_require_active
 
 from ..models import (
     Channel,
@@ -125,6 +126,16 @@ def _profile_page(profile: Profile) -> str:
     return reverse("admin:profiles_profile_change", args=[profile.pk]) + "#consent"
 
 
+def _refused_if_not_active(request, profile: Profile):
+    """Erased and merged customers are read-only: the forms say why instead of opening."""
+    try:
+        profile_require_active(profile)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+        return HttpResponseRedirect(_profile_page(profile))
+    return None
+
+
 def _form_page(profile: Profile, form_id: str, submit_label: str) -> dict:
     """Context for admin/cdp/form_page.html: a form about one customer."""
     return {"profile": profile, "back_url": _profile_page(profile), "back_label": str(profile), "form_id": form_id,
@@ -159,8 +170,11 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
         if not request.user.has_perm("consent.add_consentrecord"):
             raise PermissionDenied
         profile = get_object_or_404(Profile, uuid=profile_uuid)
+        if refused := _refused_if_not_active(request, profile):
+            return refused
         initial = {"purpose": request.GET.get("purpose"), "status": request.GET.get("status", ConsentStatus.GRANTED)}
         form = ConsentForm(request.POST or None, initial=initial)
+        status = request.POST.get("status") or initial["status"]
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -179,9 +193,16 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
                 self.message_user(request, gettext("Recorded: %(purpose)s — %(status)s.") % {
                     "purpose": data["purpose"].name, "status": ConsentStatus(data["status"]).label}, messages.SUCCESS)
                 return HttpResponseRedirect(_profile_page(profile))
-        context = {**self.admin_site.each_context(request), **_form_page(profile, "consent-form", gettext("Record")),
+        # The page says what it does: withdrawing is not "recording consent".
+        if status == ConsentStatus.WITHDRAWN:
+            title, submit = gettext("Withdraw consent for %(name)s"), gettext("Withdraw consent")
+        elif status == ConsentStatus.DENIED:
+            title, submit = gettext("Record a refusal by %(name)s"), gettext("Record the refusal")
+        else:
+            title, submit = gettext("Record consent for %(name)s"), gettext("Record")
+        context = {**self.admin_site.each_context(request), **_form_page(profile, "consent-form", submit),
                    "opts": self.model._meta, "form": form,
-                   "title": gettext("Record consent for %(name)s") % {"name": profile},
+                   "title": title % {"name": profile},
                    "notices": {p.code: list(p.notices.order_by("-version")[:3])
                                for p in Purpose.objects.filter(is_active=True).prefetch_related("notices")}}
         return TemplateResponse(request, "admin/consent/record.html", context)
@@ -190,6 +211,8 @@ class ConsentRecordAdmin(ReadOnlyAdmin):
         if not request.user.has_perm("consent.add_donotcontact"):
             raise PermissionDenied
         profile = get_object_or_404(Profile, uuid=profile_uuid)
+        if refused := _refused_if_not_active(request, profile):
+            return refused
         form = DoNotContactForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             do_not_contact_add(profile=profile, actor=Actor.staff(request.user), **form.cleaned_data)

@@ -352,3 +352,22 @@ def test_money_is_grouped_by_thousands_on_the_page_and_the_timeline(admin_client
     # then both amounts read with thousands separators
     assert "¥24,934.00" in text and "¥12,345.50" in text
     assert "¥24934" not in text and "¥12345" not in text
+
+
+def test_the_withdraw_button_opens_a_form_titled_withdraw_not_record(admin_client):
+    # given a customer; when staff follow "withdraw" for e-mail marketing
+    profile = customer()
+    url = reverse("admin:consent_consentrecord_record", args=[profile.uuid])
+    text = admin_client.get(url, {"purpose": "email_marketing", "status": "withdrawn"}).text
+    # then the page and its button say "withdraw", not "record consent"
+    assert "撤回 王芳 的同意" in text and 'value="撤回同意"' in text
+    assert "记录同意" not in text.split("<title>")[1].split("</title>")[0]
+    # and a grant still reads as recording consent
+    assert "为 王芳 记录同意" in admin_client.get(url, {"status": "granted"}).text
+
+
+def test_consent_forms_of_an_erased_customer_say_why_instead_of_opening(admin_client):
+    profile = erased_customer()
+    for name in ("admin:consent_consentrecord_record", "admin:consent_donotcontact_add_for"):
+        response = admin_client.get(reverse(name, args=[profile.uuid]), follow=True)
+        assert "该客户已删除" in response.text and 'id="consent-form"' not in response.text
