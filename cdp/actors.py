@@ -2,6 +2,7 @@
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext_lazy
 
 
 @dataclass(frozen=True)
@@ -22,3 +23,24 @@ class Actor:
     @classmethod
     def system(cls, label: str) -> "Actor":
         return cls(kind="system", label=label)
+
+
+# The jobs and commands that act as "system", by the label they store (always these
+# English names, so that each reader sees them in their own language).
+SYSTEM_LABELS = {
+    "segment": gettext_lazy("segment calculation"),
+    "rule tags": gettext_lazy("rule tag refresh"),
+    "interest scores": gettext_lazy("interest scores"),
+    "tag expiry": gettext_lazy("tag expiry"),
+    "import": gettext_lazy("import"),
+    "import_file": gettext_lazy("import from the command line"),
+    "demo": gettext_lazy("demo data"),
+}
+
+
+def actor_display(kind: str, label: str) -> str:
+    """Who did it, in the reader's language: staff and partners by name, the system's
+    jobs by what they are."""
+    if kind == "system" and label in SYSTEM_LABELS:
+        return str(SYSTEM_LABELS[label])
+    return label

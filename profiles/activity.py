@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from cdp.actors import Actor
 from cdp.sql import constant, insert_from_select
 
+from .event_labels import EventLabels
 from .masking import mask_email, mask_phone
 from .models import Profile, ProfileActivity, Tag, TagSource
 
@@ -84,9 +85,21 @@ def tag_reason_display(reason: str) -> str:
     typed by staff are shown as they were typed."""
     found = _RULE_REASON.match(reason or "")
     if not found:
-        return reason
+        return _weighted_events_display(reason)
     template = RULE_MATCHED if found["what"] == "matched" else RULE_UNMATCHED
     return gettext(template) % {"version": found["version"], "date": found["date"]}
+
+
+_WEIGHTED_EVENT = re.compile(r"\b([a-z][a-z0-9_]*)×")
+
+
+def _weighted_events_display(reason: str) -> str:
+    """An interest reason names events with their weights ("product_view×1"): shown by
+    the events' labels ("商品浏览×1")."""
+    if not reason or "×" not in reason:
+        return reason
+    labels = EventLabels.load()
+    return _WEIGHTED_EVENT.sub(lambda found: f"{labels.event(found[1])}×", reason)
 
 
 def _row(profile_id: int, type_: str, params: dict, actor: Actor, when=None) -> ProfileActivity:
@@ -244,11 +257,9 @@ def _pair(survivor: Profile, merged: Profile) -> dict:
     }
 
 
-def summarise(activity: ProfileActivity) -> str:
-    template = SUMMARIES.get(activity.type)
-    if template is None:
-        return str(activity.get_type_display())
-    params = dict(activity.params)
+def _labelled_params(activity: ProfileActivity) -> dict:
+    """The row's params plus their labels in the reader's language (*_label keys)."""
+    params = dict(activity.params or {})
     if "source" in params and params["source"] in TagSource.values:
         params["source_label"] = TagSource(params["source"]).label
     if activity.type == Type.CONSENT_CHANGED:
@@ -265,12 +276,49 @@ def summarise(activity: ProfileActivity) -> str:
         params["fields"] = ", ".join(
             f"{field}: {before or '∅'} → {after or '∅'}" for field, (before, after) in params.get("changes", {}).items()
         )
+    return params
+
+
+def summarise(activity: ProfileActivity) -> str:
+    template = SUMMARIES.get(activity.type)
+    if template is None:
+        return str(activity.get_type_display())
+    params = _labelled_params(activity)
     try:
         summary = str(template) % params
     except (KeyError, TypeError, ValueError):
         return str(activity.get_type_display())
     reason = tag_reason_display(params.get("reason")) if activity.type in (Type.TAG_ADDED, Type.TAG_REMOVED) else ""
     return f"{summary} — {reason}" if reason else summary
+
+
+# What a timeline entry's "details" show, by param: (label, the key holding the shown
+# value). Codes and the other language's copies stay out; unknown params are shown as stored.
+DETAIL_PARAMS = {
+    "tag_name": (_("tag"), "tag_name"), "tag": (_("slug"), "tag"),
+    "segment_name": (_("segment"), "segment_name"), "segment": (_("slug"), "segment"),
+    "purpose_name": (_("purpose"), "purpose_name"), "purpose": None, "purpose_name_en": None,
+    "status": (_("status"), "status_label"), "source": (_("source"), "source_label"),
+    "kind": (_("kind"), "kind_label"), "action": (_("action"), "action_label"),
+    "reason": (_("reason"), "reason_label"), "version": (_("version"), "version"),
+    "changes": (_("changes"), "fields"), "text": (_("text"), "text"), "file": (_("file"), "file"),
+    "events": (_("events"), "events"), "identities": (_("identities"), "identities"),
+    "request": (_("request"), "request"),
+}
+
+
+def details_display(activity: ProfileActivity) -> dict[str, str]:
+    """{label: value} for a timeline entry's details, in the reader's language."""
+    params = _labelled_params(activity)
+    params["reason_label"] = tag_reason_display(params.get("reason") or "")
+    shown = {}
+    for key, value in (activity.params or {}).items():
+        if key not in DETAIL_PARAMS:
+            shown[key] = _display(value)
+        elif DETAIL_PARAMS[key] is not None:
+            label, source = DETAIL_PARAMS[key]
+            shown[str(label)] = _display(params.get(source, value))
+    return shown
 
 
 def _display(value) -> str:

@@ -12,10 +12,12 @@ from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
-from django.utils.translation import gettext as _
 
-from .activity import summarise
-from .models import Event, EventDefinition, Profile, ProfileActivity
+from cdp.actors import actor_display
+
+from .activity import details_display, summarise
+from .event_labels import EventLabels, source_label
+from .models import Event, Profile, ProfileActivity
 
 EVENT, ACTIVITY = "e", "a"
 PAGE_SIZE = 30  # a screenful; "load more" brings the next
@@ -117,7 +119,7 @@ def profile_timeline(
         events = _window(Event.objects.filter(profile=profile), after, EVENT, filters)
         if names := filters.names(EVENT):
             events = events.filter(name__in=names)
-        labels = dict(EventDefinition.objects.values_list("name", "label"))
+        labels = EventLabels.load()
         entries += [_event_entry(e, labels) for e in events[: limit + 1]]
     if filters.wants(ACTIVITY):
         activities = _window(ProfileActivity.objects.filter(profile=profile), after, ACTIVITY, filters)
@@ -145,12 +147,13 @@ def _window(queryset, after: Cursor | None, kind: str, filters: TimelineFilter):
     return queryset.order_by("-occurred_at", "-id")
 
 
-def _event_entry(event: Event, labels: dict[str, str]) -> Entry:
-    label = _(labels[event.name]) if event.name in labels else event.name
+def _event_entry(event: Event, labels: EventLabels) -> Entry:
+    """Names and known values in the reader's language: "品类: 户外", not "category: outdoor"."""
+    properties = event.properties if isinstance(event.properties, dict) else {}
     return Entry(
         kind=EVENT, id=event.pk, occurred_at=event.occurred_at, type=event.name, icon=ICONS.get(event.name, "•"),
-        title=label, summary=_property_summary(event.properties), details=event.properties or {},
-        amount=event.amount, source=event.source,
+        title=labels.event(event.name), summary=_property_summary(event.name, properties, labels),
+        details=labels.properties(event.name, properties), amount=event.amount, source=source_label(event.source),
     )
 
 
@@ -158,10 +161,12 @@ def _activity_entry(activity: ProfileActivity) -> Entry:
     return Entry(
         kind=ACTIVITY, id=activity.pk, occurred_at=activity.occurred_at, type=activity.type,
         icon=ICONS.get(activity.type, "•"), title=str(activity.get_type_display()), summary=summarise(activity),
-        details=activity.params or {}, actor=activity.actor_label or str(activity.get_actor_kind_display()),
+        details=details_display(activity),
+        actor=actor_display(activity.actor_kind, activity.actor_label) or str(activity.get_actor_kind_display()),
     )
 
 
-def _property_summary(properties: dict) -> str:
-    shown = [f"{key}: {value}" for key, value in (properties or {}).items() if not isinstance(value, dict | list)]
+def _property_summary(event: str, properties: dict, labels: EventLabels) -> str:
+    shown = [f"{labels.property(key, event)}: {labels.value(key, value, event)}"
+             for key, value in properties.items() if not isinstance(value, dict | list)]
     return " · ".join(shown[:4])

@@ -88,7 +88,7 @@ def category_options() -> list[dict]:
 
 def _category_paths() -> dict[int, str]:
     """"兴趣标签 › 运动" for every category, in one query."""
-    categories = {c.pk: c for c in TagCategory.objects.only("pk", "name", "parent_id")}
+    categories = {c.pk: c for c in TagCategory.objects.only("pk", "name", "parent_id", "code")}
 
     def path(category, seen=()):
         parent = categories.get(category.parent_id)

@@ -18,7 +18,7 @@ from cdp.actors import Actor
 
 from ..importing.files import upload_store
 from ..importing.jobs import failed_rows_lines, import_job_create, job_mapping_set, mapping_template_save
-from ..importing.mapping import target_choices
+from ..importing.mapping import identity_kinds, target_choices
 from ..importing.pipeline import import_run
 from ..importing.readers import FORMATS, ReadError, encoding_label, open_table
 from ..importing.undo import import_undo
@@ -254,6 +254,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def _start(self, request, job: ImportJob, *, dry_run: bool):
         if job.file_size <= inline_bytes():
             import_run(job, dry_run=dry_run)
+        kind_names = {kind.code: str(kind) for kind in identity_kinds()}
         else:
             from ..tasks import run_import
 
@@ -263,6 +264,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             job.save(update_fields=["status", "dry_run", "progress"])
             transaction.on_commit(lambda: run_import.delay(job.pk, dry_run))
             messages.info(request, _("The file is large: it is processed in the background. You can leave this page "
+            # The codes typed above, by their names in the reader's language, and every kind's code and name.
+            "precedence_labels": [str(kind_names.get(code, code)) for code in job.precedence],
+            "identity_kind_names": sorted(kind_names.items()),
                                      "and come back."))
         return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
 

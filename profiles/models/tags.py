@@ -5,10 +5,19 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from .profiles import Profile
+
+
+# code: (the stored Chinese name, its English source string)
+SEEDED_ROOT_NAMES = {
+    "basic": ("基础标签", gettext_noop("Basic tags")),
+    "behavioural": ("行为标签", gettext_noop("Behavioural tags")),
+    "interest": ("兴趣标签", gettext_noop("Interest tags")),
+    "value": ("价值标签", gettext_noop("Value tags")),
+}
 
 
 class TagCategory(models.Model):
@@ -40,7 +49,11 @@ class TagCategory(models.Model):
 
     @property
     def display_name(self) -> str:
-        # The seeded roots are English source strings with zh_Hans translations.
+        # The seeded roots are stored in Chinese (migration 0017), shown in the reader's
+        # language while staff keep the seeded name; other names are shown as typed.
+        seeded = SEEDED_ROOT_NAMES.get(self.code)
+        if seeded and self.name in seeded:
+            return gettext(seeded[1])
         return gettext(self.name)
 
     def path(self) -> list["TagCategory"]:

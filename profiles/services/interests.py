@@ -83,7 +83,7 @@ def interests_recompute(*, mappings=None, now: datetime.datetime | None = None) 
 
 def interest_mapping_recompute(*, mapping: InterestMapping, now: datetime.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
-    actor = Actor.system(_("interest scores"))
+    actor = Actor.system("interest scores")  # shown in the reader's language (cdp.actors)
     reason = _("interest weight ≥ %(threshold)s (%(events)s; half-life %(days)s days)") % {
         "threshold": mapping.threshold,
         "events": ", ".join(f"{name}×{weight}" for name, weight in mapping.event_weights.items()),

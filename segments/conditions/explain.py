@@ -5,14 +5,17 @@ from the membership."""
 import datetime
 from dataclasses import dataclass, field
 
+from django.db.models import Avg, Count, Max, Min, Sum
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from consent.models import Purpose
-from profiles.models import EventDefinition, Profile
+from profiles.event_labels import EventLabels
+from profiles.models import Gender, LifecycleStage, Profile, ProfileTag, Tag, TagCategory
 
 from ..models import Segment
 from . import registry
-from .compile import compile_condition
+from .compile import _category_and_descendants, _matching_events, compile_condition
 from .nodes import (
     ConsentCondition,
     EventCondition,
@@ -35,19 +38,24 @@ class Explanation:
     label: str
     matched: bool
     children: list["Explanation"] = field(default_factory=list)
+    actual: str = ""  # what this customer has, e.g. "女" or "3 times"
 
 
-def explain(node, profile: Profile, now: datetime.datetime) -> Explanation:
+def explain(node, profile: Profile, now: datetime.datetime, labels: EventLabels | None = None) -> Explanation:
+    """Names, choices and tags by their labels in the reader's language, each condition
+    with the customer's own value beside it."""
+    labels = labels or EventLabels.load()
     matched = Profile.objects.filter(pk=profile.pk).filter(compile_condition(node, now)).exists()
     children = []
     if isinstance(node, Group):
-        children = [explain(child, profile, now) for child in node.children]
+        children = [explain(child, profile, now, labels) for child in node.children]
     elif isinstance(node, Not):
-        children = [explain(node.child, profile, now)]
-    return Explanation(describe(node), matched, children)
+        children = [explain(node.child, profile, now, labels)]
+    return Explanation(describe(node, labels), matched, children, actual=_actual(node, profile, now, labels))
 
 
-def describe(node) -> str:
+def describe(node, labels: EventLabels | None = None) -> str:
+    labels = labels or EventLabels.load()
     if isinstance(node, Group):
         return _("all of these") if node.op == "all" else _("any of these")
     if isinstance(node, Not):
@@ -57,12 +65,12 @@ def describe(node) -> str:
     if isinstance(node, TagCondition):
         return _describe_tag(node)
     if isinstance(node, EventCondition):
-        return _describe_event(node)
+        return _describe_event(node, labels)
     if isinstance(node, SequenceCondition):
         template = (_("did %(first)s, then %(then)s within %(days)s days") if node.op == "then"
                     else _("did %(first)s but not %(then)s within %(days)s days"))
-        return template % {"first": _describe_event(node.first, bare=True),
-                           "then": _describe_event(node.then, bare=True), "days": node.within_days}
+        return template % {"first": _describe_event(node.first, labels, bare=True),
+                           "then": _describe_event(node.then, labels, bare=True), "days": node.within_days}
     if isinstance(node, ConsentCondition):
         purpose = Purpose.objects.filter(code=node.purpose).first()
         name = purpose.name if purpose else node.purpose
@@ -89,20 +97,47 @@ def _describe_field(node: FieldCondition) -> str:
         "anniversary_within_days": _("%(field)s anniversary in the next %(value)s days"),
     }
     if isinstance(value, tuple):
-        value = " – ".join(map(str, value)) if node.op == "between" else "、".join(map(str, value))
+        shown = [_choice_label(node.field, item) for item in value]
+        value = " – ".join(shown) if node.op == "between" else "、".join(shown)
+    else:
+        value = _choice_label(node.field, value)
     if node.op in texts:
         return texts[node.op] % {"field": label, "value": value}
     return f"{label} {OPERATOR_LABELS[node.op]} {value}"
 
 
+CHOICE_LABELS = {"gender": Gender, "lifecycle_stage": LifecycleStage}
+
+
+def _choice_label(field_name: str, value) -> str:
+    """A stored code by its label: "female" → 女."""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, datetime.datetime):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    choices = CHOICE_LABELS.get(field_name)
+    if choices is not None and value in choices.values:
+        return str(choices(value).label)
+    return "" if value is None else str(value)
+
+
 def _describe_tag(node: TagCondition) -> str:
-    tags = "、".join(node.tags)
+    names = dict(Tag.objects.filter(slug__in=node.tags).values_list("slug", "name"))
+    tags = "、".join(names.get(slug, slug) for slug in node.tags)
     return {
         "has": _("has tag %(tags)s"), "has_not": _("does not have tag %(tags)s"),
         "has_any": _("has any of the tags %(tags)s"), "has_all": _("has all the tags %(tags)s"),
         "in_category": _("has a tag in category %(category)s"),
         "weight_gte": _("interest %(tags)s weighs at least %(weight)s"),
-    }[node.op] % {"tags": tags, "category": node.category, "weight": node.weight}
+    }[node.op] % {"tags": tags, "category": _category_label(node.category), "weight": node.weight}
+
+
+def _category_label(code_or_id: str) -> str:
+    category = (TagCategory.objects.filter(code=code_or_id).first()
+                or (TagCategory.objects.filter(pk=int(code_or_id)).first() if str(code_or_id).isdigit() else None))
+    return category.display_name if category else code_or_id
 
 
 def _window_text(window: Window | None) -> str:
@@ -113,11 +148,15 @@ def _window_text(window: Window | None) -> str:
     return _(" between %(start)s and %(end)s") % {"start": f"{window.start:%Y-%m-%d}", "end": f"{window.end:%Y-%m-%d}"}
 
 
-def _describe_event(node: EventCondition, bare: bool = False) -> str:
-    label = EventDefinition.objects.filter(name=node.event).values_list("label", flat=True).first() or node.event
-    text = _(label)
+PROPERTY_OPERATOR_LABELS = {"in": "∈", "not_in": "∉", "contains": "∋"}
+
+
+def _describe_event(node: EventCondition, labels: EventLabels, bare: bool = False) -> str:
+    text = labels.event(node.event)
     for item in node.where:
-        text += f" [{item.property} {OPERATOR_LABELS.get(item.op, item.op)} {item.value}]"
+        op = OPERATOR_LABELS.get(item.op) or PROPERTY_OPERATOR_LABELS.get(item.op, item.op)
+        text += (f" [{labels.property(item.property, node.event)} {op} "
+                 f"{labels.value(item.property, item.value, node.event)}]")
     if node.amount:
         text += f" [{_('amount')} {OPERATOR_LABELS[node.amount[0]]} {node.amount[1]}]"
     if bare:
@@ -134,3 +173,60 @@ def _describe_event(node: EventCondition, bare: bool = False) -> str:
             "what": what, "event": text, "op": OPERATOR_LABELS[node.op], "n": node.value,
         }
     return measured + _window_text(node.window)
+
+
+# --- the customer's own values -------------------------------------------------------------
+
+def _actual(node, profile: Profile, now: datetime.datetime, labels: EventLabels) -> str:
+    if isinstance(node, FieldCondition):
+        value = _field_value(node.field, profile, now)
+        return _("this customer: %(value)s") % {"value": _choice_label(node.field, value) or _("not set")}
+    if isinstance(node, TagCondition):
+        return _tags_held(node, profile)
+    if isinstance(node, EventCondition):
+        return _event_measure(node, profile, now)
+    return ""
+
+
+def _field_value(name: str, profile: Profile, now: datetime.datetime):
+    spec = registry.field_spec(name)
+    if spec is None:
+        return None
+    if name == "age":
+        born = profile.birth_date
+        if born is None:
+            return None
+        today = timezone.localdate(now)
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return Profile.objects.filter(pk=profile.pk).values_list(spec.lookup, flat=True).first()
+
+
+def _tags_held(node: TagCondition, profile: Profile) -> str:
+    held = ProfileTag.objects.filter(profile=profile).select_related("tag").order_by("tag__name")
+    if node.op == "in_category":
+        held = held.filter(tag__category_id__in=_category_and_descendants(node.category))
+    else:
+        held = held.filter(tag__slug__in=node.tags)
+    if node.op == "weight_gte":
+        shown = [f"{pt.tag.name} {pt.weight:.2f}" for pt in held if pt.weight is not None]
+    else:
+        shown = [pt.tag.name for pt in held]
+    if not shown:
+        return _("this customer has none of them")
+    return _("this customer has: %(tags)s") % {"tags": "、".join(shown)}
+
+
+def _event_measure(node: EventCondition, profile: Profile, now: datetime.datetime) -> str:
+    events = _matching_events(node, now, profile=profile.pk)
+    if node.measure == "count":
+        count = events.aggregate(n=Count("*"))["n"]
+        return _("this customer: %(n)s times") % {"n": count}
+    if node.measure in ("sum", "avg"):
+        amount = events.aggregate(m=(Sum if node.measure == "sum" else Avg)("amount"))["m"]
+        return _("this customer: %(value)s") % {"value": f"¥{amount:,.2f}" if amount is not None else _("none")}
+    moment = events.aggregate(m=(Min if node.measure == "first_within" else Max)("occurred_at"))["m"]
+    if moment is None:
+        return _("this customer: never")
+    template = _("this customer: first on %(date)s") if node.measure == "first_within" else _(
+        "this customer: last on %(date)s")
+    return template % {"date": timezone.localtime(moment).strftime("%Y-%m-%d")}

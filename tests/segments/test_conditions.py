@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from cdp.actors import Actor
-from profiles.models import AttributeDefinition, Profile, TagCategory
+from profiles.models import AttributeDefinition, Profile, Tag, TagCategory
 from profiles.services.tags import tag_assign
 from segments.conditions import compile_condition, describe, explain, parse
 from tests.factories import EventFactory, ProfileFactory, TagFactory
@@ -208,7 +208,7 @@ def test_explain_says_which_conditions_a_customer_meets_and_misses(people):
     labels = [label for _depth, label, _matched in yan]
     assert labels[0] == "满足以下全部条件"
     assert labels[1] == "城市 = 上海"
-    assert labels[3] == "有标签 sneaker-lover"
+    assert labels[3] == f"有标签 {Tag.objects.get(slug='sneaker-lover').name}"
     assert labels[4] == "下单 ≥ 2 次 最近 30 天内"
 
 
