@@ -11,12 +11,15 @@ class ConsentConfig(AppConfig):
         from profiles.importing.consent import consent_kind_register
         from profiles.selectors import PROFILE_SECTIONS
         from profiles.services.merge import MERGE_HOOKS, MergeHook
+        from profiles.services.suppression import suppression_lookup_register
 
         from . import selectors, services
         from .models import ConsentRecord
 
         MERGE_HOOKS.append(MergeHook("consent", services.merge_move, services.merge_restore))
         PROFILE_SECTIONS.append(selectors.profile_consent_section)
+        # Every profile and identity write refuses erased people's identifiers.
+        suppression_lookup_register(selectors.suppressed_identities)
         # The consent import kind, and imports refusing erased people's identifiers.
         consent_kind_register(record_many=services.consent_record_many,
                               entry=services.ConsentEntry, history=selectors.consent_history,

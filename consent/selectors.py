@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from profiles.models import Profile, ProfileStatus, born_by
+from profiles.normalisers import NormalisationError, normalise_identity
 
 from .models import (
     Channel,
@@ -144,10 +145,38 @@ def ledger_profile_ids(profile_id: int) -> list[int]:
     return ids
 
 
+# Kinds whose suppression ignores case: a CRM exports "crm-0042" where another wrote
+# "CRM-0042", and an erased person must not come back through a change of case.
+CASELESS_SUPPRESSION_KINDS = frozenset({"crm_id"})
+
+
+def suppression_form(kind: str, value: str) -> str:
+    """The form of an identifier that is hashed: normalised as identities are stored
+    (normalise_identity, whoever calls), case-folded for CRM ids."""
+    try:
+        value = normalise_identity(kind, value)
+    except NormalisationError:
+        value = str(value).strip()  # stored before validation existed: hashed as it is
+    return value.casefold() if kind in CASELESS_SUPPRESSION_KINDS else value
+
+
+def _hmac(text: str) -> str:
+    return hmac.new(settings.CDP_SUPPRESSION_KEY.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
 def identifier_digest(kind: str, value: str) -> str:
     """Keyed hash of a normalised identifier: phones are too few to hash unkeyed (all of
     them can be hashed in an afternoon). CDP_SUPPRESSION_KEY must never change."""
-    return hmac.new(settings.CDP_SUPPRESSION_KEY.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+    return _hmac(f"{kind}:{suppression_form(kind, value)}")
+
+
+def _digests(kind: str, value: str) -> set[str]:
+    """The digest, and for CRM ids also the one erasures before case-folding recorded
+    (the exact normalised value): hashes cannot be migrated, so both are looked up."""
+    digests = {identifier_digest(kind, value)}
+    if kind in CASELESS_SUPPRESSION_KINDS:
+        digests.add(_hmac(f"{kind}:{value}"))
+    return digests
 
 
 def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -158,9 +187,12 @@ def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
     pairs = [pair for pair in pairs if pair[0] in kinds]
     found = set()
     for start in range(0, len(pairs), 2000):
-        by_digest = {identifier_digest(kind, value): (kind, value) for kind, value in pairs[start:start + 2000]}
-        digests = Suppression.objects.filter(digest__in=list(by_digest)).values_list("digest", flat=True)
-        found |= {by_digest[digest] for digest in digests}
+        by_digest: dict[str, set[tuple[str, str]]] = {}
+        for kind, value in pairs[start:start + 2000]:
+            for digest in _digests(kind, value):
+                by_digest.setdefault(digest, set()).add((kind, value))
+        for digest in Suppression.objects.filter(digest__in=list(by_digest)).values_list("digest", flat=True):
+            found |= by_digest[digest]
     return found
 
 

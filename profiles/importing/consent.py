@@ -3,7 +3,8 @@
 Both need the consent app, which sits above profiles: profiles never imports it. The consent
 app's service and selectors are handed in by `consent_kind_register`, called from
 consent's AppConfig.ready() like the other registries. Without them the consent kind says
-it is unavailable and nothing is suppressed.
+it is unavailable; the suppression check (profiles.services.suppression) raises rather
+than let erased people back in.
 
 A batch of consent rows goes through `consent_record_many`, the batch form of
 `consent_record`: the ledger, the current states, the timeline entries and the audit rows
@@ -53,9 +54,9 @@ def consent_available() -> bool:
 
 
 def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    if "suppressed" not in _hooks or not pairs:
-        return set()
-    return _hooks["suppressed"](pairs)
+    from ..services.suppression import suppressed_among  # raises, never skips, when consent did not register
+
+    return suppressed_among(pairs)
 
 
 def suppressed_issue(row: Row, key: tuple[str, str]) -> Issue:

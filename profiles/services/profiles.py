@@ -22,6 +22,7 @@ from ..normalisers import (
     normalise_province,
 )
 from .merge import distinct_oldest_first, identities_resolve
+from .suppression import identities_refuse_suppressed, suppressed_among, suppression_error
 
 EDITABLE_FIELDS = (
     "name", "gender", "birth_date", "phone", "email", "country", "province", "city", "occupation", "traits",
@@ -62,11 +63,14 @@ def profile_fields_normalise(data: dict) -> dict:
 def profile_create(
     *, actor: Actor, source: str, identities: Iterable[tuple[str, str]] = (), **data
 ) -> Profile:
-    """Create a profile; its phone and email become identities too."""
+    """Create a profile; its phone and email become identities too. An erased person's
+    phone, email or identity is refused (ValidationError keyed by the field)."""
     fields = profile_fields_normalise(data)
+    identities = list(identities)
+    identities_refuse_suppressed(fields, identities)
     profile = _profile_insert(fields)
     for kind, value in _identities_of(fields, identities):
-        identity_add(profile=profile, kind=kind, value=value, source=source)
+        _identity_add(profile=profile, kind=kind, value=value, source=source, refuse_suppressed=False)
     activity.profile_created(profile=profile, source=source, actor=actor)
     return profile
 
@@ -87,12 +91,13 @@ def profile_update(*, profile: Profile, actor: Actor, source: str = "admin", **d
     fields = profile_fields_normalise(data)
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
     profile_require_active(profile)
+    new_keys = {f: fields[f] for f in ("phone", "email") if f in fields and fields[f] != getattr(profile, f)}
+    identities_refuse_suppressed(new_keys)  # an erased person's phone or email stays out
     changes = _profile_change(profile, fields)
     if not changes:
         return profile
-    new_keys = {f: fields[f] for f in ("phone", "email") if f in changes}
     for kind, value in _identities_of(new_keys, ()):
-        identity_add(profile=profile, kind=kind, value=value, source=source)
+        _identity_add(profile=profile, kind=kind, value=value, source=source, refuse_suppressed=False)
     activity.profile_edited(profile=profile, changes=changes, actor=actor)
     return profile
 
@@ -134,6 +139,9 @@ def profile_upsert(
     fields = profile_fields_normalise(data)
     keys = list(dict.fromkeys([*identities, *_identities_of(fields, ())]))
     held = _identities_of_owners_locked(keys)
+    suppressed = suppressed_among(key for key in keys if key not in held)  # no query when all are known
+    if suppressed:
+        raise ValidationError({"identities": [suppression_error(kind, value) for kind, value in sorted(suppressed)]})
     owners = {key: identity.profile for key, identity in held.items() if key in keys}
     strong = distinct_oldest_first(p for key, p in owners.items() if key[0] in strong_kinds)
     weak = distinct_oldest_first(owners.values())
@@ -203,7 +211,12 @@ def _identity_taken(kind: str, value: str, holder: Profile) -> ValidationError:
 
 
 def identity_add(*, profile: Profile, kind: str, value: str, source: str) -> Identity:
-    """Attach an identity (normalised); ValidationError if it identifies someone else."""
+    """Attach an identity (normalised); ValidationError if it identifies someone else or
+    belonged to an erased person."""
+    return _identity_add(profile=profile, kind=kind, value=value, source=source, refuse_suppressed=True)
+
+
+def _identity_add(*, profile: Profile, kind: str, value: str, source: str, refuse_suppressed: bool) -> Identity:
     try:
         value = normalise_identity(kind, value)
     except NormalisationError as exc:
@@ -215,6 +228,8 @@ def identity_add(*, profile: Profile, kind: str, value: str, source: str) -> Ide
         if existing.profile_id != profile.pk:
             raise _identity_taken(kind, value, existing.profile)
         return existing
+    if refuse_suppressed and suppressed_among([(kind, value)]):
+        raise suppression_error(kind, value)
     return Identity.objects.create(profile=profile, kind_id=kind, value=value, source=source)
 
 
