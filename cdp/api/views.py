@@ -13,6 +13,7 @@ from cdp.models import AuditLog
 
 from .authentication import PartnerClient, PartnerKeyAuthentication, presented_key
 from .pagination import ApiCursorPagination
+from .parsers import StrictJSONParser
 from .permissions import HasScope
 from .throttling import PartnerRateThrottle
 
@@ -23,6 +24,7 @@ class PartnerAPIView(APIView):
     authentication_classes = [PartnerKeyAuthentication]
     permission_classes = [HasScope]
     throttle_classes = [PartnerRateThrottle]
+    parser_classes = [StrictJSONParser]  # JSON only, and only JSON every database can store
     required_scopes: dict = {}
     # Set by a view to the public id of the customer the call was about.
     audit_target = ""

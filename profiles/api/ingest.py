@@ -21,6 +21,7 @@ import datetime
 import decimal
 import functools
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 
@@ -60,10 +61,16 @@ class Item:
     profile_id: int | None = None
     status: str = ""
     error: dict | None = None
+    malformed: bool = False  # the event does not have the documented shape (see MalformedBatch)
 
     def reject(self, code: str, message, path: str | None = None) -> None:
         self.status = REJECTED
         self.error = {"code": code, "message": str(message), "fields": {path: [str(message)]} if path else {}}
+
+    def refuse(self, code: str, message, path: str | None = None) -> None:
+        """Not an event of the documented shape: the whole batch is refused (MalformedBatch)."""
+        self.reject(code, message, path)
+        self.malformed = True
 
     def result(self, uuids: dict[int, uuid.UUID]) -> dict:
         row = {"index": self.index, "external_id": self.external_id or None, "status": self.status}
@@ -72,6 +79,22 @@ class Item:
         elif self.profile_id in uuids:
             row["profile"] = str(uuids[self.profile_id])
         return row
+
+
+class MalformedBatch(Exception):
+    """Some events do not have the documented shape (types, required fields, lengths,
+    formats): a client bug, answered with a 400 for the whole batch before anything is
+    stored. Events of the right shape that the platform cannot take (unknown event name,
+    invalid phone, erased person …) are rejected one by one instead."""
+
+    def __init__(self, items: list["Item"]):
+        super().__init__("malformed events")
+        self.fields: dict[str, list[str]] = {}
+        for item in items:
+            for path, messages in (item.error["fields"] or {"": [item.error["message"]]}).items():
+                name = f"events.{item.index}.{path}" if path else f"events.{item.index}"
+                self.fields.setdefault(name, []).extend(messages)
+        self.code = items[0].error["code"] if len({item.error["code"] for item in items}) == 1 else "invalid"
 
 
 @dataclass
@@ -88,6 +111,9 @@ def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: dat
     now = now or timezone.now()
     kinds, names = identity_kinds(), event_names()
     items = [_parse(index, raw, partner_code, kinds, names, now) for index, raw in enumerate(raw_events)]
+    malformed = [item for item in items if item.malformed]
+    if malformed:
+        raise MalformedBatch(malformed)
     _mark_batch_duplicates(items)
     _reject_suppressed([item for item in items if not item.status])
     live = [item for item in items if not item.status]
@@ -114,85 +140,94 @@ def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: dat
 
 # --- parsing one event ------------------------------------------------------------------
 
-def _text(raw: dict, name: str, item: Item, *, required: bool, max_length: int) -> str:
+def _text(raw: dict, name: str, item: Item, *, required: bool, max_length: int, numbers: bool = False) -> str:
+    """A string field (with `numbers`, an integer is taken as its digits)."""
     value = raw.get(name)
-    if value is None or value == "":
-        if required:
-            item.reject("required", _("This field is required."), name)
+    if value is None and not required:
         return ""
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        item.reject("invalid", _("Must be a string."), name)
+    if isinstance(value, bool) or not isinstance(value, (str, int) if numbers else str):
+        if value is None:
+            item.refuse("required", _("This field is required."), name)
+        else:
+            item.refuse("invalid", _("Must be a string."), name)
         return ""
     value = str(value).strip()
-    if len(value) > max_length:
-        item.reject("too_long", _("At most %(n)s characters.") % {"n": max_length}, name)
+    if not value:
+        item.refuse("required" if required else "blank", _("This field may not be blank."), name)
+    elif len(value) > max_length:
+        item.refuse("too_long", _("At most %(n)s characters.") % {"n": max_length}, name)
     return value
 
 
 def _parse(index: int, raw, partner_code: str, kinds: dict, names: set, now) -> Item:
     item = Item(index)
     if not isinstance(raw, dict):
-        item.reject("invalid", _("Each event must be a JSON object."))
+        item.refuse("invalid", _("Each event must be a JSON object."))
         return item
     unknown = sorted(set(raw) - {"external_id", "source", "name", "occurred_at", "properties", "amount", "profile",
                                   "identities"})
     if unknown:
-        item.reject("unknown_field", _("This field cannot be set."), unknown[0])
+        item.refuse("unknown_field", _("This field cannot be set."), unknown[0])
         return item
-    item.external_id = _text(raw, "external_id", item, required=True, max_length=128)
+    item.external_id = _text(raw, "external_id", item, required=True, max_length=128, numbers=True)
     sub_source = _text(raw, "source", item, required=False, max_length=SOURCE_MAX - len(partner_code) - 1)
     item.source = f"{partner_code}/{sub_source}" if sub_source else partner_code
     item.name = _text(raw, "name", item, required=True, max_length=64)
-    if item.status:
-        return item
-    if item.name not in names:
-        item.reject("unknown_event", _("“%(name)s” is not a registered event name.") % {"name": item.name}, "name")
-        return item
     _parse_time(raw.get("occurred_at"), item, now)
     _parse_amount(raw.get("amount"), item)
     properties = raw.get("properties", {})
     if properties is None:
         properties = {}
     if not isinstance(properties, dict):
-        item.reject("invalid", _("Must be a JSON object."), "properties")
+        item.refuse("invalid", _("Must be a JSON object."), "properties")
     item.properties = properties
-    if item.status:
+    if item.malformed:
         return item
     _parse_who(raw, item, kinds)
+    if item.malformed:
+        return item
+    # The shape is right; what follows depends on the platform's registries and data.
+    if item.name not in names:
+        item.reject("unknown_event", _("“%(name)s” is not a registered event name.") % {"name": item.name}, "name")
+    elif item.occurred_at is not None and not EARLIEST <= item.occurred_at <= now + MAX_FUTURE:
+        item.reject("out_of_range", _("The time must be after 2000-01-01 and not in the future."), "occurred_at")
     return item
 
 
 def _parse_time(value, item: Item, now) -> None:
-    if not value:
-        item.reject("required", _("This field is required."), "occurred_at")
+    if value is None:
+        item.refuse("required", _("This field is required."), "occurred_at")
         return
     try:
         parsed = parse_datetime(value) if isinstance(value, str) else None
     except ValueError:
         parsed = None
     if parsed is None:
-        item.reject("invalid_datetime", _("Use ISO 8601 with an offset, e.g. 2026-11-28T10:00:00+08:00."), "occurred_at")
+        item.refuse("invalid_datetime", _("Use ISO 8601 with an offset, e.g. 2026-11-28T10:00:00+08:00."), "occurred_at")
     elif timezone.is_naive(parsed):
-        item.reject("invalid_datetime", _("Add a UTC offset, e.g. +08:00 or Z."), "occurred_at")
-    elif not EARLIEST <= parsed <= now + MAX_FUTURE:
-        item.reject("out_of_range", _("The time must be after 2000-01-01 and not in the future."), "occurred_at")
+        item.refuse("invalid_datetime", _("Add a UTC offset, e.g. +08:00 or Z."), "occurred_at")
     else:
-        item.occurred_at = parsed.astimezone(datetime.UTC)  # PostgreSQL refuses offsets beyond ±15:59
+        try:
+            item.occurred_at = parsed.astimezone(datetime.UTC)  # PostgreSQL refuses offsets beyond ±15:59
+        except OverflowError:
+            item.reject("out_of_range", _("The time must be after 2000-01-01 and not in the future."), "occurred_at")
+
+
+AMOUNT_LIMIT = 10**12  # Event.amount: 14 digits, 2 after the point
+AMOUNT_PATTERN = r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$"
 
 
 def _parse_amount(value, item: Item) -> None:
-    if value is None or value == "":
+    """A decimal string like "199.00" (or a whole number); never a float, which is not exact."""
+    if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        item.reject("invalid", _("A number like 199.00."), "amount")
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or (
+            isinstance(value, str) and not re.match(AMOUNT_PATTERN, value)):
+        item.refuse("invalid", _("A decimal string like \"199.00\"."), "amount")
         return
-    try:
-        amount = decimal.Decimal(str(value))
-    except decimal.InvalidOperation:
-        item.reject("invalid", _("A number like 199.00."), "amount")
-        return
-    if not amount.is_finite() or amount != amount.quantize(decimal.Decimal("0.01")) or abs(amount) >= 10**12:
-        item.reject("invalid", _("At most 12 digits before the point and 2 after."), "amount")
+    amount = decimal.Decimal(value)
+    if abs(amount) >= AMOUNT_LIMIT:
+        item.refuse("invalid", _("At most 12 digits before the point and 2 after."), "amount")
         return
     item.amount = amount
 
@@ -206,31 +241,40 @@ def _normalised(kind: str, value: str | int | float | None) -> str:
 
 def _parse_who(raw: dict, item: Item, kinds: dict) -> None:
     profile = raw.get("profile")
-    identities = raw.get("identities") or []
-    if profile:
+    identities = raw.get("identities")
+    if profile is not None:
         try:
-            item.profile_uuid = uuid.UUID(str(profile))
+            item.profile_uuid = uuid.UUID(profile) if isinstance(profile, str) else None
         except ValueError:
-            item.reject("invalid", _("Not a valid public id."), "profile")
+            pass
+        if item.profile_uuid is None:
+            item.refuse("invalid", _("Not a valid public id."), "profile")
             return
+    if identities is None:
+        identities = []
     if not isinstance(identities, list):
-        item.reject("invalid", _("Must be a list of {kind, value}."), "identities")
+        item.refuse("invalid", _("Must be a list of {kind, value}."), "identities")
         return
+    for position, identity in enumerate(identities):  # the shape of every identity first
+        path = f"identities.{position}"
+        if not isinstance(identity, dict) or set(identity) != {"kind", "value"}:
+            item.refuse("invalid", _("Must be an object with kind and value."), path)
+            return
+        kind, value = identity["kind"], identity["value"]
+        if not isinstance(kind, str) or not 0 < len(kind) <= 40:
+            item.refuse("invalid", _("A kind of at most 40 characters."), f"{path}.kind")
+            return
+        if isinstance(value, bool) or not isinstance(value, (str, int)) or not 0 < len(str(value)) <= 255:
+            item.refuse("invalid", _("A string of at most 255 characters."), f"{path}.value")
+            return
     for position, identity in enumerate(identities):
         path = f"identities.{position}"
-        if not isinstance(identity, dict) or not isinstance(identity.get("kind"), str):
-            item.reject("invalid", _("Must be an object with kind and value."), path)
-            return
         kind = identity["kind"]
         if kind not in kinds:
             item.reject("unknown_identity_kind", _("Unknown identity kind “%(kind)s”.") % {"kind": kind}, f"{path}.kind")
             return
-        value = identity.get("value")
-        if isinstance(value, (dict, list, bool)):
-            item.reject("invalid", _("Must be a string."), f"{path}.value")
-            return
         try:
-            value = _normalised(kind, value)
+            value = _normalised(kind, identity["value"])
         except NormalisationError as error:
             item.reject(error.code, error, f"{path}.value")
             return

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import status
 from rest_framework.response import Response
 
-from cdp.api.errors import ApiError
+from cdp.api.errors import VALIDATION_MESSAGE, ApiError
 from cdp.api.schema import error_responses
 from cdp.api.views import PartnerAPIView, PartnerGenericView
 from cdp.models import Scope
@@ -20,7 +20,7 @@ from profiles.services.tags import tag_assign, tag_remove
 
 from . import examples
 from .filters import ProfileFilter
-from .ingest import events_ingest
+from .ingest import MalformedBatch, events_ingest
 from .registry import identity_kinds, strong_identity_kinds
 from .serializers import (
     EventBatchInSerializer,
@@ -343,6 +343,8 @@ class EventBatchView(PartnerAPIView):
                     result = events_ingest(events, partner_code=self.client.partner.code, actor=self.actor)
                     self.audit_count = result.accepted
                 break
+            except MalformedBatch as malformed:
+                raise ApiError(malformed.code, VALIDATION_MESSAGE, fields=malformed.fields) from None
             except (IntegrityError, OperationalError) as error:
                 if attempt == 2 or not _is_race(error):
                     raise
