@@ -21,7 +21,7 @@ from profiles.models import Profile
 from profiles.selectors import profile_search
 
 from .builder import ConditionBuilderWidget, builder_preview
-from .admin_pages import segment_export_view, segment_members_view
+from .admin_pages import segment_export_count_view, segment_export_view, segment_members_view
 from . import admin_analytics  # noqa: F401  (behaviour analysis pages and the dashboard)
 from .conditions import explain, parse
 from .models import Segment, SegmentSnapshot
@@ -161,6 +161,9 @@ class SegmentAdmin(admin.ModelAdmin):
             path("from-list/", self.admin_site.admin_view(self.from_list_view), name="segments_segment_from_list"),
             path("<int:segment_id>/export/", self.admin_site.admin_view(partial(segment_export_view, self)),
                  name="segments_segment_export"),
+            path("<int:segment_id>/export/count/",
+                 self.admin_site.admin_view(partial(segment_export_count_view, self)),
+                 name="segments_segment_export_count"),
             path("<int:segment_id>/members/", self.admin_site.admin_view(partial(segment_members_view, self)),
                  name="segments_segment_members"),
             path("builder/preview/", self.admin_site.admin_view(self.builder_preview_view),
