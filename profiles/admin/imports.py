@@ -223,6 +223,7 @@ class ImportJobAdmin(admin.ModelAdmin):
                 "index": index, "header": header, "target": job.mapping.get(header, ""),
                 "examples": [str(row[index]) for row in preview if index < len(row) and str(row[index]).strip()],
             })
+        kind_names = {kind.code: str(kind) for kind in identity_kinds()}
         return TemplateResponse(request, "admin/profiles/importjob/mapping.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -232,6 +233,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             "choices": choices,
             "problems": problems,
             "precedence": ", ".join(job.precedence),
+            # The codes typed above, by their names in the reader's language, and every kind's code and name.
+            "precedence_labels": [str(kind_names.get(code, code)) for code in job.precedence],
+            "identity_kind_names": sorted(kind_names.items()),
             "encoding": encoding_label(table.encoding) if table.format != "xlsx" else "XLSX",
             "modes": ImportMode.choices,
             "policies": ErrorPolicy.choices,
@@ -254,7 +258,6 @@ class ImportJobAdmin(admin.ModelAdmin):
     def _start(self, request, job: ImportJob, *, dry_run: bool):
         if job.file_size <= inline_bytes():
             import_run(job, dry_run=dry_run)
-        kind_names = {kind.code: str(kind) for kind in identity_kinds()}
         else:
             from ..tasks import run_import
 
@@ -264,9 +267,6 @@ class ImportJobAdmin(admin.ModelAdmin):
             job.save(update_fields=["status", "dry_run", "progress"])
             transaction.on_commit(lambda: run_import.delay(job.pk, dry_run))
             messages.info(request, _("The file is large: it is processed in the background. You can leave this page "
-            # The codes typed above, by their names in the reader's language, and every kind's code and name.
-            "precedence_labels": [str(kind_names.get(code, code)) for code in job.precedence],
-            "identity_kind_names": sorted(kind_names.items()),
                                      "and come back."))
         return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
 
