@@ -48,7 +48,6 @@ class TagCategoryAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/profiles/tagcategory/tree.html", context)
 
-    def get_readonly_fields(self, request, obj=None):
     def get_search_results(self, request, queryset, search_term):
         """The seeded roots are also found by their name in the reader's language."""
         queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -56,6 +55,7 @@ class TagCategoryAdmin(admin.ModelAdmin):
         roots = [c.pk for c in TagCategory.objects.filter(code__isnull=False) if term and term in c.display_name.casefold()]
         return queryset | self.model.objects.filter(pk__in=roots), may_have_duplicates
 
+    def get_readonly_fields(self, request, obj=None):
         return ("parent",) if obj is not None and obj.code else ()
 
     def has_delete_permission(self, request, obj=None):
