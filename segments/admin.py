@@ -30,17 +30,36 @@ from .services import segment_freeze, segment_from_list, segment_save
 from .tasks import recompute_segment
 
 
+class DefinitionField(forms.JSONField):
+    """JSON nested beyond Python's stack is a form error (Django's field lets RecursionError through)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(_("This definition is nested too deeply to read."), code="invalid") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+
+
 class SegmentForm(forms.ModelForm):
     class Meta:
         model = Segment
         fields = ("name", "slug", "description", "kind", "definition", "refresh_every_minutes")
         widgets = {"definition": ConditionBuilderWidget(defining_field="slug")}
+        field_classes = {"definition": DefinitionField}
+
+    user = None  # the staff member editing (SegmentAdmin.get_form): conditions are checked for them
 
     def clean_definition(self):
         definition = self.cleaned_data["definition"]
         if self.cleaned_data.get("kind", Segment.Kind.DYNAMIC) == Segment.Kind.DYNAMIC:
             # ValidationError listing each bad node by its path, cycles through this segment included
-            parse(definition, defining=self.cleaned_data.get("slug") or self.instance.slug or None)
+            parse(definition, defining=self.cleaned_data.get("slug") or self.instance.slug or None, user=self.user)
         return definition
 
 
@@ -106,6 +125,10 @@ class SegmentAdmin(admin.ModelAdmin):
     )
     inlines = [SnapshotInline]
     actions = ["recompute_now", "freeze"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
 
     def get_fields(self, request, obj=None):
         """A new segment has no calculation yet: its form is the definition alone."""
@@ -207,11 +230,12 @@ class SegmentAdmin(admin.ModelAdmin):
         try:
             payload = json.loads(request.body)
             definition, defining = payload["definition"], payload.get("defining")
-        except (ValueError, KeyError, TypeError, AttributeError):
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError):  # nested beyond Python's stack
             message = gettext("Send the definition as JSON: {\"definition\": …}.")
             return JsonResponse({"count": None, "sample": [], "timed_out": False,
                                  "errors": [{"path": "$", "message": message}]}, status=400)
-        return JsonResponse(builder_preview(definition, defining=defining if isinstance(defining, str) else None))
+        return JsonResponse(builder_preview(definition, defining=defining if isinstance(defining, str) else None,
+                                            user=request.user))
 
     def from_list_view(self, request):
         """A static segment from pasted or uploaded phones / emails / ids, with the lines

@@ -192,16 +192,18 @@ def builder_text() -> dict[str, str]:
     }
 
 
-def builder_preview(definition, *, defining: str | None = None, sample_size: int = 20) -> dict:
+def builder_preview(definition, *, defining: str | None = None, sample_size: int = 20, user=None) -> dict:
     """The preview endpoint's answer for a definition: the count and a sample (phones
     masked, as in every list: revealing is an audited click on the profile page), or the
     problems by node path, or that counting hit the statement timeout. `defining` is the
-    slug of the segment being edited, so that a reference back to it shows as a cycle."""
+    slug of the segment being edited, so that a reference back to it shows as a cycle;
+    `user` the staff member asking (see parse: phones and emails by whole value only
+    without the permission to see them)."""
     answer = {"count": None, "sample": [], "timed_out": False, "errors": [],
               "timeout_seconds": settings.CDP_PREVIEW_TIMEOUT_MS / 1000}
     try:
-        if defining:
-            parse(definition, defining=defining)
+        if defining or user is not None:
+            parse(definition, defining=defining, user=user)
         preview = segment_preview(definition, sample_size=sample_size)
     except ValidationError as error:
         return answer | {"errors": validation_errors(error)}

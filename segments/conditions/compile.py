@@ -5,7 +5,7 @@ import datetime
 from decimal import Decimal
 
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Substr
 from django.db.models.lookups import In
 from django.utils import timezone
@@ -228,9 +228,14 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
             events = events.filter(occurred_at__gte=now - datetime.timedelta(days=window.days))
         else:
             events = events.filter(occurred_at__gte=window.start, occurred_at__lt=window.end)
-    for item in node.where:
+    for index, item in enumerate(node.where):
         textual = item.op in ("eq", "ne", "in", "not_in", "contains")
         key = event_property_path(item.property, item.value if textual else None)
+        if key != "category":
+            # Through an alias: in "properties__isnull" a property named like a lookup
+            # ("isnull", "in", "contains"…) would be read as that lookup.
+            events = events.alias(**{f"property_{index}": KeyTransform(item.property, "properties")})
+            key = f"property_{index}"
         # An event without the property is "not equal" / "none of" (like an empty
         # field); exclude() alone would drop it, its comparison being NULL.
         if item.op == "eq":

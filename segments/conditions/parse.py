@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from cdp.dates import typed_moment
 from consent.models import Purpose
+from profiles.masking import can_see_personal_data
 from profiles.models import EventDefinition, Tag, TagCategory
 
 from ..models import Segment
@@ -27,23 +28,32 @@ from .nodes import (
 )
 
 MAX_DEPTH = 20
+# Phones and emails are shown masked to staff without the permission to see personal data;
+# matching them by a part would recover them a character at a time (a count per guess).
+PERSONAL_FIELDS = {"phone", "email"}
+PART_OPERATORS = {"contains", "starts_with"}
 
 
 class Problems:
     def __init__(self):
         self.items: list[tuple[str, str]] = []
         self.visiting: list[str] = []  # segment slugs being expanded, outermost first
+        self.whole_personal_values_only = False  # the writer may not see phones and emails
 
     def add(self, path: str, message: str) -> None:
         self.items.append((path or "$", message))
 
 
-def parse(definition, *, defining: str | None = None) -> object:
+def parse(definition, *, defining: str | None = None, user=None) -> object:
     """The node tree for `definition`, or ValidationError listing every problem.
     `defining` is the slug of the segment being defined: a reference back to it, direct
-    or through other segments, is a cycle and refused."""
+    or through other segments, is a cycle and refused. `user` is the staff member writing
+    it (None: the system reading a stored definition): without the permission to see
+    personal data they compare phones and emails with whole values only, not a part.
+    Segments they refer to were checked for whoever wrote those."""
     problems = Problems()
     problems.visiting = [defining] if defining else []
+    problems.whole_personal_values_only = user is not None and not can_see_personal_data(user)
     node = _node(definition, "", problems, depth=0)
     if problems.items:
         raise ValidationError(
@@ -95,6 +105,10 @@ def _field(data: dict, path: str, problems: Problems):
     if op not in registry.OPERATORS[spec.type]:
         problems.add(f"{path}op", _("“%(op)s” does not apply to %(field)s; use one of: %(ops)s.")
                      % {"op": op, "field": spec.label, "ops": ", ".join(sorted(registry.OPERATORS[spec.type]))})
+        return None
+    if problems.whole_personal_values_only and spec.name in PERSONAL_FIELDS and op in PART_OPERATORS:
+        problems.add(f"{path}op", _("Without the permission to see personal data, compare %(field)s with a whole "
+                                    "value (equals, is one of), not a part of it.") % {"field": spec.label})
         return None
     if spec.name == "age" and op not in {"between", "gte", "lte", "is_set", "is_empty"}:
         problems.add(f"{path}op", _("Age takes between, gte, lte, is set or is empty."))

@@ -49,3 +49,105 @@ def test_a_preview_that_times_out_says_so(monkeypatch):
     monkeypatch.setattr(selectors, "statement_timeout", slow)
     preview = segment_preview(SHANGHAI)
     assert preview.timed_out and preview.count is None
+
+
+# --- the builder's preview endpoint: no masking oracle, no server errors ------------------------
+
+PREVIEW_URL = "/admin/segments/segment/builder/preview/"
+
+
+def post_preview(client, definition, raw: str | None = None):
+    import json
+
+    body = raw if raw is not None else json.dumps({"definition": definition})
+    return client.post(PREVIEW_URL, body, content_type="application/json")
+
+
+@pytest.fixture
+def analyst(django_user_model):
+    """Staff in the seeded analyst role: they build segments but see phones and emails masked."""
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = django_user_model.objects.create_user("analyst", password="pw-for-tests", is_staff=True)
+    user.groups.add(Group.objects.get(name="分析师 analyst"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def officer(django_user_model):
+    from django.contrib.auth.models import Group
+    from django.test import Client
+
+    user = django_user_model.objects.create_user("officer", password="pw-for-tests", is_staff=True)
+    user.groups.add(Group.objects.get(name="隐私专员 privacy officer"), Group.objects.get(name="分析师 analyst"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.parametrize("condition", [
+    {"field": "email", "op": "starts_with", "value": "wang"},
+    {"field": "phone", "op": "starts_with", "value": "+86139"},
+    {"field": "phone", "op": "contains", "value": "1234"},
+    {"all": [SHANGHAI, {"not": {"field": "email", "op": "contains", "value": "@example"}}]},
+])
+def test_preview_refuses_matching_phones_and_emails_by_part_without_the_permission(analyst, condition):
+    # given a customer whose email is masked for the analyst
+    ProfileFactory(city="上海", email="wang.fang@example.com", phone="+8613912345678")
+    # when the analyst previews a condition on a part of an email or phone
+    answer = post_preview(analyst, condition).json()
+    # then there is no count (the oracle), only the problem at its node
+    assert answer["count"] is None and answer["sample"] == []
+    assert answer["errors"] and answer["errors"][0]["path"].endswith("op")
+    assert "完整" in answer["errors"][0]["message"]
+
+
+def test_preview_matches_whole_phones_and_emails_for_everyone(analyst):
+    ProfileFactory(city="上海", email="wang.fang@example.com", phone="+8613912345678")
+    ProfileFactory(city="上海", email="li.lei@example.com", phone="+8613700000000")
+    for condition in ({"field": "email", "op": "eq", "value": "wang.fang@example.com"},
+                      {"field": "phone", "op": "in", "value": ["+8613912345678", "+8613800000000"]}):
+        assert post_preview(analyst, condition).json()["count"] == 1
+
+
+def test_preview_matches_by_part_for_staff_who_may_see_personal_data(officer):
+    ProfileFactory(city="上海", email="wang.fang@example.com")
+    ProfileFactory(city="上海", email="li.lei@example.com")
+    assert post_preview(officer, {"field": "email", "op": "starts_with", "value": "wang"}).json()["count"] == 1
+
+
+def test_saving_a_segment_by_part_of_a_phone_is_refused_without_the_permission(analyst):
+    from segments.models import Segment
+
+    # when the analyst saves a segment matching phones that start with a prefix
+    response = analyst.post("/admin/segments/segment/add/", {
+        "name": "139", "slug": "p139", "description": "", "kind": "dynamic", "refresh_every_minutes": "",
+        "definition": '{"field": "phone", "op": "starts_with", "value": "+86139"}',
+    })
+    # then the form says why and nothing is saved (its member count would be the oracle)
+    assert response.status_code == 200 and "完整" in response.text
+    assert not Segment.objects.exists()
+
+
+@pytest.mark.parametrize("property_name", ["isnull", "exact", "startswith", "in", "contains", "regex", "gt", "key"])
+def test_preview_with_a_property_named_like_a_lookup_is_no_server_error(analyst, property_name):
+    from tests.factories import EventFactory
+
+    EventFactory(name="order", properties={property_name: "x"})
+    for op, value in (("eq", "x"), ("ne", "x"), ("contains", "x"), ("in", ["x"]), ("gte", 1)):
+        condition = {"event": "order", "where": [{"property": property_name, "op": op, "value": value}]}
+        response = post_preview(analyst, condition)
+        assert response.status_code in (200, 400), (property_name, op)
+
+
+def test_preview_of_a_deeply_nested_definition_is_an_error_not_a_crash(analyst):
+    import json
+
+    raw = '{"definition": ' + '{"all": [' * 3000 + json.dumps(SHANGHAI) + ']}' * 3000 + "}"
+    for response in (post_preview(analyst, None, raw=raw), post_preview(analyst, {"all": [{"not": {"not": SHANGHAI}}] * 3})):
+        assert response.status_code in (200, 400)
+    answer = post_preview(analyst, None, raw=raw).json()
+    assert answer["count"] is None and answer["errors"]
