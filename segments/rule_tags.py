@@ -35,10 +35,11 @@ ACTOR = Actor.system("rule tags")
 
 # --- saving -------------------------------------------------------------------------------
 
-def rule_tag_check(*, tag: Tag, definition) -> None:
+def rule_tag_check(*, tag: Tag, definition, user=None) -> None:
     """ValidationError when `definition` cannot be `tag`'s rule: an invalid condition
-    (each problem named by its node's path) or a rule that depends on its own tag."""
-    parse(definition)
+    (each problem named by its node's path) or a rule that depends on its own tag.
+    `user`: the staff member writing it (see parse on phones and emails)."""
+    parse(definition, user=user)
     cycle = _cycle_through(tag, definition)
     if cycle:
         raise ValidationError(

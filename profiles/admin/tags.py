@@ -102,6 +102,8 @@ class TagForm(forms.ModelForm):
         return slug
 
     def clean(self):
+    user = None  # the staff member editing (TagAdmin.get_form): the rule is checked for them
+
         cleaned = super().clean()
         if cleaned.get("kind") != TagKind.RULE:
             rule = cleaned.get("rule_definition")
@@ -116,7 +118,7 @@ class TagForm(forms.ModelForm):
                             slug=cleaned.get("slug") or self.instance.slug,
                             category=cleaned.get("category") or getattr(self.instance, "category", None))
             try:
-                rule_tag_check(tag=candidate, definition=cleaned.get("rule_definition"))
+                rule_tag_check(tag=candidate, definition=cleaned.get("rule_definition"), user=self.user)
             except ValidationError as error:
                 self.add_error("rule_definition", error)
         return cleaned
@@ -142,6 +144,10 @@ class TagAdmin(admin.ModelAdmin):
     actions = ["merge_tags", "retire_tags", "refresh_rules_now"]
 
     def get_fieldsets(self, request, obj=None):
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        return type(form.__name__, (form,), {"user": request.user})
+
         tag_fields = [f for f in TagForm.Meta.fields if f != "rule_definition"]
         if obj is not None:
             tag_fields += ["customers", "merged_into", "where_used", "created_at"]

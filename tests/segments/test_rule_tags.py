@@ -335,3 +335,20 @@ def test_the_scheduled_task_refreshes_every_active_rule_tag():
     ProfileFactory(city="上海")
     assert refresh_rule_tags.delay().get() == {"refreshed": 1, "failed": [broken.pk]}
     assert Tag.objects.get(pk=tag.pk).profile_count == 1
+
+
+def test_a_rule_on_part_of_an_email_is_refused_without_the_permission_to_see_personal_data(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    # given staff who may manage tags but see emails masked
+    user = django_user_model.objects.create_user("tagger", password="pw-for-tests", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["add_tag", "change_tag", "view_tag"]))
+    client.force_login(user)
+    # when they save a rule tag matching emails by their start (its customer count would tell)
+    response = client.post(reverse("admin:profiles_tag_add"), tag_form(
+        rule_definition='{"field": "email", "op": "starts_with", "value": "wang"}'))
+    # then the rule is refused and no tag is made; a whole email is fine
+    assert response.status_code == 200 and "完整" in response.context["adminform"].form.errors["rule_definition"][0]
+    assert not Tag.objects.exists()
+    assert client.post(reverse("admin:profiles_tag_add"), tag_form(
+        rule_definition='{"field": "email", "op": "eq", "value": "wang@example.com"}')).status_code == 302
