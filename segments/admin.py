@@ -5,7 +5,6 @@ from functools import partial
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -17,6 +16,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from cdp.queueing import task_queue_after_commit
 from profiles.models import Profile
 from profiles.selectors import profile_search
 
@@ -262,10 +262,10 @@ class SegmentAdmin(admin.ModelAdmin):
         definition = form.cleaned_data["definition"]
         segment = segment_save(segment=obj, definition=definition)
         if segment.kind == Segment.Kind.DYNAMIC:
-            transaction.on_commit(lambda: recompute_segment.delay(segment.pk, segment.version))
+            task_queue_after_commit(task=recompute_segment, args=(segment.pk, segment.version), request=request)
 
     @admin.action(description=_("Recompute the selected segments now"), permissions=["change"])
     def recompute_now(self, request, queryset):
         for segment in queryset.filter(kind=Segment.Kind.DYNAMIC):
-            transaction.on_commit(lambda s=segment: recompute_segment.delay(s.pk, s.version))
+            task_queue_after_commit(task=recompute_segment, args=(segment.pk, segment.version), request=request)
         self.message_user(request, _("Recalculation queued."), messages.SUCCESS)

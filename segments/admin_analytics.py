@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cdp.exports import csv_lines
+from cdp.queueing import task_queue_after_commit
 from profiles.metrics import CHURNED_AFTER_DAYS, LIFECYCLE_WINDOW_DAYS
 from profiles.models import ImportStatus, LifecycleStage
 
@@ -388,7 +389,7 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
             name = f"{name} · {within.name}"
         with transaction.atomic():
             segment = segment_from_rfm_cells(cells=cells, name=name, within=within)
-            transaction.on_commit(lambda: recompute_segment.delay(segment.pk, segment.version))
+            task_queue_after_commit(task=recompute_segment, args=(segment.pk, segment.version), request=request)
         messages.success(request, _("Segment “%(name)s” saved; its members are being calculated.") % {"name": segment.name})
         return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]))
 

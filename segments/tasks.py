@@ -1,4 +1,5 @@
 from celery import shared_task
+from django.db.models import F, Q
 from django.utils import timezone
 
 from .models import Segment
@@ -7,26 +8,36 @@ from .services import segment_recompute
 
 
 @shared_task
-def recompute_segment(segment_id: int, version: int | None = None) -> int | None:
-    """Queued on save (with the saved version) and on demand; a stale one does nothing."""
+def recompute_segment(segment_id: int, version: int | None = None, if_stale: bool = False) -> int | None:
+    """Queued on save (with the saved version) and on demand; a stale one does nothing.
+    `if_stale` (the scheduler's catch-up): nothing either if that version is calculated by now."""
+    if if_stale and Segment.objects.filter(pk=segment_id, calculated_version=version).exists():
+        return None
     snapshot = segment_recompute(segment_id=segment_id, version=version)
     return snapshot.member_count if snapshot else None
 
 
 @shared_task
 def recompute_due_segments() -> int:
-    """Every minute (beat): queue the dynamic segments whose refresh interval has passed,
-    the longest-waiting first."""
+    """Every minute (beat): queue the dynamic segments not calculated for their current
+    version (their save could not queue it: the broker was down), then those whose refresh
+    interval has passed, the longest-waiting first. One whose last calculation failed waits
+    for a save or "recompute now" rather than failing again every minute."""
     now = timezone.now()
+    dynamic = Segment.objects.filter(kind=Segment.Kind.DYNAMIC)
+    stale = list(dynamic.filter(Q(calculated_version__isnull=True) | ~Q(calculated_version=F("version")),
+                                last_error="").order_by("created_at", "pk"))
     due = [
-        segment for segment in Segment.objects.filter(kind=Segment.Kind.DYNAMIC, refresh_every_minutes__isnull=False)
-        .order_by("last_calculated_at")
+        segment for segment in dynamic.filter(refresh_every_minutes__isnull=False).exclude(
+            pk__in=[segment.pk for segment in stale]).order_by("last_calculated_at")
         if segment.last_calculated_at is None
         or (now - segment.last_calculated_at).total_seconds() >= segment.refresh_every_minutes * 60
     ]
+    for segment in stale:
+        recompute_segment.delay(segment.pk, segment.version, if_stale=True)
     for segment in due:
         recompute_segment.delay(segment.pk, segment.version)
-    return len(due)
+    return len(stale) + len(due)
 
 
 @shared_task

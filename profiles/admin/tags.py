@@ -15,6 +15,7 @@ from django.utils.translation import ngettext
 
 from cdp.actors import Actor
 from cdp.admin_actions import action_form_value
+from cdp.queueing import task_queue_after_commit
 from segments.builder import ConditionBuilderWidget
 from segments.rule_tags import rule_tag_check, rule_tag_save
 from segments.tasks import refresh_rule_tags
@@ -165,7 +166,7 @@ class TagAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         tag = rule_tag_save(tag=obj, definition=form.cleaned_data["rule_definition"])
-        transaction.on_commit(lambda: refresh_rule_tags.delay(tag_ids=[tag.pk]))
+        task_queue_after_commit(task=refresh_rule_tags, kwargs={"tag_ids": [tag.pk]}, request=request)
 
     @admin.display(description=_("rule"))
     def rule_status(self, obj):
@@ -232,7 +233,7 @@ class TagAdmin(admin.ModelAdmin):
         if not ids:
             self.message_user(request, _("None of the selected tags is an active rule tag."), messages.WARNING)
             return
-        transaction.on_commit(lambda: refresh_rule_tags.delay(tag_ids=ids))
+        task_queue_after_commit(task=refresh_rule_tags, kwargs={"tag_ids": ids}, request=request)
         self.message_user(request, ngettext(
             "Refresh of %(count)d rule tag queued; its customers update in the background.",
             "Refresh of %(count)d rule tags queued; their customers update in the background.", len(ids),
@@ -274,5 +275,5 @@ class InterestMappingAdmin(admin.ModelAdmin):
     @admin.action(description=_("Recompute the selected interest scores now"), permissions=["change"])
     def recompute_now(self, request, queryset):
         ids = list(queryset.values_list("pk", flat=True))
-        transaction.on_commit(lambda: recompute_interests.delay(mapping_ids=ids))
+        task_queue_after_commit(task=recompute_interests, kwargs={"mapping_ids": ids}, request=request)
         self.message_user(request, _("Recomputation queued; the weights update in the background."), messages.SUCCESS)
