@@ -27,14 +27,41 @@ def expire_tags() -> int:
 
 
 @shared_task(acks_late=True)
-def run_import(job_id: int, dry_run: bool = False) -> str:
+def run_import(job_id: int, dry_run: bool = False, resume: bool = False) -> str:
     """A large import (or its preview) in the background; the admin's job page follows its
     progress. Not retried automatically: batches already committed stay (and can be undone),
-    and the job says it failed."""
+    and the job says it failed. Who runs it was stored on the job when it was queued."""
     from .importing.pipeline import import_run
     from .models import ImportJob, ImportStatus
 
     job = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).first()
     if job is None:  # already run by an earlier delivery of this message
         return "skipped"
-    return import_run(job, dry_run=dry_run).status
+    return import_run(job, dry_run=dry_run, resume=resume).status
+
+
+@shared_task
+def import_housekeeping() -> dict:
+    """Every few minutes: jobs whose worker is gone are marked interrupted; uploads left
+    unrun too long are deleted."""
+    from .importing.housekeeping import import_jobs_interrupt_stale, import_uploads_expire
+
+    return {"interrupted": import_jobs_interrupt_stale(), "expired": import_uploads_expire()}
+
+
+@shared_task(acks_late=True)
+def undo_import(job_id: int, user_id: int | None = None) -> str:
+    """A large import's undo, queued by the admin; the job page follows its progress."""
+    from django.contrib.auth import get_user_model
+
+    from cdp.actors import Actor
+
+    from .importing.undo import import_undo_queued_run
+    from .models import ImportJob
+
+    job = ImportJob.objects.filter(pk=job_id, undo_queued_at__isnull=False, undone_at__isnull=True).first()
+    if job is None:  # already done by an earlier delivery of this message
+        return "skipped"
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
+    actor = Actor.staff(user) if user is not None else Actor.system("undo")
+    return import_undo_queued_run(job=job, actor=actor).status

@@ -67,7 +67,7 @@ from .mapping import DEFAULT_PRECEDENCE, mapping_clean, traits_register
 from .readers import ReadError, Table, open_table
 from .rows import Issue, Row, RowParser, no_customer_issue
 from .consent import suppressed_identities, suppressed_issue
-from .store import ID_LIST, OrmStore, id_list, id_ranges, store_for_connection
+from .store import ID_LIST, OrmStore, id_list, id_ranges, ranges_q, store_for_connection
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,12 @@ class ImportAborted(Exception):
     """The whole import stops (unreadable file, invalid mapping); the message is translated."""
 
 
+class _Superseded(Exception):
+    """The job is no longer this worker's: it was marked interrupted (its heartbeat had
+    stopped), then perhaps resumed or undone. The batch in hand is rolled back and the
+    worker leaves the job as it is."""
+
+
 @dataclass
 class Outcome:
     """What happened to one row (kept only for the report's samples)."""
@@ -102,14 +108,29 @@ class Outcome:
 
 
 def import_run(job: ImportJob, *, dry_run: bool = False, batch_size: int | None = None,
-               on_progress: Callable[[ImportJob], None] | None = None) -> ImportJob:
+               on_progress: Callable[[ImportJob], None] | None = None, actor: Actor | None = None,
+               resume: bool = False) -> ImportJob:
     """Run (or preview) `job`; returns it with status, counts and report filled in.
-    Never raises for bad input: the job's status and `error` say what went wrong."""
+    Never raises for bad input: the job's status and `error` say what went wrong.
+
+    `actor`: who runs it, credited on the timeline and in the audit log (default: whoever
+    ran it last, else who uploaded it). `resume`: an interrupted import continues after its
+    last committed batch (an "all or nothing" one, which kept nothing, starts again)."""
+    if actor is not None:
+        job.run_by, job.run_by_label = actor.user, actor.label[:150]
     with override(job.language or None), _without_cyclic_gc():
         runner = _Runner(job, dry_run=dry_run, batch_size=batch_size or batch_size_for_connection(),
-                         on_progress=on_progress)
+                         on_progress=on_progress, resume=resume)
         runner.run()
     return job
+
+
+def import_runner_actor(job: ImportJob) -> Actor:
+    if job.run_by_id:
+        return Actor.staff(job.run_by)
+    if job.run_by_label:
+        return Actor.system(job.run_by_label)
+    return Actor.staff(job.created_by) if job.created_by_id else Actor.system(job.actor_label or "import")
 
 
 @contextmanager
@@ -128,13 +149,16 @@ def _without_cyclic_gc() -> Iterator[None]:
 
 
 class _Runner:
-    def __init__(self, job: ImportJob, *, dry_run: bool, batch_size: int, on_progress):
+    def __init__(self, job: ImportJob, *, dry_run: bool, batch_size: int, on_progress, resume: bool = False):
         self.job = job
         self.dry_run = dry_run
         self.batch_size = batch_size
         self.on_progress = on_progress
+        # Only batches of a "skip bad rows" import are kept one by one: only those resume.
+        self.resume = resume and not dry_run and job.error_policy != ErrorPolicy.ALL_OR_NOTHING
+        self.one_transaction = dry_run or job.error_policy == ErrorPolicy.ALL_OR_NOTHING
         self.store: OrmStore = store_for_connection()
-        self.actor = (Actor.staff(job.created_by) if job.created_by_id else Actor.system(job.actor_label or "import"))
+        self.actor = import_runner_actor(job)
         self.samples: dict[str, list] = {action: [] for action in ACTIONS}
         self.errors_file = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.batch_number = 0
@@ -143,7 +167,7 @@ class _Runner:
         # unique (source, external id) index refuses a batch holding one, which is then
         # written again with the check, as is every later batch (a re-imported or
         # overlapping file). A preview always checks: its counts must be exact.
-        self.events_may_exist = dry_run
+        self.events_may_exist = dry_run or self.resume
         self._progress_connection = None
 
     # --- the whole run ---
@@ -151,13 +175,25 @@ class _Runner:
     def run(self) -> None:
         job = self.job
         started = time.monotonic()
-        ImportRowError.objects.filter(job=job).delete()  # a previous preview's errors
+        if self.resume:  # counts, errors and samples of the committed batches stay
+            self.batch_number = max(job.batches.values_list("number", flat=True), default=0)
+            self.samples.update({action: list(rows) for action, rows in (job.report.get("samples") or {}).items()
+                                 if action in self.samples})
+            job.rows_read = job.created + job.updated + job.unchanged + job.skipped + job.failed
+            if job.kind == ImportKind.EVENTS:  # customers who got events before the interruption
+                ranges = [r for batch in job.batches.all() for r in batch.event_ids]
+                if ranges:
+                    self.metrics_stale.update(
+                        Event.objects.filter(ranges_q(ranges)).values_list("profile_id", flat=True).distinct())
+        else:
+            ImportRowError.objects.filter(job=job).delete()  # a previous preview's errors
+            job.started_at, job.resume_row = timezone.now(), 0
+            job.rows_read = job.created = job.updated = job.unchanged = job.skipped = job.failed = 0
         job.dry_run = self.dry_run
         job.status = ImportStatus.PREVIEWING if self.dry_run else ImportStatus.RUNNING
-        job.started_at, job.finished_at, job.error, job.progress = timezone.now(), None, "", 0
-        job.rows_read = job.created = job.updated = job.unchanged = job.skipped = job.failed = 0
+        job.finished_at, job.error, job.progress, job.heartbeat_at = None, "", 0, timezone.now()
         job.save()
-        one_transaction = self.dry_run or job.error_policy == ErrorPolicy.ALL_OR_NOTHING
+        one_transaction = self.one_transaction
         try:
             table = open_table(job.file_path, name=job.file_name, kind=job.kind)
             job.encoding, job.file_format, job.headers = table.encoding, table.format, table.headers
@@ -174,6 +210,13 @@ class _Runner:
                         transaction.set_rollback(True)
             else:
                 self._run_batches(table, mapping)
+        except _Superseded:
+            log.warning("import %s was marked interrupted while this worker ran it; leaving it", job.pk)
+            self._close_progress_connection()
+            self.errors_file.close()
+            return
+        except FileNotFoundError:
+            job.status, job.error = ImportStatus.FAILED, _("The uploaded file is gone; upload it again.")
         except (ReadError, ImportAborted) as error:
             job.status, job.error = ImportStatus.FAILED, str(error)
         except ValidationError as error:  # the mapping does not fit the file
@@ -201,6 +244,7 @@ class _Runner:
             self._close_progress_connection()
         self._save_errors()
         job.finished_at = timezone.now()
+        job.heartbeat_at = job.finished_at
         job.report = {
             "samples": self.samples,
             "seconds": round(time.monotonic() - started, 3),
@@ -219,16 +263,20 @@ class _Runner:
         self.precedence = job.precedence or DEFAULT_PRECEDENCE
         self.weak_kinds = set(IdentityKind.objects.filter(merge_on=False).values_list("code", flat=True))
         deferred: list[Row] = []
-        with closing(self._parsed_batches(table, parser)) as batches:
+        next_row = self.job.resume_row if self.resume else 0
+        with closing(self._parsed_batches(table, parser, skip_below=next_row)) as batches:
             for batch, progress in batches:
-                deferred = self._batch(deferred + batch)
+                if batch:
+                    next_row = batch[-1].number + 1
+                deferred = self._batch(deferred + batch, next_row)
                 self._progress(progress)
         while deferred:
-            deferred = self._batch(deferred)
+            deferred = self._batch(deferred, next_row)
         self._metrics_refresh()
         self._progress(table.progress())
 
-    def _parsed_batches(self, table: Table, parser: RowParser) -> Iterator[tuple[list[Row], float]]:
+    def _parsed_batches(self, table: Table, parser: RowParser,
+                        skip_below: int = 0) -> Iterator[tuple[list[Row], float]]:
         """The file's rows, parsed, in batches with the progress after each. A helper thread
         reads and parses the next batch while this one is written: waiting for the database
         releases the GIL. One batch at most waits for its turn, so memory stays bounded."""
@@ -241,6 +289,8 @@ class _Runner:
             try:
                 with override(language):  # the rows' error messages, in the job's language
                     for number, cells in table.rows():
+                        if number < skip_below:  # committed before the import was interrupted
+                            continue
                         batch.append(parser.parse(number, cells))
                         if not len(batch) % _ROWS_BETWEEN_PAUSES:
                             time.sleep(_PAUSE)
@@ -289,20 +339,32 @@ class _Runner:
 
     # --- one batch ---
 
-    def _batch(self, rows: list[Row]) -> list[Row]:
-        """Process `rows` in one transaction; returns the rows deferred to the next batch."""
+    def _batch(self, rows: list[Row], next_row: int = 0) -> list[Row]:
+        """Process `rows` in one transaction; returns the rows deferred to the next batch.
+        `next_row`: the file's first row not read yet. Unless the import is one transaction,
+        the batch commits with its counts, failed rows and where a resumed import would
+        continue (its first deferred row, else `next_row`)."""
         if not rows:
             return []
+        counted = False
         retries = 1
         while True:
             try:
                 with transaction.atomic():
                     self.store.lock()
+                    if not self.one_transaction and not ImportJob.objects.filter(
+                            pk=self.job.pk, status=ImportStatus.RUNNING).update(heartbeat_at=timezone.now()):
+                        raise _Superseded
                     deferred, outcomes, undo = self._classify_and_write(rows)
                     self.batch_number += 1
                     if not self.dry_run and any(undo.values()):
                         ImportBatch.objects.create(job=self.job, number=self.batch_number, **{
                             name: id_ranges(ids) for name, ids in undo.items()})
+                    if not self.one_transaction:
+                        for outcome in outcomes:
+                            self._count(outcome)
+                        counted = True
+                        self._checkpoint(min((row.number for row in deferred), default=next_row))
                 break
             except IntegrityError:
                 if self.job.kind == ImportKind.EVENTS and not self.events_may_exist:
@@ -313,9 +375,21 @@ class _Runner:
                 if not retries:
                     raise
                 retries -= 1
-        for outcome in outcomes:
-            self._count(outcome)
+        if not counted:
+            for outcome in outcomes:
+                self._count(outcome)
         return deferred
+
+    def _checkpoint(self, resume_row: int) -> None:
+        """In the batch's transaction: the job's counts, samples and failed rows so far, and
+        the first row not committed, so that a resumed import continues exactly there."""
+        job = self.job
+        job.resume_row, job.heartbeat_at = resume_row, timezone.now()
+        ImportJob.objects.filter(pk=job.pk).update(
+            resume_row=resume_row, heartbeat_at=job.heartbeat_at, rows_read=job.rows_read, created=job.created,
+            updated=job.updated, unchanged=job.unchanged, skipped=job.skipped, failed=job.failed,
+            report={**job.report, "samples": self.samples})
+        self._flush_errors()
 
     def _classify_and_write(self, rows: list[Row]):
         valid = [row for row in rows if not row.issues]
@@ -539,6 +613,11 @@ class _Runner:
         """Every failed row, kept after the import (or the preview) for the report and the
         failed-rows file. Written outside the import's transaction: a rolled-back
         "all or nothing" run still shows why."""
+        self._flush_errors()
+        self.errors_file.close()
+
+    def _flush_errors(self) -> None:
+        """Store the failed rows spooled so far, and empty the spool."""
         self.errors_file.seek(0)
         chunk = []
         for line in self.errors_file:
@@ -548,17 +627,21 @@ class _Runner:
                 ImportRowError.objects.bulk_create(chunk)
                 chunk = []
         ImportRowError.objects.bulk_create(chunk)
-        self.errors_file.close()
+        self.errors_file.seek(0)
+        self.errors_file.truncate()
 
     def _progress(self, progress: float) -> None:
         job = self.job
         job.progress = progress
+        job.heartbeat_at = timezone.now()
         if self.on_progress:
             self.on_progress(job)
         fields = {"progress": job.progress, "rows_read": job.rows_read, "created": job.created,
-                  "updated": job.updated, "unchanged": job.unchanged, "skipped": job.skipped, "failed": job.failed}
+                  "updated": job.updated, "unchanged": job.unchanged, "skipped": job.skipped, "failed": job.failed,
+                  "heartbeat_at": job.heartbeat_at}
         if not connection.in_atomic_block:
-            ImportJob.objects.filter(pk=job.pk).update(**fields)
+            if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(**fields):
+                raise _Superseded
         elif connection.vendor == "postgresql":
             # Inside the one transaction of a dry run / all-or-nothing import the row is not
             # visible to others: report progress over a second connection.
