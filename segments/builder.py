@@ -185,6 +185,7 @@ def builder_text() -> dict[str, str]:
         "count": _("{n} matching customers"), "sample_title": _("A sample of matching customers"),
         "timed_out": _("Too broad to count in {n} s; save the segment to compute it in the background."),
         "has_errors": _("Fix the problems marked above to see the count."),
+        "incomplete": _("Choose what the new condition checks to see the count."),
         "empty": _("Add a first condition to see who matches."),
         "failed": _("The preview could not be computed: {s}"),
         "name": pgettext("person", "name"), "phone": _("phone"), "city": _("city"),

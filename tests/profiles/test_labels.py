@@ -105,3 +105,31 @@ def test_a_renamed_root_keeps_its_new_name():
     root.save()
     with translation.override("en"):
         assert root.display_name == "会员价值"
+
+
+def test_the_import_match_order_is_shown_by_kind_names(admin_client, settings, tmp_path):
+    from pathlib import Path
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from profiles.models import ImportJob
+
+    # given a CRM file uploaded for import
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    content = (Path(__file__).parent / "data" / "crm_gb18030.csv").read_bytes()
+    admin_client.post(reverse("admin:profiles_importjob_upload"), {
+        "file": SimpleUploadedFile("crm.csv", content), "kind": "profiles", "source": "crm",
+        "mode": "create_or_update", "error_policy": "skip"})
+    job = ImportJob.objects.get()
+    # when staff look at its mapping
+    text = admin_client.get(reverse("admin:profiles_importjob_mapping", args=[job.pk])).text
+    # then the match order reads as names, and each code is explained
+    order = " → ".join(str(kind) for kind in map(_kind, job.precedence))
+    assert f"按以下顺序识别客户： {order}" in text and "CRM" in order and "手机" in order
+    assert "<code>crm_id</code> CRM" in text
+
+
+def _kind(code):
+    from profiles.models import IdentityKind
+
+    return IdentityKind.objects.get(code=code)

@@ -512,6 +512,9 @@
       this.form = root.closest("form");
       this.requests = 0;
       this.errors = [];
+      // Conditions just added, as they were created: nothing chosen yet, so their
+      // problems ("choose a field") are not shown until the user touches them.
+      this.fresh = new Map();
 
       this.toggle.addEventListener("click", () => this.setJsonMode(!this.jsonMode));
       this.textarea.addEventListener("input", () => this.readTextarea());
@@ -595,6 +598,7 @@
     renderNode(node, ctx) {
       const kind = kindOf(node);
       const box = el("div", { class: `cb-node cb-${kind.name}`, "data-kind": kind.name, "data-path": ctx.path });
+      box.cbNode = node;
       if (kind === groupKind) {
         const key = "all" in node ? "all" : "any";
         const children = Array.isArray(node[key]) ? node[key] : [];
@@ -642,7 +646,9 @@
     adders(add) {
       const button = (name, label) => el("button", { type: "button", class: "button cb-add", "data-add": name, text: label,
         onclick: () => {
-          const path = add(kindNamed(name).create());
+          const node = kindNamed(name).create();
+          this.fresh.set(node, JSON.stringify(node));
+          const path = add(node);
           this.openPath = path;
           this.refresh();
         } });
@@ -707,10 +713,38 @@
       this.showPreview(answer);
     }
 
+    // A condition added and not touched since: nothing chosen in it yet.
+    isFresh(node) {
+      if (!node || !this.fresh.has(node)) return false;
+      if (JSON.stringify(node) === this.fresh.get(node)) return true;
+      this.fresh.delete(node);
+      return false;
+    }
+
+    // The problems to show: none inside a condition nothing has been chosen in yet.
+    shownErrors() {
+      const nodes = Array.from(this.tree.querySelectorAll("[data-path]"));
+      return this.errors.map((error) => ({ error, node: this.nodeOf(error.path, nodes) }))
+        .filter(({ node }) => !(node && this.isFresh(node.cbNode)));
+    }
+
+    nodeOf(path, nodes) {
+      const wanted = path === "$" ? "" : path;
+      let best = null;
+      for (const node of nodes) {
+        const prefix = node.dataset.path;
+        if (wanted.startsWith(prefix) && (!best || prefix.length > best.dataset.path.length)) best = node;
+      }
+      return best;
+    }
+
     showPreview(answer) {
       const T = this.text;
       const title = el("h3", { text: T.preview_title });
-      if (this.errors.length) {
+      if (this.errors.length && !this.shownErrors().length && !this.jsonMode) {
+        // Only conditions still being filled in: say so, without red.
+        this.preview.replaceChildren(title, el("p", { class: "cb-status cb-incomplete", text: T.incomplete }));
+      } else if (this.errors.length) {
         // In the JSON view the tree is hidden: list the problems with their paths.
         this.preview.replaceChildren(title, this.jsonMode
           ? el("ul", { class: "errorlist" }, this.errors.map((e) => el("li", { text: `${e.path}: ${e.message}` })))
@@ -739,14 +773,8 @@
     showErrors() {
       this.tree.querySelectorAll(".cb-errors").forEach((box) => box.replaceChildren());
       this.tree.querySelectorAll(".cb-invalid").forEach((input) => input.classList.remove("cb-invalid"));
-      const nodes = Array.from(this.tree.querySelectorAll("[data-path]"));
-      for (const { path, message } of this.errors) {
+      for (const { error: { path, message }, node: best } of this.shownErrors()) {
         const wanted = path === "$" ? "" : path;
-        let best = null;
-        for (const node of nodes) {
-          const prefix = node.dataset.path;
-          if (wanted.startsWith(prefix) && (!best || prefix.length > best.dataset.path.length)) best = node;
-        }
         const target = best ? best.querySelector(":scope > .cb-errors") : null;
         (target || this.tree).append(el("p", { class: "cb-error errornote", "data-path": null, text: message }));
         if (!best) continue;
