@@ -121,15 +121,16 @@ def segment_members_view(model_admin, request, segment_id):
         memberships = memberships.filter(pk__lt=int(before))
     page = list(memberships[:MEMBERS_PAGE + 1])
     profiles = Profile.objects.in_bulk([m.profile_id for m in page[:MEMBERS_PAGE]])
-    unmasked = can_see_personal_data(request.user)
+    # Masked for everyone, superusers included; staff allowed to see more reveal a row with
+    # the profile's audited reveal (one audit row per customer revealed).
     rows = [
         {"membership": m, "profile": profiles.get(m.profile_id),
-         "phone": (profiles[m.profile_id].phone if unmasked else mask_phone(profiles[m.profile_id].phone))
-         if m.profile_id in profiles else ""}
+         "phone": mask_phone(profiles[m.profile_id].phone) if m.profile_id in profiles else ""}
         for m in page[:MEMBERS_PAGE]
     ]
     context = {**model_admin.admin_site.each_context(request), "opts": Segment._meta, "segment": segment,
                "rows": rows, "next_before": page[MEMBERS_PAGE - 1].pk if len(page) > MEMBERS_PAGE else None,
                "can_export": request.user.has_perm(EXPORT_PERMISSION),
+               "can_reveal": can_see_personal_data(request.user),
                "title": gettext("Members of “%(name)s”") % {"name": segment.name}}
     return TemplateResponse(request, "admin/segments/members.html", context)

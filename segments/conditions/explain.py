@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from consent.models import Purpose
 from profiles.event_labels import EventLabels
+from profiles.masking import mask_email, mask_phone
 from profiles.models import Gender, LifecycleStage, Profile, ProfileTag, Tag, TagCategory
 
 from ..models import Segment
@@ -198,7 +199,10 @@ def _field_value(name: str, profile: Profile, now: datetime.datetime):
             return None
         today = timezone.localdate(now)
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-    return Profile.objects.filter(pk=profile.pk).values_list(spec.lookup, flat=True).first()
+    value = Profile.objects.filter(pk=profile.pk).values_list(spec.lookup, flat=True).first()
+    # Phones and emails are masked here as everywhere (the profile page has the audited reveal).
+    masks = {"phone": mask_phone, "email": mask_email}
+    return masks[name](value) if name in masks and value else value
 
 
 def _tags_held(node: TagCondition, profile: Profile) -> str:

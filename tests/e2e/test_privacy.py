@@ -84,3 +84,37 @@ def test_privacy_officer_records_withdraws_exports_erases_and_sees_a_reimport_re
     assert page.inner_text("#import-counts .count-created") == "1"
     assert "13900139000" in page.inner_text("#import-errors")
     assert not Profile.objects.filter(phone="+8613900139000").exists()
+
+
+def test_members_page_masks_phones_and_reveals_one_with_an_audited_click(page, live_server, django_user_model):
+    from cdp.models import AuditLog
+    from segments.models import Segment
+    from segments.services import segment_recompute, segment_save
+
+    # given a segment of two customers in 杭州 and a privacy officer, who may see personal data
+    lei = services.profile_create(actor=Actor.system("e2e"), source="admin", name="李雷", phone="13900139001", city="杭州")
+    services.profile_create(actor=Actor.system("e2e"), source="admin", name="韩梅梅", phone="13900139002", city="杭州")
+    segment = segment_save(segment=Segment(name="杭州客户", slug="hangzhou"),
+                           definition={"field": "city", "op": "eq", "value": "杭州"})
+    segment_recompute(segment_id=segment.pk)
+    officer = django_user_model.objects.create_user("officer", password="officer-pw-1", is_staff=True)
+    officer.groups.add(Group.objects.get(name=PRIVACY_OFFICER))
+    log_in(page, live_server, "officer", "officer-pw-1")
+
+    # when she opens the members page
+    page.goto(f"{live_server.url}/admin/segments/segment/{segment.pk}/members/")
+    # then it speaks Chinese and every phone is masked
+    assert "成员" in page.inner_text("#content")
+    table = page.inner_text("#members")
+    assert "139****9001" in table and "139****9002" in table and "13900139001" not in table
+    assert not AuditLog.objects.filter(action="reveal_personal_data").exists()
+
+    # when she reveals 李雷's phone
+    row = page.locator("#members tr.member", has_text="李雷")
+    row.get_by_role("button", name="查看完整").click()
+    # then his full phone shows, the other stays masked, and the reveal is in the audit log
+    page.wait_for_function("document.querySelector('#members').innerText.includes('+8613900139001')")
+    table = page.inner_text("#members")
+    assert "139****9002" in table and "+8613900139002" not in table
+    entry = AuditLog.objects.get(action="reveal_personal_data")
+    assert (entry.actor_user, entry.target) == (officer, str(lei.uuid))

@@ -64,3 +64,42 @@ def test_the_why_page_speaks_in_labels_and_shows_the_customers_own_values(client
         assert expected in html
     for raw in ("= female", "sneaker-lover", "wechat_pay"):
         assert raw not in html
+
+
+# --- customers are masked on every page that lists them; reveals are audited --------------------
+
+def test_members_page_masks_phones_for_superusers_too_and_offers_the_audited_reveal(client, staff_user, segment):
+    # given a superuser, who may see personal data
+    client.force_login(staff_user)
+    # when they open the members page
+    html = client.get(reverse("admin:segments_segment_members", args=[segment.pk])).text
+    # then every phone is masked and each row has a reveal button posting to the audited reveal
+    assert "+86138001380" not in html and "13800138000" not in html and "138****80" in html
+    assert html.count('class="button reveal-pii"') == MEMBERS_PAGE
+    some = SegmentMembership.objects.filter(segment=segment).order_by("-pk").first().profile_id
+    assert reverse("admin:profiles_profile_reveal", args=[some]) in html
+
+
+def test_members_page_offers_no_reveal_without_the_permission(client, django_user_model, segment):
+    from django.contrib.auth.models import Group
+
+    analyst = django_user_model.objects.create_user("analyst", password="pw-for-tests", is_staff=True)
+    analyst.groups.add(Group.objects.get(name="分析师 analyst"))
+    client.force_login(analyst)
+    html = client.get(reverse("admin:segments_segment_members", args=[segment.pk])).text
+    assert "138****80" in html and "reveal-pii" not in html
+
+
+def test_the_why_page_shows_the_customers_phone_masked(client, staff_user):
+    # given a segment on a whole phone number and a customer who does not have it
+    ProfileFactory(name="李雷", phone="+8613800138111", email="li.lei@example.com")
+    segment = segment_save(segment=Segment(name="某号码", slug="one-phone"), definition={"any": [
+        {"field": "phone", "op": "eq", "value": "+8613900000000"},
+        {"field": "email", "op": "eq", "value": "someone@example.com"},
+    ]})
+    client.force_login(staff_user)
+    # when staff ask why he is not a member
+    html = client.get(reverse("admin:segments_segment_why", args=[segment.pk]), {"profile": "李雷"}).text
+    # then his own phone and email are shown masked, as everywhere
+    assert "+8613800138111" not in html and "li.lei@example.com" not in html
+    assert "138****8111" in html and "l***@example.com" in html
