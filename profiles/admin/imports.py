@@ -11,22 +11,30 @@ from django.http import Http404, HttpResponseRedirect, JsonResponse, StreamingHt
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cdp.actors import Actor
+from cdp.queueing import task_queue_after_commit
 
 from ..importing.files import upload_store
 from ..importing.jobs import failed_rows_lines, import_job_create, job_mapping_set, mapping_template_save
 from ..importing.mapping import identity_kinds, target_choices
+from ..importing.masks import row_mask, row_masks, text_mask
 from ..importing.pipeline import import_run
 from ..importing.readers import FORMATS, ReadError, encoding_label, open_table
-from ..importing.undo import import_undo
-from ..masking import can_see_personal_data, mask_email, mask_phone
+from ..importing.undo import import_undo, import_undo_queue
+from ..masking import can_see_personal_data
 from ..models import ErrorPolicy, ImportJob, ImportKind, ImportMode, ImportStatus, MappingTemplate
 
 PREVIEW_ROWS = 3
 ERRORS_PER_PAGE = 100
+# Recording consent, by any path, needs the consent app's permission to add ledger entries.
+CONSENT_PERMISSION = "consent.add_consentrecord"
+# Running, resuming or undoing an import someone else uploaded (administrators have it).
+OTHERS_IMPORTS_PERMISSION = "profiles.change_importjob"
 
 
 def max_upload_bytes() -> int:
@@ -63,6 +71,16 @@ class UploadForm(forms.Form):
         if upload.size == 0:
             raise ValidationError(_("The file is empty."), code="file_empty")
         return upload
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_kind(self):
+        kind = self.cleaned_data["kind"]
+        if kind == ImportKind.CONSENT and self.user is not None and not self.user.has_perm(CONSENT_PERMISSION):
+            raise ValidationError(_consent_refusal(), code="consent_permission_missing")
+        return kind
 
     def clean(self):
         cleaned = super().clean()
@@ -110,6 +128,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             path("<int:job_id>/progress/", wrap(self.progress_view), name="profiles_importjob_progress"),
             path("<int:job_id>/failed-rows/", wrap(self.failed_rows_view), name="profiles_importjob_failed_rows"),
             path("<int:job_id>/undo/", wrap(self.undo_view), name="profiles_importjob_undo"),
+            path("<int:job_id>/resume/", wrap(self.resume_view), name="profiles_importjob_resume"),
             *super().get_urls(),
         ]
 
@@ -128,12 +147,16 @@ class ImportJobAdmin(admin.ModelAdmin):
         labels = {"create": _("To create") if job.dry_run else _("Created"),
                   "update": _("To update") if job.dry_run else _("Updated"),
                   "unchanged": _("Unchanged"), "skip": _("Skipped"), "fail": _("Failed")}
-        masks = {} if _reads_cells(request.user, job) else _cell_masks(job)
+        reads_cells = _reads_cells(request.user, job)
+        masks = row_masks(headers, job.mapping)
         for action, rows in (job.report.get("samples") or {}).items():
             if rows:
                 samples.append({"label": labels.get(action, action), "rows": [
-                    {**row, "values": [masks[i](str(v)) if i in masks and v else v for i, v in enumerate(row["values"])]}
-                    for row in rows]})
+                    row if reads_cells else {**row, "values": row_mask(row["values"], masks)} for row in rows]})
+        if not reads_cells:  # error messages quote the cells they are about
+            for error in errors:
+                error.errors = [{**item, "message": text_mask(item.get("message", ""))} for item in error.errors]
+        may_act = _may_act(request.user, job)
         return TemplateResponse(request, "admin/profiles/importjob/detail.html", {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -144,9 +167,14 @@ class ImportJobAdmin(admin.ModelAdmin):
             "errors": errors,
             "encoding": encoding_label(job.encoding) if job.file_format != "xlsx" else "—",
             "mapped": [(h, dict(target_choices(job.kind)).get(t, t)) for h, t in job.mapping.items() if t],
-            "can_run": job.status == ImportStatus.PREVIEWED and self.has_add_permission(request),
-            "can_undo": job.can_undo and self.has_add_permission(request),
-            "can_download_failed": _reads_cells(request.user, job),
+            "can_run": job.status == ImportStatus.PREVIEWED and not job.file_expired_at and may_act,
+            "can_remap": may_act and not job.file_expired_at and not job.undone_at and (
+                job.status in (ImportStatus.PREVIEWED, ImportStatus.DRAFT)
+                or job.dry_run and job.status in (ImportStatus.FAILED, ImportStatus.INTERRUPTED)),
+            "can_resume": job.can_resume and may_act,
+            "can_undo": job.can_undo and may_act,
+            "can_download_failed": reads_cells,
+            "run_by": job.run_by_label or job.actor_label,
         })
 
     # --- upload ---
@@ -154,7 +182,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def upload_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = UploadForm(request.POST or None, request.FILES or None)
+        form = UploadForm(request.POST or None, request.FILES or None, user=request.user)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             stored = upload_store(data["file"])
@@ -179,11 +207,15 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def mapping_view(self, request, job_id):
         job = get_object_or_404(ImportJob, pk=job_id)
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        if job.status not in (ImportStatus.DRAFT, ImportStatus.PREVIEWED, ImportStatus.FAILED) or job.undone_at \
+        self._check_may_act(request, job)
+        if job.status not in (ImportStatus.DRAFT, ImportStatus.PREVIEWED, ImportStatus.FAILED,
+                              ImportStatus.INTERRUPTED) or job.undone_at \
+                or (job.status == ImportStatus.INTERRUPTED and not job.dry_run) \
                 or (job.status == ImportStatus.FAILED and not job.dry_run and job.batches.exists()):
             messages.warning(request, _("This import has already run; upload the file again to import it anew."))
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+        if job.file_expired_at:
+            messages.error(request, _file_expired_message(job))
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
         try:
             table = open_table(job.file_path, name=job.file_name, kind=job.kind)
@@ -245,29 +277,58 @@ class ImportJobAdmin(admin.ModelAdmin):
     # --- running ---
 
     def run_view(self, request, job_id):
-        if request.method != "POST" or not self.has_add_permission(request):
+        if request.method != "POST":
             raise PermissionDenied
         job = get_object_or_404(ImportJob, pk=job_id)
+        self._check_may_act(request, job)
+        if job.file_expired_at:
+            messages.error(request, _file_expired_message(job))
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
         # Claim the job: a second click (or a second tab) finds it no longer previewed.
-        if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED).update(status=ImportStatus.QUEUED):
+        if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.PREVIEWED, file_expired_at__isnull=True).update(
+                status=ImportStatus.QUEUED):
             messages.error(request, _("Preview the import before running it."))
             return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
         job.refresh_from_db()
         return self._start(request, job, dry_run=False)
 
-    def _start(self, request, job: ImportJob, *, dry_run: bool):
+    def resume_view(self, request, job_id):
+        """An interrupted import continues after its last committed batch."""
+        if request.method != "POST":
+            raise PermissionDenied
+        job = get_object_or_404(ImportJob, pk=job_id)
+        self._check_may_act(request, job)
+        if not job.can_resume or not ImportJob.objects.filter(
+                pk=job.pk, status=ImportStatus.INTERRUPTED, dry_run=False, file_expired_at__isnull=True,
+                undo_queued_at__isnull=True).update(status=ImportStatus.QUEUED):
+            messages.error(request, _file_expired_message(job) if job.file_expired_at else
+                           _("Only an interrupted import can be resumed."))
+            return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
+        job.refresh_from_db()
+        return self._start(request, job, dry_run=False, resume=True)
+
+    def _start(self, request, job: ImportJob, *, dry_run: bool, resume: bool = False):
+        actor = Actor.staff(request.user)  # whoever runs it is credited, not the uploader
         if job.file_size <= inline_bytes():
-            import_run(job, dry_run=dry_run)
+            import_run(job, dry_run=dry_run, actor=actor, resume=resume)
         else:
             from ..tasks import run_import
 
             job.status = ImportStatus.QUEUED
             job.dry_run = dry_run
             job.progress = 0
-            job.save(update_fields=["status", "dry_run", "progress"])
-            transaction.on_commit(lambda: run_import.delay(job.pk, dry_run))
-            messages.info(request, _("The file is large: it is processed in the background. You can leave this page "
-                                     "and come back."))
+            job.run_by, job.run_by_label = actor.user, actor.label[:150]
+            job.save(update_fields=["status", "dry_run", "progress", "run_by", "run_by_label"])
+            arguments = (job.pk, dry_run, True) if resume else (job.pk, dry_run)
+            # If the broker cannot take it, the job goes back to where it was (not "queued" forever).
+            before = ImportStatus.INTERRUPTED if resume else ImportStatus.DRAFT if dry_run else ImportStatus.PREVIEWED
+            task_queue_after_commit(
+                task=run_import, args=arguments, request=request,
+                sent_message=_("The file is large: it is processed in the background. You can leave this page "
+                               "and come back."),
+                failure_message=_("The task queue cannot be reached right now, so the file has not started; it is "
+                                  "kept. Try again in a few minutes."),
+                on_failure=lambda: ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED).update(status=before))
         return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
 
     def progress_view(self, request, job_id):
@@ -276,7 +337,8 @@ class ImportJobAdmin(admin.ModelAdmin):
             raise PermissionDenied
         return JsonResponse({
             "status": job.status, "status_label": job.get_status_display(), "progress": job.progress,
-            "running": job.is_running, "rows": job.rows_read, "created": job.created, "updated": job.updated,
+            "running": job.is_running, "undoing": job.is_undoing, "undo_progress": job.undo_progress,
+            "rows": job.rows_read, "created": job.created, "updated": job.updated,
             "unchanged": job.unchanged, "skipped": job.skipped, "failed": job.failed,
         })
 
@@ -291,9 +353,24 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def undo_view(self, request, job_id):
         job = get_object_or_404(ImportJob, pk=job_id)
-        if not self.has_add_permission(request):
-            raise PermissionDenied
+        self._check_may_act(request, job)
         if request.method == "POST":
+            if job.file_size > inline_bytes():
+                # A large undo takes minutes: in the background, the job page follows it.
+                from ..tasks import undo_import
+
+                if import_undo_queue(job=job):
+                    task_queue_after_commit(
+                        task=undo_import, args=(job.pk, request.user.pk), request=request,
+                        sent_message=_("Import #%(job)s is being undone in the background. You can leave this "
+                                       "page and come back.") % {"job": job.pk},
+                        # If the broker cannot take it, the job can be undone again (nothing was done).
+                        on_failure=lambda: ImportJob.objects.filter(pk=job.pk, undone_at__isnull=True).update(
+                            undo_queued_at=None))
+                else:
+                    messages.error(request, _("This import cannot be undone (it is a preview, still running, or "
+                                              "already undone)."))
+                return HttpResponseRedirect(reverse("admin:profiles_importjob_change", args=[job.pk]))
             try:
                 import_undo(job=job, actor=Actor.staff(request.user))
             except ValidationError as error:
@@ -309,6 +386,29 @@ class ImportJobAdmin(admin.ModelAdmin):
         })
 
 
+    def _check_may_act(self, request, job: ImportJob) -> None:
+        """Mapping, previewing, running, resuming and undoing: the uploader's (or an
+        administrator's), and for consent files only with the consent permission."""
+        if not self.has_add_permission(request) or not _may_act(request.user, job):
+            raise PermissionDenied
+
+
+def _may_act(user, job: ImportJob) -> bool:
+    if job.created_by_id != user.pk and not user.has_perm(OTHERS_IMPORTS_PERMISSION):
+        return False
+    return job.kind != ImportKind.CONSENT or user.has_perm(CONSENT_PERMISSION)
+
+
+def _consent_refusal() -> str:
+    return _("Importing consent records them in the consent ledger: that needs the permission to record "
+             "consent. Ask a privacy officer.")
+
+
+def _file_expired_message(job: ImportJob) -> str:
+    return _("The uploaded file was deleted on %(date)s because the import was not run in time; upload it "
+             "again.") % {"date": date_format(localtime(job.file_expired_at), "SHORT_DATETIME_FORMAT")}
+
+
 def _quote(text: str) -> str:
     from urllib.parse import quote
 
@@ -322,8 +422,3 @@ def _reads_cells(user, job: ImportJob) -> bool:
     return job.created_by_id == user.pk or can_see_personal_data(user)
 
 
-def _cell_masks(job: ImportJob) -> dict:
-    """Column index → the mask for the columns mapped to a phone or an email."""
-    masks = {"phone": mask_phone, "email": mask_email, "identity:phone": mask_phone, "identity:email": mask_email}
-    return {index: masks[job.mapping[header]] for index, header in enumerate(job.headers)
-            if job.mapping.get(header) in masks}
