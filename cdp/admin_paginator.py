@@ -14,6 +14,7 @@ class EstimatedCountPaginator(Paginator):
     """
 
     capped = False
+    estimated = False  # the count is PostgreSQL's estimate, not an exact number
 
     @cached_property
     def count(self):
@@ -21,6 +22,7 @@ class EstimatedCountPaginator(Paginator):
         if not queryset.query.where:
             estimate = self._estimate(queryset.model)
             if estimate > settings.CDP_ADMIN_ESTIMATE_COUNT_ABOVE:
+                self.estimated = True
                 return estimate
             return super().count
         cap = settings.CDP_ADMIN_COUNT_CAP

@@ -3,7 +3,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Right
 from django.urls import reverse
 from django.utils.translation import gettext, gettext_lazy as _
@@ -201,6 +201,38 @@ def duplicate_candidates(limit: int = 50) -> list[DuplicateGroup]:
             ),
         ))
     return [DuplicateGroup(reason, list(queryset.order_by("created_at", "pk")[:10])) for reason, queryset in groups[:limit]]
+
+
+@dataclass(frozen=True)
+class TagSelectionCounts:
+    """What a bulk tag action on a selection will touch, counted exactly."""
+
+    selected: int  # customers in the selection
+    inactive: int  # erased or merged among them: never tagged
+    holding: int  # active ones that already have the tag
+    holding_any: int  # all that have the tag (what removing takes off)
+
+    @property
+    def to_add(self) -> int:
+        return self.selected - self.inactive - self.holding
+
+    @property
+    def without_tag(self) -> int:
+        return self.selected - self.holding_any
+
+
+def tag_selection_counts(tag: Tag, profiles: QuerySet[Profile]) -> TagSelectionCounts:
+    """Exact counts for a bulk tag action, in one query (each index-backed: the
+    selection's own filters, and the (profile, tag) key of ProfileTag). The list caps its
+    count at CDP_ADMIN_COUNT_CAP; a bulk action states the real number first."""
+    has_tag = Exists(ProfileTag.objects.filter(tag=tag, profile_id=OuterRef("pk")))
+    counts = profiles.order_by().aggregate(
+        selected=Count("pk"),
+        inactive=Count("pk", filter=~Q(status=ProfileStatus.ACTIVE)),
+        holding=Count("pk", filter=Q(has_tag, status=ProfileStatus.ACTIVE)),
+        holding_any=Count("pk", filter=Q(has_tag)),
+    )
+    return TagSelectionCounts(**counts)
 
 
 def assignable_tags():

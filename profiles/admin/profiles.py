@@ -2,7 +2,6 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
@@ -10,7 +9,6 @@ from django.utils.translation import ngettext
 
 from cdp.actors import Actor
 from cdp.admin_readonly import ReadOnlyAdmin
-from cdp.admin_actions import action_form_value
 from cdp.admin_paginator import EstimatedCountPaginator
 from cdp.money import money_cell
 
@@ -32,6 +30,7 @@ from ..models import (
 )
 from ..services.suppression import identities_refuse_suppressed
 from ..services.tags import tag_assign, tag_remove
+from .bulk_tags import BulkTagActionsMixin
 from .merging import MergingMixin
 from .personal_data import PersonalDataLookupsMixin
 from .profile_page import ProfilePageMixin
@@ -183,14 +182,9 @@ def score_filter(field_name: str, title) -> type[admin.SimpleListFilter]:
     return ScoreFilter
 
 
-class TagActionForm(ActionForm):
-    tag = forms.ModelChoiceField(queryset=selectors.assignable_tags(), required=False, label=_("tag"))
-
-
 @admin.register(Profile)
-class ProfileAdmin(PersonalDataLookupsMixin, MergingMixin, ProfilePageMixin, admin.ModelAdmin):
+class ProfileAdmin(BulkTagActionsMixin, PersonalDataLookupsMixin, MergingMixin, ProfilePageMixin, admin.ModelAdmin):
     form = ProfileAdminForm
-    action_form = TagActionForm
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice over millions of rows
     list_display = (
         "__str__", "phone_masked", "email_masked", "city", "gender", "lifecycle_stage", "order_count", "total_spent_money",
@@ -285,39 +279,6 @@ class ProfileAdmin(PersonalDataLookupsMixin, MergingMixin, ProfilePageMixin, adm
         # What formset.save() would have left for the admin's change message.
         formset.new_objects = list(ProfileTag.objects.filter(profile=form.instance, tag__in=added))
         formset.changed_objects, formset.deleted_objects = [], removed
-
-    def _chosen_tag(self, request):
-        tag = action_form_value(request, TagActionForm, "tag")
-        if tag is None:
-            self.message_user(request, _("Choose a tag next to the action first."), messages.ERROR)
-        return tag
-
-    @admin.action(description=_("Add the tag chosen beside to the selected customers"), permissions=["change"])
-    def add_tag(self, request, queryset):
-        # With "select all", `queryset` is every customer matching the filter: one statement.
-        if tag := self._chosen_tag(request):
-            try:
-                added = tag_assign(tag=tag, profiles=queryset, source=TagSource.MANUAL, actor=Actor.staff(request.user))
-            except ValidationError as error:
-                self.message_user(request, " ".join(error.messages), messages.ERROR)
-                return
-            self.message_user(request, ngettext(
-                "Tag “%(tag)s” added to %(count)d customer.", "Tag “%(tag)s” added to %(count)d customers.", added,
-            ) % {"tag": tag.name, "count": added}, messages.SUCCESS)
-
-    @admin.action(description=_("Remove the tag chosen beside from the selected customers"), permissions=["change"])
-    def remove_tag(self, request, queryset):
-        if tag := self._chosen_tag(request):
-            try:
-                removed = tag_remove(tag=tag, profiles=queryset, source=TagSource.MANUAL,
-                                     actor=Actor.staff(request.user))
-            except ValidationError as error:
-                self.message_user(request, " ".join(error.messages), messages.ERROR)
-                return
-            self.message_user(request, ngettext(
-                "Tag “%(tag)s” removed from %(count)d customer.", "Tag “%(tag)s” removed from %(count)d customers.",
-                removed,
-            ) % {"tag": tag.name, "count": removed}, messages.SUCCESS)
 
     @admin.action(description=_("Recompute metrics for the selected customers"), permissions=["change"])
     def recompute_metrics(self, request, queryset):

@@ -24,6 +24,9 @@ def test_bulk_tagging_every_filtered_customer_then_merging_duplicate_tags(page, 
     page.select_option("select[name=action]", "add_tag")
     page.select_option("select[name=tag]", label="喜欢运动鞋")
     page.click("button[name=index]")
+    # then a confirmation page states the exact number first
+    assert "将为 120 位客户添加标签“喜欢运动鞋”" in page.inner_text("#bulk-tag-will-change")
+    page.click("#bulk-tag-confirm")
     # then all 120 have it, and the page says so in Chinese
     page.wait_for_selector("text=已为 120 位客户添加标签“喜欢运动鞋”。")
     assert ProfileTag.objects.filter(tag=canonical).count() == 120

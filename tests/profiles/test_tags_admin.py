@@ -35,6 +35,7 @@ def test_bulk_add_to_every_customer_matching_the_filter(admin_client):
     # "Select all N customers" on a filtered list posts select_across with the filter in the URL
     response = admin_client.post(f"{CHANGELIST}?gender__exact=female", {
         "action": "add_tag", "tag": tag.pk, "select_across": "1", "index": "0", "_selected_action": ["1"],
+        "confirm": "yes",
     }, follow=True)
     assert "3" in response.text
     assert ProfileTag.objects.filter(tag=tag).count() == 3 and "男客户" not in holders(tag)
@@ -45,7 +46,7 @@ def test_bulk_remove_from_the_selected_customers(admin_client):
     a = ProfileFactory(name="甲")
     ProfileFactory(name="乙")
     tag_assign(tag=tag, profiles=Profile.objects.all(), source="manual", actor=Actor.system("t"))
-    admin_client.post(CHANGELIST, {"action": "remove_tag", "tag": tag.pk, "_selected_action": [a.pk]})
+    admin_client.post(CHANGELIST, {"action": "remove_tag", "tag": tag.pk, "_selected_action": [a.pk], "confirm": "yes"})
     assert holders(tag) == {"乙"}
 
 
@@ -160,3 +161,56 @@ def test_interest_mapping_recompute_action_runs_the_job(admin_client, django_cap
         })
     mapping.refresh_from_db()
     assert mapping.last_run_at is not None
+
+
+def test_select_all_beyond_the_list_cap_is_counted_exactly_before_tagging(admin_client, settings):
+    # given a list that counts only up to 3, and 5 women: one already tagged, one erased
+    settings.CDP_ADMIN_COUNT_CAP = 3
+    tag = TagFactory(name="高价值")
+    women = ProfileFactory.create_batch(5, gender="female")
+    tag_assign(tag=tag, profiles=Profile.objects.filter(pk=women[0].pk), source="manual", actor=Actor.system("t"))
+    Profile.objects.filter(pk=women[1].pk).update(status="erased")
+    action = {"action": "add_tag", "tag": tag.pk, "reason": "双十一 VIP 回访", "select_across": "1", "index": "0",
+              "_selected_action": [str(women[2].pk)]}
+    url = f"{CHANGELIST}?gender__exact=female"
+    # when staff pick "select all" and add the tag, the list says "more than 3", not "3"
+    listed = admin_client.get(url).text
+    assert "选中全部符合条件的客户（超过 3 个；执行前会统计确切数量）" in listed and "选中所有的 3 个" not in listed
+    # then a confirmation page states the exact numbers, and nothing is written yet
+    confirmation = admin_client.post(url, action)
+    text = confirmation.content.decode()
+    assert confirmation.status_code == 200 and 'id="bulk-tag-form"' in text
+    assert 'value="双十一 VIP 回访"' in text
+    assert f'name="_selected_action" value="{women[2].pk}"' in text  # the admin runs no action without one
+    for expected in ('将为 <span class="count">3</span> 位客户添加标签“高价值”', '共选中 <span class="count">5</span> 位客户',
+                     '<span class="count">1</span> 位已有此标签', '<span class="count">1</span> 位已删除或已合并'):
+        assert expected in text, expected
+    assert ProfileTag.objects.filter(tag=tag).count() == 1
+    # when staff confirm, then the three are tagged with the reason, and the report says what happened to all five
+    done = admin_client.post(url, {**action, "confirm": "yes"}, follow=True).content.decode()
+    assert "已为 3 位客户添加标签“高价值”。 1 位已有此标签，未重复添加。 1 位已删除或已合并的客户未处理。" in done
+    added = ProfileTag.objects.filter(tag=tag).exclude(profile=women[0])
+    assert added.count() == 3 and set(added.values_list("reason", flat=True)) == {"双十一 VIP 回访"}
+    # and each customer's timeline gives the reason
+    entry = women[2].activities.get(type="tag_added")
+    assert entry.params["reason"] == "双十一 VIP 回访" and "双十一 VIP 回访" in str(entry.summary)
+
+
+def test_bulk_remove_is_confirmed_with_the_number_that_has_the_tag(admin_client):
+    tag = TagFactory(name="流失风险")
+    holders_, others = ProfileFactory.create_batch(2), ProfileFactory.create_batch(3)
+    tag_assign(tag=tag, profiles=Profile.objects.filter(pk__in=[p.pk for p in holders_]), source="manual",
+               actor=Actor.system("t"))
+    selection = {"action": "remove_tag", "tag": tag.pk, "index": "0",
+                 "_selected_action": [p.pk for p in holders_ + others]}
+    text = admin_client.post(CHANGELIST, selection).content.decode()
+    assert '将从 <span class="count">2</span> 位客户移除标签“流失风险”' in text
+    assert '<span class="count">3</span> 位没有此标签' in text and ProfileTag.objects.filter(tag=tag).count() == 2
+    done = admin_client.post(CHANGELIST, {**selection, "confirm": "yes"}, follow=True).content.decode()
+    assert "已从 2 位客户移除标签“流失风险”。 3 位原本没有此标签。" in done
+    assert not ProfileTag.objects.filter(tag=tag).exists()
+
+
+def test_the_action_bar_has_a_reason_field(admin_client):
+    ProfileFactory()
+    assert 'name="reason"' in admin_client.get(CHANGELIST).text
