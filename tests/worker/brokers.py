@@ -17,9 +17,9 @@ def closed_port_url() -> str:
 
 def _drop_connections() -> None:
     """Forget the cached pools (kombu keeps them per broker URL: closing one would close it
-    for every later user of that URL)."""
+    for every later user of that URL) and the queues and routes read from the old settings."""
     app._pool = None
-    app.amqp._producer_pool = None
+    app.__dict__.pop("amqp", None)
 
 
 @contextmanager
