@@ -196,6 +196,63 @@ def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
     return found
 
 
+@dataclass(frozen=True)
+class StateDrift:
+    """A current state that is not what the ledger says: `missing` (the ledger has an
+    entry, there is no state), `unexpected` (a state without a ledger entry behind it, or
+    for an erased customer) or `different` (the state is not a copy of the latest entry)."""
+    kind: str
+    profile_id: int
+    purpose_id: int
+    state_id: int | None
+    record_id: int | None  # the latest ledger entry, the one the state should copy
+
+
+def consent_state_drift() -> list[StateDrift]:
+    """Recompute every active customer's current states from the ledger, set-based (two
+    queries, whatever the number of customers), and return where the stored states differ.
+    A state is the latest entry (by capture time, then id) of its purpose among the ledgers
+    of the customer and the profiles merged into them; erased customers have none. States
+    of merged profiles (tombstones) are not read by anything and not checked."""
+    from django.db import connection
+
+    profile_table, record_table = Profile._meta.db_table, ConsentRecord._meta.db_table
+    state_table = ConsentState._meta.db_table
+    distinct = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    expected = f"""
+        WITH RECURSIVE up(descendant, ancestor) AS (
+            SELECT DISTINCT profile_id, profile_id FROM {record_table}
+            UNION
+            SELECT up.descendant, p.merged_into_id FROM up JOIN {profile_table} p ON p.id = up.ancestor
+            WHERE p.merged_into_id IS NOT NULL
+        ), ranked AS (
+            SELECT up.ancestor AS profile_id, r.purpose_id, r.id AS record_id,
+                   ROW_NUMBER() OVER (PARTITION BY up.ancestor, r.purpose_id
+                                      ORDER BY r.captured_at DESC, r.id DESC) AS n
+            FROM up JOIN {record_table} r ON r.profile_id = up.descendant
+            JOIN {profile_table} a ON a.id = up.ancestor AND a.status = %s
+        ), expected AS (SELECT profile_id, purpose_id, record_id FROM ranked WHERE n = 1)"""
+    missing_or_different = f"""{expected}
+        SELECT CASE WHEN s.id IS NULL THEN 'missing' ELSE 'different' END, e.profile_id, e.purpose_id, s.id,
+               e.record_id
+        FROM expected e JOIN {record_table} r ON r.id = e.record_id
+        LEFT JOIN {state_table} s ON s.profile_id = e.profile_id AND s.purpose_id = e.purpose_id
+        WHERE s.id IS NULL OR s.record_id <> e.record_id OR s.status <> r.status OR s.captured_at <> r.captured_at
+           OR s.notice_version {distinct} r.notice_version OR s.expires_at {distinct} r.expires_at
+           OR s.guardian_consent <> r.guardian_consent"""
+    unexpected = f"""{expected}
+        SELECT 'unexpected', s.profile_id, s.purpose_id, s.id, NULL
+        FROM {state_table} s JOIN {profile_table} p ON p.id = s.profile_id AND p.status IN (%s, %s)
+        WHERE NOT EXISTS (SELECT 1 FROM expected e WHERE e.profile_id = s.profile_id AND e.purpose_id = s.purpose_id)"""
+    drift = []
+    with connection.cursor() as cursor:
+        cursor.execute(missing_or_different, [ProfileStatus.ACTIVE])
+        drift += [StateDrift(*row) for row in cursor.fetchall()]
+        cursor.execute(unexpected, [ProfileStatus.ACTIVE, ProfileStatus.ACTIVE, ProfileStatus.ERASED])
+        drift += [StateDrift(*row) for row in cursor.fetchall()]
+    return sorted(drift, key=lambda d: (d.profile_id, d.purpose_id))
+
+
 def profile_consent_section(profile: Profile, request):
     """The profile page's consent card: state per purpose with the reason, do-not-contact
     blocks, the latest ledger entries, and the record/withdraw form for staff allowed to."""

@@ -25,7 +25,7 @@ from .models import (
     Notice,
     Purpose,
 )
-from .selectors import is_minor, ledger_profile_ids
+from .selectors import consent_state_drift, is_minor, ledger_profile_ids
 
 EVIDENCE_FIELDS = ("channel", "ip", "user_agent", "reference", "text")
 PURPOSE_LOCK = 7301  # advisory lock namespace: consent changes vs. exports, per purpose
@@ -305,3 +305,25 @@ def merge_restore(survivor: Profile, merged: Profile, data: dict) -> None:
     own = [pk for pk in ledger_profile_ids(survivor.pk) if pk not in merged_ledger]
     consent_states_rebuild(profile_id=survivor.pk, ledger_ids=own)
     consent_states_rebuild(profile_id=merged.pk, ledger_ids=list(merged_ledger))
+
+
+def consent_states_repair(*, actor: Actor) -> dict[str, int]:
+    """Rewrite the current states that drifted from the ledger (consent_state_drift):
+    unexpected ones are deleted, missing and different ones become a copy of the latest
+    ledger entry. Audited with the counts (ids only: no personal data). Returns the counts."""
+    with transaction.atomic():
+        drift = consent_state_drift()
+        counts = {kind: sum(1 for d in drift if d.kind == kind) for kind in ("missing", "different", "unexpected")}
+        if not drift:
+            return counts
+        ConsentState.objects.filter(pk__in=[d.state_id for d in drift if d.kind == "unexpected"]).delete()
+        records = ConsentRecord.objects.in_bulk([d.record_id for d in drift if d.kind != "unexpected"])
+        ConsentState.objects.bulk_create([ConsentState(
+            profile_id=d.profile_id, purpose_id=d.purpose_id, status=r.status, notice_version=r.notice_version,
+            captured_at=r.captured_at, expires_at=r.expires_at, guardian_consent=r.guardian_consent, record=r,
+        ) for d in drift if d.kind != "unexpected" for r in [records[d.record_id]]],
+            update_conflicts=True, unique_fields=["purpose", "profile"],
+            update_fields=["status", "notice_version", "captured_at", "expires_at", "guardian_consent", "record"])
+        audit_record(actor=actor, action="consent_state_repaired", target="consent_state", count=len(drift),
+                     details={**counts, "profiles": sorted({d.profile_id for d in drift})[:1000]})
+    return counts

@@ -157,6 +157,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "segments.tasks.refresh_rule_tags",
         "schedule": env.int("CDP_RULE_TAGS_EVERY_SECONDS", default=3600),
     },
+    # The current consent states must be what the ledger says: drift is logged as an error.
+    "check-consent-state": {
+        "task": "consent.tasks.check_consent_state",
+        "schedule": env.int("CDP_CONSENT_CHECK_EVERY_SECONDS", default=24 * 3600),
+    },
 }
 
 # --- REST framework -------------------------------------------------------------------

@@ -43,7 +43,7 @@ def test_creating_a_customer_with_an_erased_identifier_is_refused(fields, expect
     with pytest.raises(ValidationError) as error:
         profile_create(actor=SYSTEM, source="admin", name="欧阳娜娜", **fields)
     assert codes(error.value) == expected
-    assert "erased" in error.value.messages[0]
+    assert "已应本人要求删除数据" in error.value.messages[0]  # in the admin's language
     assert not Profile.objects.exists() and not Identity.objects.exists()
 
 
