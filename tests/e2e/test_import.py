@@ -67,3 +67,63 @@ def test_messy_crm_file_preview_fix_mapping_import_errors_failed_rows_undo(page,
     page.wait_for_selector("#import-status[data-status='undone']")
     assert not Profile.objects.exists()
     assert ImportJob.objects.get().status == ImportStatus.UNDONE
+
+
+def test_an_interrupted_import_is_resumed_and_a_large_undo_followed_in_the_browser(page, live_server, admin_login,
+                                                                                  settings, tmp_path, monkeypatch):
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from cdp.actors import Actor
+    from profiles import tasks
+    from profiles.importing.files import upload_dir
+    from profiles.importing.housekeeping import import_jobs_interrupt_stale
+    from profiles.importing.jobs import import_job_create
+    from profiles.importing.pipeline import import_run
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.CDP_IMPORT_INLINE_BYTES = 10  # every undo goes to the background
+    user = get_user_model().objects.get(username=admin_login[0])
+
+    # given an import of 9 customers whose worker died after its first batch of 3
+    path = f"{upload_dir()}/customers.csv"
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("crm_id,name,phone\n" + "".join(f"C{n},客户{n},+86139{n:08d}\n" for n in range(9)))
+    job, _table = import_job_create(path=path, name="customers.csv", actor=Actor.staff(user))
+
+    class Killed(BaseException):
+        pass
+
+    def die(_job):
+        raise Killed
+
+    try:
+        import_run(job, batch_size=3, on_progress=die)
+    except Killed:
+        pass
+    assert import_jobs_interrupt_stale(now=timezone.now() + timezone.timedelta(hours=1)) == [job.pk]
+    assert Profile.objects.count() == 3
+
+    # when its uploader opens it, then it says it was interrupted and offers to resume or undo
+    log_in(page, live_server, *admin_login)
+    page.goto(f"{live_server.url}/admin/profiles/importjob/{job.pk}/change/")
+    assert page.locator("#import-status").get_attribute("data-status") == ImportStatus.INTERRUPTED
+    assert "已中断" in page.inner_text("#import-status") and page.is_visible("#import-error")
+
+    # when they resume it, then the rest is imported
+    page.click("#resume-import")
+    page.wait_for_selector("#import-status[data-status='done']")
+    assert page.inner_text("#import-counts .count-created") == "9"
+    assert Profile.objects.count() == 9
+
+    # when they undo it (a large file: the undo is queued), then the page follows its progress
+    queued = []
+    monkeypatch.setattr(tasks.undo_import, "delay", lambda *args: queued.append(args))
+    page.click("#undo-import")
+    page.click("#import-undo input[type=submit]")
+    page.wait_for_selector("#import-undo-progress")
+    assert queued == [(job.pk, user.pk)] and Profile.objects.count() == 9
+    # and once the worker has done it, the page shows the import undone by itself
+    assert tasks.undo_import(*queued[0]) == ImportStatus.UNDONE
+    page.wait_for_selector("#import-status[data-status='undone']")
+    assert not Profile.objects.exists()

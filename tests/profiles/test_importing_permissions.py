@@ -242,3 +242,22 @@ def test_error_messages_quote_phones_masked_for_others(client, marketer, django_
     text = client.get(reverse("admin:profiles_importjob_change", args=[job.pk])).content.decode()
     assert "8613800138000" not in text and "zhang.wei@example.com" not in text
     assert "138****8000" in text
+
+
+def test_an_administrator_running_a_consent_import_is_credited_in_the_ledger_and_audit_log(
+        client, officer, customer, django_user_model, tmp_path):
+    from consent.models import ConsentRecord
+
+    # given a consent file uploaded and previewed by a privacy officer
+    job = consent_job(tmp_path, officer)
+    admin = staff_in(django_user_model, "boss", "管理员 administrator")
+    # when an administrator runs it
+    client.force_login(admin)
+    client.post(reverse("admin:profiles_importjob_run", args=[job.pk]))
+    # then the grant and its audit entry name the administrator, not the uploader
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and email_status(customer) == "granted"
+    record = ConsentRecord.objects.filter(profile=customer, source="import").get()
+    assert (record.actor_user_id, record.actor_label) == (admin.pk, "boss")
+    audit = AuditLog.objects.filter(action="consent_recorded").latest("id")
+    assert (audit.actor_user_id, audit.actor_label) == (admin.pk, "boss")
