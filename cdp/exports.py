@@ -22,11 +22,16 @@ import phonenumbers
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PHONE_TEXT = re.compile(r"\+[0-9][0-9 ().\-]{4,30}")
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
 
 
 def is_phone_number(text: str) -> bool:
-    """True for a valid international phone number written with "+" and only digits,
-    spaces, dashes, dots and parentheses."""
+    """True for a phone number in E.164 form (how profiles store them: "+" and 8 to 15
+    digits, checked by shape alone, as exports write tens of thousands) or a valid
+    international number written with "+" and only digits, spaces, dashes, dots and
+    parentheses."""
+    if _E164.fullmatch(text):
+        return True
     if not _PHONE_TEXT.fullmatch(text):
         return False
     try:
@@ -43,20 +48,23 @@ def spreadsheet_safe(value):
 
 
 def xlsx_row(sheet, values: Iterable) -> list:
-    """Cells for `sheet.append` on a write-only openpyxl sheet: text as typed strings
-    (data type "s": shown as text, never run, whatever it starts with), characters XML
-    cannot hold removed; numbers stay numbers."""
+    """Values for `sheet.append` on a write-only openpyxl sheet, with text as typed strings
+    (data type "s": shown as text, never run, whatever it starts with) and the characters
+    XML cannot hold removed; numbers stay numbers. openpyxl would read text starting with
+    "=" as a formula and "#N/A" and the like as errors: those become cells typed by hand,
+    the rest stay plain values (a cell object per value would double the time)."""
     from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.cell.cell import ERROR_CODES, ILLEGAL_CHARACTERS_RE
 
     cells = []
     for value in values:
         if isinstance(value, str):
-            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", value))
-            cell.data_type = "s"
-        else:
-            cell = WriteOnlyCell(sheet, value=value)
-        cells.append(cell)
+            value = ILLEGAL_CHARACTERS_RE.sub("", value)
+            if value.startswith("=") or value in ERROR_CODES:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.data_type = "s"
+                value = cell
+        cells.append(value)
     return cells
 
 

@@ -39,13 +39,15 @@ def test_xlsx_cells_are_typed_strings_so_nothing_is_a_formula():
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
     # when a row of risky text, a phone and a number is appended
-    sheet.append(xlsx_row(sheet, ["=HYPERLINK(\"http://evil\")", "+8613800138000", "@SUM(A1)", "bad\x01char", 3]))
+    sheet.append(xlsx_row(sheet, ["=HYPERLINK(\"http://evil\")", "+8613800138000", "@SUM(A1)", "#N/A", "bad\x01char",
+                                  3]))
     buffer = io.BytesIO()
     workbook.save(buffer)
     # then every text cell is a string holding exactly the data, and the number a number
     cells = list(load_workbook(io.BytesIO(buffer.getvalue())).active[1])
-    assert [cell.value for cell in cells] == ["=HYPERLINK(\"http://evil\")", "+8613800138000", "@SUM(A1)", "badchar", 3]
-    assert [cell.data_type for cell in cells] == ["s", "s", "s", "s", "n"]
+    assert [cell.value for cell in cells] == [
+        "=HYPERLINK(\"http://evil\")", "+8613800138000", "@SUM(A1)", "#N/A", "badchar", 3]
+    assert [cell.data_type for cell in cells] == ["s", "s", "s", "s", "s", "n"]
 
 
 @pytest.mark.django_db
