@@ -162,13 +162,14 @@ def profile_tag_groups(profile: Profile) -> list[TagGroup]:
     return sorted(groups.values(), key=lambda g: (g.root.code is None, g.root.pk))
 
 
-def profile_interests(profile: Profile) -> list[tuple[str, float]]:
-    """(tag name, weight) of the customer's weighted interest tags, strongest first."""
-    return list(
-        ProfileTag.objects.filter(profile=profile, weight__isnull=False, tag__kind=TagKind.INTEREST)
-        .order_by("-weight")
-        .values_list("tag__name", "weight")
+def profile_interest_axes(profile: Profile) -> list[tuple[str, float]]:
+    """The radar's axes: every active interest tag of the taxonomy (in taxonomy order),
+    each with the customer's weight on it, 0 where they show no such interest. Two queries."""
+    weights = dict(
+        ProfileTag.objects.filter(profile=profile, tag__kind=TagKind.INTEREST).values_list("tag_id", "weight")
     )
+    tags = Tag.objects.filter(kind=TagKind.INTEREST, is_active=True).order_by("category_id", "name")
+    return [(tag.name, weights.get(tag.pk) or 0) for tag in tags.only("pk", "name")]
 
 
 @dataclass

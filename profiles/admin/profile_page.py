@@ -76,7 +76,7 @@ class ProfilePageMixin:
             return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.merged_into_id]))
         filters = _timeline_filter(request)
         entries, next_cursor = profile_timeline(profile, filters=filters)
-        interests = selectors.profile_interests(profile)
+        interests = selectors.profile_interest_axes(profile)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -94,6 +94,7 @@ class ProfilePageMixin:
             ],
             "tag_groups": selectors.profile_tag_groups(profile),
             "interests": {"names": [n for n, _w in interests], "weights": [round(w, 3) for _n, w in interests]},
+            "interest_rows": interests,
             "has_interests": bool(interests),
             "entries": entries,
             "next_cursor": next_cursor,

@@ -371,3 +371,30 @@ def test_consent_forms_of_an_erased_customer_say_why_instead_of_opening(admin_cl
     for name in ("admin:consent_consentrecord_record", "admin:consent_donotcontact_add_for"):
         response = admin_client.get(reverse(name, args=[profile.uuid]), follow=True)
         assert "该客户已删除" in response.text and 'id="consent-form"' not in response.text
+
+
+def test_the_radar_has_every_interest_axis_of_the_taxonomy_with_the_customers_weights(admin_client):
+    # given four interests in the taxonomy (one retired, one manual tag that is no interest)
+    # and a customer who holds one of them, weighted 0.8
+    profile = customer()
+    sneakers = TagFactory(kind="interest", name="喜欢运动鞋")
+    TagFactory(kind="interest", name="护肤控")
+    TagFactory(kind="interest", name="日本旅行爱好者")
+    TagFactory(kind="interest", name="已停用兴趣", is_active=False)
+    TagFactory(kind="manual", name="高价值")
+    tag_assign(tag=sneakers, profiles=Profile.objects.filter(pk=profile.pk), source="interest",
+               actor=Actor.system("t"), weight=0.8)
+    # when staff open the page
+    response = admin_client.get(page_url(profile))
+    # then the radar has the three active interest axes with the customer's weight on each
+    axes = dict(zip(response.context["interests"]["names"], response.context["interests"]["weights"]))
+    assert axes == {"喜欢运动鞋": 0.8, "护肤控": 0, "日本旅行爱好者": 0}
+    # and the weights are written out beside it
+    assert '<td class="weight">0.80</td>' in response.text and '<td class="weight">0.00</td>' in response.text
+
+
+def test_the_radar_shows_for_a_customer_without_interests_when_the_taxonomy_has_some(admin_client):
+    profile = customer()
+    TagFactory(kind="interest", name="喜欢运动鞋")
+    response = admin_client.get(page_url(profile))
+    assert 'id="interest-radar"' in response.text and response.context["interests"]["weights"] == [0]
