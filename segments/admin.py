@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path, reverse, reverse_lazy
 from django.utils import timezone
 from django.templatetags.static import static
 from django.utils.html import format_html, format_html_join, json_script
@@ -27,6 +27,8 @@ from .conditions import explain, parse
 from .models import Segment, SegmentSnapshot
 from .selectors import segment_breakdown, segment_overlaps
 from .services import segment_freeze, segment_from_list, segment_save
+from .slugs import segment_slug_suggest
+from .status import segment_calculation_queued, segment_calculation_status
 from .tasks import recompute_segment
 
 
@@ -55,6 +57,15 @@ class SegmentForm(forms.ModelForm):
 
     user = None  # the staff member editing (SegmentAdmin.get_form): conditions are checked for them
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _slug_made_from_name(self.fields["slug"])
+
+    def clean_slug(self):
+        """Left empty: the name in pinyin (上海女性 → shang-hai-nv-xing), unique."""
+        return (self.cleaned_data.get("slug") or self.instance.slug
+                or segment_slug_suggest(self.cleaned_data.get("name") or "", exclude_pk=self.instance.pk))
+
     def clean_definition(self):
         definition = self.cleaned_data["definition"]
         if self.cleaned_data.get("kind", Segment.Kind.DYNAMIC) == Segment.Kind.DYNAMIC:
@@ -70,8 +81,12 @@ class ListUploadForm(forms.Form):
                             help_text=_("Phones in any format, emails, CRM ids or WeChat ids."))
     file = forms.FileField(label=_("or a text/CSV file"), required=False, help_text=_("One per line; UTF-8 or GB18030."))
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _slug_made_from_name(self.fields["slug"])
+
     def clean_slug(self):
-        slug = self.cleaned_data["slug"]
+        slug = self.cleaned_data["slug"] or segment_slug_suggest(self.cleaned_data.get("name") or "")
         if Segment.objects.filter(slug=slug).exists():
             raise ValidationError(_("Another segment already uses this slug."))
         return slug
@@ -101,6 +116,15 @@ class ListUploadForm(forms.Form):
 MAX_LIST_BYTES = 20 * 1024 * 1024
 
 
+def _slug_made_from_name(field: forms.Field) -> None:
+    """A slug field that may stay empty: the page suggests one as the name is typed
+    (segments/segment_form.js), and saving makes one from the name."""
+    field.required = False
+    field.help_text = _("Used by other segments, exports and the API: letters, digits and hyphens. Made from the "
+                        "name in pinyin when left empty; you can change it.")
+    field.widget.attrs.update({"data-slug-from": "name", "data-suggest-url": reverse_lazy("admin:segments_segment_slug")})
+
+
 class SnapshotInline(admin.TabularInline):
     model = SegmentSnapshot
     fields = ("calculated_at", "version", "member_count", "entered", "exited", "duration_ms")
@@ -116,11 +140,11 @@ class SnapshotInline(admin.TabularInline):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentForm
-    list_display = ("name", "kind", "member_count", "last_calculated_at", "version", "error_count")
+    list_display = ("name", "kind", "members_listed", "last_calculated_at", "version", "error_count")
     list_filter = ("kind",)
     search_fields = ("name", "slug")
     readonly_fields = (
-        "version", "member_count", "last_calculated_at", "calculated_version", "error_count", "last_error",
+        "version", "members", "last_calculated_at", "calculated_version", "error_count", "last_error",
         "size_history", "breakdown", "overlaps",
     )
     inlines = [SnapshotInline]
@@ -137,6 +161,43 @@ class SegmentAdmin(admin.ModelAdmin):
 
     def get_inlines(self, request, obj):
         return self.inlines if obj is not None else []
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def members_listed(self, obj):
+        """The member count, or "calculating…" while the worker has not finished the
+        current version (instead of the previous count, or 0)."""
+        if obj.kind != Segment.Kind.DYNAMIC or obj.calculated_version == obj.version:
+            return obj.member_count
+        if obj.last_error and obj.error_count:
+            return format_html('<span class="segment-calculation-failed">{}</span>', gettext("Calculation failed"))
+        return format_html('<span class="segment-calculating">{}</span>', gettext("Calculating…"))
+
+    @admin.display(description=_("members"))
+    def members(self, obj):
+        """As in the list, with the calculation's progress, followed until it is done."""
+        if obj.pk is None:
+            return "—"
+        status = segment_calculation_status(obj)
+        if not status.calculating and not status.failed:
+            return obj.member_count
+        if status.failed:
+            return format_html('<span class="segment-calculation-failed">{}</span>', status.text)
+        return format_html(
+            '<div id="segment-calculating" data-status-url="{}"><progress max="1"{}></progress> '
+            '<span class="segment-calculating-text">{}</span></div>',  # followed by segments/segment_form.js
+            reverse("admin:segments_segment_status", args=[obj.pk]),
+            format_html(' value="{}"', status.progress) if status.progress is not None else "",
+            status.text,
+        )
+
+    def status_view(self, request, segment_id):
+        """Whether the segment is still being calculated, polled by its page."""
+        segment = get_object_or_404(Segment, pk=segment_id)
+        if not self.has_view_permission(request, segment):
+            raise PermissionDenied
+        status = segment_calculation_status(segment)
+        return JsonResponse({"calculating": status.calculating, "failed": status.failed, "progress": status.progress,
+                             "text": status.text, "member_count": segment.member_count})
 
     @admin.display(description=_("size history"))
     def size_history(self, obj):
@@ -191,6 +252,8 @@ class SegmentAdmin(admin.ModelAdmin):
                  name="segments_segment_members"),
             path("builder/preview/", self.admin_site.admin_view(self.builder_preview_view),
                  name="segments_segment_builder_preview"),
+            path("slug/", self.admin_site.admin_view(self.slug_view), name="segments_segment_slug"),
+            path("<int:segment_id>/status/", self.admin_site.admin_view(self.status_view), name="segments_segment_status"),
             *super().get_urls(),
         ]
 
@@ -237,6 +300,13 @@ class SegmentAdmin(admin.ModelAdmin):
         return JsonResponse(builder_preview(definition, defining=defining if isinstance(defining, str) else None,
                                             user=request.user))
 
+    def slug_view(self, request):
+        """The slug a segment called ?name= would get (the form suggests it as the name is typed)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        name = request.GET.get("name", "")[:150]
+        return JsonResponse({"slug": segment_slug_suggest(name) if name.strip() else ""})
+
     def from_list_view(self, request):
         """A static segment from pasted or uploaded phones / emails / ids, with the lines
         that matched nobody listed for fixing."""
@@ -262,10 +332,12 @@ class SegmentAdmin(admin.ModelAdmin):
         definition = form.cleaned_data["definition"]
         segment = segment_save(segment=obj, definition=definition)
         if segment.kind == Segment.Kind.DYNAMIC:
+            segment_calculation_queued(segment=segment)
             task_queue_after_commit(task=recompute_segment, args=(segment.pk, segment.version), request=request)
 
     @admin.action(description=_("Recompute the selected segments now"), permissions=["change"])
     def recompute_now(self, request, queryset):
         for segment in queryset.filter(kind=Segment.Kind.DYNAMIC):
+            segment_calculation_queued(segment=segment)
             task_queue_after_commit(task=recompute_segment, args=(segment.pk, segment.version), request=request)
         self.message_user(request, _("Recalculation queued."), messages.SUCCESS)

@@ -50,3 +50,42 @@ def test_a_condition_just_added_is_not_shown_as_an_error(wide_page, live_server,
     search.fill("城市")
     search.press("Enter")
     page.wait_for_selector("[data-path='all[0].'] > .cb-errors .errornote")
+
+
+def test_the_slug_follows_a_chinese_name_until_staff_type_their_own(wide_page, live_server, admin_login):
+    page = wide_page
+    log_in(page, live_server, *admin_login)
+    page.goto(f"{live_server.url}/admin/segments/segment/add/")
+    # when staff type a Chinese name, the slug is filled in pinyin
+    page.fill("#id_name", "上海女性运动鞋")
+    page.wait_for_function("() => document.querySelector('#id_slug').value === 'shang-hai-nv-xing-yun-dong-xie'")
+    assert "required" not in (page.get_attribute("label[for=id_slug]", "class") or "")
+    shot(page, "segment-slug")
+    # when they type their own, a change of name leaves it alone
+    page.fill("#id_slug", "sh-women")
+    page.fill("#id_name", "上海女性")
+    page.wait_for_timeout(600)
+    assert page.input_value("#id_slug") == "sh-women"
+
+
+def test_a_segment_being_calculated_shows_progress_then_its_count(wide_page, live_server, admin_login):
+    from segments.models import Segment
+    from segments.services import segment_recompute, segment_save
+    from tests.factories import ProfileFactory
+
+    page = wide_page
+    for i in range(3):
+        ProfileFactory(city="上海", phone=f"+861380013810{i}")
+    segment = segment_save(segment=Segment(name="上海客户", slug="sh"),
+                           definition={"field": "city", "op": "eq", "value": "上海"})
+    log_in(page, live_server, *admin_login)
+    # given a segment the worker has not calculated yet
+    page.goto(f"{live_server.url}/admin/segments/segment/{segment.pk}/change/")
+    # then its page says so, with a progress bar, not "0"
+    assert "计算中" in page.inner_text("#segment-calculating")
+    assert page.locator("#segment-calculating progress").count() == 1
+    shot(page, "segment-calculating")
+    # when the worker finishes, the page shows the count by itself
+    segment_recompute(segment_id=segment.pk)
+    page.wait_for_selector(".field-members .readonly:has-text('3')")
+    assert page.locator("#segment-calculating").count() == 0

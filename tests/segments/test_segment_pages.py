@@ -103,3 +103,60 @@ def test_the_why_page_shows_the_customers_phone_masked(client, staff_user):
     # then his own phone and email are shown masked, as everywhere
     assert "+8613800138111" not in html and "li.lei@example.com" not in html
     assert "138****8111" in html and "l***@example.com" in html
+
+
+ADD_FORM = {"description": "", "kind": "dynamic", "refresh_every_minutes": "",
+            "definition": '{"field": "city", "op": "eq", "value": "上海"}',
+            "snapshots-TOTAL_FORMS": "0", "snapshots-INITIAL_FORMS": "0"}
+
+
+def test_a_segment_named_in_chinese_gets_a_pinyin_slug_it_may_change(client, staff_user):
+    client.force_login(staff_user)
+    url = reverse("admin:segments_segment_add")
+    # given the add form: the slug is optional and says it is made from the name
+    form = client.get(url).text
+    assert '<label for="id_slug">' in form and "拼音" in form
+    # when two segments named in Chinese are saved without a slug, and one with its own
+    for slug in ("", "", "my-own"):
+        assert client.post(url, {**ADD_FORM, "name": "上海女性运动鞋", "slug": slug}).status_code == 302
+    # then each gets a unique slug in pinyin, and the typed one is kept
+    assert sorted(Segment.objects.values_list("slug", flat=True)) == [
+        "my-own", "shang-hai-nv-xing-yun-dong-xie", "shang-hai-nv-xing-yun-dong-xie-2"]
+    # and the form suggests the next one as the name is typed
+    suggestion = client.get(reverse("admin:segments_segment_slug"), {"name": "上海女性运动鞋"}).json()
+    assert suggestion == {"slug": "shang-hai-nv-xing-yun-dong-xie-3"}
+
+
+def test_a_name_with_nothing_to_spell_gets_a_short_id(client, staff_user):
+    client.force_login(staff_user)
+    assert client.post(reverse("admin:segments_segment_add"), {**ADD_FORM, "name": "🎯", "slug": ""}).status_code == 302
+    assert Segment.objects.get().slug.startswith("segment-")
+
+
+def test_a_list_segment_gets_a_slug_from_its_name(client, staff_user):
+    ProfileFactory(phone="+8613800138000")
+    client.force_login(staff_user)
+    client.post(reverse("admin:segments_segment_from_list"), {"name": "门店会员", "slug": "", "lines": "13800138000"})
+    assert Segment.objects.get().slug == "men-dian-hui-yuan"
+
+
+def test_a_segment_still_calculating_says_so_instead_of_showing_zero(client, staff_user):
+    # given a segment saved a moment ago whose calculation the worker has not finished
+    for i in range(3):
+        ProfileFactory(city="上海", phone=f"+861380013810{i}")
+    segment = segment_save(segment=Segment(name="上海客户", slug="sh"), definition={"field": "city", "op": "eq", "value": "上海"})
+    client.force_login(staff_user)
+    # when staff look at it and at the list
+    page = client.get(reverse("admin:segments_segment_change", args=[segment.pk])).text
+    listed = client.get(reverse("admin:segments_segment_changelist")).text
+    status = client.get(reverse("admin:segments_segment_status", args=[segment.pk])).json()
+    # then both say it is being calculated, the page with its progress, not "0"
+    assert 'id="segment-calculating"' in page and "计算中" in page and "<progress" in page
+    assert "计算中…" in listed and 'class="field-members_listed">0<' not in listed
+    assert status["calculating"] is True and 0 <= status["progress"] <= 0.95
+    # when the worker is done, the count shows
+    segment_recompute(segment_id=segment.pk)
+    assert client.get(reverse("admin:segments_segment_status", args=[segment.pk])).json()["calculating"] is False
+    page = client.get(reverse("admin:segments_segment_change", args=[segment.pk])).text
+    assert 'id="segment-calculating"' not in page
+    assert 'class="field-members_listed">3<' in client.get(reverse("admin:segments_segment_changelist")).text
