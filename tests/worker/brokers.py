@@ -23,12 +23,13 @@ def _drop_connections() -> None:
 
 
 @contextmanager
-def celery_through(broker_url: str, **conf):
+def celery_through(broker_url: str, transport_options: dict | None = None, **conf):
     """Send tasks to `broker_url` for real (not eagerly) inside the block."""
     keys = ("task_always_eager", "broker_url", "broker_transport_options", *conf)
     saved = {key: app.conf[key] for key in keys}
     _drop_connections()
-    app.conf.update(task_always_eager=False, broker_url=broker_url, broker_transport_options={}, **conf)
+    app.conf.update(task_always_eager=False, broker_url=broker_url, broker_transport_options=transport_options or {},
+                    **conf)
     try:
         yield app
     finally:

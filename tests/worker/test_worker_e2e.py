@@ -1,5 +1,5 @@
-"""End to end through a real broker: a `celery -A cdp worker` process, started here on Redis
-and on RabbitMQ, takes the work the admin queues — a large import and a segment's
+"""End to end through a real broker: a `celery -A cdp worker` process, started here on Redis,
+on RabbitMQ and on the default filesystem broker, takes the work the admin queues — a large import and a segment's
 calculation — and writes its results into the test database.
 
 PostgreSQL only: the worker process must reach the test database, which on SQLite lives in
@@ -32,6 +32,7 @@ from .brokers import celery_through
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKERS = {
+    "filesystem": "filesystem://",
     "redis": os.environ.get("CDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
     "rabbitmq": os.environ.get("CDP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
 }
@@ -42,6 +43,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.usefixtures(
 @dataclass
 class Worker:
     broker_url: str
+    transport_options: dict
     queue: str
     media_root: Path
     log: Path
@@ -49,7 +51,7 @@ class Worker:
 
     def through(self):
         """This process sends its tasks to the worker's broker and queue, for real."""
-        return celery_through(self.broker_url, task_default_queue=self.queue)
+        return celery_through(self.broker_url, self.transport_options, task_default_queue=self.queue)
 
     def wait_for(self, done, what: str):
         deadline = time.monotonic() + WAIT_SECONDS
@@ -64,6 +66,8 @@ class Worker:
 
 def _reachable(url: str) -> bool:
     parts = urlsplit(url)
+    if parts.scheme == "filesystem":
+        return True
     try:
         with socket.create_connection((parts.hostname, parts.port), timeout=2):
             return True
@@ -106,7 +110,10 @@ def worker(request, django_db_setup, tmp_path_factory):
              "-Q", queue, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
         )
-    running = Worker(broker_url, queue, home / "media", log, process)
+    folder = home / "var" / "celery-broker"  # where cdp.settings puts the worker's filesystem broker
+    transport_options = ({"data_folder_in": str(folder), "data_folder_out": str(folder),
+                          "control_folder": str(folder / "control")} if broker_url == "filesystem://" else {})
+    running = Worker(broker_url, transport_options, queue, home / "media", log, process)
     try:
         deadline = time.monotonic() + 60
         while "ready." not in log.read_text(errors="replace"):
@@ -121,7 +128,7 @@ def worker(request, django_db_setup, tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        with Connection(broker_url) as broker:  # the test's queue goes with it
+        with Connection(broker_url, transport_options=transport_options) as broker:  # the test's queue goes too
             try:
                 broker.default_channel.queue_delete(queue)
             except Exception:  # noqa: BLE001 — already gone
