@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "cdp.api.middleware.ApiBodySizeLimitMiddleware",  # 413 before anything reads a too-large API body
     "django.contrib.sessions.middleware.SessionMiddleware",
     "cdp.middleware.ChineseFirstLocaleMiddleware",
+    "cdp.middleware.RefuseNulInAddressMiddleware",  # %00 in a filter or search: a 400, not a database error
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

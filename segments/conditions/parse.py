@@ -54,13 +54,36 @@ def parse(definition, *, defining: str | None = None, user=None) -> object:
     problems = Problems()
     problems.visiting = [defining] if defining else []
     problems.whole_personal_values_only = user is not None and not can_see_personal_data(user)
-    node = _node(definition, "", problems, depth=0)
+    nul = _nul_path(definition)
+    if nul is not None:  # PostgreSQL refuses text holding NUL: such a value never reaches a query
+        problems.add(nul, _("This text contains a NUL character (\\u0000), which cannot be stored or searched."))
+        node = None
+    else:
+        node = _node(definition, "", problems, depth=0)
     if problems.items:
         raise ValidationError(
             [ValidationError("%(path)s: %(message)s", code="invalid_condition", params={"path": p, "message": m})
              for p, m in problems.items]
         )
     return node
+
+
+def _nul_path(data) -> str | None:
+    """The path of the first key or text holding a NUL character, if any (walked without
+    recursion, however deep the definition)."""
+    stack = [(data, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str) and "\x00" in item:
+            return path or "$"
+        if isinstance(item, dict):
+            for key, value in item.items():
+                if "\x00" in str(key):
+                    return path or "$"
+                stack.append((value, f"{path}.{key}" if path else str(key)))
+        elif isinstance(item, list):
+            stack.extend((value, f"{path}[{index}]") for index, value in enumerate(item))
+    return None
 
 
 def _node(data, path: str, problems: Problems, depth: int):

@@ -151,3 +151,18 @@ def test_preview_of_a_deeply_nested_definition_is_an_error_not_a_crash(analyst):
         assert response.status_code in (200, 400)
     answer = post_preview(analyst, None, raw=raw).json()
     assert answer["count"] is None and answer["errors"]
+
+
+@pytest.mark.parametrize("condition", [
+    {"field": "city", "op": "eq", "value": "上\x00海"},
+    {"tag": "vip\x00", "op": "has"},
+    {"event": "order\x00"},
+    {"event": "order", "where": [{"property": "category", "op": "eq", "value": "\x00"}]},
+    {"segment": "\x00"},
+    {"field": "traits.x\x00", "op": "eq", "value": "a"},
+])
+def test_preview_with_a_nul_character_is_an_error_at_its_node(analyst, condition):
+    # PostgreSQL refuses text holding NUL: it must never reach a query
+    response = post_preview(analyst, condition)
+    assert response.status_code == 200
+    assert response.json()["count"] is None and response.json()["errors"]
