@@ -25,7 +25,7 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from cdp.actors import Actor
 from cdp.audit import audit_record
@@ -42,7 +42,7 @@ from .models import Segment, SegmentMembership
 # reach an arbitrary field.
 COLUMNS = {
     "uuid": (gettext_lazy("customer id"), "uuid"),
-    "name": (gettext_lazy("name"), "name"),
+    "name": (pgettext_lazy("person", "name"), "name"),
     "phone": (gettext_lazy("phone"), "phone"),
     "email": (gettext_lazy("email"), "email"),
     "gender": (gettext_lazy("gender"), "gender"),
