@@ -10,7 +10,10 @@ class CdpConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
+        from .logs import install as keep_personal_data_out_of_logs
         from .roles import roles_seed
+
+        keep_personal_data_out_of_logs()  # phones and emails in searched addresses
 
         # After every app's permissions exist (post_migrate runs per app; the last
         # run sees them all, and seeding is idempotent).

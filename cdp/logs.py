@@ -1,0 +1,76 @@
+"""Phones and emails kept out of the logs.
+
+Staff find customers by phone or email in the admin (`?q=…`, the why page's `?profile=…`)
+and partners look them up with `GET /api/v1/profiles/lookup/?phone=…`. Those addresses
+reach the access logs — runserver's `django.server`, gunicorn's `gunicorn.access` (the
+request line and the Referer of the next request) — and error logs that name a URL.
+`RedactPersonalData` rewrites every phone- or email-looking query value in their records
+as `[redacted]` (the parameter names stay, so the log still says what was asked);
+`install()` attaches it to those loggers (CdpConfig.ready, so in every web process)."""
+import logging
+import re
+from collections.abc import MutableMapping
+from urllib.parse import quote, unquote_plus
+
+LOGGERS = ("django.server", "django.request", "gunicorn.access", "gunicorn.error", "cdp.api")
+REDACTED = "[redacted]"
+# Parameters that never hold personal data: pagination, ordering, keyset cursors.
+KEPT = {"p", "o", "e", "page", "before", "after", "cursor", "_popup", "_to_field"}
+
+_PAIR = re.compile(r"(?P<lead>[?&])(?P<key>[^=&#\s\"']*)=(?P<value>[^&#\s\"']*)")
+_PHONE = re.compile(r"\+?[\d\s\-().]+")
+_EMAIL = re.compile(r"[^@\s]@[^@\s]")
+
+
+def looks_personal(value: str) -> bool:
+    """A phone typed any way (7 digits or more, with +, spaces, dashes, dots, brackets) or
+    anything with an email's @."""
+    text = unquote_plus(value).strip()
+    if _EMAIL.search(text):
+        return True
+    return bool(_PHONE.fullmatch(text)) and sum(c.isdigit() for c in text) >= 7
+
+
+def redact(text: str) -> str:
+    """`text` with the phone- and email-looking values of its query strings redacted."""
+    if "=" not in text:
+        return text
+
+    def pair(match: re.Match) -> str:
+        key, value = match["key"], match["value"]
+        if unquote_plus(key) in KEPT:
+            return match[0]
+        if looks_personal(value):
+            return f"{match['lead']}{key}={REDACTED}"
+        inner = unquote_plus(value)
+        if "=" in inner:  # a query string inside a parameter (the admin's _changelist_filters)
+            nested = redact("?" + inner)[1:]
+            if nested != inner:
+                return f"{match['lead']}{key}={quote(nested, safe='[]')}"
+        return match[0]
+
+    return _PAIR.sub(pair, text)
+
+
+class RedactPersonalData(logging.Filter):
+    """Redacts the record's message and its arguments (a tuple, or gunicorn's atoms dict)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, MutableMapping):
+            for key in list(record.args):
+                value = record.args[key]
+                if isinstance(value, str):
+                    record.args[key] = redact(value)
+        elif isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def install() -> None:
+    """Attach the filter to the loggers that write request addresses (once each)."""
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactPersonalData) for f in logger.filters):
+            logger.addFilter(RedactPersonalData())
