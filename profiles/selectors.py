@@ -20,6 +20,7 @@ from .models import (
     TagCategory,
     TagKind,
 )
+from . import geo
 from .normalisers import (
     NormalisationError,
     identity_keys,
@@ -63,7 +64,25 @@ def profile_search(queryset: QuerySet[Profile], term: str) -> QuerySet[Profile]:
     by_key = queryset.filter(exact)
     if by_key.exists():
         return by_key
+    if place := _place_q(term):
+        return queryset.filter(place)
     return queryset.filter(name__icontains=term)
+
+
+def _place_q(term: str) -> Q | None:
+    """A known city or province however it is written (上海, 上海市, Shanghai, 广东省,
+    Guangdong) as a condition on the normalised, indexed columns; None for anything else."""
+    city, province = geo.canonical_city(term), geo.canonical_province(term)
+    condition = None
+    if city in _KNOWN_CITIES:
+        condition = Q(city=city)
+    if province in _KNOWN_PROVINCES:
+        condition = Q(province=province) if condition is None else condition | Q(province=province)
+    return condition
+
+
+_KNOWN_CITIES = frozenset(c.name for c in geo.CITIES)
+_KNOWN_PROVINCES = frozenset(p.name for p in geo.PROVINCES)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from ..models import (
 from ..services.suppression import identities_refuse_suppressed
 from ..services.tags import tag_assign, tag_remove
 from .bulk_tags import BulkTagActionsMixin
+from .list_filters import CityFilter, ConsentFilter, ProvinceFilter, SegmentFilter
 from .merging import MergingMixin
 from .personal_data import PersonalDataLookupsMixin
 from .profile_page import ProfilePageMixin
@@ -191,12 +192,14 @@ class ProfileAdmin(BulkTagActionsMixin, PersonalDataLookupsMixin, MergingMixin, 
         "last_seen_at",
     )
     list_filter = (
-        TagFilter, TagCategoryFilter, "status", "lifecycle_stage", "gender",
+        CityFilter, ProvinceFilter, "lifecycle_stage", TagFilter, TagCategoryFilter, SegmentFilter, ConsentFilter,
+        "status", "gender",
         score_filter("rfm_recency", _("R score")), score_filter("rfm_frequency", _("F score")),
         score_filter("rfm_monetary", _("M score")),
     )
     search_fields = ("name",)  # shows the search box; get_search_results does the real work
-    search_help_text = _("Phone in any format, email, name (or part of it), CRM id, WeChat id or public id.")
+    search_help_text = _("Phone in any format, email, name (or part of it), CRM id, WeChat id, public id, or a city "
+                         "or province (上海, 上海市, Shanghai).")
     ordering = ("-id",)
     list_per_page = 50
     show_full_result_count = False

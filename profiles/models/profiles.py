@@ -198,6 +198,7 @@ class Profile(models.Model):
             models.Index(fields=["phone"], name="profile_phone"),
             models.Index(fields=["email"], name="profile_email"),
             models.Index(fields=["city"], name="profile_city"),
+            models.Index(fields=["province"], name="profile_province"),  # the list's filter and place search
             models.Index(fields=["created_at"], name="profile_created"),
             models.Index(fields=["lifecycle_stage"], name="profile_lifecycle"),
             # Segments on money spent ("spent ≥ 3,000") pick their few customers from here,

@@ -258,3 +258,67 @@ def test_money_in_the_customer_and_event_lists_is_grouped_by_thousands(admin_cli
     customers, events = changelist(admin_client).text, changelist(admin_client, model="event").text
     # then the amounts read with thousands separators
     assert "¥24,934.00" in customers and "¥12,345.50" in events
+
+
+def names_in(response) -> set[str]:
+    return {profile.name for profile in response.context["cl"].result_list}
+
+
+@pytest.mark.parametrize("typed", ["上海", "上海市", "Shanghai", "shanghai "])
+def test_search_by_a_city_name_finds_the_customers_in_that_city(admin_client, typed):
+    # given customers in Shanghai (one recorded by province only) and in Beijing
+    ProfileFactory(name="甲", city="上海", province="上海")
+    ProfileFactory(name="乙", city="", province="上海")
+    ProfileFactory(name="丙", city="北京", province="北京")
+    # when staff search for Shanghai written any way, then they find the Shanghai customers
+    assert names_in(changelist(admin_client, q=typed)) == {"甲", "乙"}
+
+
+def test_search_by_a_province_finds_its_cities_customers(admin_client):
+    ProfileFactory(name="深圳客户", city="深圳", province="广东")
+    ProfileFactory(name="杭州客户", city="杭州", province="浙江")
+    assert names_in(changelist(admin_client, q="广东省")) == {"深圳客户"}
+    assert names_in(changelist(admin_client, q="Hangzhou")) == {"杭州客户"}
+
+
+def test_the_sidebar_filters_by_city_province_lifecycle_segment_and_consent(admin_client):
+    from consent.services import consent_record
+    from segments.models import Segment, SegmentMembership
+
+    # given customers in three cities, a segment holding two of them and one consent
+    sh = ProfileFactory(name="上海客户", city="上海", province="上海", lifecycle_stage="active")
+    sz = ProfileFactory(name="深圳客户", city="深圳", province="广东", lifecycle_stage="churned")
+    ProfileFactory(name="广州客户", city="广州", province="广东", lifecycle_stage="active")
+    segment = Segment.objects.create(name="高价值名单", slug="vip-list", kind=Segment.Kind.STATIC)
+    SegmentMembership.objects.bulk_create([SegmentMembership(segment=segment, profile=p) for p in (sh, sz)])
+    consent_record(profile=sz, purpose_code="sms_marketing", status="granted", source="admin",
+                   actor=Actor.system("t"))
+    # when staff filter the list, then each filter keeps exactly its customers
+    listed = changelist(admin_client).text
+    for title in ("以 城市", "以 省份", "以 生命周期阶段", "以 人群", "以 同意用途"):
+        assert title in listed, title
+    assert names_in(changelist(admin_client, city="上海")) == {"上海客户"}
+    assert names_in(changelist(admin_client, province="广东")) == {"深圳客户", "广州客户"}
+    assert names_in(changelist(admin_client, province="广东", lifecycle_stage__exact="active")) == {"广州客户"}
+    assert names_in(changelist(admin_client, segment=segment.pk)) == {"上海客户", "深圳客户"}
+    assert names_in(changelist(admin_client, consent="sms_marketing")) == {"深圳客户"}
+    # and the city choices follow the chosen province
+    specs = changelist(admin_client, province="广东").context["cl"].filter_specs
+    cities = {value for value, _label in next(f for f in specs if f.parameter_name == "city").lookup_choices}
+    assert {"深圳", "广州"} <= cities and "上海" not in cities
+
+
+@pytest.mark.parametrize("params", [{"segment": "999999"}, {"segment": "abc"}, {"consent": "no_such_purpose"},
+                                    {"province": "不存在省"}])
+def test_an_unknown_filter_value_matches_nobody_or_is_ignored_never_a_500(admin_client, params):
+    ProfileFactory(name="甲", city="上海")
+    response = changelist(admin_client, **params)
+    assert response.status_code in (200, 302)
+
+
+def test_the_filtered_list_runs_a_bounded_number_of_queries(admin_client, django_assert_max_num_queries):
+    for _ in range(30):
+        ProfileFactory(city="上海", province="上海")
+    with django_assert_max_num_queries(16):
+        response = changelist(admin_client, city="上海", province="上海", consent="sms_marketing", segment="1")
+    assert response.status_code == 200
