@@ -113,6 +113,8 @@ def normalise_phone(value: Any, region: str | None = None) -> str:
     characters. Not supported: extensions, letters, short service numbers (95588, 10086).
     """
     text = _text(value)
+    if text.startswith("'"):  # a spreadsheet's text mark: older exports wrote phones as '+86…
+        text = text[1:].strip()
     if not text:
         return ""
     if not _PHONE_CHARS.fullmatch(text):

@@ -71,3 +71,16 @@ def test_the_failed_rows_file_imports_again_once_fixed(tmp_path: Path):
     # then the customer goes in with their phone
     assert (again.created, again.failed) == (1, 0), list(again.row_errors.values_list("errors", flat=True))
     assert Profile.objects.get(name="王芳").phone == "+8613900139000"
+
+
+@pytest.mark.django_db
+def test_a_file_exported_with_escaped_phones_still_imports(tmp_path: Path):
+    # given a file written before phones were kept as they are: '+86… with the apostrophe
+    source = tmp_path / "old-export.csv"
+    source.write_text("客户编号,姓名,手机\nC9,赵磊,'+8613600136000\n", encoding="utf-8-sig")
+    # when it is imported
+    job, _table = import_job_create(path=str(source), name=source.name, actor=Actor.system("tests"))
+    job = import_run(job)
+    # then the apostrophe is read as the spreadsheet's text mark, not as part of the number
+    assert (job.created, job.failed) == (1, 0)
+    assert Profile.objects.get(name="赵磊").phone == "+8613600136000"
