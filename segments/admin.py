@@ -145,8 +145,11 @@ class SegmentAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     readonly_fields = (
         "version", "members", "last_calculated_at", "calculated_version", "error_count", "last_error",
-        "size_history", "breakdown", "overlaps",
+        "size_history", "breakdown", "overlaps", "member_list",
     )
+    # A static segment is a frozen list: no definition, schedule or calculation to show.
+    STATIC_HIDDEN = ("definition", "refresh_every_minutes", "version", "members", "last_calculated_at",
+                     "calculated_version", "error_count", "last_error", "size_history", "member_list")
     inlines = [SnapshotInline]
     actions = ["recompute_now", "freeze"]
 
@@ -157,10 +160,31 @@ class SegmentAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         """A new segment has no calculation yet: its form is the definition alone."""
         fields = super().get_fields(request, obj)
-        return fields if obj is not None else [name for name in fields if name not in self.readonly_fields]
+        if obj is None:
+            return [name for name in fields if name not in self.readonly_fields]
+        if obj.kind == Segment.Kind.STATIC:  # the list first, after what names it
+            shown = [name for name in fields if name not in self.STATIC_HIDDEN]
+            return [*shown[:3], "member_list", *shown[3:]]
+        return [name for name in fields if name != "member_list"]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "kind") if obj is not None and obj.kind == Segment.Kind.STATIC else fields
+
+    @admin.display(description=_("members"))
+    def member_list(self, obj):
+        """A static segment shown as the list it is: its size, its first members, the whole list."""
+        newest = Profile.objects.filter(segment_memberships__segment=obj).order_by("-segment_memberships__pk")
+        names = [str(profile) for profile in newest[:10]]
+        return format_html(
+            '<div id="static-members"><p>{}</p><p>{}{}</p><p><a href="{}">{}</a></p></div>',
+            gettext("A fixed list of %(count)s customers, frozen when it was made.") % {"count": obj.member_count},
+            "、".join(names), "…" if obj.member_count > len(names) else "",
+            reverse("admin:segments_segment_members", args=[obj.pk]), gettext("See the whole list"),
+        )
 
     def get_inlines(self, request, obj):
-        return self.inlines if obj is not None else []
+        return self.inlines if obj is not None and obj.kind == Segment.Kind.DYNAMIC else []
 
     @admin.display(description=_("members"), ordering="member_count")
     def members_listed(self, obj):
@@ -329,6 +353,8 @@ class SegmentAdmin(admin.ModelAdmin):
                               % {"name": frozen.name, "count": frozen.memberships.count()}, messages.SUCCESS)
 
     def save_model(self, request, obj, form, change):
+        if "definition" not in form.cleaned_data:  # a static list: its name and description only
+            return super().save_model(request, obj, form, change)
         definition = form.cleaned_data["definition"]
         segment = segment_save(segment=obj, definition=definition)
         if segment.kind == Segment.Kind.DYNAMIC:

@@ -25,6 +25,7 @@ from django.utils.translation import gettext_lazy
 from cdp.exports import csv_lines
 from cdp.queueing import task_queue_after_commit
 from profiles.metrics import CHURNED_AFTER_DAYS, LIFECYCLE_WINDOW_DAYS
+from profiles.event_labels import EventLabels
 from profiles.models import ImportStatus, LifecycleStage
 
 from . import analytics
@@ -33,6 +34,7 @@ from .analytics.dashboard import dashboard_figures
 from .analytics.paths import AFTER, path_label
 from .analytics.rfm import GROUPS, group_cells
 from .analytics.segment_writes import segment_from_funnel_drop_off, segment_from_rfm_cells
+from .conditions.explain import OPERATOR_LABELS, PROPERTY_OPERATOR_LABELS
 from .models import SavedAnalysis
 from .tasks import recompute_segment
 
@@ -357,7 +359,7 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
         try:
             query = analytics.funnel_query(valid(form)["parameters"], now)
             step = int(request.POST["step"]) if request.POST.get("step", "").isdigit() else 0  # 0: refused, with the range
-            name = (request.POST.get("name") or "").strip() or _("Dropped after step %(n)s") % {"n": step}
+            name = (request.POST.get("name") or "").strip() or drop_off_name(query, step, now)
             segment = segment_from_funnel_drop_off(query=query, step=step, name=name, now=now)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
@@ -396,7 +398,9 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
     # --- the dashboard's downloads ----------------------------------------------------------------
 
     def dashboard_csv_view(self, request, chart):
-        if not request.user.is_staff:
+        if chart not in DASHBOARD_CSV_PERMISSIONS:
+            raise Http404
+        if not request.user.has_perm(DASHBOARD_CSV_PERMISSIONS[chart]):
             raise PermissionDenied
         figures = dashboard_figures()
         if chart == "events":
@@ -414,6 +418,39 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
         return csv_response(rows, f"dashboard-{chart}.csv")
 
 
+def drop_off_name(query, step: int, now) -> str:
+    """What a funnel's drop-off segment holds, from the funnel itself: "浏览商品后未加入购物车
+    （漏斗 浏览商品 → 加入购物车 → 下单，12-05）"."""
+    labels = EventLabels.load()
+    names = [_funnel_step_name(labels, s) for s in query.steps]
+    if not 1 <= step < len(names):  # refused by the write, with the range
+        return _("Dropped after step %(n)s") % {"n": step}
+    name = _("Did “%(reached)s” but not “%(next)s” (funnel %(funnel)s, %(date)s)") % {
+        "reached": names[step - 1], "next": names[step], "funnel": " → ".join(names),
+        "date": timezone.localtime(now).strftime("%m-%d"),
+    }
+    return name if len(name) <= 150 else name[:149] + "…"
+
+
+def _funnel_step_name(labels: EventLabels, step: dict) -> str:
+    """"下单 [品类 = 口红]": the event and its filters by their labels."""
+    operators = {**OPERATOR_LABELS, **PROPERTY_OPERATOR_LABELS}
+    filters = "".join(f" [{labels.property(w.get('property'), step['event'])} {operators.get(w.get('op'), w.get('op'))} "
+                      f"{labels.value(w.get('property'), w.get('value'), step['event'])}]"
+                      for w in step.get("where") or [] if isinstance(w, dict))
+    return labels.event(step["event"]) + filters
+
+
+# Each dashboard download needs the permission for the data it holds (being staff is not enough).
+DASHBOARD_CSV_PERMISSIONS = {
+    "events": "segments.view_savedanalysis",  # behaviour: the analyses' permission
+    "lifecycle": "profiles.view_profile",
+    "consent": "profiles.view_profile",
+    "segments": "segments.view_segment",
+}
+DASHBOARD_PERMISSION = "profiles.view_profile"  # the dashboard's figures are about customers
+
+
 def _purpose_name(purpose: dict) -> str:
     from django.utils.translation import get_language
 
@@ -425,7 +462,7 @@ def _purpose_name(purpose: dict) -> str:
 
 def dashboard_context(request) -> dict:
     """What templates/admin/index.html shows: the cached figures, labelled, with links."""
-    if not request.user.is_active or not request.user.is_staff:
+    if not request.user.is_active or not request.user.is_staff or not request.user.has_perm(DASHBOARD_PERMISSION):
         return {}
     figures = dashboard_figures(refresh=request.GET.get("refresh") == "1")
     computed_at = parse_datetime(figures["computed_at"])

@@ -7,10 +7,10 @@ import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
 from ..models import Segment, SegmentMembership
 from ..services import _static_snapshot, segment_save
+from ..slugs import slug_from_name
 from .funnel import FunnelQuery, funnel_dropped_sql
 from .rfm import rfm_definition
 
@@ -47,7 +47,7 @@ def segment_from_rfm_cells(*, cells: list[tuple[int, int]], name: str, within: S
 
 
 def unique_slug(name: str, now: datetime.datetime) -> str:
-    base = (slugify(name, allow_unicode=True) or "analysis")[:80]
+    base = (slug_from_name(name) or "analysis")[:80]  # a Chinese name in pinyin
     slug = f"{base}-{timezone.localtime(now):%Y%m%d%H%M%S}"
     suffix = 1
     while Segment.objects.filter(slug=slug).exists():

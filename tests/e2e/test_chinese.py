@@ -89,3 +89,28 @@ def test_a_segment_being_calculated_shows_progress_then_its_count(wide_page, liv
     segment_recompute(segment_id=segment.pk)
     page.wait_for_selector(".field-members .readonly:has-text('3')")
     assert page.locator("#segment-calculating").count() == 0
+
+
+def test_a_funnel_drop_off_becomes_a_named_list(wide_page, live_server, admin_login):
+    import datetime
+
+    from django.utils import timezone
+
+    from tests.factories import EventFactory, ProfileFactory
+
+    now = timezone.now()
+    for i in range(3):  # three start opening an account, one submits
+        profile = ProfileFactory(name=f"客户{i}", phone=f"+861380013820{i}")
+        EventFactory(profile=profile, name="account_open_start", occurred_at=now - datetime.timedelta(days=3, hours=i))
+        if i == 0:
+            EventFactory(profile=profile, name="account_open_submit", occurred_at=now - datetime.timedelta(days=2))
+    page = wide_page
+    log_in(page, live_server, *admin_login)
+    page.goto(f"{live_server.url}/admin/segments/savedanalysis/funnel/?run=1&step_1=account_open_start"
+              "&step_2=account_open_submit&step_3=account_open_complete&window_days=7&days=30")
+    page.click(".drop-off-button[data-step='1']")
+    page.wait_for_selector("#static-members")
+    assert "完成“开始开户”后未“提交开户”" in page.inner_text("#content")
+    assert "固定名单，共 2 位客户" in page.inner_text("#static-members")
+    assert page.locator(".condition-builder").count() == 0 and page.locator("#id_refresh_every_minutes").count() == 0
+    shot(page, "static-segment")

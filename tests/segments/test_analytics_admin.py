@@ -203,3 +203,49 @@ def test_the_dashboard_links_each_number_to_its_list_and_is_cached(admin_client,
 def test_the_app_list_has_a_behaviour_analysis_section(admin_client):
     response = admin_client.get(reverse("admin:index"))
     assert any(app["app_label"] == "analytics" and len(app["models"]) == 5 for app in response.context["app_list"])
+
+
+def test_a_drop_off_segment_is_named_after_its_funnel_and_shown_as_a_list(admin_client, openings):
+    # given the account-opening funnel; when staff save who submitted but did not complete
+    page = admin_client.get(reverse("admin:segments_savedanalysis_funnel"), FUNNEL)
+    admin_client.post(reverse("admin:segments_savedanalysis_drop_off"),
+                      {"parameters": page.context["parameters_json"], "step": "2"})
+    # then the segment says what it holds, from the funnel's steps
+    segment = Segment.objects.get()
+    assert segment.name == (f"完成“提交开户”后未“完成开户”（漏斗 开始开户 → 提交开户 → 完成开户，"
+                            f"{timezone.localtime():%m-%d}）")
+    # and its page shows the list, without a builder, a schedule or calculations
+    html = admin_client.get(reverse("admin:segments_segment_change", args=[segment.pk])).text
+    assert 'id="static-members"' in html and "固定名单，共 2 位客户" in html
+    for absent in ('name="definition"', 'name="refresh_every_minutes"', "condition-builder", 'name="kind"'):
+        assert absent not in html
+    # and staff can still rename it
+    response = admin_client.post(reverse("admin:segments_segment_change", args=[segment.pk]), {
+        "name": "开户未完成回访", "slug": segment.slug, "description": "",
+        "snapshots-TOTAL_FORMS": "0", "snapshots-INITIAL_FORMS": "0"})
+    assert response.status_code == 302
+    segment.refresh_from_db()
+    assert segment.name == "开户未完成回访" and segment.kind == Segment.Kind.STATIC and segment.member_count == 2
+
+
+@pytest.mark.parametrize("chart, permission", [("events", "view_savedanalysis"), ("lifecycle", "view_profile"),
+                                               ("consent", "view_profile"), ("segments", "view_segment")])
+def test_each_dashboard_csv_needs_the_permission_for_its_data(client, django_user_model, chart, permission):
+    from django.contrib.auth.models import Permission
+
+    # given staff with no permission on customers, segments or analyses (e.g. a partner manager)
+    user = django_user_model.objects.create_user("bare", password="pw-for-tests", is_staff=True)
+    client.force_login(user)
+    url = reverse("admin:segments_savedanalysis_dashboard_csv", args=[chart])
+    # when they download a dashboard CSV, then it is refused
+    assert client.get(url).status_code == 403
+    # and once given the permission for that data, it downloads
+    user.user_permissions.add(Permission.objects.get(codename=permission))
+    client.force_login(django_user_model.objects.get(pk=user.pk))
+    assert client.get(url).status_code == 200
+
+
+def test_the_dashboard_is_shown_to_staff_who_may_view_customers_only(client, django_user_model):
+    user = django_user_model.objects.create_user("bare", password="pw-for-tests", is_staff=True)
+    client.force_login(user)
+    assert "dashboard" not in client.get(reverse("admin:index")).context
