@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 DEMO_PROFILES ?= 3000
 DEMO_EVENTS_PER_PROFILE ?= 30
+PORT ?= 8000
 
 .PHONY: install run test messages bench clean
 
@@ -16,14 +17,15 @@ $(INSTALLED): requirements.txt
 
 install: $(INSTALLED)
 
-# Web app on http://127.0.0.1:8000/admin/ plus a Celery worker with beat; Ctrl-C stops both.
+# Web app on http://127.0.0.1:$(PORT)/admin/ (8000 unless PORT=…) plus a Celery worker with beat on the
+# configured broker (filesystem under var/ by default); Ctrl-C stops both.
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py generate_demo --profiles $(DEMO_PROFILES) --events-per-profile $(DEMO_EVENTS_PER_PROFILE) --seed 1 --if-empty
 	$(PY) manage.py ensure_admin
 	@$(VENV)/bin/celery -A cdp worker --beat --loglevel=info --concurrency=2 & celery=$$!; \
 	trap 'kill $$celery 2>/dev/null; wait $$celery 2>/dev/null' EXIT INT TERM; \
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The whole suite; SQLite unless DATABASE_URL says otherwise. Extra pytest flags: ARGS=…
 test: install
