@@ -23,8 +23,26 @@ class PartnerAPIKeyInline(admin.TabularInline):
         return False  # keys are made on their own page, where the key is shown once
 
 
+class PartnerForm(forms.ModelForm):
+    purposes = forms.MultipleChoiceField(
+        label=_("registered purposes"), required=False, widget=forms.CheckboxSelectMultiple,
+        help_text=Partner._meta.get_field("purposes").help_text)
+
+    class Meta:
+        model = Partner
+        fields = ("name", "code", "contact", "is_active", "requests_per_minute", "purposes")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from consent.models import Purpose  # the admin is a face: it may read any app
+
+        self.fields["purposes"].choices = [(p.code, f"{p.name} ({p.code})")
+                                           for p in Purpose.objects.filter(is_active=True).order_by("code")]
+
+
 @admin.register(Partner)
 class PartnerAdmin(admin.ModelAdmin):
+    form = PartnerForm
     list_display = ("name", "code", "contact", "is_active", "key_count", "requests_per_minute", "created_at")
     list_filter = ("is_active",)
     search_fields = ("name", "code", "contact")

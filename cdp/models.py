@@ -13,6 +13,7 @@ class AuditLog(models.Model):
     class Action(models.TextChoices):
         REVEAL_PERSONAL_DATA = "reveal_personal_data", _("Personal data revealed")
         API_CALL = "api_call", _("API call")
+        API_AUTH_FAILED = "api_auth_failed", _("API calls with an invalid key")
         CONSENT_RECORDED = "consent_recorded", _("Consent recorded")
         NOTICE_PUBLISHED = "notice_published", _("Notice published")
         DO_NOT_CONTACT_ADDED = "do_not_contact_added", _("Do-not-contact set")
@@ -60,6 +61,7 @@ class Scope(models.TextChoices):
     """What an API key may do. A key holds a list of these; every route names the one it needs."""
 
     PROFILES_READ = "profiles:read", _("Read customer profiles")
+    PROFILES_READ_ALL = "profiles:read_all", _("Read every customer, not only your own and shared segments' members")
     PROFILES_WRITE = "profiles:write", _("Create and update customer profiles")
     EVENTS_WRITE = "events:write", _("Send behaviour events")
     TAGS_WRITE = "tags:write", _("Assign and remove tags")
@@ -81,6 +83,14 @@ class Partner(models.Model):
     requests_per_minute = models.PositiveIntegerField(
         _("requests per minute"), null=True, blank=True,
         help_text=_("Empty: the platform default (CDP_API_REQUESTS_PER_MINUTE)."),
+    )
+    # Codes of consent purposes (consent.Purpose.code) the partner is registered for: it
+    # gets customers' contact data only where consent for one of them counts. Codes, not a
+    # foreign key: cdp is the bottom layer and does not depend on consent.
+    purposes = models.JSONField(
+        _("registered purposes"), default=list, blank=True,
+        help_text=_("The partner receives phones, emails and identities only of customers whose consent for one "
+                    "of these purposes counts (and who are not blocked on its channel)."),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
@@ -126,3 +136,22 @@ class PartnerAPIKey(models.Model):
 
     def has_expired(self, now=None) -> bool:
         return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+
+class PartnerCustomer(models.Model):
+    """A customer the partner itself sent: created or updated through the upsert route, or
+    named in an event it sent. With shared segments' members these are the customers a
+    partner may read (unless its key has profiles:read_all). The customer is named by its
+    public id, not a foreign key: cdp is the bottom layer and does not depend on profiles."""
+
+    partner = models.ForeignKey(Partner, verbose_name=_("partner"), on_delete=models.CASCADE, related_name="+")
+    profile_uuid = models.UUIDField(_("customer's public id"))
+    first_sent_at = models.DateTimeField(_("first sent at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("customer sent by a partner")
+        verbose_name_plural = _("customers sent by partners")
+        constraints = [models.UniqueConstraint(fields=["partner", "profile_uuid"], name="partner_customer_unique")]
+
+    def __str__(self):
+        return f"{self.partner_id} → {self.profile_uuid}"

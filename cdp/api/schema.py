@@ -63,8 +63,19 @@ status withdrawn when a customer withdraws.
 2 MB (413). Every call is audited.""")
 
 
+ACCESS_POLICY = gettext_lazy("""**Which customers, and which of their data.** Only your customers exist for you:
+those you created or updated with `POST /api/v1/profiles/`, those you sent events for, and the members of
+segments shared with you; others answer 404 on every route, like customers that do not exist. A key with
+the scope profiles:read_all reaches every customer. Staff register your partner for the consent purposes
+you work for: phone, email and identities come back only for customers whose consent for one of those
+purposes counts right now and who are not on the do-not-contact list of its channel. Otherwise they are
+blank (identities: only those you sent yourself) and `contact_withheld` is true; no scope lifts this.
+The segment members route answers only for a purpose you are registered for (403
+`purpose_not_registered`).""")
+
+
 def add_guide(result, generator, request, public):
     """Postprocessing hook: the guide above, in the reader's language."""
-    result["info"]["description"] = str(GUIDE)
+    result["info"]["description"] = f"{GUIDE}\n\n{ACCESS_POLICY}"
     result["info"]["title"] = str(_("CDP partner API"))
     return result

@@ -57,7 +57,7 @@ class ProfileConsentView(PartnerAPIView):
                    responses={200: ConsentStateSerializer(many=True), **error_responses(401, 403, 404, 429)},
                    examples=[OpenApiExample("states", response_only=True, value=[STATE])])
     def get(self, request, profile_id):
-        profile = partner_profile(profile_id)
+        profile = partner_profile(self.client, profile_id)
         self.audit_target = profile.uuid
         return Response([
             {"purpose": row.purpose.code, "name": row.purpose.name, "channel": row.purpose.channel,
@@ -82,7 +82,7 @@ class ProfileConsentView(PartnerAPIView):
                        OpenApiExample("recorded", response_only=True, status_codes=["201"], value=RECORD),
                    ])
     def post(self, request, profile_id):
-        profile = partner_profile(profile_id, active=True)
+        profile = partner_profile(self.client, profile_id, active=True)
         self.audit_target = profile.uuid
         serializer = ConsentRecordInSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -113,7 +113,7 @@ class ProfileConsentHistoryView(PartnerGenericView):
                    examples=[OpenApiExample("a page", response_only=True,
                                             value={"next": None, "previous": None, "results": [RECORD]})])
     def get(self, request, profile_id):
-        profile = partner_profile(profile_id)
+        profile = partner_profile(self.client, profile_id)
         self.audit_target = profile.uuid
         page = self.paginate_queryset(consent_history(profile))
         return self.get_paginated_response(ConsentRecordSerializer(page, many=True).data)

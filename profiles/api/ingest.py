@@ -122,7 +122,7 @@ def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: dat
     with transaction.atomic(savepoint=False):  # part of the caller's transaction, if any
         _resolve_profile_uuids(live, uuids)
         live = [item for item in live if not item.status]
-        created = _resolve_identities(live, kinds, actor, uuids)
+        created = _resolve_identities(live, kinds, actor, uuids, partner_code)
         inserted = _insert_events([item for item in live if not item.status], now)
     for item in live:
         if not item.status:
@@ -328,7 +328,8 @@ def _resolve_profile_uuids(items: list[Item], uuids: dict[int, uuid.UUID]) -> No
                 uuids[pk] = item.profile_uuid
 
 
-def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dict[int, uuid.UUID]) -> int:
+def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dict[int, uuid.UUID],
+                        partner_code: str) -> int:
     """Give every item a profile_id, creating profiles for new people; returns how many
     were created. New identities are attached to the profile the event resolved to."""
     keys = {key for item in items for key in item.keys}
@@ -385,7 +386,7 @@ def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dic
     created = _create_profiles(groups, uuids)
     new_identities = [(kind, value, pid) for (kind, value), pid in claimed.items()]
     new_identities += [(kind, value, pid) for pid, keys in created.items() for kind, value in keys]
-    taken = _insert_identities(new_identities)
+    taken = _insert_identities(new_identities, partner_code)
     if taken:  # a concurrent request got there first: follow its owners, drop our empty profiles
         actual = _owners(taken, uuids)
         for group in groups:
@@ -509,13 +510,14 @@ def _default_row(model, now) -> dict:
     return row
 
 
-def _insert_identities(rows: list[tuple[str, str, int]]) -> set[Key]:
-    """Insert identities; returns the keys someone else holds already (not inserted)."""
+def _insert_identities(rows: list[tuple[str, str, int]], source: str) -> set[Key]:
+    """Insert identities (their source: the partner's code, so it is shown the identities it
+    sent); returns the keys someone else holds already (not inserted)."""
     if not rows:
         return set()
     now = timezone.now()
     # Sorted by key: concurrent batches then take the unique index's locks in one order (no deadlock).
-    values = [(kind, value, pid, "api", now) for kind, value, pid in sorted(rows)]
+    values = [(kind, value, pid, source, now) for kind, value, pid in sorted(rows)]
     inserted = _insert_returning(Identity, ["kind", "value", "profile_id", "source", "created_at"], values,
                                  ["kind", "value"])
     return {(kind, value) for kind, value, _pid in rows} - inserted

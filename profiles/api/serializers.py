@@ -84,7 +84,14 @@ class ProfileUpdateSerializer(ProfileFieldsSerializer):
 class ProfileSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="uuid", read_only=True, help_text=_("The customer's public id"))
     merged_into = serializers.SerializerMethodField(help_text=_("Public id of the survivor when status is merged"))
-    identities = serializers.SerializerMethodField()
+    phone = serializers.CharField(read_only=True, help_text=_(
+        "E.164; blank when contact data is withheld (see contact_withheld)"))
+    email = serializers.CharField(read_only=True, help_text=_("Blank when contact data is withheld"))
+    identities = serializers.SerializerMethodField(help_text=_(
+        "All the customer's identities; only those you sent yourself when contact data is withheld"))
+    contact_withheld = serializers.SerializerMethodField(help_text=_(
+        "True when the customer's consent for none of the purposes you are registered for counts (or they are "
+        "on the do-not-contact list of its channel): phone and email are blank and identities are only yours"))
     tags = serializers.SerializerMethodField(help_text=_("Slugs of the customer's tags"))
     rfm = serializers.SerializerMethodField()
 
@@ -92,8 +99,9 @@ class ProfileSerializer(serializers.ModelSerializer):
         model = Profile
         fields = [
             "id", "status", "merged_into", "name", "gender", "birth_date", "phone", "email", "country", "province",
-            "city", "occupation", "traits", "identities", "tags", "lifecycle_stage", "first_seen_at", "last_seen_at",
-            "order_count", "total_spent", "last_order_at", "rfm", "created_at", "updated_at",
+            "city", "occupation", "traits", "identities", "contact_withheld", "tags", "lifecycle_stage",
+            "first_seen_at", "last_seen_at", "order_count", "total_spent", "last_order_at", "rfm", "created_at",
+            "updated_at",
         ]
         read_only_fields = fields
 
@@ -104,6 +112,10 @@ class ProfileSerializer(serializers.ModelSerializer):
     @extend_schema_field(IdentitySerializer(many=True))
     def get_identities(self, profile):
         return identities_output(profile.identities.all())
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_contact_withheld(self, profile):
+        return False
 
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tags(self, profile):
@@ -124,27 +136,39 @@ class ProfileOwnFieldsSerializer(ProfileSerializer):
     """ProfileSerializer without what it reads from other tables."""
 
     identities = None
+    contact_withheld = None
     tags = None
 
     class Meta(ProfileSerializer.Meta):
-        fields = [name for name in ProfileSerializer.Meta.fields if name not in ("identities", "tags")]
+        fields = [name for name in ProfileSerializer.Meta.fields if name not in ("identities", "contact_withheld", "tags")]
         read_only_fields = fields
 
 
 _own_fields_output: ProfileOwnFieldsSerializer | None = None
 
 
-def profile_output(profile: Profile, *, identities=None, tags=None) -> dict:
+def profile_output(profile: Profile, *, identities=None, tags=None, withheld_from: str | None = None,
+                   sent: frozenset = frozenset()) -> dict:
     """ProfileSerializer(profile).data, from one serializer built once per process (a
     model serializer builds its fields anew for every instance, which cost more than the
     rest of a simple call; sharing is safe, representing changes no state). A caller
     that has the profile's identities (rows) or tag slugs already passes them; otherwise
-    they are read through the profile (prefetched by profiles_for_output)."""
+    they are read through the profile (prefetched by profiles_for_output).
+
+    `withheld_from`: the code of a partner that may not receive this customer's contact
+    data (profiles.api.access): phone and email are blanked and only the identities that
+    partner sent itself (stored with its code as source, or `sent` in this very call: (kind,
+    value) pairs) are kept."""
     global _own_fields_output
     if _own_fields_output is None:
         _own_fields_output = ProfileOwnFieldsSerializer()
     data = _own_fields_output.to_representation(profile)
-    data["identities"] = identities_output(profile.identities.all() if identities is None else identities)
+    identities = profile.identities.all() if identities is None else identities
+    if withheld_from is not None:
+        identities = [i for i in identities if i.source == withheld_from or (i.kind_id, i.value) in sent]
+        data["phone"] = data["email"] = ""
+    data["identities"] = identities_output(identities)
+    data["contact_withheld"] = withheld_from is not None
     data["tags"] = sorted(pt.tag.slug for pt in profile.profile_tags.all()) if tags is None else sorted(tags)
     return {name: data[name] for name in ProfileSerializer.Meta.fields}
 

@@ -19,6 +19,7 @@ from profiles.services import identity_add, profile_update, profile_upsert
 from profiles.services.tags import tag_assign, tag_remove
 
 from . import examples
+from .access import contactable_ids, customers_sent, reachable
 from .filters import ProfileFilter
 from .ingest import MalformedBatch, events_ingest
 from .registry import identity_kinds, strong_identity_kinds
@@ -49,14 +50,34 @@ def refuse_suppressed(keys: list[tuple[str, str]]) -> None:
                        status.HTTP_422_UNPROCESSABLE_ENTITY)
 
 
-def partner_profile(profile_id, *, active: bool = False) -> Profile:
-    """The customer with this public id; erased customers do not exist for partners, and
-    with `active` a merged one answers 409 with its survivor's id."""
-    profile = get_object_or_404(profiles_for_output(Profile.objects.exclude(status=ProfileStatus.ERASED)), uuid=profile_id)
+def partner_profile(client, profile_id, *, active: bool = False) -> Profile:
+    """The customer with this public id within the partner's reach (profiles.api.access);
+    erased customers and customers outside the reach do not exist for partners, and with
+    `active` a merged one answers 409 with its survivor's id."""
+    customers = reachable(client, Profile.objects.exclude(status=ProfileStatus.ERASED))
+    profile = get_object_or_404(profiles_for_output(customers), uuid=profile_id)
     if active and profile.status == ProfileStatus.MERGED:
         raise ApiError("profile_merged", _("This customer was merged into %(survivor)s; use that id.")
                        % {"survivor": profile.merged_into.uuid}, status.HTTP_409_CONFLICT)
     return profile
+
+
+def outputs_for(client, profiles: list[Profile]) -> list[dict]:
+    """profile_output of each, with contact data only where the partner may have it."""
+    allowed = contactable_ids(client.partner, [profile.pk for profile in profiles])
+    return [profile_output(profile, withheld_from=None if profile.pk in allowed else client.partner.code)
+            for profile in profiles]
+
+
+def output_for(client, profile: Profile, **known) -> dict:
+    allowed = contactable_ids(client.partner, [profile.pk])
+    return profile_output(profile, withheld_from=None if profile.pk in allowed else client.partner.code, **known)
+
+
+REACH = _("Only your customers exist for you — those you created or updated (upsert) or sent events for, and the "
+          "members of segments shared with you — unless the key has profiles:read_all; others answer 404. Phone, "
+          "email and identities are returned only for customers whose consent for a purpose you are registered for "
+          "counts; otherwise contact_withheld is true.")
 
 
 class ProfileCollectionView(PartnerGenericView):
@@ -65,19 +86,21 @@ class ProfileCollectionView(PartnerGenericView):
     filterset_class = ProfileFilter
 
     def get_queryset(self):
-        return profiles_for_output(Profile.objects.filter(status=ProfileStatus.ACTIVE))
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no partner
+            return Profile.objects.none()
+        return reachable(self.client, profiles_for_output(Profile.objects.filter(status=ProfileStatus.ACTIVE)))
 
     @extend_schema(
         operation_id="profiles_list", summary=_("List customers"),
         description=_("Active customers, newest first, with cursor pagination (follow `next`). "
-                      "Needs profiles:read."),
+                      "Needs profiles:read.") + " " + REACH,
         responses={200: ProfileSerializer(many=True), **error_responses(400, 401, 403, 429)},
         examples=[examples.PROFILE_PAGE],
     )
     def get(self, request):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(ProfileSerializer(page, many=True).data)
+        return self.get_paginated_response(outputs_for(self.client, page))
 
     @extend_schema(
         operation_id="profiles_upsert", summary=_("Create or update a customer by identities"),
@@ -110,6 +133,7 @@ class ProfileCollectionView(PartnerGenericView):
                     upserted = profile_upsert(identities=identities, strong_kinds=strong_identity_kinds(),
                                               actor=self.actor, source=self.client.partner.code, **fields)
                     self.audit_target = upserted.profile.uuid
+                    customers_sent(self.client.partner, [upserted.profile.uuid])
                     self.audit_status = status.HTTP_201_CREATED if upserted.created else status.HTTP_200_OK
                 break
             except IntegrityError:
@@ -119,12 +143,12 @@ class ProfileCollectionView(PartnerGenericView):
         profile = upserted.profile
         if upserted.identities is None:  # merged: read what the merge brought together
             prefetch_related_objects([profile], "identities", "profile_tags__tag")
-            output = profile_output(profile)
+            output = output_for(self.client, profile, sent=frozenset(keys))
         elif upserted.created:  # nothing to read: its identities are known, it has no tags yet
-            output = profile_output(profile, identities=upserted.identities, tags=[])
+            output = output_for(self.client, profile, identities=upserted.identities, tags=[], sent=frozenset(keys))
         else:
             tags = ProfileTag.objects.filter(profile=profile).values_list("tag__slug", flat=True)
-            output = profile_output(profile, identities=upserted.identities, tags=tags)
+            output = output_for(self.client, profile, identities=upserted.identities, tags=tags, sent=frozenset(keys))
         body = {
             "created": upserted.created,
             "merged": [str(merge.merged.uuid) for merge in upserted.merges],
@@ -141,7 +165,7 @@ class ProfileLookupView(PartnerAPIView):
         description=_("Give exactly one identity as a query parameter named after its kind — ?phone=, ?email=, "
                       "?crm_id=, ?wechat_openid=, ?wechat_unionid=, ?wechat_id=, ?device_id= or your own kind — or use "
                       "?kind=&value=. Values are normalised like imports (138 0013 8000 finds +8613800138000). "
-                      "Needs profiles:read."),
+                      "Needs profiles:read.") + " " + REACH,
         parameters=[
             OpenApiParameter("phone", str, description=_("A phone number in any format")),
             OpenApiParameter("email", str),
@@ -170,13 +194,14 @@ class ProfileLookupView(PartnerAPIView):
             value = normalise_identity(kind, raw)
         except NormalisationError as error:
             raise ApiError(error.code, error, fields={kind: [str(error)]}) from error
-        profile = Profile.objects.filter(identities__kind_id=kind, identities__value=value).exclude(
-            status=ProfileStatus.ERASED).first() if value else None
+        # A customer outside your reach answers exactly like nobody: no way to learn who is a customer.
+        customers = reachable(self.client, Profile.objects.exclude(status=ProfileStatus.ERASED))
+        profile = profiles_for_output(customers).filter(
+            identities__kind_id=kind, identities__value=value).first() if value else None
         if profile is None:
             raise ApiError("not_found", _("No customer has this identity."), status.HTTP_404_NOT_FOUND)
-        profile = partner_profile(profile.uuid)
         self.audit_target = profile.uuid
-        return Response(profile_output(profile))
+        return Response(output_for(self.client, profile))
 
 
 class ProfileDetailView(PartnerAPIView):
@@ -185,14 +210,14 @@ class ProfileDetailView(PartnerAPIView):
     @extend_schema(
         operation_id="profiles_retrieve", summary=_("Get a customer by public id"),
         description=_("A merged customer answers with status merged and merged_into, the survivor's id. "
-                      "Needs profiles:read."),
+                      "Needs profiles:read.") + " " + REACH,
         responses={200: ProfileSerializer, **error_responses(401, 403, 404, 429)},
         examples=[examples.PROFILE_RESPONSE],
     )
     def get(self, request, profile_id):
-        profile = partner_profile(profile_id)
+        profile = partner_profile(self.client, profile_id)
         self.audit_target = profile.uuid
-        return Response(profile_output(profile))
+        return Response(output_for(self.client, profile))
 
     @extend_schema(
         operation_id="profiles_update", summary=_("Update a customer"),
@@ -203,7 +228,7 @@ class ProfileDetailView(PartnerAPIView):
         examples=[examples.PATCH_REQUEST, examples.PROFILE_RESPONSE],
     )
     def patch(self, request, profile_id):
-        profile = partner_profile(profile_id, active=True)
+        profile = partner_profile(self.client, profile_id, active=True)
         self.audit_target = profile.uuid
         serializer = ProfileUpdateSerializer(data=request.data, context={"identity_kinds": identity_kinds()})
         serializer.is_valid(raise_exception=True)
@@ -215,7 +240,7 @@ class ProfileDetailView(PartnerAPIView):
             profile_update(profile=profile, actor=self.actor, source=source, **fields)
             for kind, value in identities:
                 identity_add(profile=profile, kind=kind, value=value, source=source)
-        return Response(profile_output(partner_profile(profile.uuid)))
+        return Response(output_for(self.client, partner_profile(self.client, profile.uuid)))
 
 
 class ProfileTagsView(PartnerAPIView):
@@ -228,7 +253,7 @@ class ProfileTagsView(PartnerAPIView):
         examples=[examples.PROFILE_TAGS],
     )
     def get(self, request, profile_id):
-        profile = partner_profile(profile_id)
+        profile = partner_profile(self.client, profile_id)
         self.audit_target = profile.uuid
         tags = ProfileTag.objects.filter(profile=profile).select_related("tag").order_by("tag__slug")
         return Response(ProfileTagSerializer(tags, many=True).data)
@@ -242,7 +267,7 @@ class ProfileTagsView(PartnerAPIView):
         examples=[examples.TAG_ASSIGN_REQUEST, examples.TAG_ASSIGN_RESPONSE],
     )
     def post(self, request, profile_id):
-        profile = partner_profile(profile_id, active=True)
+        profile = partner_profile(self.client, profile_id, active=True)
         self.audit_target = profile.uuid
         serializer = TagAssignSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -264,7 +289,7 @@ class ProfileTagDetailView(PartnerAPIView):
                    **error_responses(400, 401, 403, 404, 429)},
     )
     def delete(self, request, profile_id, tag_slug):
-        profile = partner_profile(profile_id, active=True)
+        profile = partner_profile(self.client, profile_id, active=True)
         self.audit_target = profile.uuid
         tag = _assignable_tag(tag_slug)
         tag_remove(tag=tag, profiles=Profile.objects.filter(pk=profile.pk), source=TagSource.API, actor=self.actor,
@@ -342,6 +367,7 @@ class EventBatchView(PartnerAPIView):
                 with self.audited_transaction():
                     result = events_ingest(events, partner_code=self.client.partner.code, actor=self.actor)
                     self.audit_count = result.accepted
+                    customers_sent(self.client.partner, {row["profile"] for row in result.results if "profile" in row})
                 break
             except MalformedBatch as malformed:
                 raise ApiError(malformed.code, VALIDATION_MESSAGE, fields=malformed.fields) from None

@@ -21,7 +21,8 @@ from .serializers import MembershipSerializer, MemberSerializer, SegmentSerializ
 
 PURPOSE = OpenApiParameter(
     "purpose", str, required=True,
-    description=_("The purpose you will use the members for (a purpose code, e.g. email_marketing): only "
+    description=_("The purpose you will use the members for (a purpose code, e.g. email_marketing). It must be "
+                  "one of the purposes you are registered for (403 purpose_not_registered otherwise): only "
                   "customers whose consent for it counts right now, and who are not on the do-not-contact list "
                   "for its channel, are returned."),
 )
@@ -43,6 +44,11 @@ def purpose_from(request) -> str:
     if not Purpose.objects.filter(code=code, is_active=True).exists():
         raise ApiError("unknown_purpose", _("Unknown purpose “%(code)s”.") % {"code": code},
                        fields={"purpose": [_("Unknown purpose “%(code)s”.") % {"code": code}]})
+    if code not in (request.user.partner.purposes or []):
+        # The purpose is not the partner's to declare: staff register it for the partner.
+        raise ApiError("purpose_not_registered",
+                       _("You are not registered for the purpose “%(code)s”; ask us to register you for it.")
+                       % {"code": code}, status.HTTP_403_FORBIDDEN)
     return code
 
 

@@ -19,7 +19,8 @@ def fresh_rate_counters():
 
 @pytest.fixture
 def partner(db):
-    return Partner.objects.create(name="Shop backend", code="shop")
+    """Registered for email marketing: it gets contact data of customers who consented to it."""
+    return Partner.objects.create(name="Shop backend", code="shop", purposes=["email_marketing"])
 
 
 @pytest.fixture

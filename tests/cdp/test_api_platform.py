@@ -6,7 +6,7 @@ import time
 import pytest
 
 from cdp.api.keys import KEY_CACHE_SECONDS
-from cdp.models import AuditLog, Partner, Scope
+from cdp.models import AuditLog, Partner, PartnerCustomer, Scope
 from segments.models import Segment
 from tests.factories import IdentityFactory, ProfileFactory, TagFactory
 
@@ -22,6 +22,7 @@ def world(partner, other_partner):
     """A customer, a tag, a segment shared with `partner` and one shared only with the other."""
     profile = ProfileFactory()
     IdentityFactory(profile=profile, kind_id="crm_id", value="C1")
+    PartnerCustomer.objects.create(partner=partner, profile_uuid=profile.uuid)  # one of the partner's customers
     TagFactory(slug="vip")
     mine = Segment.objects.create(name="mine", slug="mine", kind="static")
     mine.shared_with.add(partner)

@@ -175,13 +175,14 @@ def test_the_taxonomy_is_a_tree_with_tags(api):
 @pytest.mark.parametrize("known", [False, True])
 def test_an_upsert_costs_a_fixed_handful_of_queries(api, known, django_assert_max_num_queries):
     """The key and the identity kinds (both cached a while), the suppression check, one
-    look-up of the owners that locks the customer, the writes and the audit row in one
-    transaction, the tags for the answer."""
+    look-up of the owners that locks the customer, the writes, the partner's link to the
+    customer and the audit row in one transaction, the tags for the answer, and whether
+    its contact data may be shown (the partner's purposes, the customer's consent)."""
     if known:
         IdentityFactory(profile=ProfileFactory(city="北京"), kind_id="crm_id", value="CRM-Q")
     body = {"identities": [{"kind": "crm_id", "value": "CRM-Q"}, {"kind": "email", "value": "q@example.com"}],
             "city": "上海"}
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(14):
         response = api.post(UPSERT, body, format="json")
     assert response.status_code == (200 if known else 201), response.content
     assert sorted(i["kind"] for i in response.json()["profile"]["identities"]) == ["crm_id", "email"]

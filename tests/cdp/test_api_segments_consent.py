@@ -3,6 +3,7 @@ routes and suppression of erased people."""
 import datetime
 
 import pytest
+from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
@@ -10,6 +11,7 @@ from consent.models import ConsentRecord, DoNotContact, Suppression
 from consent.selectors import identifier_digest
 from consent.services import consent_record
 from cdp.actors import Actor
+from cdp.models import Partner
 from segments.models import Segment, SegmentMembership
 from tests.factories import IdentityFactory, ProfileFactory
 
@@ -43,7 +45,7 @@ def test_a_partner_lists_only_segments_shared_with_it(api, segment, other_partne
     assert_error(api.get(reverse("api-profiles"), {"segment": "secret"}), 400, "invalid")
 
 
-def test_members_need_a_purpose_and_only_consenting_ones_come_back(api, segment):
+def test_members_need_a_purpose_and_only_consenting_ones_come_back(api, segment, partner):
     consenting, silent, withdrawn, blocked = (ProfileFactory() for _ in range(4))
     for profile in (consenting, silent, withdrawn, blocked):
         SegmentMembership.objects.create(segment=segment, profile=profile)
@@ -58,6 +60,9 @@ def test_members_need_a_purpose_and_only_consenting_ones_come_back(api, segment)
     body = api.get(url, {"purpose": "email_marketing"}).json()
     assert [m["id"] for m in body["results"]] == [str(consenting.uuid)]
     assert set(body["results"][0]) == {"id", "name", "phone", "email", "identities"}
+    assert_error(api.get(url, {"purpose": "sms_marketing"}), 403, "purpose_not_registered")
+    Partner.objects.filter(pk=partner.pk).update(purposes=["email_marketing", "sms_marketing"])
+    cache.clear()  # the partner is cached with its key for a few seconds
     assert api.get(url, {"purpose": "sms_marketing"}).json()["results"] == []
 
     member = reverse("api-segment-membership", args=["sh-women", consenting.uuid])
