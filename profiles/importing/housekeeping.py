@@ -35,7 +35,8 @@ def upload_max_age() -> datetime.timedelta:
 
 
 def import_jobs_interrupt_stale(*, now: datetime.datetime | None = None) -> list[int]:
-    """Mark running jobs (and previews) whose heartbeat stopped as interrupted; their ids."""
+    """Mark running jobs (and previews) whose heartbeat stopped as interrupted, and give up
+    queued undos whose heartbeat stopped; their ids."""
     now = now or timezone.now()
     cutoff = now - heartbeat_timeout()
     stale = ImportJob.objects.filter(status__in=(ImportStatus.RUNNING, ImportStatus.PREVIEWING)).filter(
@@ -53,6 +54,18 @@ def import_jobs_interrupt_stale(*, now: datetime.datetime | None = None) -> list
                 status=ImportStatus.INTERRUPTED, error=error, finished_at=now):
             marked.append(job.pk)
             log.warning("import %s marked interrupted (no heartbeat since %s)", job.pk, cutoff)
+    # A queued undo whose worker died (or that never reached one) changed nothing: it is
+    # one transaction. The job can be undone again.
+    for job in ImportJob.objects.filter(undo_queued_at__isnull=False, undone_at__isnull=True).filter(
+            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, undo_queued_at__lt=cutoff)).only("pk", "language"):
+        with override(job.language or None):
+            error = _("The undo stopped before it finished: the process running it ended unexpectedly. Nothing "
+                      "was changed; undo the import again.")
+        if ImportJob.objects.filter(pk=job.pk, undo_queued_at__isnull=False, undone_at__isnull=True).filter(
+                Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)).update(undo_queued_at=None,
+                                                                                undo_error=error):
+            marked.append(job.pk)
+            log.warning("undo of import %s abandoned (no heartbeat since %s)", job.pk, cutoff)
     return marked
 
 

@@ -34,7 +34,7 @@ def import_undo_queue(*, job: ImportJob) -> bool:
         return False
     return bool(ImportJob.objects.filter(
         pk=job.pk, status=job.status, dry_run=False, undone_at__isnull=True, undo_queued_at__isnull=True,
-    ).update(undo_queued_at=timezone.now(), undo_progress=0, undo_error=""))
+    ).update(undo_queued_at=timezone.now(), heartbeat_at=timezone.now(), undo_progress=0, undo_error=""))
 
 
 def import_undo_queued_run(*, job: ImportJob, actor: Actor) -> ImportJob:
@@ -60,14 +60,15 @@ class _UndoProgress:
         self.connection = None
 
     def __call__(self, fraction: float) -> None:
+        now = timezone.now()  # the heartbeat too: the housekeeping task tells a dead undo by it
         if not connection.in_atomic_block:
-            ImportJob.objects.filter(pk=self.job_id).update(undo_progress=fraction)
+            ImportJob.objects.filter(pk=self.job_id).update(undo_progress=fraction, heartbeat_at=now)
         elif connection.vendor == "postgresql":
             if self.connection is None:
                 self.connection = connections.create_connection("default")
             with self.connection.cursor() as cursor:
-                cursor.execute(f"UPDATE {ImportJob._meta.db_table} SET undo_progress = %s WHERE id = %s",
-                               [fraction, self.job_id])
+                cursor.execute(f"UPDATE {ImportJob._meta.db_table} SET undo_progress = %s, heartbeat_at = %s "
+                               "WHERE id = %s", [fraction, now, self.job_id])
 
     def close(self) -> None:
         if self.connection is not None:
@@ -80,15 +81,17 @@ def import_undo(*, job: ImportJob, actor: Actor, queued: bool = False,
     """Undo `job` in one transaction. `queued`: the undo that `import_undo_queue` claimed."""
     report = on_progress or (lambda fraction: None)
     with transaction.atomic():
-        job = ImportJob.objects.select_for_update().get(pk=job.pk)
+        # Undos and import batches take turns on the import lock. The job's row itself is
+        # not locked: a queued undo reports its progress on it over a second connection.
+        store = store_for_connection()
+        store.lock()
+        job = ImportJob.objects.get(pk=job.pk)
         undoable = job.is_undoing and job.status in (ImportStatus.DONE, ImportStatus.FAILED,
                                                      ImportStatus.INTERRUPTED) if queued else job.can_undo
         if not undoable:
             raise ValidationError(_("This import cannot be undone (it is a preview, still running, or already "
                                     "undone)."), code="import_not_undoable")
         report(0.01)
-        store = store_for_connection()
-        store.lock()
         batches = list(job.batches.order_by("-number"))
         reason = _("undo of import #%(job)s") % {"job": job.pk}
         created = [r for b in batches for r in b.profile_ids]

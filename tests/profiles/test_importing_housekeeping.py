@@ -298,3 +298,21 @@ def test_a_queued_undo_that_cannot_be_done_says_why_and_can_be_tried_again(staff
                    actor=ACTOR)
     job = import_undo_queued_run(job=job, actor=Actor.staff(staff_user))
     assert job.status == ImportStatus.DONE and job.undo_error and not job.is_undoing and job.can_undo
+
+
+@pytest.mark.django_db
+def test_a_queued_undo_whose_worker_died_can_be_undone_again(staff_user, settings):
+    from profiles.importing.undo import import_undo_queue
+
+    settings.CDP_IMPORT_HEARTBEAT_TIMEOUT = 600
+    # given an undo queued an hour ago that no worker finished
+    job = import_run(new_job(customers_file(2), staff_user))
+    assert import_undo_queue(job=job)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - datetime.timedelta(hours=1))
+    job.refresh_from_db()
+    assert job.is_undoing and not job.can_undo
+    # when the periodic task looks, then the job says so and may be undone again
+    assert import_jobs_interrupt_stale() == [job.pk]
+    job.refresh_from_db()
+    assert job.status == ImportStatus.DONE and job.undo_error and job.can_undo
+    assert Profile.objects.count() == 2
