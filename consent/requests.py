@@ -31,11 +31,9 @@ suppression digests and queues notices to partners — in one transaction.
 import datetime
 import io
 import json
-import re
 import zipfile
 from collections.abc import Iterable
 
-import phonenumbers
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -67,6 +65,7 @@ from profiles.models import (
 )
 from profiles.normalisers import NormalisationError, normalise_email, normalise_identity, normalise_phone
 
+from .erasure_copies import erasure_copies_scrub
 from .models import (
     ConsentRecord,
     ConsentState,
@@ -493,7 +492,9 @@ def profile_erase(*, profile: Profile, request: DataSubjectRequest, actor: Actor
                 if count:
                     deleted[label] = deleted.get(label, 0) + count
         deleted["profiles.ImportChange"] = ImportChange.objects.filter(profile_id__in=ids).delete()[0]
-        deleted["profiles.ImportRowError"] = _import_errors_delete(identifiers)
+        # Copies that do not hang off the profile: import reports, failed rows, uploads, other timelines…
+        copies = erasure_copies_scrub(identifiers=identifiers, profile_ids=ids)
+        deleted["profiles.ImportRowError"] = copies.get("import_errors", 0)
 
         Profile.objects.filter(pk__in=ids).update(
             name="", gender=Gender.UNKNOWN, birth_date=None, phone="", email="", country="", province="", city="",
@@ -525,7 +526,7 @@ def profile_erase(*, profile: Profile, request: DataSubjectRequest, actor: Actor
         # The one timeline entry left: that the person was erased, and under which request.
         activity.data_request_logged(profile_id=profile.pk, request_id=request.pk, kind=DSR.Kind.ERASURE,
                                      status=DSR.Status.COMPLETED, actor=actor)
-        result = {"request": request.pk, "profiles": len(ids), "deleted": deleted,
+        result = {"request": request.pk, "profiles": len(ids), "deleted": deleted, "copies_scrubbed": copies,
                   "ledger_pseudonymised": pseudonymised, "suppressed": len(identifiers),
                   "partners_notified": sorted(partners)}
         audit_record(actor=actor, action="profile_erased", target=str(profile.uuid), details=result,
@@ -546,27 +547,6 @@ def _identifiers(profile_ids: list[int]) -> set[tuple[str, str]]:
             if normalised:
                 found.add((kind, normalised))
     return found
-
-
-def _squashed(text: str) -> str:
-    """Lower case without spaces or punctuation: "139-1234 5678" and "13912345678" alike."""
-    return re.sub(r"[\W_]+", "", text.casefold())
-
-
-def _import_errors_delete(identifiers: set[tuple[str, str]]) -> int:
-    """Delete the failed import rows holding one of the person's identifiers, however
-    written: failed rows belong to no customer, so their cells are the only way to tell."""
-    needles = set()
-    for kind, value in identifiers:
-        if kind == "phone" and value.startswith("+"):
-            value = str(phonenumbers.parse(value).national_number)  # as CRM files write it
-        if len(needle := _squashed(value)) >= 6:  # shorter would match strangers
-            needles.add(needle)
-    naming = [
-        pk for pk, values in ImportRowError.objects.values_list("pk", "values").iterator(chunk_size=2000)
-        if any(needle in _squashed(str(cell)) for cell in values for needle in needles)
-    ]
-    return ImportRowError.objects.filter(pk__in=naming).delete()[0]
 
 
 def _partner_recipients(uuids: list[str]) -> set[str]:

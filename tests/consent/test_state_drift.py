@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from cdp.actors import Actor
 from cdp.models import AuditLog
@@ -105,6 +105,7 @@ def test_the_check_costs_two_queries_whatever_the_number_of_customers(customers,
         consent_state_drift()
 
 
+@translation.override("en")
 def test_the_command_reports_drift_and_repairs_on_request(customers, capsys):
     anna, _bo, grant = customers
     call_command("consent_check_state")
@@ -141,3 +142,9 @@ def test_on_postgresql_a_state_must_copy_its_ledger_entry(customers):
             with connection.cursor() as cursor:
                 cursor.execute(statement, params)
     assert ConsentState.objects.get(pk=state.pk).status == "withdrawn"
+
+
+def test_the_command_speaks_the_admins_language(customers, capsys):
+    with translation.override("zh-hans"):
+        call_command("consent_check_state")
+    assert "所有当前同意状态均与同意台账一致" in capsys.readouterr().out
