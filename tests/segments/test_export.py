@@ -157,7 +157,8 @@ def test_export_page_streams_the_download_and_is_forbidden_without_the_permissio
 
 
 @pytest.mark.django_db
-def test_the_page_says_how_many_will_be_exported_and_refuses_an_empty_file(client, django_user_model):
+def test_the_page_says_how_many_will_be_exported_and_refuses_an_empty_file(client, django_user_model,
+                                                                          django_assert_max_num_queries):
     # given a segment with one SMS-consenting member and one without consent
     grant(ProfileFactory(name="同意", city="上海"))
     ProfileFactory(name="未知", city="上海")
@@ -165,7 +166,8 @@ def test_the_page_says_how_many_will_be_exported_and_refuses_an_empty_file(clien
     client.force_login(exporter(django_user_model))
     count_url = reverse("admin:segments_segment_export_count", args=[segment.pk])
     # when the form asks for the count per purpose
-    sms = client.get(count_url, {"purpose": "sms_marketing"}).json()
+    with django_assert_max_num_queries(8):  # session, user, permissions, segment, purpose, count
+        sms = client.get(count_url, {"purpose": "sms_marketing"}).json()
     mail = client.get(count_url, {"purpose": "email_marketing"}).json()
     bad = client.get(count_url, {"purpose": "nope"})
     # then it says so in Chinese, and nobody for email marketing
