@@ -154,8 +154,9 @@ class _Runner:
         self.dry_run = dry_run
         self.batch_size = batch_size
         self.on_progress = on_progress
-        # Only batches of a "skip bad rows" import are kept one by one: only those resume.
-        self.resume = resume and not dry_run and job.error_policy != ErrorPolicy.ALL_OR_NOTHING
+        # Only batches of a "skip bad rows" import are kept one by one: only those resume. A
+        # batch commits with the row to resume at, so none committed (0) means start afresh.
+        self.resume = resume and not dry_run and job.error_policy != ErrorPolicy.ALL_OR_NOTHING and job.resume_row > 0
         self.one_transaction = dry_run or job.error_policy == ErrorPolicy.ALL_OR_NOTHING
         self.store: OrmStore = store_for_connection()
         self.actor = import_runner_actor(job)

@@ -316,3 +316,21 @@ def test_a_queued_undo_whose_worker_died_can_be_undone_again(staff_user, setting
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE and job.undo_error and job.can_undo
     assert Profile.objects.count() == 2
+
+
+def test_an_import_interrupted_before_its_first_batch_resumes_from_the_start(seeded_transactional_db, staff_user):
+    # given a previewed job whose worker died before committing anything
+    job = import_run(new_job(customers_file(4), staff_user), dry_run=True)
+    assert job.status == ImportStatus.PREVIEWED and job.report["samples"]["create"]
+    rows = [sample["row"] for sample in job.report["samples"]["create"]]
+    ImportJob.objects.filter(pk=job.pk).update(  # as a worker killed right after starting leaves it
+        status=ImportStatus.RUNNING, dry_run=False, heartbeat_at=timezone.now(), started_at=timezone.now())
+    import_jobs_interrupt_stale(now=timezone.now() + datetime.timedelta(hours=1))
+    job.refresh_from_db()
+    assert job.status == ImportStatus.INTERRUPTED and job.resume_row == 0 and not Profile.objects.exists()
+    # when it is resumed, then it runs as a fresh import: counts and samples are its own
+    import_run(job, resume=True)
+    job.refresh_from_db()
+    assert (job.status, job.rows_read, job.created) == (ImportStatus.DONE, 4, 4)
+    assert [sample["row"] for sample in job.report["samples"]["create"]] == rows  # not the preview's as well
+    assert Profile.objects.count() == 4
