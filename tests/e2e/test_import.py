@@ -127,3 +127,39 @@ def test_an_interrupted_import_is_resumed_and_a_large_undo_followed_in_the_brows
     assert tasks.undo_import(*queued[0]) == ImportStatus.UNDONE
     page.wait_for_selector("#import-status[data-status='undone']")
     assert not Profile.objects.exists()
+
+
+def test_another_marketer_reads_the_job_masked_and_cannot_run_it(page, live_server, settings, tmp_path):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from cdp.actors import Actor
+    from profiles.importing.files import upload_dir
+    from profiles.importing.jobs import import_job_create
+    from profiles.importing.pipeline import import_run
+
+    settings.MEDIA_ROOT = str(tmp_path)
+    users = get_user_model()
+    uploader = users.objects.create_user("wang", password="browser-test-pw-1", is_staff=True)
+    reader = users.objects.create_user("mei", password="browser-test-pw-2", is_staff=True)
+    for user in (uploader, reader):
+        user.groups.add(Group.objects.get(name="营销 marketer"))
+    # given a file previewed by one marketer, with a phone in an unmapped remark column
+    path = f"{upload_dir()}/customers.csv"
+    with open(path, "w", encoding="utf-8") as file:
+        file.write("crm_id,name,phone,remark\nC1,张伟,13800138000,备用 13900139000 / wei@example.com\n")
+    job, _table = import_job_create(path=path, name="customers.csv", actor=Actor.staff(uploader))
+    job.mapping["remark"] = ""
+    job.save()
+    import_run(job, dry_run=True)
+
+    # when another marketer opens the job page
+    log_in(page, live_server, "mei", "browser-test-pw-2")
+    page.goto(f"{live_server.url}/admin/profiles/importjob/{job.pk}/change/")
+
+    # then they read no phone or e-mail, and may neither run it nor change its mapping
+    samples = page.inner_text(".import-samples")
+    assert "张伟" in samples and "138****8000" in samples and "139****9000" in samples and "w***@example.com" in samples
+    for raw in ("13800138000", "13900139000", "wei@example.com"):
+        assert raw not in page.content()
+    assert not page.is_visible("#run-import") and not page.is_visible("#change-mapping")
