@@ -45,6 +45,19 @@ class PartnerKeyAuthentication(authentication.BaseAuthentication):
         key = presented_key(request)
         if key is None:
             return None  # NotAuthenticated (401) from the permission check
+        from .throttling import failed_auth_count, failed_auth_wait  # throttling imports this module
+
+        wait = failed_auth_wait(request)
+        if wait is not None:  # this IP presented bad keys too often this minute: no more checking
+            raise exceptions.Throttled(wait, detail=_("Too many calls with an invalid key from your address; "
+                                                      "wait a minute."))
+        try:
+            return self._check(key)
+        except exceptions.AuthenticationFailed:
+            failed_auth_count(request)
+            raise
+
+    def _check(self, key: str):
         api_key = api_key_find_cached(key)
         if api_key is None:
             raise exceptions.AuthenticationFailed(_("This API key is not valid."), code="invalid_key")

@@ -15,7 +15,7 @@ from .authentication import PartnerClient, PartnerKeyAuthentication, presented_k
 from .pagination import ApiCursorPagination
 from .parsers import StrictJSONParser
 from .permissions import HasScope
-from .throttling import PartnerRateThrottle
+from .throttling import PartnerRateThrottle, failed_auth_audit_due
 
 logger = logging.getLogger("cdp.api")
 
@@ -72,8 +72,17 @@ class PartnerAPIView(APIView):
 def audit_api_call(request, status_code: int, *, route: str, target: str = "", count: int = 1) -> None:
     """One append-only row per call: partner, key prefix, method and route, customer, status.
     A single INSERT, outside the call's own transaction (so failed calls are audited too);
-    write calls put theirs inside their transaction instead (audited_transaction)."""
+    write calls put theirs inside their transaction instead (audited_transaction).
+    Calls nobody is authenticated for (401, or 429 for an address that sent bad keys too
+    often) write one row per client IP and minute instead, which also counts the calls
+    of the minute before: bad keys must not fill the append-only log."""
     try:
+        client = getattr(request, "_user", None)
+        if status_code in (401, 429) and not isinstance(client, PartnerClient):
+            first, before = failed_auth_audit_due(request)
+            if first:
+                audit_failed_auth_insert(request, status_code, route=route, calls_before=before)
+            return
         audit_row_insert(request, status_code, route=route, target=target, count=count)
     except DatabaseError:
         # Never turn the partner's answer into an error because the audit insert failed; log it loudly.
@@ -88,6 +97,16 @@ def audit_row_insert(request, status_code: int, *, route: str, target: str = "",
         action=AuditLog.Action.API_CALL, actor_kind="partner", partner=partner,
         actor_label=(partner.name if partner else "")[:150], target=target[:100], count=count,
         details={"key": key.partition(".")[0][:8], "method": request.method, "route": route, "status": status_code},
+        ip_address=request.META.get("REMOTE_ADDR") or None,
+    )
+
+
+def audit_failed_auth_insert(request, status_code: int, *, route: str, calls_before: int) -> None:
+    key = presented_key(request) or ""
+    AuditLog.objects.create(
+        action=AuditLog.Action.API_AUTH_FAILED, actor_kind="partner", count=1,
+        details={"key": key.partition(".")[0][:8], "method": request.method, "route": route, "status": status_code,
+                 "calls_in_previous_minute": calls_before},
         ip_address=request.META.get("REMOTE_ADDR") or None,
     )
 

@@ -195,6 +195,9 @@ SPECTACULAR_SETTINGS = {
 CDP_API_REQUESTS_PER_MINUTE = env.int("CDP_API_REQUESTS_PER_MINUTE", default=1200)
 # Larger request bodies are refused with 413 before they are read (1,000 events fit).
 CDP_API_MAX_BODY_BYTES = env.int("CDP_API_MAX_BODY_BYTES", default=2 * 1024 * 1024)
+# Calls with an invalid, revoked or expired key allowed per client IP and minute
+# (429 beyond); failed calls are audited as one row per IP and minute, not one per call.
+CDP_API_FAILED_AUTH_PER_MINUTE = env.int("CDP_API_FAILED_AUTH_PER_MINUTE", default=30)
 CDP_API_MAX_BATCH_EVENTS = 1000
 CDP_API_PAGE_SIZE = 100
 CDP_API_MAX_PAGE_SIZE = 500
