@@ -26,6 +26,7 @@ class AuditLog(models.Model):
         SUBJECT_DATA_EXPORTED = "subject_data_exported", _("Personal data exported for a request")
         PROFILE_ERASED = "profile_erased", _("Customer erased")
         IMPORT_UNDONE = "import_undone", _("Import undone")
+        CONSENT_STATE_REPAIRED = "consent_state_repaired", _("Consent states rebuilt from the ledger")
 
     action = models.CharField(_("action"), max_length=40, choices=Action.choices)
     actor_kind = models.CharField(_("by"), max_length=16, default="staff")
