@@ -145,10 +145,19 @@ def paths_table(result) -> list[list]:
 
 # --- lifecycle ------------------------------------------------------------------------------
 
+# One colour per lifecycle stage, the same on the dashboard's pie and the lifecycle chart:
+# grey before any activity, blues and greens while active, amber dormant, red churned.
+LIFECYCLE_COLOURS = {
+    LifecycleStage.PROSPECT: "#b0b7c3", LifecycleStage.NEW: "#5470c6", LifecycleStage.ACTIVE: "#91cc75",
+    LifecycleStage.RETURNING: "#3ba272", LifecycleStage.DORMANT: "#fac858", LifecycleStage.CHURNED: "#ee6666",
+}
+
+
 def lifecycle_chart(result) -> dict:
     labels = dict(LifecycleStage.choices)
     return {"kind": "lifecycle", "labels": [timezone.localtime(m).strftime("%Y-%m-%d") for m in result.moments],
-            "series": [{"name": str(labels[stage]), "data": counts} for stage, counts in result.counts.items()]}
+            "series": [{"name": str(labels[stage]), "data": counts, "color": LIFECYCLE_COLOURS.get(stage)}
+                       for stage, counts in result.counts.items()]}
 
 
 def lifecycle_table(result) -> list[list]:
@@ -485,7 +494,8 @@ def dashboard_context(request) -> dict:
         "lifecycle": [(stages[s], n, f"{profiles_url}?lifecycle_stage__exact={s}") for s, n in figures["lifecycle"]],
         "chart": {"kind": "dashboard", "days": [d for d, _n in figures["events_per_day"]],
                   "events": [n for _d, n in figures["events_per_day"]], "events_label": _("events"),
-                  "lifecycle": [{"name": str(stages[s]), "value": n} for s, n in figures["lifecycle"] if n]},
+                  "lifecycle": [{"name": str(stages[s]), "value": n, "itemStyle": {"color": LIFECYCLE_COLOURS.get(s)}}
+                                for s, n in figures["lifecycle"] if n]},
         "analyses": [(a.title, reverse(f"admin:segments_savedanalysis_{k}")) for k, a in ANALYSES.items()],
     }
     return {"dashboard": dashboard}

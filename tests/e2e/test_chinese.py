@@ -114,3 +114,41 @@ def test_a_funnel_drop_off_becomes_a_named_list(wide_page, live_server, admin_lo
     assert "固定名单，共 2 位客户" in page.inner_text("#static-members")
     assert page.locator(".condition-builder").count() == 0 and page.locator("#id_refresh_every_minutes").count() == 0
     shot(page, "static-segment")
+
+
+def test_the_rfm_heat_map_colours_its_cells_and_lifecycle_colours_match(wide_page, live_server, admin_login):
+    from profiles.metrics import metrics_recompute
+    from tests.factories import ProfileFactory, order
+
+    for i in range(12):  # customers spread over the R×F grid
+        profile = ProfileFactory(name=f"客户{i}")
+        for k in range(1 + i % 5):
+            order(profile, days_ago=3 + (i * 17) % 300 + k, amount=str(100 * (i + 1)))
+    metrics_recompute()
+    page = wide_page
+    log_in(page, live_server, *admin_login)
+    page.goto(f"{live_server.url}/admin/segments/savedanalysis/rfm/?run=1")
+    page.wait_for_selector("#analysis-chart canvas")
+    page.wait_for_timeout(800)  # the chart's entry animation
+    # then a cell with customers is painted, not left white
+    colours = page.evaluate("""() => {
+        const el = document.getElementById("analysis-chart");
+        const chart = echarts.getInstanceByDom(el);
+        const cells = JSON.parse(document.getElementById("analysis-data").textContent).cells;
+        const canvas = el.querySelector("canvas");
+        const context = canvas.getContext("2d");
+        const ratio = canvas.width / canvas.clientWidth;
+        return cells.filter((c) => c[2] > 0).map((c) => {
+            const [x, y] = chart.convertToPixel({seriesIndex: 0}, [c[0], c[1]]);
+            // a little off the centre, away from the label
+            return Array.from(context.getImageData(Math.round((x + 12) * ratio), Math.round((y + 12) * ratio), 1, 1).data);
+        });
+    }""")
+    assert colours and all(max(rgba[:3]) - min(rgba[:3]) > 20 and rgba[3] > 0 for rgba in colours), colours
+    shot(page, "rfm")
+    page.goto(f"{live_server.url}/admin/segments/savedanalysis/lifecycle/?run=1&weeks=8")
+    page.wait_for_selector("#analysis-chart canvas")
+    shot(page, "lifecycle")
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_selector("#lifecycle-chart canvas")
+    shot(page, "dashboard")

@@ -249,3 +249,17 @@ def test_the_dashboard_is_shown_to_staff_who_may_view_customers_only(client, dja
     user = django_user_model.objects.create_user("bare", password="pw-for-tests", is_staff=True)
     client.force_login(user)
     assert "dashboard" not in client.get(reverse("admin:index")).context
+
+
+def test_each_lifecycle_stage_has_the_same_colour_on_the_dashboard_and_the_lifecycle_chart(admin_client, openings):
+    # given customers in several stages; when staff open the dashboard and the lifecycle chart
+    for stage in ("dormant", "churned"):
+        ProfileFactory(lifecycle_stage=stage)
+    pie = admin_client.get(reverse("admin:index")).context["dashboard"]["chart"]["lifecycle"]
+    bars = admin_client.get(reverse("admin:segments_savedanalysis_lifecycle"), {"run": "1", "weeks": "4"}).context["chart"]
+    # then every stage is drawn in one colour, whichever stages happen to have customers
+    pie_colours = {item["name"]: item["itemStyle"]["color"] for item in pie}
+    bar_colours = {series["name"]: series["color"] for series in bars["series"]}
+    assert len(pie_colours) >= 2 and all(colour.startswith("#") for colour in bar_colours.values())
+    assert all(bar_colours[name] == colour for name, colour in pie_colours.items())
+    assert len(set(bar_colours.values())) == len(bar_colours)

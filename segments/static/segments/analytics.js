@@ -27,7 +27,7 @@
         xAxis: {type: "category", data: data.offsets, splitArea: {show: true}},
         yAxis: {type: "category", data: data.cohorts, inverse: true, splitArea: {show: true},
                 axisLabel: {formatter: function (v, i) { return v + " (" + data.sizes[i] + ")"; }}},
-        visualMap: {min: 0, max: Math.max(1, ...data.cells.map(function (c) { return c[2]; })), calculable: true,
+        visualMap: {min: 0, max: Math.max(1, ...data.cells.map(function (c) { return c[2]; })), calculable: true, dimension: 2,
                     orient: "horizontal", left: "center", bottom: 0, inRange: {color: ["#f7fbff", "#08519c"]}},
         series: [{type: "heatmap", data: data.cells, label: {show: true, formatter: function (p) { return p.value[2] + "%"; }}}],
       };
@@ -46,7 +46,8 @@
         grid: {left: 80, right: 30, bottom: 40, top: 40},
         xAxis: {type: "category", data: data.labels},
         yAxis: {type: "value"},
-        series: data.series.map(function (s) { return {name: s.name, type: "bar", stack: "stages", data: s.data}; }),
+        // Each stage in its own colour, the same as on the dashboard.
+        series: data.series.map(function (s) { return {name: s.name, type: "bar", stack: "stages", data: s.data, itemStyle: {color: s.color}}; }),
       };
     },
     rfm: function () {
@@ -55,7 +56,9 @@
         grid: {left: 60, right: 30, bottom: 70, top: 20},
         xAxis: {type: "category", data: data.x},
         yAxis: {type: "category", data: data.y},
-        visualMap: {min: 0, max: Math.max(1, ...data.cells.map(function (c) { return c[2]; })), calculable: true,
+        // dimension 2, the customers: by default a heat map is coloured by its cells' last
+        // value, here the group's name, which left every cell blank.
+        visualMap: {min: 0, max: Math.max(1, ...data.cells.map(function (c) { return c[2]; })), calculable: true, dimension: 2,
                     orient: "horizontal", left: "center", bottom: 0, inRange: {color: ["#fff7ec", "#b30000"]}},
         series: [{type: "heatmap", data: data.cells, label: {show: true, formatter: function (p) { return p.value[2] + "\n" + p.value[4]; }}}],
       };
