@@ -9,14 +9,21 @@ VIEW_CUSTOMERS = [
 ]
 BUILD_SEGMENTS = ["segments.add_segment", "segments.change_segment"]
 ANALYSE_BEHAVIOUR = ["segments.view_savedanalysis", "segments.add_savedanalysis", "segments.change_savedanalysis"]
+READ_CAMPAIGNS = ["campaigns.view_campaign", "campaigns.view_variant", "campaigns.view_campaign_results",
+                  "campaigns.view_delivery", "campaigns.view_destination", "campaigns.view_couponpool"]
+# Marketers draft, preview, test-send and launch; launches above CAMPAIGN_APPROVAL_THRESHOLD
+# wait for someone with approve_campaign (the administrator).
+RUN_CAMPAIGNS = [*READ_CAMPAIGNS, "campaigns.add_campaign", "campaigns.change_campaign", "campaigns.add_variant",
+                 "campaigns.change_variant", "campaigns.delete_variant", "campaigns.launch_campaign",
+                 "campaigns.add_couponpool"]
 
 ROLES = {
     "营销 marketer": [
         *VIEW_CUSTOMERS, *BUILD_SEGMENTS, *ANALYSE_BEHAVIOUR,
         "profiles.change_profile", "profiles.add_profiletag", "profiles.delete_profiletag",
-        "segments.export_segment", "profiles.add_importjob", "profiles.view_importjob",
+        "segments.export_segment", "profiles.add_importjob", "profiles.view_importjob", *RUN_CAMPAIGNS,
     ],
-    "分析师 analyst": [*VIEW_CUSTOMERS, *BUILD_SEGMENTS, *ANALYSE_BEHAVIOUR],
+    "分析师 analyst": [*VIEW_CUSTOMERS, *BUILD_SEGMENTS, *ANALYSE_BEHAVIOUR, *READ_CAMPAIGNS],
     "隐私专员 privacy officer": [
         *VIEW_CUSTOMERS, "profiles.view_personal_data",
         "consent.view_consentrecord", "consent.add_consentrecord", "consent.view_consentstate",
@@ -32,7 +39,7 @@ ROLES = {
     ],
     "管理员 administrator": ["*"],  # every permission of the product's apps and of staff accounts
 }
-ADMIN_APPS = ("profiles", "segments", "consent", "cdp", "auth")
+ADMIN_APPS = ("profiles", "segments", "consent", "campaigns", "cdp", "auth")
 
 
 def roles_seed(sender=None, using="default", **kwargs):

@@ -7,4 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("cdp.api.urls")),  # the partner REST API, its schema and docs
     path("i18n/", include("django.conf.urls.i18n")),  # the admin's language switch posts here
+    path("", include("campaigns.urls")),  # tracked links, unsubscribe and receipts, without a login
 ]

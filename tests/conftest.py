@@ -28,7 +28,7 @@ def reseed() -> None:
 
     from cdp.roles import roles_seed
 
-    for app in ("profiles", "consent", "segments"):
+    for app in ("profiles", "consent", "segments", "campaigns"):
         for path in sorted((Path(__file__).resolve().parents[1] / app / "migrations").glob("0*.py")):
             module = importlib.import_module(f"{app}.migrations.{path.stem}")
             if hasattr(module, "seed"):

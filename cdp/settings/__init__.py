@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "profiles",
     "consent",
     "segments",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "segments.tasks.refresh_rule_tags",
         "schedule": env.int("CDP_RULE_TAGS_EVERY_SECONDS", default=3600),
     },
+    # Campaigns: due runs, triggers, stale batches, and drains for destinations with due messages.
+    "campaigns-tick": {"task": "campaigns.tasks.tick", "schedule": env.int("CDP_CAMPAIGN_TICK_SECONDS", default=10)},
     # The current consent states must be what the ledger says: drift is logged as an error.
     "check-consent-state": {
         "task": "consent.tasks.check_consent_state",
@@ -233,3 +236,27 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- Campaigns ------------------------------------------------------------------------
+# Where links in messages point (/r/… clicks, /u/… unsubscribe): the public address.
+CDP_PUBLIC_URL = env.str("CDP_PUBLIC_URL", default="http://127.0.0.1:8000")
+# At most N messages per customer per channel in D days, across all campaigns.
+CAMPAIGN_FREQUENCY_CAP = (env.int("CDP_CAMPAIGN_CAP_MESSAGES", default=3), env.int("CDP_CAMPAIGN_CAP_DAYS", default=7))
+# Quiet hours per channel, in TIME_ZONE: a message due inside waits until the window ends.
+CAMPAIGN_QUIET_HOURS = env.json("CDP_CAMPAIGN_QUIET_HOURS", default={"sms": ["21:00", "08:00"],
+                                                                      "app_push": ["21:00", "08:00"]})
+CAMPAIGN_HOLDOUT_PERCENT = env.int("CDP_CAMPAIGN_HOLDOUT_PERCENT", default=10)
+# Customers no campaign ever messages (a long-term control group), by public id.
+CAMPAIGN_GLOBAL_CONTROL_PERCENT = env.int("CDP_CAMPAIGN_GLOBAL_CONTROL_PERCENT", default=0)
+# Launches larger than this need an administrator's approval (four eyes).
+CAMPAIGN_APPROVAL_THRESHOLD = env.int("CDP_CAMPAIGN_APPROVAL_THRESHOLD", default=50_000)
+CAMPAIGN_NAME_FALLBACK = env.str("CDP_CAMPAIGN_NAME_FALLBACK", default="尊敬的会员")
+# Sending: drains per destination (workers sharing it), a drain's time budget, retries.
+CAMPAIGN_DRAINS_PER_DESTINATION = env.int("CDP_CAMPAIGN_DRAINS_PER_DESTINATION", default=2)
+CAMPAIGN_DRAIN_SECONDS = env.int("CDP_CAMPAIGN_DRAIN_SECONDS", default=50)
+CAMPAIGN_RETRY_BASE_SECONDS = env.int("CDP_CAMPAIGN_RETRY_BASE_SECONDS", default=30)
+CAMPAIGN_RETRY_MAX_SECONDS = env.int("CDP_CAMPAIGN_RETRY_MAX_SECONDS", default=3600)
+# A batch `sending` for longer than this belonged to a worker that died.
+CAMPAIGN_SENDING_STALE_SECONDS = env.int("CDP_CAMPAIGN_SENDING_STALE_SECONDS", default=120)
+# Triggers look back this far past their cursor, for events that arrive late.
+CAMPAIGN_TRIGGER_MARGIN_SECONDS = env.int("CDP_CAMPAIGN_TRIGGER_MARGIN_SECONDS", default=60)

@@ -320,3 +320,9 @@ def _segment(node: SegmentCondition, now: datetime.datetime) -> Q:
     else:
         inside = Q(Exists(SegmentMembership.objects.filter(segment_id=node.segment_id, profile_id=OuterRef("pk"))))
     return inside if node.op == "in" else ~inside
+
+
+def events_matching(node: EventCondition, now: datetime.datetime):
+    """The events an event node asks about (name, window, property and amount filters),
+    for everyone: campaign triggers start from them."""
+    return _matching_events(node, now)

@@ -1,0 +1,170 @@
+"""Deciding a run: who gets which variant, written to the outbox in one transaction.
+
+Eligibility is decided now, from the state of consent, do-not-contact, addresses and
+caps at this moment (not when the segment was calculated). Decisions on one channel are
+serialised (an advisory lock), so two campaigns deciding at once both see each other's
+deliveries when they count the frequency cap.
+"""
+import time
+import zlib
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Case, CharField, DateTimeField, F, IntegerField, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from cdp.sql import constant, insert_from_select, statistics_refresh, transaction_lock
+
+from ..buckets import Bucket, variant_salt
+from ..content import ContentError, template_compile
+from ..eligibility import address_expression, eligible, funnel, with_holdout
+from ..models import Campaign, CampaignRun, Coupon, Delivery, Destination, Variant
+from ..quiet_hours import send_time
+
+CHANNEL_LOCK = 7302  # advisory lock namespace: decisions per channel (frequency caps)
+# Which destinations can carry which channel; webhooks and files carry any.
+DESTINATION_CHANNELS = {
+    Destination.Kind.EMAIL: {"email"},
+    Destination.Kind.ALIYUN_SMS: {"sms"},
+    Destination.Kind.WECHAT: {"wechat"},
+}
+
+
+def campaign_check(campaign: Campaign) -> list[str]:
+    """What stops this campaign from being sent, in the reader's language (empty: ready)."""
+    problems = []
+    channels = DESTINATION_CHANNELS.get(campaign.destination.kind)
+    if channels and campaign.purpose.channel not in channels:
+        problems.append(_("The destination “%(destination)s” cannot deliver on the purpose's channel (%(channel)s).")
+                        % {"destination": campaign.destination, "channel": campaign.purpose.get_channel_display()})
+    if not campaign.destination.is_active:
+        problems.append(_("The destination “%(destination)s” is switched off.") % {"destination": campaign.destination})
+    if not campaign.purpose.is_active:
+        problems.append(_("The purpose “%(purpose)s” is no longer active.") % {"purpose": campaign.purpose})
+    if campaign.audience_kind == Campaign.AudienceKind.SEGMENT and campaign.segment_id is None:
+        problems.append(_("Choose the segment to send to."))
+    if campaign.audience_kind == Campaign.AudienceKind.TRIGGER_SEGMENT and campaign.segment_id is None:
+        problems.append(_("Choose the segment whose new members start the campaign."))
+    if campaign.audience_kind == Campaign.AudienceKind.TRIGGER_EVENT and not campaign.trigger_event:
+        problems.append(_("Choose the event that starts the campaign."))
+    variants = list(campaign.variants.all())
+    if not variants:
+        problems.append(_("Write the message (at least one variant)."))
+    elif sum(v.weight for v in variants) != 100:
+        problems.append(_("The variants' shares add up to %(total)s %%, not 100 %%.") % {
+            "total": sum(v.weight for v in variants)})
+    for variant in variants:
+        for field in ("subject", "body"):
+            try:
+                template_compile(getattr(variant, field))
+            except ContentError as error:
+                problems.append(_("Variant %(label)s, %(field)s: %(error)s") % {
+                    "label": variant.label, "field": Variant._meta.get_field(field).verbose_name, "error": error})
+        if campaign.destination.kind == Destination.Kind.ALIYUN_SMS and not (
+                variant.sms_template_code and variant.sms_sign_name):
+            problems.append(_("Variant %(label)s needs the SMS template code and signature approved by the vendor.")
+                            % {"label": variant.label})
+        if campaign.destination.kind == Destination.Kind.WECHAT and not variant.wechat_template_id:
+            problems.append(_("Variant %(label)s needs the WeChat template id.") % {"label": variant.label})
+    return problems
+
+
+def variant_case(campaign: Campaign) -> Case | Value:
+    """Each customer's variant id from their variant bucket and the variants' weights."""
+    variants = list(campaign.variants.order_by("label"))
+    if len(variants) == 1:
+        return constant(variants[0].pk, IntegerField())
+    whens, upper = [], 0
+    for variant in variants[:-1]:
+        upper += variant.weight * 100
+        whens.append(When(variant_bucket__lt=upper, then=constant(variant.pk, IntegerField())))
+    return Case(*whens, default=constant(variants[-1].pk, IntegerField()), output_field=IntegerField())
+
+
+def channel_lock(channel: str) -> None:
+    transaction_lock(CHANNEL_LOCK, zlib.crc32(channel.encode()) & 0x7FFFFFFF)
+
+
+def outbox_write(*, run: CampaignRun, queryset, now, send_at=None) -> int:
+    """INSERT … SELECT one delivery per customer of `queryset` (the eligible customers,
+    see eligibility.eligible): `holdout` rows for the holdout, `queued` for the rest, due
+    at `send_at` (default: now, or when the channel's quiet hours end)."""
+    campaign = run.campaign
+    channel = campaign.purpose.channel
+    address = address_expression(channel)
+    first_id = Delivery.objects.filter(run=run).order_by("-pk").values_list("pk", flat=True).first() or 0
+    rows = with_holdout(campaign, queryset).annotate(variant_bucket=Bucket(variant_salt(campaign.pk))).values(
+        d_run=constant(run.pk, IntegerField()),
+        d_campaign=constant(campaign.pk, IntegerField()),
+        d_variant=variant_case(campaign),
+        d_destination=constant(campaign.destination_id, IntegerField()),
+        d_profile=F("pk"),
+        d_channel=constant(channel, CharField()),
+        d_address=F(address) if isinstance(address, str) else (address if address is not None
+                                                                else constant("", CharField())),
+        d_status=Case(When(holdout=True, then=Value(Delivery.Status.HOLDOUT)), default=Value(Delivery.Status.QUEUED),
+                      output_field=CharField()),
+        d_created=constant(now, DateTimeField()),
+        d_not_before=constant(send_at or send_time(channel, now, ignore=campaign.ignore_quiet_hours),
+                              DateTimeField()),
+        d_attempts=constant(0, IntegerField()),
+        d_empty=constant("", CharField()),
+    )
+    written = insert_from_select(Delivery, {
+        "run_id": "d_run", "campaign_id": "d_campaign", "variant_id": "d_variant",
+        "destination_id": "d_destination", "profile_id": "d_profile", "channel": "d_channel",
+        "address": "d_address", "status": "d_status", "created_at": "d_created", "not_before": "d_not_before",
+        "attempts": "d_attempts", "vendor_id": "d_empty", "error": "d_empty",
+    }, rows)
+    statistics_refresh(Delivery, rows_added=written)
+    coupons_assign(run, after_id=first_id)
+    return written
+
+
+def coupons_assign(run: CampaignRun, *, after_id: int = 0) -> None:
+    """Give each queued delivery of the run (newer than `after_id`) whose variant hands
+    out coupons one unused code of the variant's pool. Raises ValidationError (and so
+    rolls the run back) when a pool has too few codes left."""
+    for variant in Variant.objects.filter(campaign_id=run.campaign_id, coupon_pool__isnull=False):
+        deliveries = Delivery.objects.filter(run=run, variant=variant, status=Delivery.Status.QUEUED, pk__gt=after_id)
+        needed = deliveries.count()
+        free = Coupon.objects.filter(pool_id=variant.coupon_pool_id, delivery__isnull=True)
+        if not needed:
+            continue
+        if free.count() < needed:
+            raise ValidationError(_("The coupon pool “%(pool)s” has %(free)s codes left; variant %(label)s needs "
+                                    "%(needed)s. Upload more codes.") % {
+                "pool": variant.coupon_pool, "free": free.count(), "label": variant.label, "needed": needed},
+                code="coupons_exhausted")
+        quote = connection.ops.quote_name
+        coupon_table, delivery_table = quote(Coupon._meta.db_table), quote(Delivery._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"""
+                UPDATE {coupon_table} SET delivery_id = pairs.delivery_id
+                FROM (SELECT c.id AS coupon_id, d.id AS delivery_id
+                      FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM {coupon_table}
+                            WHERE pool_id = %s AND delivery_id IS NULL) c
+                      JOIN (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM {delivery_table}
+                            WHERE run_id = %s AND variant_id = %s AND status = %s AND id > %s) d ON c.n = d.n) pairs
+                WHERE {coupon_table}.id = pairs.coupon_id""",
+                [variant.coupon_pool_id, run.pk, variant.pk, Delivery.Status.QUEUED, after_id])
+
+
+@transaction.atomic
+def run_decide(*, campaign: Campaign, now=None) -> CampaignRun:
+    """Decide who gets the campaign now and write the outbox; the funnel is kept on the
+    run. Raises ValidationError when the campaign cannot be sent as it is."""
+    problems = campaign_check(campaign)
+    if problems:
+        raise ValidationError(problems, code="campaign_not_ready")
+    now = now or timezone.now()
+    started = time.monotonic()
+    channel_lock(campaign.purpose.channel)
+    run = CampaignRun.objects.create(campaign=campaign, started_at=now)
+    counts = funnel(campaign, now)
+    outbox_write(run=run, queryset=eligible(campaign, now), now=now)
+    run.funnel = counts.as_dict()
+    run.duration_ms = int((time.monotonic() - started) * 1000)
+    run.save(update_fields=["funnel", "duration_ms"])
+    return run

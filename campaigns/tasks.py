@@ -1,0 +1,64 @@
+"""Campaign work for Celery: the tick that runs what is due, and the drains that send.
+
+The tick (beat, every CAMPAIGN_TICK_SECONDS) decides due runs, evaluates triggers,
+reclaims batches of dead workers, finishes campaigns whose messages have all left, and
+keeps CAMPAIGN_DRAINS_PER_DESTINATION drains busy on each destination with due messages.
+A drain holds its slot in the cache while it works, so ticks never pile drains up.
+"""
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.core.cache import cache
+
+from .services.lifecycle import runs_due
+from .services.sending import campaigns_finish, deliveries_reclaim, destination_drain, due_destinations
+from .services.triggers import triggers_evaluate
+
+log = logging.getLogger(__name__)
+SLOT_SECONDS = 90  # longer than a drain's budget: a slot held by a dead worker frees itself
+
+
+def _slot_key(destination_id: int, slot: int) -> str:
+    return f"campaigns:drain:{destination_id}:{slot}"
+
+
+def drains_start(destination_ids=None) -> int:
+    """Queue a drain for every free slot of each destination with due messages."""
+    started = 0
+    for destination_id in destination_ids if destination_ids is not None else due_destinations():
+        for slot in range(settings.CAMPAIGN_DRAINS_PER_DESTINATION):
+            if cache.add(_slot_key(destination_id, slot), 1, timeout=SLOT_SECONDS):
+                drain.delay(destination_id, slot)
+                started += 1
+    return started
+
+
+@shared_task(acks_late=False)
+def drain(destination_id: int, slot: int) -> dict:
+    try:
+        outcome = destination_drain(destination_id=destination_id, budget_seconds=settings.CAMPAIGN_DRAIN_SECONDS)
+    finally:
+        cache.delete(_slot_key(destination_id, slot))
+    if outcome.sent or outcome.retried or outcome.stopped:
+        drains_start([destination_id])  # more may be due: keep going without waiting for the tick
+    return outcome.__dict__
+
+
+@shared_task
+def tick() -> dict:
+    ran = runs_due()
+    triggered = triggers_evaluate()
+    reclaimed = deliveries_reclaim()
+    finished = campaigns_finish()
+    drains = drains_start()
+    return {"ran": ran, "triggered": triggered, "reclaimed": reclaimed, "finished": finished, "drains": drains}
+
+
+@shared_task
+def campaign_run(campaign_id: int) -> None:
+    """Queued at launch for "now": decide without waiting for the tick, then send."""
+    from .services.lifecycle import campaign_run_due
+
+    if campaign_run_due(campaign_id=campaign_id):
+        drains_start()
