@@ -398,3 +398,11 @@ def test_the_radar_shows_for_a_customer_without_interests_when_the_taxonomy_has_
     TagFactory(kind="interest", name="喜欢运动鞋")
     response = admin_client.get(page_url(profile))
     assert 'id="interest-radar"' in response.text and response.context["interests"]["weights"] == [0]
+
+
+def test_the_edit_form_of_a_merged_customer_is_read_only_and_links_to_the_survivor(admin_client):
+    survivor, tombstone = customer(), ProfileFactory(name="李四")
+    Profile.objects.filter(pk=tombstone.pk).update(status="merged", merged_into=survivor)
+    text = admin_client.get(page_url(tombstone) + "?edit=1").text
+    assert 'id="profile-status-banner"' in text and "已合并" in text and f'href="{page_url(survivor)}"' in text
+    assert 'name="_save"' not in text
