@@ -118,7 +118,7 @@ def _bulk_report(tag, done: int, counts, *, remove: bool) -> str:
         return " ".join(parts)
     parts = [ngettext("Tag “%(tag)s” added to %(count)s customer.", "Tag “%(tag)s” added to %(count)s customers.", done)
              % {"tag": tag.name, "count": grouped(done)}]
-    already = counts.selected - counts.inactive - done  # had it already (or were given it meanwhile)
+    already = max(counts.selected - counts.inactive - done, 0)  # had it already (or were given it meanwhile)
     if already:
         parts.append(ngettext("%(count)s already had it.", "%(count)s already had it.", already)
                      % {"count": grouped(already)})
