@@ -4,6 +4,11 @@ The same pipeline as the admin. Prints a progress bar and the report (counts, fi
 of each outcome, errors with row, column and message). Exit status: 0 when every row went
 in (or would), 2 when some rows failed (the rest was imported unless all-or-nothing or
 --dry-run), 1 when the import failed as a whole.
+
+Operator-level: whoever can run manage.py holds the database credentials, so no staff
+permission is checked here — a consent file is recorded as "import_file", where the admin
+asks for the permission to record consent. An import this command ran that was interrupted
+(the process killed) is resumed or undone on its page in the admin by an administrator.
 """
 import os
 import sys
