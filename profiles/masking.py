@@ -35,6 +35,22 @@ def mask_identity(kind: str, value: str) -> str:
     return value  # CRM and WeChat ids are pseudonymous keys staff need to match records
 
 
+def mask_contact(text: str) -> str:
+    """A contact staff typed (an email, a phone in any format, or words such as 邮寄):
+    an email or phone in it masked, other words as they are."""
+    from .normalisers import NormalisationError, normalise_phone
+
+    text = (text or "").strip()
+    if "@" in text:
+        return mask_email(text)
+    if sum(c.isdigit() for c in text) >= 7:
+        try:
+            return mask_phone(normalise_phone(text))
+        except NormalisationError:
+            return _mask_middle(text, keep_start=3, keep_end=4)
+    return text
+
+
 def can_see_personal_data(user) -> bool:
     return user.has_perm(PERMISSION)
 

@@ -8,7 +8,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Case, Q, Value, When
 from django.db.models.functions import Coalesce
-from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -18,6 +18,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from cdp.actors import Actor
+from cdp.audit import audit_record
+from cdp.models import AuditLog
+from profiles.masking import can_see_personal_data, mask_contact
 
 from ..models import DataSubjectRequest
 from ..requests import (
@@ -128,8 +131,32 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return self.readonly_fields
-        # A recorded request changes only through the buttons (services, audited).
-        return (*DataSubjectRequestForm.Meta.fields, *self.readonly_fields)
+        # A recorded request changes only through the buttons (services, audited). The
+        # requester's contact is shown masked, revealed by an audited click.
+        fields = ["contact_shown" if name == "contact" else name for name in DataSubjectRequestForm.Meta.fields]
+        return ("contact", *fields, *self.readonly_fields)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if obj is None else [name for name in fields if name != "contact"]  # contact_shown instead
+
+    @admin.display(description=_("contact for the answer"))
+    def contact_shown(self, obj):
+        """Masked for everyone; the page's reveal button (change_form.html) shows it in full."""
+        return format_html('<span id="dsr-contact">{}</span>', mask_contact(obj.contact) or "—")
+
+    def reveal_contact_view(self, request, request_id):
+        """The requester's contact in full for staff allowed to see personal data (POST; audited)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = get_object_or_404(DSR.objects.select_related("profile"), pk=request_id)
+        if not self.has_view_permission(request, obj) or not can_see_personal_data(request.user):
+            raise PermissionDenied
+        audit_record(actor=Actor.staff(request.user), action=AuditLog.Action.REVEAL_PERSONAL_DATA,
+                     target=str(obj.profile.uuid) if obj.profile_id else f"data request {obj.pk}",
+                     details={"fields": ["contact"], "via": "data subject request", "request": obj.pk},
+                     request=request)
+        return JsonResponse({"contact": obj.contact})
 
     def has_delete_permission(self, request, obj=None):
         return False  # proof that the request was answered
@@ -183,6 +210,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
         can_handle = self.has_change_permission(request, obj)
         profile = obj.profile
         return {
+            "can_reveal_contact": (can_see_personal_data(request.user) and bool(obj.contact)
+                                   and mask_contact(obj.contact) != obj.contact),
             "can_export": can_handle and profile is not None,
             "can_answer": can_handle and obj.is_open,
             "can_erase": (obj.is_open and obj.kind == DSR.Kind.ERASURE and profile is not None
@@ -198,6 +227,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             path("<int:request_id>/complete/", wrap(self.complete_view), name="consent_datasubjectrequest_complete"),
             path("<int:request_id>/refuse/", wrap(self.refuse_view), name="consent_datasubjectrequest_refuse"),
             path("<int:request_id>/erase/", wrap(self.erase_view), name="consent_datasubjectrequest_erase"),
+            path("<int:request_id>/reveal-contact/", wrap(self.reveal_contact_view),
+                 name="consent_datasubjectrequest_reveal_contact"),
             *super().get_urls(),
         ]
 

@@ -314,3 +314,33 @@ def test_the_admin_searches_by_requester_and_public_id(client, staff_user):
     url = reverse("admin:consent_datasubjectrequest_changelist")
     assert len(client.get(url, {"q": "张伟"}).context["cl"].result_list) == 2
     assert [r.pk for r in client.get(url, {"q": str(profile.uuid)}).context["cl"].result_list] == [mine.pk]
+
+
+def test_the_requesters_contact_is_masked_on_the_request_and_revealed_with_an_audited_click(client, staff_user):
+    # given a request whose contact for the answer is a phone, and a superuser
+    profile = ProfileFactory(name="王芳")
+    dsr = new_request(profile=profile, contact="139 1234 5678")
+    client.force_login(staff_user)
+    # when they open the request
+    html = client.get(reverse("admin:consent_datasubjectrequest_change", args=[dsr.pk])).text
+    # then the contact is masked, with the reveal button
+    assert "139 1234 5678" not in html and "139****5678" in html and 'id="reveal-contact"' in html
+    assert not AuditLog.objects.filter(action="reveal_personal_data").exists()
+    # when they reveal it, they read it and the reveal is in the audit log
+    answer = client.post(reverse("admin:consent_datasubjectrequest_reveal_contact", args=[dsr.pk])).json()
+    assert answer["contact"] == "139 1234 5678"
+    entry = AuditLog.objects.get(action="reveal_personal_data")
+    assert (entry.actor_user, entry.target, entry.details["fields"]) == (staff_user, str(profile.uuid), ["contact"])
+
+
+def test_revealing_a_requesters_contact_needs_the_personal_data_permission(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    dsr = new_request(profile=ProfileFactory(), contact="someone@example.com")
+    user = django_user_model.objects.create_user("handler", password="pw-for-tests", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["view_datasubjectrequest",
+                                                                       "change_datasubjectrequest"]))
+    client.force_login(user)
+    html = client.get(reverse("admin:consent_datasubjectrequest_change", args=[dsr.pk])).text
+    assert "someone@example.com" not in html and "s***@example.com" in html and "reveal-contact" not in html
+    assert client.post(reverse("admin:consent_datasubjectrequest_reveal_contact", args=[dsr.pk])).status_code == 403

@@ -118,3 +118,23 @@ def test_members_page_masks_phones_and_reveals_one_with_an_audited_click(page, l
     assert "139****9002" in table and "+8613900139002" not in table
     entry = AuditLog.objects.get(action="reveal_personal_data")
     assert (entry.actor_user, entry.target) == (officer, str(lei.uuid))
+
+
+def test_a_requesters_contact_is_masked_until_the_officer_reveals_it(page, live_server, django_user_model):
+    from cdp.models import AuditLog
+    from consent.requests import data_request_create
+
+    # given an access request whose answer goes to an email, and a privacy officer
+    fang = services.profile_create(actor=Actor.system("e2e"), source="admin", name="王芳", city="上海")
+    dsr = data_request_create(kind="access", requester="王芳", profile=fang, contact="wang.fang@example.com",
+                              actor=Actor.system("e2e"))
+    officer = django_user_model.objects.create_user("officer", password="officer-pw-1", is_staff=True)
+    officer.groups.add(Group.objects.get(name=PRIVACY_OFFICER))
+    log_in(page, live_server, "officer", "officer-pw-1")
+    # when she opens the request, the contact is masked
+    page.goto(f"{live_server.url}/admin/consent/datasubjectrequest/{dsr.pk}/change/")
+    assert page.inner_text("#dsr-contact") == "w***@example.com"
+    # when she reveals it, the full address shows and the reveal is audited
+    page.get_by_role("button", name="查看完整").click()
+    page.wait_for_function("document.getElementById('dsr-contact').innerText.includes('wang.fang@')")
+    assert AuditLog.objects.get(action="reveal_personal_data").details["fields"] == ["contact"]
