@@ -19,6 +19,7 @@ from profiles.services.merge import profiles_merge
 from tests.factories import ProfileFactory
 
 pytestmark = pytest.mark.django_db
+STATE_DRIFT_ON_PURPOSE = True  # tests/consent/conftest.py: no drift check after these tests
 SYSTEM = Actor.system("test")
 HOUR = datetime.timedelta(hours=1)
 
