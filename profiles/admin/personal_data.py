@@ -41,13 +41,22 @@ def matches_personal_data_by_part(model, lookup: str) -> bool:
     return False
 
 
-class _SortableOnlyChangeList(ChangeList):
+class _SortableOnly:
     """Django lists a column as not sortable but still orders by it when `?o=` names it."""
 
     def get_ordering_field(self, field_name):
         if field_name not in self.sortable_by:
             return None
         return super().get_ordering_field(field_name)
+
+
+_CHANGELISTS: dict[type, type] = {}
+
+
+def _sortable_only(changelist: type[ChangeList]) -> type[ChangeList]:
+    if changelist not in _CHANGELISTS:
+        _CHANGELISTS[changelist] = type(f"SortableOnly{changelist.__name__}", (_SortableOnly, changelist), {})
+    return _CHANGELISTS[changelist]
 
 
 class PersonalDataLookupsMixin:
@@ -69,7 +78,7 @@ class PersonalDataLookupsMixin:
         return sortable
 
     def get_changelist(self, request, **kwargs):
-        return _SortableOnlyChangeList
+        return _sortable_only(super().get_changelist(request, **kwargs))
 
     def changelist_view(self, request, extra_context=None):
         """A refused lookup is dropped with a message (Django's own answer is a bare 400)."""
