@@ -75,6 +75,7 @@ from .models import (
     Suppression,
 )
 from .selectors import identifier_digest, ledger_profile_ids, suppressed_identities
+from .subject_summary import subject_language, subject_summary_html
 
 EXPORT_FORMAT = "cdp-subject-export"
 EXPORT_VERSION = 1
@@ -355,10 +356,13 @@ def export_json_bytes(export: dict) -> bytes:
     return json.dumps(export, ensure_ascii=False, indent=2).encode("utf-8")
 
 
-def export_csv_zip(export: dict) -> bytes:
-    """One CSV per section of the export; nested values (properties, traits) as JSON."""
+def export_csv_zip(export: dict, summary: bytes | None = None) -> bytes:
+    """One CSV per section of the export; nested values (properties, traits) as JSON; and
+    the readable summary (consent.subject_summary) beside them when given."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        if summary is not None:
+            archive.writestr("summary.html", summary)
         header = {key: export[key] for key in ("format", "version", "exported_at", "customer")}
         archive.writestr("export.json", json.dumps(header, ensure_ascii=False, indent=2))
         profile = dict(export["profile"])
@@ -393,12 +397,13 @@ def export_record_count(export: dict) -> int:
 
 
 def data_request_export(*, request: DataSubjectRequest, file_format: str, actor: Actor,
-                        http_request=None) -> tuple[str, bytes, str]:
+                        http_request=None, language: str | None = None) -> tuple[str, bytes, str]:
     """The export of the request's customer as (file name, content, content type),
-    audited (who, when, how many records) and on the customer's timeline."""
+    audited (who, when, how many records) and on the customer's timeline. "summary" is
+    the readable page for the person, in `language` (default: theirs); the CSV zip holds it too."""
     if request.profile_id is None:
         raise ValidationError(_("Link the request to a customer first."), code="request_without_customer")
-    if file_format not in ("json", "csv"):
+    if file_format not in ("json", "csv", "summary"):
         raise ValidationError(_("Unknown export format “%(format)s”.") % {"format": file_format},
                               code="invalid_export_format")
     export = profile_data_export(request.profile)
@@ -413,7 +418,10 @@ def data_request_export(*, request: DataSubjectRequest, file_format: str, actor:
     stem = f"cdp-subject-export-{export['customer']}"
     if file_format == "json":
         return f"{stem}.json", export_json_bytes(export), "application/json"
-    return f"{stem}.zip", export_csv_zip(export), "application/zip"
+    summary = subject_summary_html(export, language=language or subject_language(request.profile))
+    if file_format == "summary":
+        return f"{stem}-summary.html", summary, "text/html; charset=utf-8"
+    return f"{stem}.zip", export_csv_zip(export, summary=summary), "application/zip"
 
 
 # --- suppression -------------------------------------------------------------------------------

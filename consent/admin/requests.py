@@ -248,7 +248,8 @@ class DataSubjectRequestAdmin(admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         try:
             name, content, content_type = data_request_export(request=obj, file_format=file_format,
-                                                              actor=Actor.staff(request.user), http_request=request)
+                                                              actor=Actor.staff(request.user), http_request=request,
+                                                              language=request.POST.get("language") or None)
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
             return HttpResponseRedirect(self._change_url(obj))

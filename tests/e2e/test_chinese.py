@@ -152,3 +152,29 @@ def test_the_rfm_heat_map_colours_its_cells_and_lifecycle_colours_match(wide_pag
     page.goto(f"{live_server.url}/admin/")
     page.wait_for_selector("#lifecycle-chart canvas")
     shot(page, "dashboard")
+
+
+def test_the_access_summary_downloads_in_chinese(wide_page, live_server, admin_login):
+    import datetime
+
+    from cdp.actors import Actor
+    from consent.requests import data_request_create
+    from consent.services import consent_record
+    from tests.factories import EventFactory, ProfileFactory
+
+    profile = ProfileFactory(name="王芳", gender="female", country="CN", city="上海")
+    paid = datetime.datetime(2026, 3, 1, 0, 30, tzinfo=datetime.timezone.utc)
+    EventFactory(profile=profile, name="payment", occurred_at=paid, properties={"method": "alipay"})
+    EventFactory(profile=profile, name="order", occurred_at=paid, properties={"category": "lipstick"}, amount=299)
+    consent_record(profile=profile, purpose_code="sms_marketing", status="granted", source="web_form",
+                   actor=Actor.system("e2e"), captured_at=paid)
+    request = data_request_create(kind="access", requester="王芳（邮件）", profile=profile, actor=Actor.system("e2e"))
+    page = wide_page
+    log_in(page, live_server, *admin_login)
+    page.goto(f"{live_server.url}/admin/consent/datasubjectrequest/{request.pk}/change/")
+    with page.expect_download() as download:
+        page.click("#export-summary-zh")
+    html = open(download.value.path(), encoding="utf-8").read()
+    assert "支付方式: 支付宝" in html and "2026-03-01 08:30" in html and "口红" in html
+    page.set_content(html)
+    shot(page, "access-summary")
