@@ -178,3 +178,40 @@ def test_the_access_summary_downloads_in_chinese(wide_page, live_server, admin_l
     assert "支付方式: 支付宝" in html and "2026-03-01 08:30" in html and "口红" in html
     page.set_content(html)
     shot(page, "access-summary")
+
+
+def test_labels_instead_of_codes_on_the_timeline_the_why_page_and_the_taxonomy(wide_page, live_server, admin_login):
+    from cdp.actors import Actor
+    from profiles import activity
+    from profiles.models import Profile
+    from segments.models import Segment
+    from segments.services import segment_save
+    from tests.factories import EventFactory, ProfileFactory, TagFactory
+
+    tag = TagFactory(name="喜欢运动鞋", slug="sneaker-lover")
+    profile = ProfileFactory(name="李雷", gender="male", phone="+8613800138111")
+    EventFactory(profile=profile, name="payment", properties={"method": "alipay"}, source="mini_program")
+    EventFactory(profile=profile, name="order", properties={"category": "outdoor", "channel": "app"}, amount=899)
+    activity.tag_added(profiles=Profile.objects.filter(pk=profile.pk), tag=tag, source="rule", reason="",
+                       actor=Actor.system("rule tags"))
+    segment = segment_save(segment=Segment(name="女性运动鞋", slug="women-sneakers"), definition={"all": [
+        {"field": "gender", "op": "eq", "value": "female"}, {"tag": "sneaker-lover", "op": "has"},
+        {"event": "payment", "where": [{"property": "method", "op": "eq", "value": "alipay"}]}]})
+    page = wide_page
+    log_in(page, live_server, *admin_login)
+    # the timeline: property names and values, sources and the system's jobs in Chinese
+    page.goto(f"{live_server.url}/admin/profiles/profile/{profile.pk}/change/")
+    timeline = page.inner_text("#content")
+    for expected in ("支付方式: 支付宝", "品类: 户外用品", "小程序", "规则标签刷新"):
+        assert expected in timeline, expected
+    assert "alipay" not in timeline and "rule tags" not in timeline
+    shot(page, "timeline")
+    # the why page: labels and his own values
+    page.goto(f"{live_server.url}/admin/segments/segment/{segment.pk}/why/?profile=13800138111")
+    tree = page.inner_text("#why-tree")
+    for expected in ("性别 = 女", "此客户：男", "有标签 喜欢运动鞋", "[支付方式 = 支付宝]", "此客户：1 次"):
+        assert expected in tree, expected
+    shot(page, "why")
+    # the taxonomy: searching 行为 finds the seeded root
+    page.goto(f"{live_server.url}/admin/profiles/tagcategory/?q=行为")
+    assert "行为标签" in page.inner_text("#result_list")
