@@ -20,7 +20,7 @@ from cdp.queueing import task_queue_after_commit
 from profiles.models import Profile
 from profiles.selectors import profile_search
 
-from .builder import ConditionBuilderWidget, builder_preview
+from .builder import ConditionBuilderWidget, DefinitionField, builder_preview
 from .admin_pages import segment_export_count_view, segment_export_view, segment_members_view
 from . import admin_analytics  # noqa: F401  (behaviour analysis pages and the dashboard)
 from .conditions import explain, parse
@@ -30,22 +30,6 @@ from .services import segment_freeze, segment_from_list, segment_save
 from .slugs import segment_slug_suggest
 from .status import segment_calculation_queued, segment_calculation_status
 from .tasks import recompute_segment
-
-
-class DefinitionField(forms.JSONField):
-    """JSON nested beyond Python's stack is a form error (Django's field lets RecursionError through)."""
-
-    def to_python(self, value):
-        try:
-            return super().to_python(value)
-        except RecursionError:
-            raise ValidationError(_("This definition is nested too deeply to read."), code="invalid") from None
-
-    def bound_data(self, data, initial):
-        try:
-            return super().bound_data(data, initial)
-        except RecursionError:
-            return forms.fields.InvalidJSONInput(data)
 
 
 class SegmentForm(forms.ModelForm):

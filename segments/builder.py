@@ -234,6 +234,23 @@ def validation_errors(error: ValidationError) -> list[dict]:
     return found
 
 
+class DefinitionField(forms.JSONField):
+    """A condition's JSON on a form: nested beyond Python's stack it is a form error
+    (Django's JSONField lets the RecursionError through, a 500)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(_("This definition is nested too deeply to read."), code="invalid") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+
+
 class ConditionBuilderWidget(forms.Textarea):
     """A definition textarea with the visual builder over it. The textarea stays the
     value that is submitted (and the "edit as JSON" view); the builder rewrites it on

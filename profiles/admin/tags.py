@@ -16,7 +16,7 @@ from django.utils.translation import ngettext
 from cdp.actors import Actor
 from cdp.admin_actions import action_form_value
 from cdp.queueing import task_queue_after_commit
-from segments.builder import ConditionBuilderWidget
+from segments.builder import ConditionBuilderWidget, DefinitionField
 from segments.rule_tags import rule_tag_check, rule_tag_save
 from segments.tasks import refresh_rule_tags
 
@@ -65,7 +65,7 @@ class TagCategoryAdmin(admin.ModelAdmin):
         return super().has_delete_permission(request, obj)
 
 
-class RuleDefinitionField(forms.JSONField):
+class RuleDefinitionField(DefinitionField):
     """A rule tag's condition in the segments' condition language, edited with the
     segments' visual builder (live count and sample included)."""
 
@@ -102,9 +102,9 @@ class TagForm(forms.ModelForm):
             raise ValidationError(_("Another tag already uses the slug “%(slug)s”.") % {"slug": slug})
         return slug
 
-    def clean(self):
     user = None  # the staff member editing (TagAdmin.get_form): the rule is checked for them
 
+    def clean(self):
         cleaned = super().clean()
         if cleaned.get("kind") != TagKind.RULE:
             rule = cleaned.get("rule_definition")
@@ -144,11 +144,11 @@ class TagAdmin(admin.ModelAdmin):
     action_form = MergeTagsForm
     actions = ["merge_tags", "retire_tags", "refresh_rules_now"]
 
-    def get_fieldsets(self, request, obj=None):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         return type(form.__name__, (form,), {"user": request.user})
 
+    def get_fieldsets(self, request, obj=None):
         tag_fields = [f for f in TagForm.Meta.fields if f != "rule_definition"]
         if obj is not None:
             tag_fields += ["customers", "merged_into", "where_used", "created_at"]

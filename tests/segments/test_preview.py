@@ -168,3 +168,21 @@ def test_preview_with_a_nul_character_is_an_error_at_its_node(analyst, condition
     response = post_preview(analyst, condition)
     assert response.status_code == 200
     assert response.json()["count"] is None and response.json()["errors"]
+
+
+def test_saving_a_segment_nested_beyond_reading_is_a_form_error(analyst):
+    from segments.models import Segment
+
+    deep = '{"all": [' * 3000 + json_text(SHANGHAI) + "]}" * 3000
+    response = analyst.post("/admin/segments/segment/add/", {
+        "name": "深", "slug": "deep", "description": "", "kind": "dynamic", "refresh_every_minutes": "",
+        "definition": deep,
+    })
+    assert response.status_code == 200 and "嵌套过深" in response.text
+    assert not Segment.objects.exists()
+
+
+def json_text(value) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

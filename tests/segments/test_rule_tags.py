@@ -352,3 +352,11 @@ def test_a_rule_on_part_of_an_email_is_refused_without_the_permission_to_see_per
     assert not Tag.objects.exists()
     assert client.post(reverse("admin:profiles_tag_add"), tag_form(
         rule_definition='{"field": "email", "op": "eq", "value": "wang@example.com"}')).status_code == 302
+
+
+def test_a_rule_nested_beyond_reading_is_a_form_error(client, staff_user):
+    client.force_login(staff_user)
+    deep = '{"all": [' * 3000 + '{"field": "city", "op": "eq", "value": "上海"}' + "]}" * 3000
+    response = client.post(reverse("admin:profiles_tag_add"), tag_form(rule_definition=deep))
+    assert response.status_code == 200 and "rule_definition" in response.context["adminform"].form.errors
+    assert not Tag.objects.exists()
