@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass
 
 from django.template import Context, Engine, TemplateSyntaxError
-from django.template.base import FilterExpression, TextNode, VariableNode
+from django.template.base import FilterExpression, Lexer, TextNode, TokenType, VariableNode
 from django.template.defaulttags import IfNode
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -24,6 +24,7 @@ TOKENS = {
     "unsubscribe": gettext_lazy("the unsubscribe link"),
 }
 FILTERS = {"default", "upper", "lower", "title", "truncatechars", "slice", "first"}
+TAGS = {"if", "elif", "else", "endif"}
 SMS_OPT_OUT = "拒收请回复R"
 SMS_SINGLE, SMS_PART = 70, 67
 
@@ -92,6 +93,10 @@ def _condition_variables(condition):
 
 def template_compile(source: str):
     """The checked template; raises ContentError naming the line and the token."""
+    for token in Lexer(source).tokenize():
+        if token.token_type == TokenType.BLOCK and token.split_contents()[0] not in TAGS:
+            raise ContentError(token.lineno, _("only {{ token }} and {%% if %%} are allowed here, not “%(tag)s”")
+                               % {"tag": token.split_contents()[0]})
     try:
         template = _engine.from_string(source)
     except TemplateSyntaxError as error:
