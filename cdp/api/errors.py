@@ -4,6 +4,13 @@
 
 `code` is stable (partners branch on it), `message` is for people (in the caller's
 language), `fields` maps the path of each bad input to its messages (empty otherwise).
+
+400 means the request does not match the OpenAPI schema (a type, a required field, a
+length, a format, an unknown field); 422 means it does, but a value is not acceptable to
+the platform (an unknown identity kind, tag or purpose, a phone number that is not one, a
+date that does not parse, an erased person …). A validation error whose every code is one
+of the schema's (SCHEMA_CODES) is a 400, any other a 422; what a service refuses (Django's
+ValidationError, raised after the serializers passed the request) is a 422.
 Bad input never becomes a 500: Django's own ValidationError (raised by services) is a 400
 with the service's code, and anything unexpected is logged and answered in this shape."""
 import logging
@@ -49,6 +56,27 @@ _CODES = {
     exceptions.ValidationError: "invalid",
 }
 VALIDATION_MESSAGE = gettext_lazy("Some fields are not valid; see fields.")
+# DRF's field error codes (and ours for the same kind of fault): what the schema describes.
+SCHEMA_CODES = frozenset({
+    "required", "null", "blank", "invalid", "max_length", "min_length", "max_value", "min_value", "max_digits",
+    "max_decimal_places", "max_whole_digits", "max_string_length", "invalid_choice", "not_a_list", "not_a_dict",
+    "empty", "date", "datetime", "make_aware", "unknown_field", "parse_error", "invalid_json",
+    "too_long", "invalid_datetime",
+})
+
+
+def _leaf_codes(detail) -> list:
+    if isinstance(detail, dict):
+        return [code for value in detail.values() for code in _leaf_codes(value)]
+    if isinstance(detail, list):
+        return [code for value in detail for code in _leaf_codes(value)]
+    return [getattr(detail, "code", None) or "invalid"]
+
+
+def validation_status(detail) -> int:
+    """400 when any fault is one the schema describes, 422 when all are about the values."""
+    codes = _leaf_codes(detail)
+    return 400 if not codes or any(code in SCHEMA_CODES for code in codes) else 422
 
 
 def error_body(code: str, message, fields: dict | None = None) -> dict:
@@ -103,7 +131,10 @@ def django_validation_detail(error: DjangoValidationError):
 
 
 def api_exception_handler(exc, context):
-    if isinstance(exc, DjangoValidationError):
+    # The serializers checked the request against the schema before any service ran: what a
+    # service refuses is about the values (422), whatever its code.
+    from_service = isinstance(exc, DjangoValidationError)
+    if from_service:
         exc = exceptions.ValidationError(django_validation_detail(exc))
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -115,10 +146,11 @@ def api_exception_handler(exc, context):
     elif isinstance(exc, exceptions.ValidationError):
         fields = flatten(exc.detail)
         code = _first_code(exc.detail) or "invalid"
+        status_code = 422 if from_service else validation_status(exc.detail)
         if list(fields) == ["non_field_errors"] and len(fields["non_field_errors"]) == 1:
-            response = Response(error_body(code, fields["non_field_errors"][0]), status=400)
+            response = Response(error_body(code, fields["non_field_errors"][0]), status=status_code)
         else:
-            response = Response(error_body(code, VALIDATION_MESSAGE, fields), status=400)
+            response = Response(error_body(code, VALIDATION_MESSAGE, fields), status=status_code)
     elif isinstance(exc, exceptions.APIException):
         code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), None)
         detail_code = getattr(exc.detail, "code", None)

@@ -19,14 +19,17 @@ _ERROR_EXAMPLES = {
     404: ("not_found", gettext_lazy("Not found."), {}),
     409: ("profile_merged", gettext_lazy("This customer was merged into another; use that id."), {}),
     413: ("body_too_large", gettext_lazy("The request body is larger than 2097152 bytes."), {}),
+    415: ("unsupported_media_type", gettext_lazy("Send JSON: Content-Type: application/json."), {}),
     422: ("suppressed", gettext_lazy("This person asked to be erased: phone cannot be stored again."), {}),
     429: ("throttled", gettext_lazy("Request was throttled."), {}),
 }
 _ERROR_DESCRIPTIONS = {
     400: gettext_lazy("Bad input"), 401: gettext_lazy("No key, or an invalid, revoked or expired key"),
     403: gettext_lazy("The key lacks the scope"), 404: gettext_lazy("Not found, or not shared with you"),
-    409: gettext_lazy("Conflict"), 413: gettext_lazy("Body too large"),
-    422: gettext_lazy("Refused: the person was erased"), 429: gettext_lazy("Rate limit; see Retry-After"),
+    409: gettext_lazy("Conflict"), 413: gettext_lazy("Body too large"), 415: gettext_lazy("Not JSON"),
+    422: gettext_lazy("Well-formed, but a value is not acceptable: an unknown identity kind, tag, purpose or "
+                      "cursor, a phone or email that is not one, an erased person …"),
+    429: gettext_lazy("Rate limit; see Retry-After"),
 }
 
 
@@ -74,8 +77,23 @@ The segment members route answers only for a purpose you are registered for (403
 `purpose_not_registered`).""")
 
 
+ERROR_STATUSES = gettext_lazy("""**400 or 422.** A 400 means the request does not match this schema (a type, a
+required field, a length, a format, a field that is not listed); fix the client. A 422 means it does, but a
+value is not acceptable here: an unknown identity kind, tag, purpose or cursor, a phone, email or date that
+is not one, an erased person (`suppressed`).""")
+
+
+def close_request_objects(result) -> None:
+    """Request bodies take only the fields they list (StrictSerializer refuses others):
+    say so with additionalProperties: false on every request object."""
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
+
+
 def add_guide(result, generator, request, public):
-    """Postprocessing hook: the guide above, in the reader's language."""
-    result["info"]["description"] = f"{GUIDE}\n\n{ACCESS_POLICY}"
+    """Postprocessing hook: the guide above, in the reader's language; closed request objects."""
+    close_request_objects(result)
+    result["info"]["description"] = f"{GUIDE}\n\n{ACCESS_POLICY}\n\n{ERROR_STATUSES}"
     result["info"]["title"] = str(_("CDP partner API"))
     return result

@@ -1,29 +1,42 @@
+import ipaddress
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from consent.models import Channel, ConsentStatus
-from profiles.api.serializers import StrictSerializer
+from profiles.api.serializers import StrictDateTimeField, StrictSerializer
+
+INT_MAX = 2**31 - 1  # an integer column's range on PostgreSQL
 
 
 class EvidenceSerializer(StrictSerializer):
     channel = serializers.ChoiceField(choices=Channel.choices, required=False, help_text=_("Where it was given"))
-    ip = serializers.IPAddressField(required=False, allow_blank=True)
+    ip = serializers.CharField(required=False, allow_blank=True, max_length=45,
+                               help_text=_("The person's IPv4 or IPv6 address"))
     user_agent = serializers.CharField(required=False, allow_blank=True, max_length=300)
     reference = serializers.CharField(required=False, allow_blank=True, max_length=200,
                                       help_text=_("Your form, page or document reference"))
     text = serializers.CharField(required=False, allow_blank=True, max_length=2000,
                                  help_text=_("What the person saw or said"))
 
+    def validate_ip(self, value):
+        if value:
+            try:
+                return str(ipaddress.ip_address(value))
+            except ValueError:
+                raise serializers.ValidationError(_("Enter a valid IPv4 or IPv6 address."), code="invalid_ip") from None
+        return value
+
 
 class ConsentRecordInSerializer(StrictSerializer):
     purpose = serializers.SlugField(max_length=50, help_text=_("A purpose code, see GET /purposes/"))
     status = serializers.ChoiceField(choices=ConsentStatus.choices)
-    captured_at = serializers.DateTimeField(required=False, help_text=_("When the person gave or withdrew it; "
+    captured_at = StrictDateTimeField(required=False, help_text=_("When the person gave or withdrew it; "
                                                                         "now if omitted"))
-    notice_version = serializers.IntegerField(required=False, min_value=1,
+    notice_version = serializers.IntegerField(required=False, min_value=1, max_value=INT_MAX,
                                               help_text=_("The notice version shown; the latest if omitted"))
     evidence = EvidenceSerializer(required=False)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = StrictDateTimeField(required=False, allow_null=True)
     guardian_consent = serializers.BooleanField(required=False, default=False,
                                                 help_text=_("Given by a guardian (customers under 14)"))
 

@@ -73,7 +73,8 @@ class ProfileConsentView(PartnerAPIView):
                    description=_("Appends to the customer's consent ledger (entries are never changed) and "
                                  "updates the current state. Send the evidence you hold. Needs consent:write."),
                    request=ConsentRecordInSerializer,
-                   responses={201: ConsentRecordSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
+                   responses={201: ConsentRecordSerializer,
+                              **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)},
                    examples=[
                        OpenApiExample("a withdrawal", request_only=True, value={
                            "purpose": "email_marketing", "status": "withdrawn",
@@ -109,7 +110,8 @@ class ProfileConsentHistoryView(PartnerGenericView):
 
     @extend_schema(operation_id="consent_history", summary=_("A customer's consent ledger"),
                    description=_("Every entry, newest first, cursor-paginated. Needs consent:read."),
-                   responses={200: ConsentRecordSerializer(many=True), **error_responses(400, 401, 403, 404, 429)},
+                   responses={200: ConsentRecordSerializer(many=True),
+                              **error_responses(400, 401, 403, 404, 422, 429)},
                    examples=[OpenApiExample("a page", response_only=True,
                                             value={"next": None, "previous": None, "results": [RECORD]})])
     def get(self, request, profile_id):

@@ -4,7 +4,7 @@ import datetime
 import django_filters
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ErrorDetail, ValidationError
 
 from profiles.models import LifecycleStage, Profile, ProfileTag
 from profiles.normalisers import normalise_city
@@ -30,7 +30,8 @@ class ProfileFilter(django_filters.FilterSet):
         try:
             since = value.astimezone(datetime.UTC)
         except OverflowError:
-            raise ValidationError({"updated_since": [_("This time is out of range.")]}) from None
+            raise ValidationError({"updated_since": [ErrorDetail(str(_("This time is out of range.")),
+                                                                 code="out_of_range")]}) from None
         return queryset.filter(updated_at__gte=since)
 
     def filter_tag(self, queryset, name, value):
@@ -39,7 +40,8 @@ class ProfileFilter(django_filters.FilterSet):
     def filter_segment(self, queryset, name, value):
         segment = segments_shared_with(self.request.user.partner).filter(slug=value).first()
         if segment is None:  # the same answer for "no such segment" and "not shared with you"
-            raise ValidationError({"segment": [_("No segment with this slug is shared with you.")]})
+            raise ValidationError({"segment": [ErrorDetail(str(_("No segment with this slug is shared with you.")),
+                                                           code="unknown_segment")]})
         return queryset.filter(Exists(SegmentMembership.objects.filter(profile_id=OuterRef("pk"), segment=segment)))
 
     def filter_city(self, queryset, name, value):

@@ -43,6 +43,9 @@ ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 MAX_FUTURE = datetime.timedelta(days=1)  # clock skew tolerated
 EARLIEST = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
 SOURCE_MAX = 64
+SUB_SOURCE_MAX = 40  # as documented; less when the partner's code is longer than 23 characters
+CANONICAL_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
 
 Key = tuple[str, str]
 
@@ -140,18 +143,18 @@ def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: dat
 
 # --- parsing one event ------------------------------------------------------------------
 
-def _text(raw: dict, name: str, item: Item, *, required: bool, max_length: int, numbers: bool = False) -> str:
-    """A string field (with `numbers`, an integer is taken as its digits)."""
+def _text(raw: dict, name: str, item: Item, *, required: bool, max_length: int) -> str:
+    """A string field, as the schema documents it."""
     value = raw.get(name)
     if value is None and not required:
         return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int) if numbers else str):
+    if not isinstance(value, str):
         if value is None:
             item.refuse("required", _("This field is required."), name)
         else:
             item.refuse("invalid", _("Must be a string."), name)
         return ""
-    value = str(value).strip()
+    value = value.strip() or value  # spaces around are dropped; a value of spaces only is kept as it is
     if not value:
         item.refuse("required" if required else "blank", _("This field may not be blank."), name)
     elif len(value) > max_length:
@@ -169,8 +172,9 @@ def _parse(index: int, raw, partner_code: str, kinds: dict, names: set, now) -> 
     if unknown:
         item.refuse("unknown_field", _("This field cannot be set."), unknown[0])
         return item
-    item.external_id = _text(raw, "external_id", item, required=True, max_length=128, numbers=True)
-    sub_source = _text(raw, "source", item, required=False, max_length=SOURCE_MAX - len(partner_code) - 1)
+    item.external_id = _text(raw, "external_id", item, required=True, max_length=128)
+    sub_source = _text(raw, "source", item, required=False,
+                       max_length=min(SUB_SOURCE_MAX, SOURCE_MAX - len(partner_code) - 1))
     item.source = f"{partner_code}/{sub_source}" if sub_source else partner_code
     item.name = _text(raw, "name", item, required=True, max_length=64)
     _parse_time(raw.get("occurred_at"), item, now)
@@ -199,7 +203,7 @@ def _parse_time(value, item: Item, now) -> None:
         item.refuse("required", _("This field is required."), "occurred_at")
         return
     try:
-        parsed = parse_datetime(value) if isinstance(value, str) else None
+        parsed = parse_datetime(value) if isinstance(value, str) and RFC3339.match(value) else None
     except ValueError:
         parsed = None
     if parsed is None:
@@ -243,10 +247,8 @@ def _parse_who(raw: dict, item: Item, kinds: dict) -> None:
     profile = raw.get("profile")
     identities = raw.get("identities")
     if profile is not None:
-        try:
-            item.profile_uuid = uuid.UUID(profile) if isinstance(profile, str) else None
-        except ValueError:
-            pass
+        if isinstance(profile, str) and CANONICAL_UUID.match(profile):
+            item.profile_uuid = uuid.UUID(profile)
         if item.profile_uuid is None:
             item.refuse("invalid", _("Not a valid public id."), "profile")
             return
@@ -264,7 +266,7 @@ def _parse_who(raw: dict, item: Item, kinds: dict) -> None:
         if not isinstance(kind, str) or not 0 < len(kind) <= 40:
             item.refuse("invalid", _("A kind of at most 40 characters."), f"{path}.kind")
             return
-        if isinstance(value, bool) or not isinstance(value, (str, int)) or not 0 < len(str(value)) <= 255:
+        if not isinstance(value, str) or not 0 < len(value) <= 255:
             item.refuse("invalid", _("A string of at most 255 characters."), f"{path}.value")
             return
     for position, identity in enumerate(identities):

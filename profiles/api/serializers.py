@@ -1,5 +1,7 @@
 """What partners send and get back. Input serializers list exactly the writable fields:
 anything else in a request (status, metrics, ids …) is refused, never silently ignored."""
+import re
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -8,8 +10,41 @@ from profiles.models import Profile
 from profiles.normalisers import NormalisationError, normalise_identity
 
 
+def _json_type(field) -> tuple[tuple[type, ...], str] | None:
+    """The JSON type a field's schema documents, as Python types, and the message when a
+    value is not of it. DRF itself is lenient (a CharField takes 5, an IntegerField "5", a
+    BooleanField "yes"): the API takes what its schema says, no more."""
+    if isinstance(field, serializers.BooleanField):
+        return (bool,), _("Must be true or false.")
+    if isinstance(field, serializers.IntegerField):
+        return (int,), _("Must be a whole number.")
+    if isinstance(field, serializers.FloatField):
+        return (int, float), _("Must be a number.")
+    if isinstance(field, (serializers.CharField, serializers.ChoiceField, serializers.UUIDField,
+                          serializers.DateTimeField, serializers.DateField)):
+        return (str,), _("Must be a string.")
+    if isinstance(field, serializers.DictField):
+        return (dict,), _("Must be a JSON object.")
+    return None
+
+
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)$")
+
+
+class StrictDateTimeField(serializers.DateTimeField):
+    """A date-time as the schema's format says (RFC 3339, with its offset); DRF would also
+    take a date alone, a space for the T, or no offset at all (then guessing the zone)."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and not RFC3339.match(value):
+            raise serializers.ValidationError(
+                _("Use ISO 8601 with an offset, e.g. 2026-11-28T10:00:00+08:00."), code="invalid")
+        return super().to_internal_value(value)
+
+
 class StrictSerializer(serializers.Serializer):
-    """Refuses fields it does not declare (no mass assignment, and typos show)."""
+    """Refuses fields it does not declare (no mass assignment, and typos show), and values
+    of another JSON type than the schema documents."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -17,6 +52,16 @@ class StrictSerializer(serializers.Serializer):
             if unknown:
                 raise serializers.ValidationError({name: [_("This field cannot be set.")] for name in unknown},
                                                   code="unknown_field")
+            wrong = {}
+            for name, value in data.items():
+                expected = _json_type(self.fields[name])
+                if value is None or expected is None:
+                    continue
+                types, message = expected
+                if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+                    wrong[name] = [serializers.ErrorDetail(str(message), code="invalid")]
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 
@@ -188,7 +233,7 @@ class TagAssignSerializer(StrictSerializer):
     tag = serializers.SlugField(max_length=100, allow_unicode=True, help_text=_("The tag's slug (see GET /tags/)"))
     reason = serializers.CharField(required=False, allow_blank=True, max_length=255)
     weight = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True)
+    expires_at = StrictDateTimeField(required=False, allow_null=True)
 
 
 class TagAssignResultSerializer(serializers.Serializer):
@@ -221,18 +266,30 @@ class TagCategorySerializer(serializers.Serializer):
     children = serializers.ListField(child=serializers.DictField(), help_text=_("Sub-categories, same shape"))
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "string", "pattern": r"^-?[0-9]{1,12}(\.[0-9]{1,2})?$"},
+    {"type": "integer", "minimum": -(10**12 - 1), "maximum": 10**12 - 1},
+], "nullable": True, "description": _("A decimal string like \"199.00\" (never a float, which is not exact) or a whole number")})
+class AmountField(serializers.Field):
+    """Documentation only: profiles.api.ingest reads the amount."""
+
+
 class EventInSerializer(serializers.Serializer):
-    """The shape of one event (documentation; the batch route validates each event itself
-    so that one bad event does not sink the batch)."""
+    """The shape of one event (documentation: the batch route reads the events itself).
+    An event not of this shape refuses the whole batch with a 400; an event of this shape
+    that the platform cannot take (unknown name, identity kind, invalid phone …) is
+    rejected alone in the per-event results."""
 
     external_id = serializers.CharField(max_length=128, help_text=_("Your id for the event: sending it again is a no-op"))
-    source = serializers.CharField(required=False, max_length=40, help_text=_("Optional sub-source, e.g. pos or app"))
+    source = serializers.CharField(required=False, allow_null=True, max_length=40,
+                                   help_text=_("Optional sub-source, e.g. pos or app"))
     name = serializers.CharField(max_length=64, help_text=_("A registered event name: order, page_view, add_to_cart …"))
     occurred_at = serializers.DateTimeField(help_text=_("ISO 8601 with an offset"))
-    profile = serializers.UUIDField(required=False, help_text=_("The customer's public id, if you know it"))
-    identities = IdentitySerializer(many=True, required=False, help_text=_("Who did it, if no public id is given"))
-    properties = serializers.DictField(required=False)
-    amount = serializers.DecimalField(required=False, max_digits=14, decimal_places=2, allow_null=True)
+    profile = serializers.UUIDField(required=False, allow_null=True, help_text=_("The customer's public id, if you know it"))
+    identities = IdentitySerializer(many=True, required=False, allow_null=True,
+                                    help_text=_("Who did it, if no public id is given"))
+    properties = serializers.DictField(required=False, allow_null=True)
+    amount = AmountField(required=False, allow_null=True)
 
 
 class EventBatchInSerializer(serializers.Serializer):

@@ -39,6 +39,9 @@ from .serializers import (
 )
 
 
+UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_ENTITY
+
+
 def refuse_suppressed(keys: list[tuple[str, str]]) -> None:
     """Identities of an erased person must not bring them back."""
     from consent.selectors import suppressed_identities
@@ -94,10 +97,14 @@ class ProfileCollectionView(PartnerGenericView):
         operation_id="profiles_list", summary=_("List customers"),
         description=_("Active customers, newest first, with cursor pagination (follow `next`). "
                       "Needs profiles:read.") + " " + REACH,
-        responses={200: ProfileSerializer(many=True), **error_responses(400, 401, 403, 429)},
+        responses={200: ProfileSerializer(many=True), **error_responses(400, 401, 403, 422, 429)},
         examples=[examples.PROFILE_PAGE],
     )
     def get(self, request):
+        # Django-filter skips blank values; the schema says these are a date-time and a stage.
+        blank = [name for name in ("updated_since", "lifecycle_stage") if request.query_params.get(name, None) == ""]
+        if blank:
+            raise ApiError("blank", VALIDATION_MESSAGE, fields={name: [_("This field may not be blank.")] for name in blank})
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(outputs_for(self.client, page))
@@ -110,7 +117,8 @@ class ProfileCollectionView(PartnerGenericView):
             "When the identities belong to several customers they are merged (the oldest survives). Only the "
             "fields listed are writable; any other field is refused. Needs profiles:write."),
         request=ProfileUpsertSerializer,
-        responses={200: UpsertResultSerializer, 201: UpsertResultSerializer, **error_responses(400, 401, 403, 409, 413, 422, 429)},
+        responses={200: UpsertResultSerializer, 201: UpsertResultSerializer,
+                   **error_responses(400, 401, 403, 409, 413, 415, 422, 429)},
         examples=[examples.UPSERT_REQUEST, examples.UPSERT_RESPONSE, examples.UPSERT_UPDATED],
     )
     def post(self, request):
@@ -123,7 +131,7 @@ class ProfileCollectionView(PartnerGenericView):
             try:
                 value = normalise_identity(kind, fields.get(kind))
             except NormalisationError as error:
-                raise ApiError("invalid", error, fields={kind: [str(error)]}) from error
+                raise ApiError(error.code, error, fields={kind: [str(error)]}, status_code=UNPROCESSABLE) from error
             if value and (kind, value) not in keys:
                 keys.append((kind, value))
         refuse_suppressed(keys)
@@ -176,7 +184,7 @@ class ProfileLookupView(PartnerAPIView):
             OpenApiParameter("kind", str, description=_("Any identity kind, with value")),
             OpenApiParameter("value", str),
         ],
-        responses={200: ProfileSerializer, **error_responses(400, 401, 403, 404, 429)},
+        responses={200: ProfileSerializer, **error_responses(400, 401, 403, 404, 422, 429)},
         examples=[examples.PROFILE_RESPONSE],
     )
     def get(self, request):
@@ -185,15 +193,17 @@ class ProfileLookupView(PartnerAPIView):
         if "kind" in request.query_params or "value" in request.query_params:
             given.append((request.query_params.get("kind", ""), request.query_params.get("value", "")))
         if len(given) != 1:
-            raise ApiError("one_identity_required", _("Give exactly one identity, e.g. ?phone=13800138000."))
+            raise ApiError("one_identity_required", _("Give exactly one identity, e.g. ?phone=13800138000."),
+                           status_code=UNPROCESSABLE)
         kind, raw = given[0]
         if kind not in kinds:
             raise ApiError("unknown_identity_kind", _("Unknown identity kind “%(kind)s”.") % {"kind": kind},
-                           fields={"kind": [_("Unknown identity kind “%(kind)s”.") % {"kind": kind}]})
+                           fields={"kind": [_("Unknown identity kind “%(kind)s”.") % {"kind": kind}]},
+                           status_code=UNPROCESSABLE)
         try:
             value = normalise_identity(kind, raw)
         except NormalisationError as error:
-            raise ApiError(error.code, error, fields={kind: [str(error)]}) from error
+            raise ApiError(error.code, error, fields={kind: [str(error)]}, status_code=UNPROCESSABLE) from error
         # A customer outside your reach answers exactly like nobody: no way to learn who is a customer.
         customers = reachable(self.client, Profile.objects.exclude(status=ProfileStatus.ERASED))
         profile = profiles_for_output(customers).filter(
@@ -224,7 +234,7 @@ class ProfileDetailView(PartnerAPIView):
         description=_("Changes the fields sent (blank clears) and adds the identities sent. Only the fields "
                       "listed are writable. Needs profiles:write."),
         request=ProfileUpdateSerializer,
-        responses={200: ProfileSerializer, **error_responses(400, 401, 403, 404, 409, 422, 429)},
+        responses={200: ProfileSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)},
         examples=[examples.PATCH_REQUEST, examples.PROFILE_RESPONSE],
     )
     def patch(self, request, profile_id):
@@ -263,7 +273,7 @@ class ProfileTagsView(PartnerAPIView):
         description=_("Manual tags only (rule and interest tags are computed). Giving a tag the customer already "
                       "has changes nothing (added: false). Needs tags:write."),
         request=TagAssignSerializer,
-        responses={200: TagAssignResultSerializer, **error_responses(400, 401, 403, 404, 409, 429)},
+        responses={200: TagAssignResultSerializer, **error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429)},
         examples=[examples.TAG_ASSIGN_REQUEST, examples.TAG_ASSIGN_RESPONSE],
     )
     def post(self, request, profile_id):
@@ -286,12 +296,12 @@ class ProfileTagDetailView(PartnerAPIView):
         operation_id="profile_tags_remove", summary=_("Take a tag off a customer"),
         description=_("Idempotent: removing a tag the customer does not have answers 204 too. Needs tags:write."),
         responses={204: OpenApiResponse(description=_("Removed (or was not there)")),
-                   **error_responses(400, 401, 403, 404, 429)},
+                   **error_responses(401, 403, 404, 409, 429)},
     )
     def delete(self, request, profile_id, tag_slug):
         profile = partner_profile(self.client, profile_id, active=True)
         self.audit_target = profile.uuid
-        tag = _assignable_tag(tag_slug)
+        tag = _assignable_tag(tag_slug, in_path=True)
         tag_remove(tag=tag, profiles=Profile.objects.filter(pk=profile.pk), source=TagSource.API, actor=self.actor,
                    reason=_("removed over the API"))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -302,11 +312,15 @@ def _is_race(error: Exception) -> bool:
     return isinstance(error, IntegrityError) or getattr(error.__cause__, "sqlstate", None) in ("40P01", "40001")
 
 
-def _assignable_tag(slug: str) -> Tag:
+def _assignable_tag(slug: str, *, in_path: bool = False) -> Tag:
+    """The manual tag with this slug: unknown is a 422 when the body names it, a 404 when
+    the URL does; a computed tag is a 409."""
     tag = Tag.objects.filter(slug=slug).first()
     if tag is None:
-        raise ApiError("unknown_tag", _("No tag has the slug “%(slug)s”.") % {"slug": slug},
-                       fields={"tag": [_("No tag has the slug “%(slug)s”.") % {"slug": slug}]})
+        message = _("No tag has the slug “%(slug)s”.") % {"slug": slug}
+        if in_path:
+            raise ApiError("unknown_tag", message, status.HTTP_404_NOT_FOUND)
+        raise ApiError("unknown_tag", message, fields={"tag": [message]}, status_code=UNPROCESSABLE)
     if tag.kind != TagKind.MANUAL:
         raise ApiError("tag_not_manual", _("“%(tag)s” is computed by the platform and cannot be set over the API.")
                        % {"tag": tag.name}, status.HTTP_409_CONFLICT)
@@ -350,12 +364,15 @@ class EventBatchView(PartnerAPIView):
             "own result — accepted, duplicate, or rejected with an error — so one bad event does not sink the "
             "batch. Needs events:write."),
         request=EventBatchInSerializer,
-        responses={200: EventBatchResultSerializer, **error_responses(400, 401, 403, 413, 429)},
+        responses={200: EventBatchResultSerializer, **error_responses(400, 401, 403, 413, 415, 429)},
         examples=[examples.EVENTS_REQUEST, examples.EVENTS_RESPONSE],
     )
     def post(self, request):
         body = request.data
         events = body.get("events") if isinstance(body, dict) else None
+        if isinstance(body, dict) and set(body) - {"events"}:
+            raise ApiError("unknown_field", VALIDATION_MESSAGE,
+                           fields={name: [_("This field cannot be set.")] for name in sorted(set(body) - {"events"})})
         if not isinstance(events, list):
             raise ApiError("invalid", _("Send {\"events\": [...]}."), fields={"events": [_("A list of events is required.")]})
         limit = settings.CDP_API_MAX_BATCH_EVENTS

@@ -1,5 +1,7 @@
 """Partner routes for segments: only those shared with the partner exist for it (a
 segment that is not shared answers 404, exactly like one that does not exist)."""
+import re
+
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -19,8 +21,10 @@ from segments.models import Segment, SegmentMembership
 from .access import segments_shared_with
 from .serializers import MembershipSerializer, MemberSerializer, SegmentSerializer
 
+SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
+
 PURPOSE = OpenApiParameter(
-    "purpose", str, required=True,
+    "purpose", {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$", "maxLength": 50}, required=True,
     description=_("The purpose you will use the members for (a purpose code, e.g. email_marketing). It must be "
                   "one of the purposes you are registered for (403 purpose_not_registered otherwise): only "
                   "customers whose consent for it counts right now, and who are not on the do-not-contact list "
@@ -37,18 +41,24 @@ def shared_segment(request, slug: str) -> Segment:
 
 
 def purpose_from(request) -> str:
-    code = request.query_params.get("purpose", "").strip()
+    """The purpose code asked for: required (400), and one the partner is registered for
+    (403, also for a code that names no purpose: registration is checked first)."""
+    code = request.query_params.get("purpose", "")
     if not code:
         raise ApiError("purpose_required", _("Say what you will use the members for: ?purpose=<purpose code>."),
                        fields={"purpose": [_("This parameter is required.")]})
-    if not Purpose.objects.filter(code=code, is_active=True).exists():
-        raise ApiError("unknown_purpose", _("Unknown purpose “%(code)s”.") % {"code": code},
-                       fields={"purpose": [_("Unknown purpose “%(code)s”.") % {"code": code}]})
+    if not SLUG.match(code):
+        raise ApiError("invalid", _("A purpose code, e.g. email_marketing."),
+                       fields={"purpose": [_("A purpose code, e.g. email_marketing.")]})
     if code not in (request.user.partner.purposes or []):
         # The purpose is not the partner's to declare: staff register it for the partner.
         raise ApiError("purpose_not_registered",
                        _("You are not registered for the purpose “%(code)s”; ask us to register you for it.")
                        % {"code": code}, status.HTTP_403_FORBIDDEN)
+    if not Purpose.objects.filter(code=code, is_active=True).exists():  # registered, since retired
+        raise ApiError("unknown_purpose", _("Unknown purpose “%(code)s”.") % {"code": code},
+                       fields={"purpose": [_("Unknown purpose “%(code)s”.") % {"code": code}]},
+                       status_code=status.HTTP_422_UNPROCESSABLE_ENTITY)
     return code
 
 
@@ -64,7 +74,7 @@ class SegmentListView(PartnerGenericView):
 
     @extend_schema(operation_id="segments_list", summary=_("Segments shared with you"),
                    description=_("Needs segments:read."),
-                   responses={200: SegmentSerializer(many=True), **error_responses(400, 401, 403, 429)},
+                   responses={200: SegmentSerializer(many=True), **error_responses(400, 401, 403, 422, 429)},
                    examples=[OpenApiExample("a page", response_only=True,
                                             value={"next": None, "previous": None, "results": [SEGMENT]})])
     def get(self, request):
@@ -92,7 +102,7 @@ class SegmentMembersView(PartnerGenericView):
     @extend_schema(operation_id="segments_members", summary=_("Members of a segment, for a purpose"),
                    description=_("Cursor-paginated. The purpose is required. Needs segments:read."),
                    parameters=[PURPOSE],
-                   responses={200: MemberSerializer(many=True), **error_responses(400, 401, 403, 404, 429)},
+                   responses={200: MemberSerializer(many=True), **error_responses(400, 401, 403, 404, 422, 429)},
                    examples=[OpenApiExample("a page", response_only=True,
                                             value={"next": None, "previous": None, "results": [MEMBER]})])
     def get(self, request, slug):
@@ -114,7 +124,7 @@ class SegmentMembershipView(PartnerGenericView):
                    description=_("True only when the customer is in the segment and consents to the purpose. "
                                  "Needs segments:read."),
                    parameters=[PURPOSE],
-                   responses={200: MembershipSerializer, **error_responses(400, 401, 403, 404, 429)},
+                   responses={200: MembershipSerializer, **error_responses(400, 401, 403, 404, 422, 429)},
                    examples=[OpenApiExample("member", response_only=True,
                                             value={"member": True, "since": "2026-10-01T01:00:00Z"})])
     def get(self, request, slug, profile_id):

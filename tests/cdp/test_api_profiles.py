@@ -81,13 +81,14 @@ def test_no_mass_assignment_of_undeclared_fields(api, field, value):
 def test_bad_values_come_back_with_their_paths(api):
     response = api.post(UPSERT, {"identities": [{"kind": "phone", "value": "12"}, {"kind": "nope", "value": "x"}],
                                  "birth_date": "02/03/1995"}, format="json")
-    body = assert_error(response, 400, "invalid")
+    # well-formed (the schema allows these strings) but not acceptable values: 422
+    body = assert_error(response, 422, "invalid")
     assert set(body["fields"]) >= {"identities.0.value", "identities.1.kind"}
     response = api.post(UPSERT, {"name": "无标识"}, format="json")
-    assert_error(response, 400, "no_identity")
+    assert_error(response, 422, "no_identity")
     response = api.post(UPSERT, {"identities": [{"kind": "crm_id", "value": "C"}], "birth_date": "02/03/1995"},
                         format="json")
-    body = assert_error(response, 400, "invalid_date")
+    body = assert_error(response, 422, "invalid_date")
     assert "birth_date" in body["fields"]
 
 
@@ -113,10 +114,10 @@ def test_lookup_by_any_identity_normalised(api):
     assert api.get(url, {"wechat_unionid": "uNiOn"}).json()["id"] == str(profile.uuid)
     assert api.get(url, {"kind": "wechat_unionid", "value": "uNiOn"}).json()["id"] == str(profile.uuid)
     assert_error(api.get(url, {"wechat_unionid": "union"}), 404, "not_found")
-    assert_error(api.get(url, {"phone": "abc"}), 400, "invalid_phone")
-    assert_error(api.get(url), 400, "one_identity_required")
-    assert_error(api.get(url, {"phone": "13800138000", "email": "a@b.cn"}), 400, "one_identity_required")
-    assert_error(api.get(url, {"kind": "shoe_size", "value": "42"}), 400, "unknown_identity_kind")
+    assert_error(api.get(url, {"phone": "abc"}), 422, "invalid_phone")
+    assert_error(api.get(url), 422, "one_identity_required")
+    assert_error(api.get(url, {"phone": "13800138000", "email": "a@b.cn"}), 422, "one_identity_required")
+    assert_error(api.get(url, {"kind": "shoe_size", "value": "42"}), 422, "unknown_identity_kind")
 
 
 def test_list_filters_and_cursor_pagination(api, django_assert_max_num_queries):
@@ -135,7 +136,9 @@ def test_list_filters_and_cursor_pagination(api, django_assert_max_num_queries):
     assert len(api.get(url, {"lifecycle_stage": "active"}).json()["results"]) == 3
     assert len(api.get(url, {"updated_since": "2100-01-01T00:00:00Z"}).json()["results"]) == 0
     assert_error(api.get(url, {"lifecycle_stage": "zombie"}), 400, "invalid_choice")
-    assert_error(api.get(url, {"cursor": "garbage"}), 400, "invalid_cursor")
+    assert_error(api.get(url, {"cursor": "garbage"}), 422, "invalid_cursor")
+    assert_error(api.get(url, {"page_size": "ten"}), 400, "invalid")
+    assert_error(api.get(url, {"updated_since": ""}), 400, "blank")
     assert len(api.get(url, {"page_size": 100000}).json()["results"]) == 4  # capped, not an error
 
 
@@ -157,11 +160,11 @@ def test_tags_assign_list_and_remove(api):
     assert api.delete(reverse("api-profile-tag", args=[profile.uuid, "launch-2026"])).status_code == 204
     assert api.delete(reverse("api-profile-tag", args=[profile.uuid, "launch-2026"])).status_code == 204
     assert not ProfileTag.objects.filter(profile=profile, tag=tag).exists()
-    assert_error(api.post(url, {"tag": "nope"}, format="json"), 400, "unknown_tag")
+    assert_error(api.post(url, {"tag": "nope"}, format="json"), 422, "unknown_tag")
     TagFactory(slug="computed", kind=TagKind.INTEREST)
     assert_error(api.post(url, {"tag": "computed"}, format="json"), 409, "tag_not_manual")
     TagFactory(slug="old", is_active=False)
-    assert_error(api.post(url, {"tag": "old"}, format="json"), 400, "tag_retired")
+    assert_error(api.post(url, {"tag": "old"}, format="json"), 422, "tag_retired")
 
 
 def test_the_taxonomy_is_a_tree_with_tags(api):
@@ -194,11 +197,11 @@ def test_a_failed_upsert_is_rolled_back_and_audited_with_its_error(api, partner)
     IdentityFactory(profile=shared_tablet, kind_id="device_id", value="ipad-1")
     response = api.post(UPSERT, {"identities": [{"kind": "crm_id", "value": "CRM-NEW"},
                                                 {"kind": "device_id", "value": "IPAD-1"}]}, format="json")
-    assert_error(response, 400, "identity_taken")
+    assert_error(response, 422, "identity_taken")
     assert not Identity.objects.filter(kind_id="crm_id", value="CRM-NEW").exists()
     assert Profile.objects.count() == 1
     audit = AuditLog.objects.get(action="api_call")
-    assert (audit.partner, audit.details["status"]) == (partner, 400)
+    assert (audit.partner, audit.details["status"]) == (partner, 422)
 
 
 def test_an_upsert_that_changes_nothing_writes_nothing_but_its_audit_row(api):

@@ -42,7 +42,7 @@ def test_a_partner_lists_only_segments_shared_with_it(api, segment, other_partne
     for url in (reverse("api-segment", args=["secret"]), reverse("api-segment-members", args=["secret"]),
                 reverse("api-segment", args=["missing"])):
         assert_error(api.get(url, {"purpose": "email_marketing"}), 404, "not_found")
-    assert_error(api.get(reverse("api-profiles"), {"segment": "secret"}), 400, "invalid")
+    assert_error(api.get(reverse("api-profiles"), {"segment": "secret"}), 422, "unknown_segment")
 
 
 def test_members_need_a_purpose_and_only_consenting_ones_come_back(api, segment, partner):
@@ -56,7 +56,8 @@ def test_members_need_a_purpose_and_only_consenting_ones_come_back(api, segment,
     DoNotContact.objects.create(profile=blocked, channel="email", reason="complaint")
     url = reverse("api-segment-members", args=["sh-women"])
     assert_error(api.get(url), 400, "purpose_required")
-    assert_error(api.get(url, {"purpose": "nope"}), 400, "unknown_purpose")
+    assert_error(api.get(url, {"purpose": "nope"}), 403, "purpose_not_registered")
+    assert_error(api.get(url, {"purpose": "no pe"}), 400, "invalid")
     body = api.get(url, {"purpose": "email_marketing"}).json()
     assert [m["id"] for m in body["results"]] == [str(consenting.uuid)]
     assert set(body["results"][0]) == {"id", "name", "phone", "email", "identities"}
@@ -107,13 +108,19 @@ def test_record_a_withdrawal_and_read_state_and_history(api):
 def test_consent_input_errors(api):
     profile = ProfileFactory()
     url = reverse("api-profile-consent", args=[profile.uuid])
-    assert_error(api.post(url, {"purpose": "nope", "status": "granted"}, format="json"), 400, "unknown_purpose")
+    assert_error(api.post(url, {"purpose": "nope", "status": "granted"}, format="json"), 422, "unknown_purpose")
     assert_error(api.post(url, {"purpose": "email_marketing", "status": "maybe"}, format="json"), 400, "invalid_choice")
     assert_error(api.post(url, {"purpose": "email_marketing", "status": "granted", "evidence": {"photo": 1}},
                           format="json"), 400, "unknown_field")
     future = (timezone.now() + datetime.timedelta(days=1)).isoformat()
     assert_error(api.post(url, {"purpose": "email_marketing", "status": "granted", "captured_at": future},
-                          format="json"), 400, "captured_in_future")
+                          format="json"), 422, "captured_in_future")
+    for bad in ({"captured_at": "2026-11-28 10:00"}, {"captured_at": "2026-11-28T10:00:00"}, {"guardian_consent": "yes"},
+                {"notice_version": "2"}, {"notice_version": 10**12}, {"evidence": {"ip": 5}}):
+        assert_error(api.post(url, {"purpose": "email_marketing", "status": "granted", **bad}, format="json"),
+                     400, "invalid" if "notice_version" not in bad or bad["notice_version"] == "2" else "max_value")
+    assert_error(api.post(url, {"purpose": "email_marketing", "status": "granted", "evidence": {"ip": "1.2.3"}},
+                          format="json"), 422, "invalid_ip")
 
 
 def test_identities_of_erased_people_are_refused(api):
