@@ -2,6 +2,7 @@
 pointed at a local HTTP receiver that the tests start (never a mock of our code)."""
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -23,6 +24,8 @@ class Receiver:
     def __init__(self):
         self.requests, self.answers, self.keys_seen, self.duplicates = [], [], set(), 0
         self.lock = threading.Lock()
+        self.delay = 0.0  # seconds to wait before answering (after the request is recorded)
+        self.received = threading.Event()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,6 +39,8 @@ class Receiver:
                             if message["key"] in receiver.keys_seen:
                                 receiver.duplicates += 1
                             receiver.keys_seen.add(message["key"])
+                receiver.received.set()
+                time.sleep(receiver.delay)
                 payload = json.dumps(answer).encode()
                 self.send_response(status)
                 for name, value in headers.items():
