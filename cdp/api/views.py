@@ -73,16 +73,20 @@ def audit_api_call(request, status_code: int, *, route: str, target: str = "", c
     """One append-only row per call: partner, key prefix, method and route, customer, status.
     A single INSERT, outside the call's own transaction (so failed calls are audited too);
     write calls put theirs inside their transaction instead (audited_transaction).
-    Calls nobody is authenticated for (401, or 429 for an address that sent bad keys too
-    often) write one row per client IP and minute instead, which also counts the calls
-    of the minute before: bad keys must not fill the append-only log."""
+    Calls without a valid key (401, 429 for an address that sent bad keys too often, or
+    calls that never reached a view — 413, unknown routes — with no valid key) write one
+    row per client IP and minute instead, which also counts the calls of the minute
+    before: bad keys and junk must not fill the append-only log."""
     try:
         client = getattr(request, "_user", None)
-        if status_code in (401, 429) and not isinstance(client, PartnerClient):
-            first, before = failed_auth_audit_due(request)
-            if first:
-                audit_failed_auth_insert(request, status_code, route=route, calls_before=before)
-            return
+        if not isinstance(client, PartnerClient):
+            client = _client_of_key(request)  # calls that never reached a view
+            if client is None:
+                first, before = failed_auth_audit_due(request)
+                if first:
+                    audit_failed_auth_insert(request, status_code, route=route, calls_before=before)
+                return
+            request._user = client
         audit_row_insert(request, status_code, route=route, target=target, count=count)
     except DatabaseError:
         # Never turn the partner's answer into an error because the audit insert failed; log it loudly.
@@ -99,6 +103,19 @@ def audit_row_insert(request, status_code: int, *, route: str, target: str = "",
         details={"key": key.partition(".")[0][:8], "method": request.method, "route": route, "status": status_code},
         ip_address=request.META.get("REMOTE_ADDR") or None,
     )
+
+
+def _client_of_key(request) -> PartnerClient | None:
+    """The partner of the key a call presents, when the key is valid now (cached lookup)."""
+    from django.utils import timezone
+
+    from .keys import api_key_find_cached
+
+    key = presented_key(request)
+    api_key = api_key_find_cached(key) if key else None
+    if api_key is None or api_key.is_revoked or api_key.has_expired(timezone.now()) or not api_key.partner.is_active:
+        return None
+    return PartnerClient(api_key.partner, api_key)
 
 
 def audit_failed_auth_insert(request, status_code: int, *, route: str, calls_before: int) -> None:

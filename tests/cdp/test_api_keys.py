@@ -196,3 +196,14 @@ def test_a_code_that_is_not_a_slug_is_refused():
     with pytest.raises(CommandError, match="slug"):
         call_command("create_partner", "X", "--code", "微信 商城", "--scopes", "profiles:read",
                      stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_junk_calls_without_a_key_are_audited_once_per_ip_and_minute(partner, frozen_minute):
+    # given calls without a key to routes that do not exist
+    anonymous = client_with(None)
+    for number in range(20):
+        assert_error(anonymous.get(f"/api/v1/nothing-{number}/"), 404, "not_found")
+    # then one audit row holds them; a caller with a valid key is audited call by call
+    assert [row.action for row in AuditLog.objects.all()] == ["api_auth_failed"]
+    client_with(key_for(partner)).get("/api/v1/nothing/")
+    assert AuditLog.objects.filter(action="api_call", partner=partner).count() == 1
