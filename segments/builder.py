@@ -17,6 +17,7 @@ from django.utils.translation import pgettext
 
 from consent.models import Purpose
 from profiles.masking import mask_phone
+from profiles.event_labels import EventLabels
 from profiles.models import AttributeDefinition, EventDefinition, Gender, LifecycleStage, Tag, TagCategory
 
 from .conditions import parse, registry
@@ -99,15 +100,20 @@ def _category_paths() -> dict[int, str]:
 
 
 def event_options() -> list[dict]:
+    """Events with their properties and the values their definitions label ("alipay" → 支付宝)."""
+    events = list(EventDefinition.objects.order_by("name"))
+    labels = EventLabels((event.name, event.label, event.properties) for event in events)
     return [
         {
             "value": event.name, "label": _(event.label), "has_amount": event.has_amount,
             "properties": [
-                {"name": p["name"], "label": _(p.get("label") or p["name"]), "type": p.get("type", "string")}
+                {"name": p["name"], "label": _(p.get("label") or p["name"]), "type": p.get("type", "string"),
+                 "values": [{"value": value, "label": labels.value(p["name"], value, event.name)}
+                            for value in (p.get("values") if isinstance(p.get("values"), dict) else {})]}
                 for p in event.properties if isinstance(p, dict) and p.get("name")
             ],
         }
-        for event in EventDefinition.objects.order_by("name")
+        for event in events
     ]
 
 
@@ -163,6 +169,7 @@ def builder_text() -> dict[str, str]:
         "kind_consent": _("Consent"), "kind_segment": _("Segment"), "kind_unknown": _("Condition (JSON)"),
         "pick": _("Choose…"), "search": _("Search…"), "no_match": _("Nothing matches."),
         "yes": _("yes"), "no": _("no"), "retired": _("retired"), "add_value": _("Type a value and press Enter"),
+        "other_value": _("Another value…"),
         "days": _("days"), "and": pgettext("between … and …", "and"),
         "tag_has": _("has tag"), "tag_has_not": _("does not have tag"), "tag_weight_gte": _("interest weight ≥"),
         "tag_has_any": _("has any of the tags"), "tag_has_all": _("has all the tags"),

@@ -215,3 +215,40 @@ def test_labels_instead_of_codes_on_the_timeline_the_why_page_and_the_taxonomy(w
     # the taxonomy: searching 行为 finds the seeded root
     page.goto(f"{live_server.url}/admin/profiles/tagcategory/?q=行为")
     assert "行为标签" in page.inner_text("#result_list")
+
+
+def test_event_property_values_are_chosen_by_their_labels(wide_page, live_server, admin_login):
+    from tests.factories import EventFactory, ProfileFactory
+
+    for method in ("alipay", "wechat_pay", "wechat_pay"):
+        EventFactory(profile=ProfileFactory(), name="payment", properties={"method": method})
+    page = wide_page
+    log_in(page, live_server, *admin_login)
+    page.goto(f"{live_server.url}/admin/segments/segment/add/")
+    page.wait_for_selector(".cb-preview .cb-status")
+    # given a behaviour condition on 支付
+    page.click(".cb-tree [data-add=event]")
+    search = page.locator(".cb-picker-panel:visible input[type=search]")
+    search.fill("支付")
+    search.press("Enter")
+    page.wait_for_selector(".cb-preview:not(.cb-busy) .cb-count")
+    # when staff add a property filter: nothing is red before they choose its value
+    page.click("[data-path='all[0].'] [data-add=where]")
+    value = page.locator("[data-path='all[0].'] .cb-where select[data-key=value]")
+    page.wait_for_selector(".cb-preview:not(.cb-busy)")
+    page.wait_for_timeout(700)
+    assert page.locator(".cb-tree .cb-error").count() == 0
+    # then the known values are offered by their labels, and choosing one stores its code
+    options = value.locator("option").all_inner_texts()
+    assert "支付宝" in options and "微信支付" in options and "alipay" not in options
+    value.select_option(label="微信支付")
+    page.wait_for_function("() => document.querySelector('.cb-preview:not(.cb-busy) .cb-count') && "
+                           "document.querySelector('.cb-preview:not(.cb-busy) .cb-count').dataset.count === '2'")
+    assert '"wechat_pay"' in page.input_value("#id_definition")
+    shot(page, "builder-property-values")
+    # and a value the definitions do not know can still be typed
+    value.select_option(label="其他值…")
+    typed = page.locator("[data-path='all[0].'] .cb-where input[data-key=value]")
+    typed.fill("card")
+    page.wait_for_function("() => document.querySelector('.cb-preview:not(.cb-busy) .cb-count') && "
+                           "document.querySelector('.cb-preview:not(.cb-busy) .cb-count').dataset.count === '0'")

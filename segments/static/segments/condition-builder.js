@@ -342,7 +342,9 @@
     const adders = el("div", { class: "cb-row cb-adders" }, [
       el("button", { type: "button", class: "cb-link", "data-add": "where", text: T.add_where, onclick: () => {
         const property = properties.length ? properties[0].name : "";
-        node.where = (Array.isArray(node.where) ? node.where : []).concat([{ property, op: "eq", value: "" }]);
+        const item = { property, op: "eq", value: "" };
+        builder.fresh.set(item, JSON.stringify(item));  // no error until a value is chosen
+        node.where = (Array.isArray(node.where) ? node.where : []).concat([item]);
         builder.refresh();
       } }),
       definition && definition.has_amount && !("amount" in node) ? el("button", {
@@ -390,9 +392,24 @@
     const booleans = [{ value: true, label: T.yes }, { value: false, label: T.no }];
     const type = valueType(item.op, spec);
     const set = (value) => { item.value = value; builder.changed(); };
-    const value = (PROPERTY_SHAPES[item.op] || "one") === "list"
-      ? listInput(builder, type, booleans, item.value, set, "value")
-      : scalarInput(builder, type, booleans, item.value, set, "value");
+    const list = (PROPERTY_SHAPES[item.op] || "one") === "list";
+    // Values the event definition labels ("alipay" → 支付宝) are chosen by their labels;
+    // "another value…" types one it does not know.
+    const known = type === "text" && spec && Array.isArray(spec.values) && spec.values.length
+      && ["eq", "ne", "in", "not_in"].includes(item.op) && !builder.typedValues.has(item) ? spec.values : null;
+    const typeAnother = () => { builder.typedValues.add(item); builder.refresh(); };
+    let value;
+    if (known && list) {
+      value = el("span", {}, [listInput(builder, "choice", known, item.value, set, "value"),
+        el("button", { type: "button", class: "cb-other-value", text: T.other_value, onclick: typeAnother })]);
+    } else if (known) {
+      const another = { another: true };
+      value = scalarInput(builder, "choice", known.concat([{ value: another, label: T.other_value }]), item.value,
+        (chosen) => { if (chosen === another) { item.value = ""; typeAnother(); } else set(chosen); }, "value");
+    } else {
+      value = list ? listInput(builder, type, booleans, item.value, set, "value")
+        : scalarInput(builder, type, booleans, item.value, set, "value");
+    }
     return el("div", { class: "cb-row cb-where", "data-key": `where[${i}]` }, [
       T.property + " ",
       select(choices, item.property, (name) => {
@@ -515,6 +532,7 @@
       // Conditions just added, as they were created: nothing chosen yet, so their
       // problems ("choose a field") are not shown until the user touches them.
       this.fresh = new Map();
+      this.typedValues = new WeakSet();  // property filters whose value staff chose to type
 
       this.toggle.addEventListener("click", () => this.setJsonMode(!this.jsonMode));
       this.textarea.addEventListener("input", () => this.readTextarea());
@@ -725,7 +743,14 @@
     shownErrors() {
       const nodes = Array.from(this.tree.querySelectorAll("[data-path]"));
       return this.errors.map((error) => ({ error, node: this.nodeOf(error.path, nodes) }))
-        .filter(({ node }) => !(node && this.isFresh(node.cbNode)));
+        .filter(({ error, node }) => !(node && (this.isFresh(node.cbNode) || this.isFreshFilter(node, error.path))));
+    }
+
+    // A property filter just added to an event ("where[0].value" of it), nothing typed yet.
+    isFreshFilter(node, path) {
+      const found = /^where\[(\d+)\]/.exec(path.slice(node.dataset.path.length));
+      const where = found && node.cbNode && Array.isArray(node.cbNode.where) ? node.cbNode.where : null;
+      return Boolean(where && this.isFresh(where[Number(found[1])]));
     }
 
     nodeOf(path, nodes) {
