@@ -40,6 +40,12 @@ class EventDefinition(models.Model):
             raise ValidationError(
                 {"properties": _("Each property needs a name and a type (string, number, boolean, date or choice).")}
             )
+        # Optional labels of known values, shown instead of the codes: {"values": {"alipay": "支付宝"}}.
+        if not all(isinstance(p.get("values", {}), dict)
+                   and all(isinstance(k, str) and isinstance(v, str) and v for k, v in p.get("values", {}).items())
+                   for p in self.properties):
+            raise ValidationError({"properties": _('A property\'s "values" label known values, like '
+                                                   '{"alipay": "支付宝"}: each a value and its label.')})
 
 
 def event_property_path(name: str, compared=None) -> str:

@@ -133,3 +133,14 @@ def _kind(code):
     from profiles.models import IdentityKind
 
     return IdentityKind.objects.get(code=code)
+
+
+@pytest.mark.parametrize("values", [["gold"], {"gold": ""}, {"gold": 1}])
+def test_value_labels_that_are_not_a_value_to_label_map_are_refused(values):
+    from django.core.exceptions import ValidationError
+
+    definition = EventDefinition(name="coupon_claim", label="领券", properties=[
+        {"name": "tier", "type": "string", "label": "档位", "values": values}])
+    with pytest.raises(ValidationError) as error:
+        definition.full_clean()
+    assert "已知取值提供名称" in str(error.value)
