@@ -141,7 +141,7 @@ def dead_letters(campaign: Campaign, limit: int = 50) -> tuple[int, list[Deliver
 def sample_customer(campaign: Campaign, now: datetime.datetime | None = None) -> Profile | None:
     """A customer the campaign would message (else any member of its audience), for the
     preview: the same one each time, so that staff compare variants on one person."""
-    if campaign.pk is None or campaign.segment_id is None:
+    if campaign.segment_id is None or campaign.purpose_id is None:
         return None
     now = now or timezone.now()
     return (eligible(campaign, now).order_by("pk").first() or audience(campaign).order_by("pk").first())

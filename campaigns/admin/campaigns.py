@@ -8,6 +8,7 @@ from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from ..models import Campaign, Variant
 from ..selectors import campaigns_progress
@@ -58,7 +59,7 @@ class CampaignAdmin(admin.ModelAdmin):
         (_("Audience"), {"fields": ["audience_kind", "segment", "trigger_event", "trigger_where",
                                     "trigger_unless_event", "trigger_within_minutes", "delay_minutes",
                                     "trigger_once_per_days"]}),
-        (_("Sending"), {"fields": ["schedule", "scheduled_at", "holdout_percent", ("cap_messages", "cap_days"),
+        (pgettext_lazy("campaign form step", "Sending"), {"fields": ["schedule", "scheduled_at", "holdout_percent", ("cap_messages", "cap_days"),
                                    "ignore_quiet_hours"],
                         "description": _("Quiet hours: SMS and app push wait until 08:00 when due between 21:00 "
                                          "and 08:00 (China time), unless sending during quiet hours is ticked.")}),
@@ -97,6 +98,28 @@ class CampaignAdmin(admin.ModelAdmin):
                            f"{progress.done:,}", f"{progress.to_send:,}")
 
     # -- form ---------------------------------------------------------------------------
+
+    TRIGGER_FIELDS = ("trigger_event", "trigger_where", "trigger_unless_event", "trigger_within_minutes",
+                      "delay_minutes", "trigger_once_per_days")
+
+    def get_fieldsets(self, request, obj=None):
+        """Read-only (launched): only the fields that apply to this campaign."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.is_editable:
+            return fieldsets
+        hidden = set()
+        if obj.audience_kind == Campaign.AudienceKind.SEGMENT:
+            hidden.update(self.TRIGGER_FIELDS)
+        elif obj.audience_kind == Campaign.AudienceKind.TRIGGER_SEGMENT:
+            hidden.update(("trigger_event", "trigger_where", "trigger_unless_event", "trigger_within_minutes"))
+        else:
+            hidden.add("segment")
+        if obj.schedule == Campaign.Schedule.NOW:
+            hidden.add("scheduled_at")
+        if obj.cap_messages is None:
+            hidden.add(("cap_messages", "cap_days"))
+        return [(title, {**options, "fields": [f for f in options["fields"] if f not in hidden]})
+                for title, options in fieldsets]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)

@@ -13,7 +13,7 @@ from django.utils.translation import gettext, ngettext
 
 from cdp.actors import Actor
 from cdp.queueing import task_queue_after_commit
-from consent.models import Channel
+from consent.models import Channel, Purpose
 from profiles.masking import can_see_personal_data, mask_email, mask_phone
 
 from ..content import SMS_OPT_OUT, SMS_PART, SMS_SINGLE
@@ -147,11 +147,11 @@ def preview_view(model_admin, request):
     if data.get("campaign", "").isdigit():
         campaign = Campaign.objects.select_related("purpose").filter(pk=int(data["campaign"])).first()
     channel = campaign.purpose.channel if campaign else ""
-    if data.get("purpose", "").isdigit():
-        from consent.models import Purpose
-
-        purpose = Purpose.objects.filter(pk=int(data["purpose"])).first()
-        channel = purpose.channel if purpose else channel
+    purpose = Purpose.objects.filter(pk=int(data["purpose"])).first() if data.get("purpose", "").isdigit() else None
+    if purpose is not None:
+        channel = purpose.channel
+        if campaign is None and data.get("segment", "").isdigit():  # a new campaign: its chosen audience
+            campaign = Campaign(purpose=purpose, segment_id=int(data["segment"]))
     tokens, customer = sample_tokens(campaign, link_url=data.get("link_url", ""), user=request.user)
     preview = variant_render(channel=channel, subject=data.get("subject", "")[:200], body=data.get("body", "")[:5000],
                              sign_name=data.get("sms_sign_name", "")[:40], tokens=tokens, customer=customer)

@@ -8,8 +8,7 @@
   const csrf = () => (document.querySelector("[name=csrfmiddlewaretoken]") || {}).value || "";
 
   function row(name) {
-    const input = document.getElementById("id_" + name);
-    return input ? input.closest(".form-row, .fieldBox") : null;
+    return document.querySelector(".form-row.field-" + name + ", .fieldBox.field-" + name);
   }
 
   function showWhen(select, rules) {
@@ -46,6 +45,8 @@
       if (editor.campaign) { data.append("campaign", editor.campaign); }
       const purpose = document.getElementById("id_purpose");
       if (purpose) { data.append("purpose", purpose.value); }
+      const segment = document.getElementById("id_segment");
+      if (segment) { data.append("segment", segment.value); }
       ["subject", "body", "sms_sign_name", "link_url"].forEach((name) => {
         const input = field(name);
         data.append(name, input ? input.value : "");
@@ -72,8 +73,12 @@
       const input = field(name);
       if (input) { input.addEventListener("input", later); }
     });
-    const purpose = document.getElementById("id_purpose");
-    if (purpose) { purpose.addEventListener("change", later); }
+    ["id_purpose", "id_segment"].forEach((id) => {
+      const select = document.getElementById(id);
+      // the segment is a select2 widget: its changes come through jQuery
+      if (select && window.django && window.django.jQuery) { window.django.jQuery(select).on("change", later); }
+      else if (select) { select.addEventListener("change", later); }
+    });
     refresh();
   }
   const attachAll = () => document.querySelectorAll("textarea.variant-body").forEach((body) => {
