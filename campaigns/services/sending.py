@@ -29,7 +29,7 @@ from consent.services import purpose_lock
 from profiles.models import Event, Profile
 
 from ..content import sms_text, template_compile, template_render
-from ..destinations import ADAPTERS, RETRY, SENT, OutgoingMessage, SendResult, adapter_class, adapter_for, delivery_key
+from ..destinations import RETRY, SENT, OutgoingMessage, SendResult, adapter_class, adapter_for, delivery_key
 from ..models import Campaign, Delivery, Destination
 from ..personalise import tokens_for
 from ..quiet_hours import quiet_until
@@ -236,7 +236,8 @@ def deliveries_reclaim(*, now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     stale = Delivery.objects.filter(status=Delivery.Status.SENDING,
                                     claimed_at__lt=now - datetime.timedelta(seconds=settings.CAMPAIGN_SENDING_STALE_SECONDS))
-    idempotent = [kind for kind in ADAPTERS if adapter_class(kind).idempotent]
+    kinds = set(stale.values_list("destination__kind", flat=True).distinct())
+    idempotent = [kind for kind in kinds if adapter_class(kind).idempotent]
     back = stale.filter(destination__kind__in=idempotent).update(status=Delivery.Status.QUEUED, claimed_at=None)
     lost = stale.exclude(destination__kind__in=idempotent).update(
         status=Delivery.Status.DEAD, error=_("The worker stopped while sending; whether it arrived is unknown."))

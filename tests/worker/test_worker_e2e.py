@@ -24,9 +24,12 @@ from django.db import connection
 from django.urls import reverse
 from kombu import Connection
 
+from campaigns.models import Campaign, Delivery
 from profiles.models import ImportJob, ImportStatus, Profile
 from segments.models import Segment
 from tests.factories import ProfileFactory
+
+from tests.campaigns.conftest import receiver, webhook  # noqa: F401 — fixtures
 
 from .brokers import celery_through
 
@@ -100,6 +103,7 @@ def worker(request, django_db_setup, tmp_path_factory):
         "DATABASE_URL": _test_database_url(),
         "CONN_MAX_AGE": "0",  # no connection left open when the tests drop their database
         "CELERY_BROKER_URL": broker_url,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,  # what its tasks queue comes back to it
         "CDP_VAR_DIR": str(home / "var"),
         "MEDIA_ROOT": str(home / "media"),
     })
@@ -199,3 +203,23 @@ def test_a_large_import_is_previewed_and_run_by_the_worker(worker, staff_client,
     job.refresh_from_db()
     assert (job.created, job.failed, job.dry_run) == (rows, 0, False)
     assert Profile.objects.filter(city="上海").count() == rows
+
+
+def test_a_launched_campaign_is_decided_and_sent_by_the_worker(worker, staff_user, receiver, webhook):
+    from campaigns.services.lifecycle import campaign_launch
+    from campaigns.tasks import campaign_run
+    from tests.campaigns.conftest import campaign_for, consenting, segment_of
+
+    # given a campaign to 250 consenting customers, launched "now" by staff
+    staff_user.is_superuser = True
+    staff_user.save()
+    campaign = campaign_for(segment_of(consenting(n=250)), webhook, ignore_quiet_hours=True)
+    campaign_launch(campaign=campaign, user=staff_user)
+
+    # when its run is queued: the worker decides it, then its drains send every message
+    with worker.through():
+        campaign_run.delay(campaign.pk)
+    worker.wait_for(lambda: Delivery.objects.filter(campaign=campaign, status=Delivery.Status.SENT).count() == 250,
+                    "the campaign's messages")
+    assert Campaign.objects.get(pk=campaign.pk).status == Campaign.Status.SENDING
+    assert len(receiver.keys_seen) == 250 and receiver.duplicates == 0
