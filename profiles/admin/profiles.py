@@ -7,7 +7,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from cdp.actors import Actor
+from cdp.actors import Actor, actor_display
 from cdp.admin_readonly import ReadOnlyAdmin
 from cdp.admin_paginator import EstimatedCountPaginator
 from cdp.money import money_cell
@@ -334,7 +334,7 @@ class EventAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
 
 @admin.register(ProfileActivity)
 class ProfileActivityAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
-    list_display = ("type", "profile", "summary", "actor_kind", "actor_label", "occurred_at")
+    list_display = ("type", "profile", "summary", "actor_kind", "actor", "occurred_at")
     list_filter = ("type", "actor_kind")
     list_select_related = ("profile",)
     ordering = ("-id",)
@@ -344,6 +344,11 @@ class ProfileActivityAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
     @admin.display(description=_("summary"))
     def summary(self, obj):
         return obj.summary
+
+    @admin.display(description=_("actor"), ordering="actor_label")
+    def actor(self, obj):
+        """Staff and partners by name, the system's jobs by what they do, in the reader's language."""
+        return actor_display(obj.actor_kind, obj.actor_label)
 
 
 class BuiltinProtectedAdmin(admin.ModelAdmin):

@@ -151,6 +151,7 @@ def test_the_rfm_heat_map_colours_its_cells_and_lifecycle_colours_match(wide_pag
     shot(page, "lifecycle")
     page.goto(f"{live_server.url}/admin/")
     page.wait_for_selector("#lifecycle-chart canvas")
+    page.wait_for_timeout(1200)  # the pie's entry animation
     shot(page, "dashboard")
 
 

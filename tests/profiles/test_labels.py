@@ -144,3 +144,10 @@ def test_value_labels_that_are_not_a_value_to_label_map_are_refused(values):
     with pytest.raises(ValidationError) as error:
         definition.full_clean()
     assert "已知取值提供名称" in str(error.value)
+
+
+def test_the_activity_list_names_the_systems_jobs_in_chinese(admin_client):
+    profile = ProfileFactory()
+    activity.note_added(profile=profile, text="回访", actor=Actor.system("segment"))
+    text = admin_client.get(reverse("admin:profiles_profileactivity_changelist")).text
+    assert "人群计算" in text and ">segment<" not in text
