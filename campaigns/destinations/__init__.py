@@ -94,6 +94,10 @@ class Adapter:
 
 ADAPTERS = {
     "webhook": "campaigns.destinations.webhook.WebhookAdapter",
+    "email": "campaigns.destinations.email.EmailAdapter",
+    "aliyun_sms": "campaigns.destinations.aliyun_sms.AliyunSmsAdapter",
+    "wechat": "campaigns.destinations.wechat.WechatAdapter",
+    "audience_file": "campaigns.destinations.audience_file.AudienceFileAdapter",
 }
 
 
