@@ -95,9 +95,6 @@ class Adapter:
 ADAPTERS = {
     "webhook": "campaigns.destinations.webhook.WebhookAdapter",
     "email": "campaigns.destinations.email.EmailAdapter",
-    "aliyun_sms": "campaigns.destinations.aliyun_sms.AliyunSmsAdapter",
-    "wechat": "campaigns.destinations.wechat.WechatAdapter",
-    "audience_file": "campaigns.destinations.audience_file.AudienceFileAdapter",
 }
 
 
