@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -22,6 +23,7 @@ K = Destination.Kind
 CONFIG_FIELDS = {
     K.WEBHOOK: {
         "url": forms.URLField(label=_("webhook URL"), max_length=500, assume_scheme="https",
+                              widget=forms.URLInput(attrs={"class": "vURLField"}),
                               help_text=_("Batches of messages are POSTed here as JSON, signed with the secret "
                                           "(X-CDP-Signature).")),
     },
@@ -129,10 +131,14 @@ class DestinationAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "is_active", "rate_per_second", "batch_size", "last_test_at", "last_test_result")
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
-    readonly_fields = ("connection_test",)
+    readonly_fields = ("connection_test", "settings_shown")
     change_form_template = "admin/campaigns/destination/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
+        if obj is not None and not self.has_change_permission(request, obj):  # read-only: the settings it has
+            return [(None, {"fields": ["name", "kind", "is_active", "settings_shown"]}),
+                    (_("sending"), {"fields": ["rate_per_second", "batch_size", "max_attempts", "cost_per_message"]}),
+                    (_("connection"), {"fields": ["connection_test"]})]
         fieldsets = [
             (None, {"fields": ["name", "kind", "is_active"]}),
             *[(Destination.Kind(kind).label, {
@@ -147,14 +153,22 @@ class DestinationAdmin(admin.ModelAdmin):
         return fieldsets
 
     def get_form(self, request, obj=None, change=False, **kwargs):
-        kwargs["fields"] = None  # the config fields are the form's own, not the model's
+        kwargs["fields"] = list(DestinationForm.Meta.fields)  # the config fields are the form's own, not the model's
         return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description=_("settings"))
+    def settings_shown(self, obj):
+        """The destination's settings by their labels (never the secret)."""
+        fields = CONFIG_FIELDS.get(obj.kind, {})
+        rows = [(fields[key].label, value) for key, value in (obj.config or {}).items() if key in fields]
+        return format_html_join("", "<div>{}：{}</div>", rows) if rows else "—"
 
     @admin.display(description=_("connection test"))
     def connection_test(self, obj):
         if obj is None or obj.pk is None:
             return "—"
-        last = (format_html("{}（{}）", obj.last_test_result, obj.last_test_at.strftime("%Y-%m-%d %H:%M"))
+        last = (format_html("{}（{}）", obj.last_test_result,
+                            timezone.localtime(obj.last_test_at).strftime("%Y-%m-%d %H:%M"))
                 if obj.last_test_at else gettext("Never tested."))
         return format_html('<span id="last-test">{}</span>', last)
 

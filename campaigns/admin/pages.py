@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect, J
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from cdp.actors import Actor
@@ -277,7 +278,7 @@ def _launched(campaign: Campaign) -> str:
     if campaign.schedule == Campaign.Schedule.NOW:
         return gettext("Launched: sending starts within seconds.")
     return gettext("Launched: it will be sent at %(when)s.") % {
-        "when": campaign.next_run_at.astimezone().strftime("%Y-%m-%d %H:%M") if campaign.next_run_at else "—"}
+        "when": timezone.localtime(campaign.next_run_at).strftime("%Y-%m-%d %H:%M") if campaign.next_run_at else "—"}
 
 
 def approve_view(model_admin, request, campaign_id):

@@ -396,3 +396,11 @@ def test_the_list_and_the_page_cost_a_bounded_number_of_queries(admin_client, we
     campaign.save()
     with django_assert_max_num_queries(30):
         assert admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).status_code == 200
+
+
+def test_staff_who_may_only_read_destinations_see_their_settings_by_label_never_the_secret(
+        client, django_user_model, webhook):
+    client.force_login(staff_with(django_user_model, MARKETER))
+    page = client.get(reverse("admin:campaigns_destination_change", args=[webhook.pk]))
+    assert page.status_code == 200 and webhook.config["url"] in text(page) and "Webhook 地址" in text(page)
+    assert webhook.secret not in text(page) and 'id="test-connection"' not in text(page)

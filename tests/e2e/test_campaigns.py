@@ -109,3 +109,29 @@ def test_a_marketer_builds_previews_test_sends_launches_and_reads_the_results(pa
     assert "A" in page.inner_text(".result-variant")
     assert not page.locator("#launch").count() and Campaign.objects.get().status == Campaign.Status.FINISHED
     shot(page, "results")
+
+
+def test_the_administrator_sets_up_a_webhook_destination_and_tests_its_connection(page, live_server, receiver,
+                                                                                  admin_login):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    log_in(page, live_server, *admin_login)
+    # when the administrator adds a destination and picks the webhook kind
+    page.goto(f"{live_server.url}/admin/campaigns/destination/add/")
+    page.fill("#id_name", "合作方推送")
+    page.select_option("#id_kind", "webhook")
+    # then only the webhook's settings are shown
+    assert page.is_visible("#id_config_webhook_url") and not page.is_visible("#id_config_email_host")
+    page.fill("#id_config_webhook_url", receiver.url)
+    page.fill("#id_new_secret", "whsec-typed-once")
+    page.click("input[name=_continue]")
+    # and the secret is never shown again
+    page.wait_for_selector("#test-connection")
+    assert page.input_value("#id_new_secret") == "" and "whsec-typed-once" not in page.content()
+    # when they test the connection, the partner's answer is shown and recorded
+    page.click("#test-connection")
+    assert "成功：Webhook 返回 200" in page.inner_text(".messagelist")
+    assert "成功：Webhook 返回 200" in page.inner_text("#last-test")
+    assert Destination.objects.get().last_test_at is not None
+    shot(page, "destination")
+    page.goto(f"{live_server.url}/admin/campaigns/destination/")
+    assert "合作方推送" in page.inner_text("#result_list")
