@@ -66,9 +66,11 @@ class StrictSerializer(serializers.Serializer):
 
 
 class IdentitySerializer(serializers.Serializer):
-    kind = serializers.CharField(max_length=40, help_text=_(
+    # Not trimmed here: a value of spaces only is well-formed (minLength 1) and normalises to
+    # nothing, which the normaliser refuses as a value (422), not as a blank field (400).
+    kind = serializers.CharField(max_length=40, trim_whitespace=False, help_text=_(
         "phone, email, crm_id, wechat_openid, wechat_unionid, wechat_id, device_id or a partner-defined kind"))
-    value = serializers.CharField(max_length=255)
+    value = serializers.CharField(max_length=255, trim_whitespace=False)
 
 
 class IdentityInSerializer(StrictSerializer, IdentitySerializer):
@@ -86,6 +88,9 @@ class IdentityInSerializer(StrictSerializer, IdentitySerializer):
             attrs["value"] = normalise_identity(attrs["kind"], attrs["value"])
         except NormalisationError as error:
             raise serializers.ValidationError({"value": [str(error)]}, code=error.code) from error
+        if not attrs["value"]:
+            raise serializers.ValidationError({"value": [_("Nothing is left of this value once normalised.")]},
+                                              code="empty_identity")
         return attrs
 
 

@@ -241,3 +241,15 @@ def test_concurrent_upserts_of_one_person_make_one_customer_and_lose_no_field(se
     assert {field: getattr(profile, field) for field in fields} == values
     assert Identity.objects.filter(profile=profile).count() == 2
     assert AuditLog.objects.filter(action="api_call").count() == len(fields)
+
+
+@pytest.mark.parametrize("value", ["   ", "\x1e"])
+def test_an_identity_of_spaces_is_a_value_the_platform_refuses_not_a_malformed_request(api, value):
+    # given an identity value the schema allows (one character or more) that normalises to nothing
+    body = {"identities": [{"kind": "crm_id", "value": value}]}
+    # when it is upserted
+    response = api.post(UPSERT, body, format="json")
+    # then it is a 422 naming the value, and nobody is created
+    body = assert_error(response, 422, "empty_identity")
+    assert list(body["fields"]) == ["identities.0.value"]
+    assert not Profile.objects.exists()
