@@ -95,6 +95,7 @@ class Adapter:
 ADAPTERS = {
     "webhook": "campaigns.destinations.webhook.WebhookAdapter",
     "email": "campaigns.destinations.email.EmailAdapter",
+    "aliyun_sms": "campaigns.destinations.aliyun_sms.AliyunSmsAdapter",
 }
 
 
