@@ -154,12 +154,11 @@ def _text(raw: dict, name: str, item: Item, *, required: bool, max_length: int) 
         else:
             item.refuse("invalid", _("Must be a string."), name)
         return ""
-    value = value.strip() or value  # spaces around are dropped; a value of spaces only is kept as it is
     if not value:
         item.refuse("required" if required else "blank", _("This field may not be blank."), name)
-    elif len(value) > max_length:
+    elif len(value) > max_length:  # as sent: the schema's maxLength counts the spaces too
         item.refuse("too_long", _("At most %(n)s characters.") % {"n": max_length}, name)
-    return value
+    return value.strip() or value  # spaces around are dropped; a value of spaces only is kept as it is
 
 
 def _parse(index: int, raw, partner_code: str, kinds: dict, names: set, now) -> Item:

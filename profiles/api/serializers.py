@@ -60,6 +60,13 @@ class StrictSerializer(serializers.Serializer):
                 types, message = expected
                 if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
                     wrong[name] = [serializers.ErrorDetail(str(message), code="invalid")]
+                    continue
+                limit = getattr(self.fields[name], "max_length", None)
+                if isinstance(value, str) and limit is not None and len(value) > limit:
+                    # As sent: DRF would count after trimming spaces, the schema's maxLength counts them.
+                    wrong[name] = [serializers.ErrorDetail(
+                        str(_("Ensure this field has no more than %(n)s characters.") % {"n": limit}),
+                        code="max_length")]
             if wrong:
                 raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)

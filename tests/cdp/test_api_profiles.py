@@ -253,3 +253,14 @@ def test_an_identity_of_spaces_is_a_value_the_platform_refuses_not_a_malformed_r
     body = assert_error(response, 422, "empty_identity")
     assert list(body["fields"]) == ["identities.0.value"]
     assert not Profile.objects.exists()
+
+
+def test_lengths_count_the_spaces_as_sent(api):
+    # given a name one character over its documented maxLength (200), the extra one a space
+    body = {"identities": [{"kind": "crm_id", "value": "LEN-1"}], "name": " " + "名" * 200}
+    # when it is upserted
+    response = api.post(UPSERT, body, format="json")
+    # then it breaks the schema: a 400, not a customer with the name trimmed
+    assert assert_error(response, 400, "max_length")["fields"] == {"name": [
+        "Ensure this field has no more than 200 characters."]}
+    assert not Profile.objects.exists()
