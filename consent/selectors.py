@@ -5,7 +5,7 @@ import hmac
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Exists, FilteredRelation, OuterRef, Q, QuerySet
+from django.db.models import DateField, Exists, ExpressionWrapper, FilteredRelation, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -57,7 +57,8 @@ def consent_q(purpose: Purpose, now: datetime.datetime | None = None) -> Q:
     states = ConsentState.objects.filter(profile_id=OuterRef("pk"), purpose=purpose)
     if purpose.needs_consent:
         # The birth date from the outer row: no second read of the profile per state.
-        states = states.annotate(customer_birth_date=OuterRef("birth_date"))
+        states = states.annotate(customer_birth_date=ExpressionWrapper(OuterRef("birth_date"),
+                                                                       output_field=DateField()))
         return Q(Exists(states.filter(_counting_grant(purpose, now, birth_date="customer_birth_date"))))
     return ~Q(Exists(states.exclude(status=ConsentStatus.GRANTED)))
 
