@@ -96,6 +96,7 @@ ADAPTERS = {
     "webhook": "campaigns.destinations.webhook.WebhookAdapter",
     "email": "campaigns.destinations.email.EmailAdapter",
     "aliyun_sms": "campaigns.destinations.aliyun_sms.AliyunSmsAdapter",
+    "wechat": "campaigns.destinations.wechat.WechatAdapter",
 }
 
 
