@@ -404,3 +404,18 @@ def test_staff_who_may_only_read_destinations_see_their_settings_by_label_never_
     page = client.get(reverse("admin:campaigns_destination_change", args=[webhook.pk]))
     assert page.status_code == 200 and webhook.config["url"] in text(page) and "Webhook 地址" in text(page)
     assert webhook.secret not in text(page) and 'id="test-connection"' not in text(page)
+
+
+def test_an_email_test_send_goes_to_my_accounts_address(admin_client, staff_user, webhook, receiver):
+    staff_user.email = "me@brand.cn"
+    staff_user.save()
+    campaign = campaign_for(segment_of(consenting("email_marketing", n=1)), webhook, purpose="email_marketing")
+    variant = campaign.variants.get()
+    variant.subject = "{{ name }}，春季新品"
+    variant.save()
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert page.context["test_send_form"]["address"].value() == "me@brand.cn"
+    # whatever is typed in the (disabled) field, the test goes to the account's address
+    admin_client.post(reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]),
+                      {"variant": variant.pk, "address": "someone@else.cn"})
+    assert [(m["address"], m["subject"]) for m in receiver.messages] == [("me@brand.cn", "operator，春季新品")]

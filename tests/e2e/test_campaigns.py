@@ -109,6 +109,10 @@ def test_a_marketer_builds_previews_test_sends_launches_and_reads_the_results(pa
     assert "A" in page.inner_text(".result-variant")
     assert not page.locator("#launch").count() and Campaign.objects.get().status == Campaign.Status.FINISHED
     shot(page, "results")
+    # and the list shows it finished, all four sent
+    page.goto(f"{live_server.url}/admin/campaigns/campaign/")
+    assert "已完成" in page.inner_text("#result_list") and "4 / 4" in page.inner_text("#result_list")
+    shot(page, "list")
 
 
 def test_the_administrator_sets_up_a_webhook_destination_and_tests_its_connection(page, live_server, receiver,
@@ -135,3 +139,20 @@ def test_the_administrator_sets_up_a_webhook_destination_and_tests_its_connectio
     shot(page, "destination")
     page.goto(f"{live_server.url}/admin/campaigns/destination/")
     assert "合作方推送" in page.inner_text("#result_list")
+
+
+def test_a_marketer_uploads_coupon_codes_from_a_gb18030_file(page, live_server, admin_login, tmp_path):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    log_in(page, live_server, *admin_login)
+    page.goto(f"{live_server.url}/admin/campaigns/couponpool/add/")
+    page.fill("#id_name", "满100减20")
+    page.click("input[name=_save]")
+    # when a file with a repeated code is uploaded
+    codes = tmp_path / "券码.txt"
+    codes.write_bytes("SPRING01\nSPRING02\nSPRING02\n".encode("gb18030"))
+    page.set_input_files("#id_file", str(codes))
+    page.click("#coupon-upload input[type=submit]")
+    # then two are added and one refused, and the pool counts them
+    assert "已添加 2 个券码；拒收 1 个（重复 1 个" in page.inner_text(".messagelist")
+    assert "可用 2" in page.inner_text("#coupon-counts")
+    shot(page, "coupons")
