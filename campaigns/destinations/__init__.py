@@ -97,6 +97,7 @@ ADAPTERS = {
     "email": "campaigns.destinations.email.EmailAdapter",
     "aliyun_sms": "campaigns.destinations.aliyun_sms.AliyunSmsAdapter",
     "wechat": "campaigns.destinations.wechat.WechatAdapter",
+    "audience_file": "campaigns.destinations.audience_file.AudienceFileAdapter",
 }
 
 
