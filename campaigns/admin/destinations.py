@@ -2,6 +2,7 @@
 write-only (the change history names the field, as for any field, never a value), and a
 connection test recorded on the destination."""
 import copy
+import secrets
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,12 +15,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..links import public_url
 from ..models import Destination
 from ..services.destinations import destination_test
 
 K = Destination.Kind
-# The settings of each kind: config key → form field. Keys not listed here (set through
-# the API or a later version) are kept as they are when the form is saved.
+# The settings of each kind (the keys its adapter in campaigns/destinations reads): config
+# key → form field. Keys not listed here are kept as they are when the form is saved.
 CONFIG_FIELDS = {
     K.WEBHOOK: {
         "url": forms.URLField(label=_("webhook URL"), max_length=500, assume_scheme="https",
@@ -28,38 +30,63 @@ CONFIG_FIELDS = {
                                           "(X-CDP-Signature).")),
     },
     K.EMAIL: {
-        "host": forms.CharField(label=_("SMTP server"), max_length=200, help_text=_("e.g. smtpdm.aliyun.com")),
-        "port": forms.IntegerField(label=_("SMTP port"), min_value=1, max_value=65535, initial=465),
-        "username": forms.CharField(label=_("SMTP user"), max_length=200, required=False),
+        "backend": forms.ChoiceField(label=_("send through"), required=False, choices=[
+            ("", _("this SMTP server")), ("settings", _("the system's e-mail settings (EMAIL_BACKEND)"))]),
+        "host": forms.CharField(label=_("SMTP server"), max_length=200, required=False,
+                                help_text=_("e.g. smtpdm.aliyun.com")),
+        "port": forms.IntegerField(label=_("SMTP port"), min_value=1, max_value=65535, required=False,
+                                   help_text=_("Empty: 465 with SSL, else 25.")),
+        "username": forms.CharField(label=_("SMTP user"), max_length=200, required=False,
+                                    help_text=_("The SMTP password goes in the secret field below.")),
         "use_ssl": forms.BooleanField(label=_("SSL (port 465)"), required=False),
         "use_tls": forms.BooleanField(label=_("STARTTLS (port 587)"), required=False),
-        "from_email": forms.EmailField(label=_("sender address"), help_text=_("The From address, e.g. "
-                                                                              "news@brand.cn.")),
+        "from_address": forms.EmailField(label=_("sender address"), required=False,
+                                         help_text=_("The From address, e.g. news@brand.cn. Empty: the system's "
+                                                     "default sender.")),
         "from_name": forms.CharField(label=_("sender name"), max_length=100, required=False),
     },
     K.ALIYUN_SMS: {
-        "endpoint": forms.CharField(label=_("API endpoint"), max_length=200, initial="dysmsapi.aliyuncs.com",
-                                    help_text=_("Alibaba Cloud's SMS endpoint; change it only for testing.")),
         "access_key_id": forms.CharField(label=_("AccessKey ID"), max_length=100,
                                          help_text=_("The AccessKey secret goes in the secret field below.")),
+        "endpoint": forms.CharField(label=_("API endpoint"), max_length=200, required=False,
+                                    help_text=_("Empty: Alibaba Cloud's SMS endpoint; change it only for testing.")),
+        "receipt_token": forms.CharField(label=_("receipt token"), max_length=100, required=False,
+                                         help_text=_("Alibaba Cloud does not sign its delivery reports: the report "
+                                                     "URL carries this token. Empty: one is made when saved.")),
+        "params": forms.JSONField(label=_("template parameters"), required=False,
+                                  help_text=_('The tokens the approved template takes, e.g. ["name", "coupon"]. '
+                                              "Empty: all tokens.")),
     },
     K.WECHAT: {
-        "app_id": forms.CharField(label=_("AppID"), max_length=64,
-                                  help_text=_("The official account's AppID; its AppSecret goes in the secret field.")),
+        "appid": forms.CharField(label=_("AppID"), max_length=64,
+                                 help_text=_("The official account's AppID; its AppSecret goes in the secret field.")),
         "api_base": forms.URLField(label=_("API address"), max_length=200, required=False, assume_scheme="https",
-                                   help_text=_("Empty: https://api.weixin.qq.com")),
+                                   help_text=_("Empty: https://api.weixin.qq.com/cgi-bin/")),
+        "fields": forms.JSONField(label=_("template keywords"), required=False,
+                                  help_text=_('Template keyword → token, e.g. {"thing1": "name", "thing2": "coupon"}; '
+                                              '"text" is the whole message. Empty: each token is a keyword of its '
+                                              "own name.")),
+        "server_token": forms.CharField(label=_("server token"), max_length=100, required=False,
+                                        help_text=_("The token of the account's server configuration, to check the "
+                                                    "delivery reports WeChat pushes.")),
     },
     K.AUDIENCE_FILE: {
         "storage": forms.ChoiceField(label=_("where"), choices=[("folder", _("a folder on the server")),
                                                                 ("s3", _("an S3-compatible bucket"))]),
-        "path": forms.CharField(label=_("folder or key prefix"), max_length=300, required=False),
+        "path": forms.CharField(label=_("folder"), max_length=300, required=False),
         "bucket": forms.CharField(label=_("bucket"), max_length=100, required=False),
+        "prefix": forms.CharField(label=_("key prefix"), max_length=200, required=False),
         "endpoint_url": forms.URLField(label=_("S3 endpoint"), max_length=300, required=False,
                                        assume_scheme="https", help_text=_("e.g. https://oss-cn-shanghai.aliyuncs.com")),
         "region": forms.CharField(label=_("region"), max_length=50, required=False),
-        "access_key_id": forms.CharField(label=_("access key id"), max_length=100, required=False),
+        "access_key_id": forms.CharField(label=_("access key id"), max_length=100, required=False,
+                                         help_text=_("The secret access key goes in the secret field below.")),
         "hash": forms.BooleanField(label=_("hash phones and e-mails (SHA-256)"), required=False,
                                    help_text=_("The format ad platforms take for custom audiences.")),
+        "phone_format": forms.ChoiceField(label=_("phone format"), required=False, choices=[
+            ("e164", _("+8613800138000 (Google Customer Match)")),
+            ("digits", _("8613800138000 (Meta custom audiences)")),
+            ("national", _("13800138000 (Tencent Ads, Ocean Engine)"))]),
     },
 }
 
@@ -100,9 +127,16 @@ class DestinationForm(forms.ModelForm):
             name = config_field_name(kind, key)
             if field.required and cleaned.get(name) in (None, ""):
                 self.add_error(name, forms.Field.default_error_messages["required"])
-        if kind == K.AUDIENCE_FILE and cleaned.get(config_field_name(kind, "storage")) == "s3" \
-                and not cleaned.get(config_field_name(kind, "bucket")):
-            self.add_error(config_field_name(kind, "bucket"), _("An S3 destination needs its bucket."))
+        if kind == K.AUDIENCE_FILE:
+            storage = cleaned.get(config_field_name(kind, "storage"))
+            if storage == "s3" and not cleaned.get(config_field_name(kind, "bucket")):
+                self.add_error(config_field_name(kind, "bucket"), _("An S3 destination needs its bucket."))
+            if storage == "folder" and not cleaned.get(config_field_name(kind, "path")):
+                self.add_error(config_field_name(kind, "path"), _("Name the folder the files go to."))
+        if kind == K.EMAIL and cleaned.get(config_field_name(kind, "backend")) != "settings" \
+                and not cleaned.get(config_field_name(kind, "host")):
+            self.add_error(config_field_name(kind, "host"), _("Name the SMTP server, or send through the system's "
+                                                              "e-mail settings."))
         if kind and not self.instance.secret and not cleaned.get("new_secret") and kind in (
                 K.WEBHOOK, K.ALIYUN_SMS, K.WECHAT):
             self.add_error("new_secret", _("This kind of destination needs its secret."))
@@ -115,8 +149,10 @@ class DestinationForm(forms.ModelForm):
         config = {k: v for k, v in (destination.config or {}).items() if k not in known}
         for key in CONFIG_FIELDS.get(kind, {}):
             value = self.cleaned_data.get(config_field_name(kind, key))
-            if value not in (None, ""):
+            if value not in (None, "", [], {}):
                 config[key] = value
+        if kind == K.ALIYUN_SMS and not config.get("receipt_token"):
+            config["receipt_token"] = secrets.token_urlsafe(24)
         destination.config = config
         if self.cleaned_data.get("new_secret"):
             destination.secret = self.cleaned_data["new_secret"]
@@ -131,7 +167,7 @@ class DestinationAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "is_active", "rate_per_second", "batch_size", "last_test_at", "last_test_result")
     list_filter = ("kind", "is_active")
     search_fields = ("name",)
-    readonly_fields = ("connection_test", "settings_shown")
+    readonly_fields = ("connection_test", "settings_shown", "receipt_address")
     change_form_template = "admin/campaigns/destination/change_form.html"
 
     def get_fieldsets(self, request, obj=None):
@@ -149,12 +185,26 @@ class DestinationAdmin(admin.ModelAdmin):
             (_("sending"), {"fields": ["rate_per_second", "batch_size", "max_attempts", "cost_per_message"]}),
         ]
         if obj is not None:
-            fieldsets.append((_("connection"), {"fields": ["connection_test"]}))
+            fieldsets.append((_("connection"), {"fields": ["connection_test", "receipt_address"]}))
         return fieldsets
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         kwargs["fields"] = list(DestinationForm.Meta.fields)  # the config fields are the form's own, not the model's
         return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description=_("receipt address"))
+    def receipt_address(self, obj):
+        """Where the vendor posts delivery reports (and opens, clicks, unsubscribes)."""
+        if obj is None or obj.pk is None or obj.kind == K.AUDIENCE_FILE:
+            return "—"
+        url = public_url(reverse("campaigns:receipts", args=[obj.pk]))
+        if obj.kind == K.ALIYUN_SMS:
+            url += "?token=" + str((obj.config or {}).get("receipt_token", ""))
+        notes = {K.WEBHOOK: _("Signed with the secret, like the batches we send."),
+                 K.ALIYUN_SMS: _("Enter it as the report URL (回执地址) in the Alibaba Cloud SMS console."),
+                 K.WECHAT: _("Forward the account's TEMPLATESENDJOBFINISH events here with their query string."),
+                 K.EMAIL: _("For an e-mail service that posts events; unsubscribes come through our own link.")}
+        return format_html('<code id="receipt-url">{}</code><div class="help">{}</div>', url, notes.get(obj.kind, ""))
 
     @admin.display(description=_("settings"))
     def settings_shown(self, obj):

@@ -419,3 +419,31 @@ def test_an_email_test_send_goes_to_my_accounts_address(admin_client, staff_user
     admin_client.post(reverse("admin:campaigns_campaign_test_send", args=[campaign.pk]),
                       {"variant": variant.pk, "address": "someone@else.cn"})
     assert [(m["address"], m["subject"]) for m in receiver.messages] == [("me@brand.cn", "operator，春季新品")]
+
+
+def destination_form(kind, **config):
+    data = {"name": "目的地", "kind": kind, "is_active": "on", "rate_per_second": 100, "batch_size": 100,
+            "max_attempts": 5, "cost_per_message": "0", "config_audience_file_storage": "folder"}
+    data.update({f"config_{kind}_{key}": value for key, value in config.items()})
+    return data
+
+
+def test_each_kind_keeps_the_settings_its_adapter_reads(admin_client):
+    add = reverse("admin:campaigns_destination_add")
+    # an SMS destination gets a receipt token, and its page shows the report URL carrying it
+    response = admin_client.post(add, {**destination_form("aliyun_sms", access_key_id="LTAI5t", params='["name"]'),
+                                       "new_secret": "ak-secret"})
+    assert response.status_code == 302
+    sms = Destination.objects.get(kind="aliyun_sms")
+    assert sms.config["access_key_id"] == "LTAI5t" and sms.config["params"] == ["name"]
+    assert len(sms.config["receipt_token"]) >= 24
+    page = text(admin_client.get(reverse("admin:campaigns_destination_change", args=[sms.pk])))
+    assert f"/campaigns/receipts/{sms.pk}/?token={sms.config['receipt_token']}" in page
+    # e-mail needs its SMTP server unless it goes through the system's settings
+    response = admin_client.post(add, destination_form("email", from_address="news@brand.cn"))
+    assert "config_email_host" in response.context["adminform"].form.errors
+    assert admin_client.post(add, destination_form("email", backend="settings")).status_code == 302
+    # WeChat takes its AppID and template keywords
+    admin_client.post(add, {**destination_form("wechat", appid="wx123", fields='{"thing1": "name"}'),
+                            "new_secret": "app-secret"})
+    assert Destination.objects.get(kind="wechat").config == {"appid": "wx123", "fields": {"thing1": "name"}}
