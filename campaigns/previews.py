@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from profiles.masking import can_see_personal_data
 
 from .content import ContentError, sms_parts, sms_text, template_compile, template_render
+from .links import click_url
 from .personalise import tokens_for
 from .selectors import sample_customer
 
@@ -45,7 +46,7 @@ def sample_tokens(campaign, *, link_url: str = "", user=None) -> tuple[dict[str,
     tokens = tokens_for([placeholder]).get(0) if customer else None
     if tokens is None:
         tokens = {"name": settings.CAMPAIGN_NAME_FALLBACK, "city": _("Shanghai"), "tier": "", "top_interest": "",
-                  "coupon": _("COUPON123"), "link": link_url, "unsubscribe": ""}
+                  "coupon": _("COUPON123"), "link": click_url(0) if link_url else "", "unsubscribe": ""}
         return tokens, _("an example customer (the audience has nobody yet)")
     if user is not None and not can_see_personal_data(user):
         tokens["name"] = mask_name(customer.name) if customer.name else tokens["name"]

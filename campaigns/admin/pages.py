@@ -117,12 +117,14 @@ def _mask_address(channel: str, address: str) -> str:
 
 
 def _previews(campaign: Campaign, user) -> list[dict]:
+    """Each variant for the same sample customer (read once)."""
+    tokens, customer = sample_tokens(campaign, link_url="-", user=user)
     rendered = []
     for variant in campaign.variants.all():
-        tokens, customer = sample_tokens(campaign, link_url=variant.link_url, user=user)
+        values = {**tokens, "link": tokens["link"] if variant.link_url else ""}
         rendered.append({"variant": variant, "preview": variant_render(
             channel=campaign.purpose.channel, subject=variant.subject, body=variant.body,
-            sign_name=variant.sms_sign_name, tokens=tokens, customer=customer)})
+            sign_name=variant.sms_sign_name, tokens=values, customer=customer)})
     return rendered
 
 

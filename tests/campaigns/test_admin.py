@@ -447,3 +447,13 @@ def test_each_kind_keeps_the_settings_its_adapter_reads(admin_client):
     admin_client.post(add, {**destination_form("wechat", appid="wx123", fields='{"thing1": "name"}'),
                             "new_secret": "app-secret"})
     assert Destination.objects.get(kind="wechat").config == {"appid": "wx123", "fields": {"thing1": "name"}}
+
+
+def test_the_page_previews_every_variant_for_one_sample_customer_with_its_link(admin_client, webhook):
+    campaign = campaign_for(segment_of(consenting(n=2, name="赵六")), webhook)
+    campaign.variants.update(weight=50, body="{{ name }} A {{ link }}", link_url="https://brand.cn/spring")
+    campaign.variants.create(label="B", weight=50, body="{{ name }} B {{ link }}", sms_sign_name="测试")
+    previews = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])).context["previews"]
+    texts = [item["preview"].text for item in previews]
+    assert texts[0].startswith("【测试】赵六 A http") and "/r/" in texts[0]
+    assert texts[1].startswith("【测试】赵六 B") and "/r/" not in texts[1]  # B has no link
