@@ -45,7 +45,6 @@ from django.utils.translation import gettext as _
 from ..models import Delivery, Receipt
 from . import (
     FAILED,
-    RETRY,
     SENT,
     Adapter,
     DestinationError,
@@ -55,6 +54,7 @@ from . import (
     SendResult,
     delivery_key,
 )
+from .settings_values import config_number
 
 DEFAULT_ENDPOINT = "dysmsapi.aliyuncs.com"
 NUMBERS_PER_CALL = 100
@@ -97,7 +97,7 @@ class AliyunSmsAdapter(Adapter):
             protocol, endpoint = endpoint.split("://", 1)
         return Client(openapi_models.Config(
             access_key_id=key_id, access_key_secret=self.destination.secret, endpoint=endpoint.rstrip("/"),
-            protocol=protocol, connect_timeout=3050, read_timeout=int(float(self.config.get("timeout") or 10) * 1000)))
+            protocol=protocol, connect_timeout=3050, read_timeout=int(config_number(self.config, "timeout", 10) * 1000)))
 
     def _call(self, call):
         """Run an SDK call, turning what went wrong into a DestinationError."""
@@ -112,8 +112,8 @@ class AliyunSmsAdapter(Adapter):
                 raise DestinationError(_("Alibaba Cloud SMS refused the request: %(code)s %(message)s")
                                        % {"code": code, "message": str(getattr(error, "message", ""))[:200]},
                                        retryable=retryable(str(code), int(status))) from None
-            raise DestinationError(_("Alibaba Cloud SMS cannot be reached: %(error)s") % {"error": type(error).__name__},
-                                   retryable=True) from None
+            raise DestinationError(_("Alibaba Cloud SMS cannot be reached: %(error)s")
+                                   % {"error": type(error).__name__}, retryable=True) from None
 
     def _params(self, message: OutgoingMessage) -> dict:
         names = self.config.get("params")

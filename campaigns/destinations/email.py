@@ -29,6 +29,7 @@ from django.utils.html import escape, linebreaks, urlize
 from django.utils.translation import gettext as _
 
 from . import FAILED, RETRY, SENT, Adapter, DestinationError, OutgoingMessage, SendResult
+from .settings_values import config_number
 
 SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 
@@ -54,9 +55,10 @@ class EmailAdapter(Adapter):
             raise DestinationError(_("The e-mail destination has no SMTP host."), retryable=False)
         use_ssl = bool(self.config.get("use_ssl"))
         return get_connection(
-            SMTP_BACKEND, fail_silently=False, host=host, port=int(self.config.get("port") or (465 if use_ssl else 25)),
+            SMTP_BACKEND, fail_silently=False, host=host,
+            port=int(config_number(self.config, "port", 465 if use_ssl else 25)),
             username=self.config.get("username") or "", password=self.destination.secret or "",
-            use_tls=bool(self.config.get("use_tls")), use_ssl=use_ssl, timeout=float(self.config.get("timeout") or 10))
+            use_tls=bool(self.config.get("use_tls")), use_ssl=use_ssl, timeout=config_number(self.config, "timeout", 10))
 
     def _open(self, connection) -> None:
         try:

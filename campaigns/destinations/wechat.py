@@ -43,7 +43,6 @@ from profiles.models import Identity
 from ..models import Delivery, Receipt
 from . import (
     FAILED,
-    RETRY,
     SENT,
     Adapter,
     DestinationError,
@@ -58,7 +57,8 @@ DEFAULT_API_BASE = "https://api.weixin.qq.com/cgi-bin/"
 TOKEN_MARGIN = 300  # seconds before WeChat's expiry when the cached token is dropped
 TIMEOUT = (3.05, 10)
 TOKEN_ERRORS = {40001, 40014, 42001}
-RETRY_ERRORS = {-1, 45009, 45011}  # busy, the day's quota, too frequent
+# busy, the day's quota, too frequent; a token refused even after a refresh
+RETRY_ERRORS = {-1, 45009, 45011, *TOKEN_ERRORS}
 # invalid AppID, invalid AppSecret, our IP not on the account's whitelist, AppID or AppSecret missing
 CREDENTIAL_ERRORS = {40013, 40125, 40164, 41002, 41004}
 SIGNATURE_TOLERANCE = 300
@@ -137,7 +137,7 @@ class WechatAdapter(Adapter):
             if error.errcode not in TOKEN_ERRORS:
                 raise
             self._refresh(client, client.session.get(client.access_token_key))
-            return send()
+            return send()  # refused again: retried later, with the rest of the batch
 
     def send_batch(self, messages: list[OutgoingMessage]) -> list[SendResult]:
         try:
@@ -147,7 +147,8 @@ class WechatAdapter(Adapter):
         results = []
         for index, message in enumerate(messages):
             if not message.wechat_template_id:
-                results.append(SendResult(message.delivery_id, FAILED, error=_("The variant has no WeChat template id.")))
+                results.append(SendResult(message.delivery_id, FAILED,
+                                          error=_("The variant has no WeChat template id.")))
                 continue
             try:
                 answer = self._send(client, message)

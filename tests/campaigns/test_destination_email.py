@@ -27,7 +27,8 @@ def free_port() -> int:
 
 
 class Mailbox:
-    """aiosmtpd handler: 'full@…' is refused with 452 (try later), 'nobody@…' with 550."""
+    """aiosmtpd handler: 'full@…' is refused with 452 (try later), 'nobody@…' with 550;
+    a message to 'drop@…' loses the connection."""
 
     def __init__(self):
         self.messages, self.logins = [], []
@@ -41,6 +42,9 @@ class Mailbox:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if envelope.rcpt_tos[0].startswith("drop@"):
+            server.transport.close()
+            return "250 never heard"
         self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content,
                                                                            policy=email.policy.default)))
         return "250 Message accepted for delivery"
@@ -122,6 +126,22 @@ def test_a_server_that_does_not_answer_in_time_means_retry(destination):
         results = adapter_for(destination).send_batch([message(1, "li@example.com"), message(2, "wang@example.com")])
 
     assert {r.outcome for r in results} == {RETRY}
+
+
+def test_a_lost_connection_retries_the_message_and_the_rest_of_the_batch(destination, smtp):
+    results = adapter_for(destination).send_batch([
+        message(1, "li@example.com"), message(2, "drop@example.com"), message(3, "wang@example.com")])
+
+    assert [r.outcome for r in results] == [SENT, RETRY, RETRY]
+    assert [to for to, _m in smtp.messages] == [["li@example.com"]]
+
+
+def test_a_setting_that_is_not_a_number_is_named_not_a_crash(destination):
+    destination.config["port"] = "twenty-five"
+    with pytest.raises(DestinationError) as wrong:
+        adapter_for(destination).test_connection()
+    assert "port" in str(wrong.value) and not wrong.value.retryable
+    assert adapter_for(destination).send_batch([message(1, "li@example.com")])[0].outcome == FAILED
 
 
 def test_a_wrong_password_fails_the_batch_for_good_and_the_connection_test_says_so(destination, smtp):

@@ -26,8 +26,8 @@ class WechatApi:
     expired), template messages to followers; `forced` answers come first."""
 
     def __init__(self, appid):
-        self.appid, self.token, self.issued, self.expires_in, self.forced, self.next_msgid = appid, "", 0, 7200, [], 1000
-        self.sent = []
+        self.appid, self.token, self.issued, self.expires_in = appid, "", 0, 7200
+        self.forced, self.sent, self.next_msgid, self.refuse_tokens = [], [], 1000, False
         self.http = LocalServer(self.answer)
 
     def expire(self):
@@ -43,7 +43,7 @@ class WechatApi:
                 self.token = f"ACCESS_TOKEN_{self.issued}"
             return 200, {"access_token": self.token, "expires_in": self.expires_in}
         if request.path == "/cgi-bin/message/template/send":
-            if not self.token or request.query.get("access_token") != self.token:
+            if not self.token or request.query.get("access_token") != self.token or self.refuse_tokens:
                 return 200, {"errcode": 42001, "errmsg": "access_token expired"}
             if self.forced:
                 return self.forced.pop(0)
@@ -127,6 +127,17 @@ def test_an_expired_token_is_refreshed_and_the_message_sent_once(destination, we
 
     assert [r.outcome for r in results] == [SENT, SENT] and len(wechat.sent) == 3
     assert len(wechat.token_requests) == 2
+
+
+def test_a_token_refused_even_after_a_forced_refresh_retries_the_batch_later(destination, wechat):
+    wechat.refuse_tokens = True
+
+    results = adapter_for(destination).send_batch([message(1), message(2), message(3)])
+
+    assert [r.outcome for r in results] == [RETRY, RETRY, RETRY] and "42001" in results[0].error
+    # the first fetch, the refresh (the same token back), one forced refresh: no more,
+    # WeChat allows few forced refreshes a day
+    assert [r.json()["force_refresh"] for r in wechat.token_requests] == [False, False, True]
 
 
 def test_the_days_quota_retries_the_message_and_the_rest_of_the_batch(destination, wechat):
