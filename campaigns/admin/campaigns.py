@@ -144,7 +144,13 @@ class CampaignAdmin(admin.ModelAdmin):
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         campaign = self.get_object(request, object_id)
-        extra = pages.campaign_page_context(self, request, campaign) if campaign is not None else {}
+        # the page above the form; a save that fails shows the form alone (without the funnel's query)
+        if campaign is None:
+            extra = {}
+        elif request.method == "GET":
+            extra = pages.campaign_page_context(self, request, campaign)
+        else:
+            extra = pages.editor_context(campaign)
         return super().change_view(request, object_id, form_url, {**(extra_context or {}), **extra})
 
     def add_view(self, request, form_url="", extra_context=None):

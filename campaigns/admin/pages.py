@@ -101,10 +101,9 @@ def campaign_page_context(model_admin, request, campaign: Campaign) -> dict:
         if context["can_results"]:
             context["results"] = campaign_results(campaign)
             dead_count, dead = dead_letters(campaign)
-            personal = can_see_personal_data(user)
+            # masked for everyone, as on the members page: the customer's page has the audited reveal
             context["dead_count"], context["dead"] = dead_count, [
-                {"delivery": d, "customer": d.customer,
-                 "address": d.address if personal else _mask_address(d.channel, d.address)} for d in dead]
+                {"delivery": d, "customer": d.customer, "address": _mask_address(d.channel, d.address)} for d in dead]
     return context
 
 
