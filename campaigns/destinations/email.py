@@ -19,7 +19,6 @@ not idempotent: a batch whose worker died is dead-lettered, not sent again.
 from __future__ import annotations
 
 import smtplib
-import socket
 from email.utils import formataddr
 
 from django.conf import settings
@@ -122,14 +121,17 @@ class EmailAdapter(Adapter):
         finally:
             try:
                 connection.close()
-            except (smtplib.SMTPException, OSError, socket.error):
+            except (smtplib.SMTPException, OSError):
                 pass
         return results
 
     def test_connection(self) -> str:
         connection = self._connection()
         self._open(connection)
-        connection.close()
+        try:
+            connection.close()
+        except (smtplib.SMTPException, OSError):
+            pass
         if self.config.get("backend") == "settings":
             return _("The e-mail backend %(backend)s is ready.") % {"backend": settings.EMAIL_BACKEND}
         return _("The SMTP server %(host)s accepted the connection.") % {"host": self.config["host"]}
