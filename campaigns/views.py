@@ -53,4 +53,5 @@ def receipts(request, destination_id):
         items = adapter_for(destination).parse_receipts(request)
     except ReceiptRefused as error:
         return JsonResponse({"code": "receipt_refused", "message": str(error)}, status=400)
-    return JsonResponse({"recorded": receipts_record(destination=destination, receipts=items)})
+    # "code": 0 is the acknowledgement Alibaba Cloud SMS's report push waits for (else it pushes again)
+    return JsonResponse({"code": 0, "recorded": receipts_record(destination=destination, receipts=items)})
