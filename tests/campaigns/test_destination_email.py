@@ -16,7 +16,10 @@ from campaigns.services.sending import destination_drain
 
 from .conftest import campaign_for, consenting, segment_of
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db,
+              # aiosmtpd's own warnings about its test set-up (AUTH without TLS on 127.0.0.1)
+              pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
+              pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")]
 PASSWORD = "smtp-pa55-word"
 
 

@@ -18,7 +18,10 @@ from .test_destination_aliyun_sms import KEY_ID, KEY_SECRET, Dysmsapi
 from .test_destination_email import PASSWORD, Mailbox
 from .test_destination_wechat import APP_SECRET, WechatApi
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db,
+              # aiosmtpd's own warnings about its test set-up (AUTH without TLS on 127.0.0.1)
+              pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning"),
+              pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")]
 WRONG = "wrong-secret-must-not-leak-either"
 
 
