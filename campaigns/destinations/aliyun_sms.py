@@ -31,6 +31,7 @@ from __future__ import annotations
 import datetime
 import hmac
 import json
+import re
 import zoneinfo
 from collections import defaultdict
 
@@ -61,6 +62,7 @@ NUMBERS_PER_CALL = 100
 RETRY_CODES = {"isv.BUSINESS_LIMIT_CONTROL", "isv.DAY_LIMIT_CONTROL", "isv.AMOUNT_NOT_ENOUGH",
                "isv.OUT_OF_SERVICE", "ServiceUnavailable", "InternalError"}
 ILLEGAL_NUMBER = "isv.MOBILE_NUMBER_ILLEGAL"
+OUT_ID = re.compile(r"(\d{1,18})-(\d{1,18})")
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 
@@ -186,12 +188,15 @@ class AliyunSmsAdapter(Adapter):
             reports = json.loads(request.body)
             if not isinstance(reports, list) or not all(isinstance(r, dict) for r in reports):
                 raise ValueError("a JSON list of reports")
-            calls = defaultdict(list)
-            for report in reports:
-                first, last = (int(part) for part in str(report["out_id"]).split("-", 1))
-                calls[(first, last, str(report["biz_id"]))].append(report)
-        except (ValueError, KeyError, TypeError) as error:
+        except ValueError as error:
             raise ReceiptRefused(_("The body is not Alibaba Cloud SMS reports: %(error)s") % {"error": error}) from None
+        calls = defaultdict(list)
+        for report in reports:
+            # the account may also send for other systems (log-in codes, say): their
+            # reports carry no OutId of ours and are skipped, not refused with ours
+            match = OUT_ID.fullmatch(str(report.get("out_id") or ""))
+            if match and report.get("biz_id"):
+                calls[(int(match[1]), int(match[2]), str(report["biz_id"]))].append(report)
         receipts = []
         for (first, last, biz_id), items in calls.items():
             by_number = defaultdict(list)

@@ -208,6 +208,19 @@ def test_a_report_push_without_the_token_is_refused(destination, sent_campaign, 
     assert response.status_code == 400 and not Receipt.objects.exists()
 
 
+def test_reports_of_messages_sent_by_other_systems_are_skipped_and_ours_recorded(destination, sent_campaign, client):
+    sent = list(Delivery.objects.order_by("pk"))
+    ours = reports(sent_campaign[:1], f"{sent[0].pk}-{sent[-1].pk}", sent[0].vendor_id)
+    theirs = [{**ours[0], "out_id": "", "biz_id": "77777^0"}, {**ours[0], "out_id": "login-code"},
+              {"phone_number": "13800138000", "success": True}]
+
+    response = client.post(f"/campaigns/receipts/{destination.pk}/?token={RECEIPT_TOKEN}",
+                           json.dumps(theirs + ours), content_type="application/json")
+
+    assert response.status_code == 200 and response.json()["recorded"] == 1
+    assert Delivery.objects.get(profile=sent_campaign[0]).status == Delivery.Status.DELIVERED
+
+
 def test_a_report_push_that_is_not_reports_is_refused(destination, client):
     response = client.post(f"/campaigns/receipts/{destination.pk}/?token={RECEIPT_TOKEN}", '{"a": 1}',
                            content_type="application/json")
