@@ -277,12 +277,15 @@ def test_large_launches_wait_for_another_persons_approval(client, django_user_mo
     campaign.refresh_from_db()
     # then it waits; the marketer cannot approve it
     assert campaign.status == Campaign.Status.AWAITING_APPROVAL
+    page = text(client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])))
+    assert "等待管理员审批" in page and 'id="approve"' not in page
     approve = reverse("admin:campaigns_campaign_approve", args=[campaign.pk])
     client.post(approve)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.AWAITING_APPROVAL
     # and the administrator's approval sends it
     client.force_login(administrator)
+    assert 'id="approve"' in text(client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk])))
     with django_capture_on_commit_callbacks(execute=True):
         client.post(approve)
     campaign.refresh_from_db()
@@ -459,3 +462,16 @@ def test_the_page_previews_every_variant_for_one_sample_customer_with_its_link(a
     texts = [item["preview"].text for item in previews]
     assert texts[0].startswith("【测试】赵六 A http") and "/r/" in texts[0]
     assert texts[1].startswith("【测试】赵六 B") and "/r/" not in texts[1]  # B has no link
+
+
+def test_a_campaign_for_a_later_time_is_scheduled_not_run(admin_client, webhook, django_capture_on_commit_callbacks):
+    from django.utils import timezone
+
+    at = timezone.now() + timezone.timedelta(days=1)
+    campaign = campaign_for(segment_of(consenting(n=1)), webhook, schedule=Campaign.Schedule.AT, scheduled_at=at)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = admin_client.post(reverse("admin:campaigns_campaign_launch", args=[campaign.pk]), follow=True)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SCHEDULED and campaign.next_run_at == at and not callbacks
+    assert not Delivery.objects.exists()
+    assert any(timezone.localtime(at).strftime("%Y-%m-%d %H:%M") in m for m in page_messages(response))
