@@ -51,9 +51,17 @@ def public_url(path: str) -> str:
     return settings.CDP_PUBLIC_URL.rstrip("/") + path
 
 
+def url_maker(kind: str):
+    """A function delivery id → the public URL of its link of this kind ("r": the click
+    redirect, "u": unsubscribe), with the URL pattern resolved once."""
+    name = {"r": "campaigns:click", "u": "campaigns:unsubscribe"}[kind]
+    prefix = public_url(reverse(name, args=["TOKEN"]).removesuffix("TOKEN"))
+    return lambda delivery_id: prefix + token_make(kind, delivery_id)
+
+
 def click_url(delivery_id: int) -> str:
-    return public_url(reverse("campaigns:click", args=[token_make("r", delivery_id)]))
+    return url_maker("r")(delivery_id)
 
 
 def unsubscribe_url(delivery_id: int) -> str:
-    return public_url(reverse("campaigns:unsubscribe", args=[token_make("u", delivery_id)]))
+    return url_maker("u")(delivery_id)

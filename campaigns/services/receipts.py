@@ -65,7 +65,9 @@ def receipts_record(*, destination: Destination | None, receipts: list[ReceiptIn
         if kind == Receipt.Kind.FAILED and delivery.status in (Delivery.Status.SENT, Delivery.Status.DELIVERED):
             delivery.status, delivery.error = Delivery.Status.FAILED, receipt.detail[:500]
             changed.add(delivery)
-    Delivery.objects.bulk_update(list(changed), ["status", "error", *TIMESTAMP.values()])
+    for delivery in changed:  # receipts come a few at a time
+        Delivery.objects.filter(pk=delivery.pk).update(status=delivery.status, error=delivery.error, **{
+            field: getattr(delivery, field) for field in TIMESTAMP.values()})
     Event.objects.bulk_create([Event(
         profile_id=delivery.profile_id, name=EVENT_NAMES[kind], occurred_at=receipt.occurred_at or now,
         source="campaigns", external_id=f"{delivery_key(delivery.pk)}:{kind}",

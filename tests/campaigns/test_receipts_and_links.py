@@ -39,8 +39,8 @@ def post_receipts(client, destination, items, secret=SECRET):
 
 def test_signed_receipts_are_recorded_once_however_often_they_come(client, sent, webhook):
     items = [{"key": f"cdp-{sent.pk}", "status": "delivered"}, {"key": f"cdp-{sent.pk}", "status": "opened"}]
-    assert post_receipts(client, webhook, items).json() == {"recorded": 2}
-    assert post_receipts(client, webhook, items).json() == {"recorded": 0}
+    assert post_receipts(client, webhook, items).json()["recorded"] == 2
+    assert post_receipts(client, webhook, items).json()["recorded"] == 0
     sent.refresh_from_db()
     assert sent.status == Delivery.Status.DELIVERED and sent.opened_at and sent.delivered_at
     assert Receipt.objects.count() == 2
@@ -62,7 +62,7 @@ def test_receipts_with_a_wrong_signature_or_body_are_refused(client, sent, webho
 def test_unknown_keys_and_kinds_are_ignored(client, sent, webhook):
     items = [{"key": "cdp-999999", "status": "delivered"}, {"key": f"cdp-{sent.pk}", "status": "exploded"},
              {"key": "nonsense", "status": "opened"}]
-    assert post_receipts(client, webhook, items).json() == {"recorded": 0}
+    assert post_receipts(client, webhook, items).json()["recorded"] == 0
 
 
 @pytest.mark.parametrize("kind,reason", [("unsubscribed", "unsubscribed"), ("complained", "complaint")])
