@@ -7,7 +7,8 @@ name and the rendered message is "text"); server_token (the token of the account
 server configuration, for receipts). The AppSecret is the destination's secret.
 
 The access token comes from /cgi-bin/stable_token (the AppSecret travels in the POST
-body, never in a URL that proxies or debug logs could keep) and is shared by all
+body, never in a URL that proxies or debug logs could keep; and unlike /cgi-bin/token,
+fetching one does not invalidate the token other processes hold) and is shared by all
 workers through Django's cache until a few minutes before WeChat's `expires_in`. An
 answer 40001/42001/40014 (token invalid or expired) fetches a fresh one (forced, if
 WeChat hands back the same) and sends the message once more.
@@ -121,7 +122,11 @@ class WechatAdapter(Adapter):
         fields = self.config.get("fields") or {name: name for name in values}
         return {keyword: {"value": values.get(token, "")} for keyword, token in fields.items()}
 
-    def _refresh(self, client: Client, stale: str | None) -> None:
+    def _refresh(self, client: Client, stale: str) -> None:
+        """A token for `stale`, the one WeChat refused: another worker's newer one from
+        the cache, else a fresh fetch, forced only when WeChat hands back the same."""
+        if client.session.get(client.access_token_key) not in (None, stale):
+            return
         client.session.delete(client.access_token_key)
         client.fetch_access_token()
         if client.session.get(client.access_token_key) == stale:
@@ -131,12 +136,13 @@ class WechatAdapter(Adapter):
         def send():
             return client.message.send_template(message.address, message.wechat_template_id, self._data(message),
                                                 url=message.link or None)
+        used = client.access_token
         try:
             return send()
         except WeChatClientException as error:
             if error.errcode not in TOKEN_ERRORS:
                 raise
-            self._refresh(client, client.session.get(client.access_token_key))
+            self._refresh(client, used)
             return send()  # refused again: retried later, with the rest of the batch
 
     def send_batch(self, messages: list[OutgoingMessage]) -> list[SendResult]:
