@@ -3,15 +3,16 @@ it, the campaign page: funnel, preview, test send, the life buttons, progress, d
 letters and results (campaigns/admin/pages.py)."""
 from functools import partial
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.urls import path
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from ..models import Campaign, Variant
 from ..selectors import campaigns_progress
+from ..services.copies import campaign_copy
 from . import pages
 from .forms import CampaignForm, VariantForm, VariantFormSet
 
@@ -54,6 +55,7 @@ class CampaignAdmin(admin.ModelAdmin):
     autocomplete_fields = ("segment",)
     date_hierarchy = "created_at"
     change_form_template = "admin/campaigns/campaign/change_form.html"
+    actions = ["copy_as_draft"]
     fieldsets = [
         (_("Basics"), {"fields": ["name", "purpose", "destination"]}),
         (_("Audience"), {"fields": ["audience_kind", "segment", "trigger_event", "trigger_where",
@@ -96,6 +98,14 @@ class CampaignAdmin(admin.ModelAdmin):
             return "—"
         return format_html('<progress max="100" value="{}"></progress> {} / {}', progress.percent,
                            f"{progress.done:,}", f"{progress.to_send:,}")
+
+    @admin.action(description=_("Copy as new drafts"), permissions=["add"])
+    def copy_as_draft(self, request, queryset):
+        copies = [campaign_copy(campaign=campaign, user=request.user) for campaign in queryset]
+        self.message_user(request, ngettext("%(count)s draft made: %(names)s", "%(count)s drafts made: %(names)s",
+                                            len(copies)) % {"count": len(copies),
+                                                            "names": "、".join(c.name for c in copies)},
+                          messages.SUCCESS)
 
     # -- form ---------------------------------------------------------------------------
 

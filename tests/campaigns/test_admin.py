@@ -475,3 +475,17 @@ def test_a_campaign_for_a_later_time_is_scheduled_not_run(admin_client, webhook,
     assert campaign.status == Campaign.Status.SCHEDULED and campaign.next_run_at == at and not callbacks
     assert not Delivery.objects.exists()
     assert any(timezone.localtime(at).strftime("%Y-%m-%d %H:%M") in m for m in page_messages(response))
+
+
+def test_a_sent_campaign_is_copied_as_a_new_draft_with_its_variants(client, django_user_model, webhook):
+    campaign = campaign_for(segment_of(consenting(n=1)), webhook, status=Campaign.Status.FINISHED, cap_messages=1,
+                            cap_days=30)
+    campaign.variants.create(label="B", weight=50, body="B 版")
+    marketer = staff_with(django_user_model, MARKETER)
+    client.force_login(marketer)
+    client.post(reverse("admin:campaigns_campaign_changelist"),
+                {"action": "copy_as_draft", "_selected_action": [campaign.pk]})
+    copy = Campaign.objects.exclude(pk=campaign.pk).get()
+    assert copy.name == "春季促销（副本）" and copy.status == Campaign.Status.DRAFT and copy.owner == marketer
+    assert (copy.segment_id, copy.cap_messages, copy.cap_days, copy.launched_at) == (campaign.segment_id, 1, 30, None)
+    assert sorted(copy.variants.values_list("label", "body")) == [("A", "{{ name }}，您好"), ("B", "B 版")]
