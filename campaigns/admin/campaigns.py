@@ -99,6 +99,12 @@ class CampaignAdmin(admin.ModelAdmin):
         return format_html('<progress max="100" value="{}"></progress> {} / {}', progress.percent,
                            f"{progress.done:,}", f"{progress.to_send:,}")
 
+    def get_actions(self, request):
+        """No bulk delete: a sent campaign's deliveries are its record (drafts are deleted one by one)."""
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
     @admin.action(description=_("Copy as new drafts"), permissions=["add"])
     def copy_as_draft(self, request, queryset):
         copies = [campaign_copy(campaign=campaign, user=request.user) for campaign in queryset]

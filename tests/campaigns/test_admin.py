@@ -489,3 +489,13 @@ def test_a_sent_campaign_is_copied_as_a_new_draft_with_its_variants(client, djan
     assert copy.name == "春季促销（副本）" and copy.status == Campaign.Status.DRAFT and copy.owner == marketer
     assert (copy.segment_id, copy.cap_messages, copy.cap_days, copy.launched_at) == (campaign.segment_id, 1, 30, None)
     assert sorted(copy.variants.values_list("label", "body")) == [("A", "{{ name }}，您好"), ("B", "B 版")]
+
+
+def test_campaigns_are_not_deleted_in_bulk_and_only_drafts_one_by_one(admin_client, webhook):
+    sent = campaign_for(segment_of(consenting(n=1)), webhook, status=Campaign.Status.FINISHED)
+    draft = campaign_for(sent.segment, webhook, name="草稿")
+    response = admin_client.get(reverse("admin:campaigns_campaign_changelist"))
+    assert "delete_selected" not in text(response)
+    assert admin_client.get(reverse("admin:campaigns_campaign_delete", args=[sent.pk])).status_code == 403
+    admin_client.post(reverse("admin:campaigns_campaign_delete", args=[draft.pk]), {"post": "yes"})
+    assert list(Campaign.objects.all()) == [sent]
