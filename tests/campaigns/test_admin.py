@@ -499,3 +499,19 @@ def test_campaigns_are_not_deleted_in_bulk_and_only_drafts_one_by_one(admin_clie
     assert admin_client.get(reverse("admin:campaigns_campaign_delete", args=[sent.pk])).status_code == 403
     admin_client.post(reverse("admin:campaigns_campaign_delete", args=[draft.pk]), {"post": "yes"})
     assert list(Campaign.objects.all()) == [sent]
+
+
+def test_a_trigger_campaigns_page_has_no_funnel_but_previews_for_an_example_customer(admin_client, webhook):
+    from consent.models import Purpose as PurposeModel
+
+    campaign = Campaign.objects.create(name="弃购提醒", purpose=PurposeModel.objects.get(code="sms_marketing"),
+                                       destination=webhook, audience_kind=Campaign.AudienceKind.TRIGGER_EVENT,
+                                       trigger_event="add_to_cart", trigger_unless_event="order",
+                                       trigger_within_minutes=60)
+    campaign.variants.create(label="A", weight=100, body="{{ name }}，购物车里的商品还在", sms_sign_name="品牌")
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+    assert page.status_code == 200 and "funnel" not in page.context
+    preview = page.context["previews"][0]["preview"]
+    assert preview.text.startswith("【品牌】尊敬的会员，购物车") and "示例客户" in preview.customer
+    launch = admin_client.get(reverse("admin:campaigns_campaign_launch", args=[campaign.pk]))
+    assert "监听触发条件" in text(launch)
