@@ -307,7 +307,8 @@ def bench_campaign_trigger_latency(ctx, seconds: int = 60, rate: int = 1000) -> 
     destination, _ = Destination.objects.get_or_create(name="bench: receiver", kind="webhook", defaults={
         "config": {"url": f"http://127.0.0.1:{RECEIVER_PORT}/hook"}, "secret": "bench", "rate_per_second": 100_000})
     measured = campaign(None, destination, f"bench trigger {uuid.uuid4().hex[:6]}",
-                        audience_kind=Campaign.AudienceKind.TRIGGER_EVENT, trigger_event="bench_trigger",
+                        audience_kind=Campaign.AudienceKind.TRIGGER_EVENT, trigger_event="add_to_cart",
+                        trigger_where=[{"property": "category", "op": "eq", "value": "bench"}],
                         cap_messages=100, cap_days=1)
     now = timezone.now()
     Campaign.objects.filter(pk=measured.pk).update(status=Campaign.Status.SENDING, launched_at=now,
@@ -327,9 +328,9 @@ def bench_campaign_trigger_latency(ctx, seconds: int = 60, rate: int = 1000) -> 
             n = b * batch_size + i
             trigger = n % 10 == 0  # one event in ten starts the campaign
             events.append({"external_id": f"{run_id}-{n}", "source": "bench-shop",
-                           "name": "bench_trigger" if trigger else "page_view",
+                           "name": "add_to_cart" if trigger else "page_view",
                            "occurred_at": "__NOW__", "identities": [{"kind": "phone", "value": phones[n // 10 % len(phones)]}],
-                           "properties": {"page": "home"}})
+                           "properties": {"category": "bench"} if trigger else {"page": "home"}})
         batches.append(events)
     worker = start_worker(beat=True)
     server = subprocess.Popen([str(Path(sys.executable).parent / "gunicorn"), "cdp.wsgi", "--workers", "2",
@@ -343,7 +344,7 @@ def bench_campaign_trigger_latency(ctx, seconds: int = 60, rate: int = 1000) -> 
         with multiprocessing.get_context("fork").Pool(clients) as pool:
             results = pool.map(_post_events, shares)
         deadline = time.monotonic() + 90
-        triggered = Event.objects.filter(name="bench_trigger", external_id__startswith=f"{run_id}-")
+        triggered = Event.objects.filter(name="add_to_cart", external_id__startswith=f"{run_id}-")
         while time.monotonic() < deadline:
             if Delivery.objects.filter(campaign=measured).count() >= triggered.values("profile_id").distinct().count():
                 break
@@ -352,7 +353,7 @@ def bench_campaign_trigger_latency(ctx, seconds: int = 60, rate: int = 1000) -> 
             cursor.execute("""
                 SELECT EXTRACT(EPOCH FROM d.created_at - MIN(e.received_at))
                 FROM campaigns_delivery d JOIN profiles_event e
-                  ON e.profile_id = d.profile_id AND e.name = 'bench_trigger' AND e.external_id LIKE %s
+                  ON e.profile_id = d.profile_id AND e.name = 'add_to_cart' AND e.external_id LIKE %s
                 WHERE d.campaign_id = %s GROUP BY d.id, d.created_at""", [f"{run_id}-%", measured.pk])
             latencies = sorted(row[0] for row in cursor.fetchall())
     finally:

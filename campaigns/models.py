@@ -160,7 +160,9 @@ class Campaign(models.Model):
 
     @property
     def is_editable(self) -> bool:
-        return self.status in (self.Status.DRAFT, self.Status.AWAITING_APPROVAL)
+        """Only a draft: what an approver approves is what was asked for (to change a
+        campaign awaiting approval, cancel it and copy it as a new draft)."""
+        return self.status == self.Status.DRAFT
 
     def frequency_cap(self) -> tuple[int, int]:
         """(messages, days) that count for this campaign."""

@@ -145,6 +145,13 @@ def campaign_cancel(*, campaign: Campaign, user, now: datetime.datetime | None =
     return campaign
 
 
+def campaign_halt(*, campaign: Campaign, reason: str) -> None:
+    """Pause a campaign the system cannot go on with (a trigger that no longer parses, a
+    coupon pool run dry), saying why on its page and in the audit log."""
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.PAUSED, last_error=reason[:2000])
+    _audit(campaign, Actor.system("campaigns"), "campaign_paused", reason=reason)
+
+
 def _locked_for_control(campaign: Campaign, user) -> Campaign:
     if not user.has_perm("campaigns.launch_campaign"):
         raise PermissionDenied(_("You may not control campaigns."))
@@ -177,9 +184,7 @@ def campaign_run_due(*, campaign_id: int, now: datetime.datetime | None = None) 
         with transaction.atomic():
             run_decide(campaign=campaign, now=now)
     except ValidationError as error:
-        campaign.status, campaign.last_error = Campaign.Status.PAUSED, " ".join(error.messages)
-        campaign.save(update_fields=["status", "last_error", "updated_at"])
-        _audit(campaign, Actor.system("campaigns"), "campaign_paused", reason=" ".join(error.messages))
+        campaign_halt(campaign=campaign, reason=" ".join(error.messages))
         return False
     step = RECURRENCE.get(campaign.schedule)
     campaign.next_run_at = campaign.next_run_at + step if step else None

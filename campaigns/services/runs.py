@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 
 from cdp.sql import constant, insert_from_select, statistics_refresh, transaction_lock, tune_for_analysis
 
+from segments.conditions.parse import parse
+
 from ..buckets import Bucket, variant_salt
 from ..content import ContentError, template_compile
 from ..eligibility import address_expression, eligible, funnel, with_holdout
@@ -46,8 +48,8 @@ def campaign_check(campaign: Campaign) -> list[str]:
         problems.append(_("Choose the segment to send to."))
     if campaign.audience_kind == Campaign.AudienceKind.TRIGGER_SEGMENT and campaign.segment_id is None:
         problems.append(_("Choose the segment whose new members start the campaign."))
-    if campaign.audience_kind == Campaign.AudienceKind.TRIGGER_EVENT and not campaign.trigger_event:
-        problems.append(_("Choose the event that starts the campaign."))
+    if campaign.audience_kind == Campaign.AudienceKind.TRIGGER_EVENT:
+        problems += trigger_problems(campaign)
     variants = list(campaign.variants.all())
     if not variants:
         problems.append(_("Write the message (at least one variant)."))
@@ -67,6 +69,22 @@ def campaign_check(campaign: Campaign) -> list[str]:
                             % {"label": variant.label})
         if campaign.destination.kind == Destination.Kind.WECHAT and not variant.wechat_template_id:
             problems.append(_("Variant %(label)s needs the WeChat template id.") % {"label": variant.label})
+    return problems
+
+
+def trigger_problems(campaign: Campaign) -> list[str]:
+    """What is wrong with an event trigger: its events must be registered and its
+    property filters valid, as in a segment's behaviour condition."""
+    if not campaign.trigger_event:
+        return [_("Choose the event that starts the campaign.")]
+    problems = []
+    for event, where in ((campaign.trigger_event, campaign.trigger_where or []),
+                         (campaign.trigger_unless_event, [])):
+        if event:
+            try:
+                parse({"event": event, "where": where})
+            except ValidationError as error:
+                problems += error.messages
     return problems
 
 

@@ -10,6 +10,7 @@ steps as for any send. A customer is triggered at most once per campaign every
 import datetime
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
@@ -22,6 +23,7 @@ from segments.models import SegmentMembership
 from ..eligibility import eligible, funnel
 from ..models import Campaign, CampaignRun, Delivery
 from ..quiet_hours import send_time
+from .lifecycle import campaign_halt
 from .runs import campaign_check, channel_lock, outbox_write
 
 
@@ -58,8 +60,11 @@ def trigger_evaluate(*, campaign_id: int, now: datetime.datetime | None = None) 
     now = now or timezone.now()
     campaign = (Campaign.objects.select_for_update(skip_locked=True).select_related("purpose", "destination")
                 .filter(pk=campaign_id, status=Campaign.Status.SENDING).first())
-    if campaign is None or not campaign.is_trigger or campaign_check(campaign):
+    if campaign is None or not campaign.is_trigger:
         return 0
+    problems = campaign_check(campaign)
+    if problems:
+        raise ValidationError(problems, code="campaign_not_ready")
     window = datetime.timedelta(minutes=campaign.trigger_within_minutes if campaign.trigger_unless_event else 0)
     margin = datetime.timedelta(seconds=settings.CAMPAIGN_TRIGGER_MARGIN_SECONDS)
     until = now - window
@@ -90,4 +95,10 @@ def triggers_evaluate(now: datetime.datetime | None = None) -> int:
     now = now or timezone.now()
     ids = Campaign.objects.filter(status=Campaign.Status.SENDING, audience_kind__in=[
         Campaign.AudienceKind.TRIGGER_SEGMENT, Campaign.AudienceKind.TRIGGER_EVENT]).values_list("pk", flat=True)
-    return sum(trigger_evaluate(campaign_id=campaign_id, now=now) for campaign_id in list(ids))
+    written = 0
+    for campaign_id in list(ids):
+        try:
+            written += trigger_evaluate(campaign_id=campaign_id, now=now)
+        except ValidationError as error:  # e.g. its event no longer registered, its coupons used up
+            campaign_halt(campaign=Campaign.objects.get(pk=campaign_id), reason=" ".join(error.messages))
+    return written

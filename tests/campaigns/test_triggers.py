@@ -95,3 +95,20 @@ def test_a_paused_trigger_campaign_is_not_evaluated(webhook):
     campaign.save()
     cart(consenting()[0], now - datetime.timedelta(hours=2))
     assert trigger_evaluate(campaign_id=campaign.pk, now=now) == 0
+
+
+def test_a_trigger_that_can_no_longer_be_evaluated_pauses_and_says_why(webhook):
+    from campaigns.services.triggers import triggers_evaluate
+    from cdp.models import AuditLog
+
+    now = timezone.now()
+    campaign = abandoned_cart(webhook, launched_at=now - datetime.timedelta(hours=3))
+    healthy = abandoned_cart(webhook, launched_at=now - datetime.timedelta(hours=3))
+    Campaign.objects.filter(pk=campaign.pk).update(trigger_event="no_such_event")
+    cart(consenting()[0], now - datetime.timedelta(hours=2))
+
+    assert triggers_evaluate(now=now) == 1  # the healthy one still runs
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.PAUSED and "no_such_event" in campaign.last_error
+    assert AuditLog.objects.filter(action="campaign_paused", target=f"campaign:{campaign.pk}").exists()
+    assert Delivery.objects.get().campaign_id == healthy.pk
