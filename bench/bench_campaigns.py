@@ -355,7 +355,7 @@ def bench_campaign_trigger_latency(ctx, seconds: int = 60, rate: int = 1000) -> 
                 FROM campaigns_delivery d JOIN profiles_event e
                   ON e.profile_id = d.profile_id AND e.name = 'add_to_cart' AND e.external_id LIKE %s
                 WHERE d.campaign_id = %s GROUP BY d.id, d.created_at""", [f"{run_id}-%", measured.pk])
-            latencies = sorted(row[0] for row in cursor.fetchall())
+            latencies = sorted(float(row[0]) for row in cursor.fetchall())
     finally:
         stop(server)
         stop(worker)
