@@ -25,6 +25,7 @@ from ..importing.mapping import identity_kinds, target_choices
 from ..importing.masks import row_mask, row_masks, text_mask
 from ..importing.pipeline import import_run
 from ..importing.readers import FORMATS, ReadError, encoding_label, open_table
+from ..importing.touched import CREATED, UPDATED, import_touched, import_touched_counts
 from ..importing.undo import import_undo, import_undo_queue
 from ..masking import can_see_personal_data
 from ..models import ErrorPolicy, ImportJob, ImportKind, ImportMode, ImportStatus, MappingTemplate
@@ -55,10 +56,8 @@ class UploadForm(forms.Form):
     template = forms.ModelChoiceField(label=gettext_lazy("mapping template"), required=False,
                                       queryset=MappingTemplate.objects.all(),
                                       help_text=gettext_lazy("Reuse the column mapping saved for this source."))
-    mode = forms.ChoiceField(label=gettext_lazy("mode"), choices=ImportMode.choices,
-                             help_text=gettext_lazy("For customer files; events and consent rows never create "
-                                                    "or update customers."))
-    error_policy = forms.ChoiceField(label=gettext_lazy("on errors"), choices=ErrorPolicy.choices)
+    # Mode and error policy are chosen once, on the mapping page, beside the preview they
+    # decide (and the mode only for customer files); the job page shows them.
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -91,6 +90,39 @@ class UploadForm(forms.Form):
         return cleaned
 
 
+class ImportJobFilter(admin.SimpleListFilter):
+    """The customer list narrowed to those one import created, or updated (for event and
+    consent files: whose events or consent it recorded): `?import_job=12-created`. Shown
+    in the sidebar only while it is used; the job page links to it."""
+
+    title = gettext_lazy("import")
+    parameter_name = "import_job"
+
+    def _parsed(self):
+        job_id, _dash, action = (self.value() or "").partition("-")
+        if not job_id.isdigit() or action not in (CREATED, UPDATED):
+            return None, action
+        return ImportJob.objects.filter(pk=int(job_id)).first(), action
+
+    def lookups(self, request, model_admin):
+        if not self.value():
+            return []
+        job, action = self._parsed()
+        if job is None:
+            return [(self.value(), _("unknown import"))]
+        label = ((_("created by import #%(job)s") if action == CREATED else _("updated by import #%(job)s"))
+                 if job.kind == ImportKind.PROFILES else _("in import #%(job)s")) % {"job": job.pk}
+        return [(self.value(), f"{label} ({job.file_name})")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        job, action = self._parsed()
+        if job is None or not ImportJobAdmin.may_view(request, job):
+            return queryset.none()
+        return import_touched(job, action, queryset)
+
+
 @admin.register(MappingTemplate)
 class MappingTemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "kind", "source", "updated_at")
@@ -114,6 +146,10 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # a job holds what its undo needs; it stays as the record of the import
+
+    @staticmethod
+    def may_view(request, job: ImportJob) -> bool:
+        return request.user.has_perm("profiles.view_importjob") or request.user.has_perm("profiles.change_importjob")
 
     @admin.display(description=gettext_lazy("duration"))
     def duration_display(self, job):
@@ -151,13 +187,15 @@ class ImportJobAdmin(admin.ModelAdmin):
         masks = row_masks(headers, job.mapping)
         for action, rows in (job.report.get("samples") or {}).items():
             if rows:
-                samples.append({"label": labels.get(action, action), "rows": [
-                    row if reads_cells else {**row, "values": row_mask(row["values"], masks)} for row in rows]})
+                samples.append({"label": labels.get(action, action),
+                                "rows": [_sample(row, reads_cells, masks) for row in rows]})
         if not reads_cells:  # error messages quote the cells they are about
             for error in errors:
                 error.errors = [{**item, "message": text_mask(item.get("message", ""))} for item in error.errors]
         may_act = _may_act(request.user, job)
         return TemplateResponse(request, "admin/profiles/importjob/detail.html", {
+            "touched": _touched_links(job),
+            "warnings": _warnings(job, reads_cells),
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": _("Import #%(job)s: %(file)s") % {"job": job.pk, "file": job.file_name},
@@ -189,8 +227,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             try:
                 job, _table = import_job_create(
                     path=stored, name=data["file"].name, kind=data["kind"], actor=Actor.staff(request.user),
-                    source=data["source"], mode=data["mode"], error_policy=data["error_policy"],
-                    template=data["template"])
+                    source=data["source"], template=data["template"])
             except ReadError as error:
                 form.add_error("file", str(error))
             else:
@@ -391,6 +428,47 @@ class ImportJobAdmin(admin.ModelAdmin):
         administrator's), and for consent files only with the consent permission."""
         if not self.has_add_permission(request) or not _may_act(request.user, job):
             raise PermissionDenied
+
+
+def _sample(row: dict, reads_cells: bool, masks) -> dict:
+    """A sample row of the report: each cell as written and, where it differs, as it is
+    stored; phones and e-mails masked for staff who may not read the file's cells."""
+    values, stored = row["values"], row.get("stored") or []
+    warnings = row.get("warnings") or []
+    if not reads_cells:
+        values = row_mask(values, masks)
+        stored = row_mask(stored, masks)
+        warnings = [{**item, "message": text_mask(item.get("message", ""))} for item in warnings]
+    cells = [{"raw": value, "stored": stored[index] if index < len(stored) else None}
+             for index, value in enumerate(values)]
+    return {**row, "cells": cells, "warnings": warnings}
+
+
+def _warnings(job: ImportJob, reads_cells: bool) -> dict:
+    """The rows imported without a refused cell (a landline in the mobile column)."""
+    warnings = job.report.get("warnings") or {}
+    rows = warnings.get("rows") or []
+    if not reads_cells:
+        rows = [{**item, "message": text_mask(item.get("message", ""))} for item in rows]
+    return {"count": warnings.get("count", 0), "rows": rows, "listed": len({item["row"] for item in rows})}
+
+
+def _touched_links(job: ImportJob) -> list[dict]:
+    """Links to the customer list filtered to the customers this import created / updated
+    (for event and consent files: those whose events or consent it recorded), with counts."""
+    if job.dry_run or job.undone_at or job.status not in (ImportStatus.DONE, ImportStatus.FAILED,
+                                                          ImportStatus.INTERRUPTED):
+        return []
+    counts = import_touched_counts(job)
+    url = reverse("admin:profiles_profile_changelist")
+    if job.kind == ImportKind.PROFILES:
+        items = [(CREATED, _("Customers created by this import")), (UPDATED, _("Customers updated by this import"))]
+    elif job.kind == ImportKind.EVENTS:
+        items = [(UPDATED, _("Customers whose events this import added"))]
+    else:
+        items = [(UPDATED, _("Customers whose consent this import recorded"))]
+    return [{"action": action, "label": label, "count": counts[action],
+             "url": f"{url}?{ImportJobFilter.parameter_name}={job.pk}-{action}"} for action, label in items]
 
 
 def _may_act(user, job: ImportJob) -> bool:

@@ -32,6 +32,7 @@ from ..services.suppression import identities_refuse_suppressed
 from ..services.tags import tag_assign, tag_remove
 from .bulk_tags import BulkTagActionsMixin
 from .list_filters import CityFilter, ConsentFilter, ProvinceFilter, SegmentFilter
+from .imports import ImportJobFilter
 from .merging import MergingMixin
 from .personal_data import PersonalDataLookupsMixin
 from .profile_page import ProfilePageMixin
@@ -196,6 +197,7 @@ class ProfileAdmin(BulkTagActionsMixin, PersonalDataLookupsMixin, MergingMixin, 
         "status", "gender",
         score_filter("rfm_recency", _("R score")), score_filter("rfm_frequency", _("F score")),
         score_filter("rfm_monetary", _("M score")),
+        ImportJobFilter,  # shown only while used: the import job page links to it
     )
     search_fields = ("name",)  # shows the search box; get_search_results does the real work
     search_help_text = _("Phone in any format, email, name (or part of it), CRM id, WeChat id, public id, or a city "

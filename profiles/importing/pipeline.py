@@ -72,6 +72,7 @@ from .store import ID_LIST, OrmStore, id_list, id_ranges, ranges_q, store_for_co
 log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 5  # first rows of each outcome shown in the report
+WARNING_ROWS = 1000  # rows imported with a refused cell: all are counted, the first listed
 ACTIONS = ("create", "update", "unchanged", "skip", "fail")
 
 
@@ -161,6 +162,9 @@ class _Runner:
         self.store: OrmStore = store_for_connection()
         self.actor = import_runner_actor(job)
         self.samples: dict[str, list] = {action: [] for action in ACTIONS}
+        # Rows imported without a refused cell (a landline in the mobile column).
+        self.warnings: dict = {"count": 0, "rows": []}
+        self.parser: RowParser | None = None
         self.errors_file = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.batch_number = 0
         self.metrics_stale: set[int] = set()
@@ -180,6 +184,7 @@ class _Runner:
             self.batch_number = max(job.batches.values_list("number", flat=True), default=0)
             self.samples.update({action: list(rows) for action, rows in (job.report.get("samples") or {}).items()
                                  if action in self.samples})
+            self.warnings = dict(job.report.get("warnings") or self.warnings)
             job.rows_read = job.created + job.updated + job.unchanged + job.skipped + job.failed
             if job.kind == ImportKind.EVENTS:  # customers who got events before the interruption
                 ranges = [r for batch in job.batches.all() for r in batch.event_ids]
@@ -248,6 +253,7 @@ class _Runner:
         job.heartbeat_at = job.finished_at
         job.report = {
             "samples": self.samples,
+            "warnings": self.warnings,
             "seconds": round(time.monotonic() - started, 3),
             "rows_per_second": round(job.rows_read / max(time.monotonic() - started, 1e-6)),
         }
@@ -261,6 +267,7 @@ class _Runner:
             mapping = traits_register(mapping)  # inside the transaction: a dry run registers nothing
         parser = RowParser(kind=job.kind, headers=table.headers, mapping=mapping, source=job.source,
                            trait_definitions={d.key: d for d in AttributeDefinition.objects.all()})
+        self.parser = parser
         self.precedence = job.precedence or DEFAULT_PRECEDENCE
         self.weak_kinds = set(IdentityKind.objects.filter(merge_on=False).values_list("code", flat=True))
         deferred: list[Row] = []
@@ -389,7 +396,7 @@ class _Runner:
         ImportJob.objects.filter(pk=job.pk).update(
             resume_row=resume_row, heartbeat_at=job.heartbeat_at, rows_read=job.rows_read, created=job.created,
             updated=job.updated, unchanged=job.unchanged, skipped=job.skipped, failed=job.failed,
-            report={**job.report, "samples": self.samples})
+            report={**job.report, "samples": self.samples, "warnings": self.warnings})
         self._flush_errors()
 
     def _classify_and_write(self, rows: list[Row]):
@@ -597,13 +604,28 @@ class _Runner:
         attribute = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped",
                      "fail": "failed"}[outcome.action]
         setattr(job, attribute, getattr(job, attribute) + 1)
+        row = outcome.row
+        if row.warnings:
+            if outcome.action == "fail":  # the failed-rows file lists everything to fix
+                row.issues += row.warnings
+            elif outcome.action != "skip":  # stored without the refused cells
+                self.warnings["count"] += 1
+                if len(self.warnings["rows"]) < WARNING_ROWS:
+                    self.warnings["rows"] += [{"row": row.number, "column": i.column, "message": i.message,
+                                               "code": i.code} for i in row.warnings]
         samples = self.samples[outcome.action]
         if len(samples) < SAMPLE_ROWS:
-            sample = {"row": outcome.row.number, "values": [_json_cell(c) for c in outcome.row.cells]}
+            sample = {"row": row.number, "values": [_json_cell(c) for c in row.cells]}
+            if self.parser is not None:
+                stored = self.parser.stored_cells(row.cells)
+                if any(value is not None for value in stored):
+                    sample["stored"] = stored
             if outcome.changes:
                 sample["changes"] = sorted(outcome.changes)
-            if outcome.row.issues:
-                sample["errors"] = [{"column": i.column, "message": i.message} for i in outcome.row.issues]
+            if row.issues:
+                sample["errors"] = [{"column": i.column, "message": i.message} for i in row.issues]
+            if row.warnings and outcome.action != "fail":
+                sample["warnings"] = [{"column": i.column, "message": i.message} for i in row.warnings]
             samples.append(sample)
         if outcome.action == "fail":
             self.errors_file.write(json.dumps([outcome.row.number, [_json_cell(c) for c in outcome.row.cells],

@@ -17,13 +17,14 @@ import zoneinfo
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import override
+from django.utils.translation import gettext_lazy, override
 
-from ..models import AttributeDefinition, EventDefinition, ImportKind, Tag, TagKind
+from ..models import AttributeDefinition, EventDefinition, Gender, ImportKind, Tag, TagKind
 from ..normalisers import (
     NormalisationError,
     has_invisible_characters,
@@ -62,6 +63,8 @@ class Row:
     event: dict = field(default_factory=dict)  # events: name, occurred_at, amount, source, external_id, properties
     consent: dict = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
+    # Cells refused while the rest of the row is imported (a landline in the mobile column).
+    warnings: list[Issue] = field(default_factory=list)
 
     def add_key(self, kind: str, value: str, column: str) -> None:
         if value and (kind, value) not in self.key_columns:
@@ -125,6 +128,32 @@ def fast_phone(value, region: str = "") -> str:
         if match and _mobile_prefix_valid(match[1][:7]):
             return "+86" + match[1]
     return normalise_phone(value)
+
+
+# Numbers that are certainly no mobile phone. FIXED_LINE_OR_MOBILE (the US, Canada…) is
+# left alone: libphonenumber cannot tell there.
+_NOT_MOBILE = {phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.TOLL_FREE,
+               phonenumbers.PhoneNumberType.PREMIUM_RATE, phonenumbers.PhoneNumberType.SHARED_COST,
+               phonenumbers.PhoneNumberType.UAN, phonenumbers.PhoneNumberType.VOICEMAIL}
+LANDLINE_CODE = "landline_in_mobile_column"
+
+
+def is_landline(e164: str) -> bool:
+    """Whether a normalised phone is a landline (or a service number such as 400…), which
+    a customer's mobile phone must not be: the SMS channel sends to it."""
+    if e164.startswith("+861") and len(e164) == 14:
+        return False  # every mainland number of 11 digits starting with 1 is a mobile
+    try:
+        return phonenumbers.number_type(phonenumbers.parse(e164, None)) in _NOT_MOBILE
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def landline_issue(column: str, value) -> Issue:
+    return Issue(column, _("“%(value)s” is a landline, not a mobile phone, so it is not stored as the customer's "
+                           "mobile phone (text messages cannot reach it). Put the customer's mobile number in this "
+                           "column, or map a landline column to a custom trait.") % {"value": _text(value)},
+                 LANDLINE_CODE)
 
 
 _CHINESE_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
@@ -247,6 +276,9 @@ class RowParser:
     def _apply(self, row: Row, header: str, target: str, value) -> None:
         if target == "phone":
             phone = fast_phone(value, self.phone_region)
+            if self.kind == ImportKind.PROFILES and is_landline(phone):
+                row.warnings.append(landline_issue(header, value))  # the rest of the row is imported
+                return
             row.fields["phone"] = phone
             row.add_key("phone", phone, header)
         elif target == "email":
@@ -340,9 +372,34 @@ class RowParser:
         elif target == "guardian_consent":
             row.consent[target] = _text(value).casefold() in {"1", "true", "yes", "y", "是", "有"}
 
+    def stored_cells(self, cells: list) -> list[str | None]:
+        """For the preview's sample rows: each mapped cell as it will be stored, where that
+        differs from the cell as written (+8613800138000 for "138 0013 8000", 上海 for
+        上海市, 女 for 女士); None where it is the same, blank, not mapped, refused or invalid
+        (the row's errors and warnings say why). Parses the few sample rows a second time."""
+        stored: list[str | None] = [None] * len(cells)
+        for index, header, target in self.columns:
+            value = cells[index] if index < len(cells) else None
+            if value is None or (isinstance(value, str) and not value.strip()):
+                continue
+            scratch = Row(number=0, cells=cells)
+            try:
+                self._apply(scratch, header, target, value)
+            except (NormalisationError, ValidationError):
+                continue
+            if scratch.warnings:
+                continue
+            shown = _stored_text(target, scratch, value)
+            if shown is not None and shown != _cell_text(value):
+                stored[index] = shown
+        return stored
+
     def _finish(self, row: Row) -> None:
-        if not row.keys and not any(i.column and i.code in ("invalid_phone", "invalid_email", "invalid_identity")
-                                    for i in row.issues):
+        if not row.keys and row.warnings:  # the landline was the row's only key: nobody to import it for
+            row.issues += row.warnings
+            row.warnings = []
+        if not row.keys and not any(i.column and i.code in ("invalid_phone", "invalid_email", "invalid_identity",
+                                                            LANDLINE_CODE) for i in row.issues):
             row.issues.append(Issue("", _("This row has no phone, email or id to recognise the customer by."),
                                     "no_identity"))
         if self.kind == ImportKind.EVENTS and not row.issues:
@@ -360,6 +417,59 @@ class RowParser:
                                       ("consent_status", _("The consent status is missing."))):
                 if not row.consent.get(required):
                     row.issues.append(Issue("", message, f"missing_{required}"))
+
+
+def _cell_text(value) -> str:
+    if isinstance(value, datetime.datetime):
+        return _moment_text(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value).strip() if value is not None else ""
+
+
+def _moment_text(moment: datetime.datetime) -> str:
+    if timezone.is_aware(moment):
+        moment = timezone.localtime(moment)
+    return moment.strftime("%Y-%m-%d %H:%M:%S" if moment.second else "%Y-%m-%d %H:%M")
+
+
+def _stored_text(target: str, row: Row, value) -> str | None:
+    """The value `_apply` put into `row` for one cell, as the preview shows it."""
+    if target in ("phone", "email") or target.startswith("identity:"):
+        return row.keys[0][1] if row.keys else None
+    if target == "gender":
+        gender = row.fields.get("gender") or _gender(value)
+        return str(Gender(gender).label) if gender in Gender.values else None
+    if target in row.fields:
+        stored = row.fields[target]
+        return stored.isoformat() if isinstance(stored, datetime.date) else str(stored)
+    if target.startswith("trait:") and row.traits:
+        stored = next(iter(row.traits.values()))
+        if isinstance(stored, bool):
+            return _("yes") if stored else _("no")
+        return stored.isoformat() if isinstance(stored, datetime.date) else str(stored)
+    if target == "tags":
+        return "、".join(tag.name for tag in row.tags) or None
+    if target == "event_name":
+        return row.event.get("name")
+    if target in ("occurred_at", "captured_at", "expires_at"):
+        moment = row.event.get(target) if target == "occurred_at" else row.consent.get(target)
+        return _moment_text(moment) if moment else None
+    if target == "amount":
+        amount = row.event.get("amount")
+        return f"{amount:.2f}" if amount is not None else None
+    if target == "guardian_consent":
+        return _("yes") if row.consent.get(target) else _("no")
+    if target == "consent_status":
+        from .consent import STATUS_WORDS  # noqa: PLC0415 — consent imports rows
+
+        status = STATUS_WORDS.get(row.consent.get(target, "").casefold())
+        return str(_CONSENT_STATUS_LABELS[status]) if status else None
+    return None
+
+
+_CONSENT_STATUS_LABELS = {"granted": gettext_lazy("granted"), "denied": gettext_lazy("denied"),
+                          "withdrawn": gettext_lazy("withdrawn")}
 
 
 def derived_event_id(row: Row) -> str:

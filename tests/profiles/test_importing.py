@@ -226,7 +226,11 @@ def test_crm_values_are_normalised(tmp_path):
     assert (rows["C2"].phone, rows["C2"].gender, rows["C2"].city) == ("+8613900139000", "female", "北京")
     assert (rows["C3"].phone, rows["C3"].birth_date, rows["C3"].city) == (
         "+8613700137000", datetime.date(1990, 5, 7), "广州")  # Excel serial 33000
-    assert rows["C4"].phone == "+862168888888"
+    # a landline in the mobile column is refused (the SMS channel needs a mobile), the rest of the row kept
+    assert rows["C4"].phone == "" and rows["C4"].gender == "male"
+    assert job.report["warnings"]["count"] == 1
+    assert [(w["row"], w["column"], w["code"]) for w in job.report["warnings"]["rows"]] == [
+        (5, "手机", "landline_in_mobile_column")]  # the header is row 1
     assert set(Identity.objects.filter(profile=rows["C1"]).values_list("kind_id", flat=True)) == {
         "crm_id", "phone", "email"}
 
@@ -528,6 +532,16 @@ def test_cli_prints_the_report_and_exits_non_zero_on_failure(tmp_path):
 def test_cli_success_exits_zero(tmp_path):
     call_command("import_file", str(write(tmp_path, "手机\n13800138000\n")), stdout=_Out(), stderr=_Out())
     assert Profile.objects.count() == 1
+
+
+def test_cli_reports_a_landline_in_the_mobile_column_as_a_warning(tmp_path):
+    # given a customer file whose phone column holds a landline
+    out = _Out()
+    # when it is imported on the command line
+    call_command("import_file", str(write(tmp_path, "客户编号,手机\nC9,021-6123 4567\n")), stdout=out, stderr=_Out())
+    # then the customer is imported without it, and the report says which row and column, and why
+    assert Profile.objects.get().phone == ""
+    assert "第 2 行 [手机]" in out.text and "021-6123 4567”是座机号码" in out.text and "有警告的行" in out.text
 
 
 @pytest.mark.parametrize("clashes, status", [(1, "done"), (2, "failed")])

@@ -104,3 +104,10 @@ class Command(BaseCommand):
                 write(self.style.WARNING(_("row %(row)s") % {"row": error.row_number} + f"{column}: {item['message']}"))
         if job.failed > show_errors:
             write(_("… and %(count)s more failed rows (use --failed-rows PATH)") % {"count": job.failed - show_errors})
+        warnings = job.report.get("warnings") or {}
+        if warnings.get("count"):  # imported, but without a refused cell (a landline in the mobile column)
+            write(_("rows with a warning (imported without the cell named): %(count)s") % {
+                "count": f"{warnings['count']:,}"})
+            for item in (warnings.get("rows") or [])[:show_errors]:
+                column = f" [{item['column']}]" if item.get("column") else ""
+                write(self.style.WARNING(_("row %(row)s") % {"row": item["row"]} + f"{column}: {item['message']}"))
