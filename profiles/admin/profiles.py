@@ -193,11 +193,11 @@ class ProfileAdmin(BulkTagActionsMixin, PersonalDataLookupsMixin, MergingMixin, 
         "last_seen_at",
     )
     list_filter = (
+        ImportJobFilter,  # first, and shown only while used: an import job's page links to it
         CityFilter, ProvinceFilter, "lifecycle_stage", TagFilter, TagCategoryFilter, SegmentFilter, ConsentFilter,
         "status", "gender",
         score_filter("rfm_recency", _("R score")), score_filter("rfm_frequency", _("F score")),
         score_filter("rfm_monetary", _("M score")),
-        ImportJobFilter,  # shown only while used: the import job page links to it
     )
     search_fields = ("name",)  # shows the search box; get_search_results does the real work
     search_help_text = _("Phone in any format, email, name (or part of it), CRM id, WeChat id, public id, or a city "

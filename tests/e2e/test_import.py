@@ -163,3 +163,64 @@ def test_another_marketer_reads_the_job_masked_and_cannot_run_it(page, live_serv
     for raw in ("13800138000", "13900139000", "wei@example.com"):
         assert raw not in page.content()
     assert not page.is_visible("#run-import") and not page.is_visible("#change-mapping")
+
+
+def test_preview_shows_stored_values_and_landline_warning_then_job_links_to_its_customers(page, live_server,
+                                                                                         admin_login, settings,
+                                                                                         tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path)
+    # given a CRM export with phones, genders, dates and cities as staff type them, one of
+    # them a Shanghai landline in the mobile column, and a customer who was there before
+    crm = tmp_path / "会员.csv"
+    crm.write_text("客户编号,姓名,手机,性别,出生日期,城市\n"
+                   "C1,张伟,138 0013 8000,女士,1995年3月2日,上海市\n"
+                   "C2,李娜,021-6123 4567,女,1988-05-12,北京\n", encoding="utf-8")
+    from tests.factories import ProfileFactory
+
+    ProfileFactory(name="老客户")
+    log_in(page, live_server, *admin_login)
+
+    # when they upload it: the form does not ask for the mode or the error policy
+    page.goto(f"{live_server.url}/admin/profiles/importjob/new/")
+    assert page.locator("#import-upload select[name=mode]").count() == 0
+    assert page.locator("#import-upload select[name=error_policy]").count() == 0
+    page.set_input_files("input[name=file]", str(crm))
+    page.click("#import-upload input[type=submit]")
+
+    # then the mapping page asks them, once; they choose all or nothing and preview
+    page.wait_for_selector("#mapping-table")
+    page.select_option("#id_error_policy", "all_or_nothing")
+    page.click("#import-mapping input[name=preview]")
+
+    # then the preview shows each cell as it will be stored beside the raw one
+    page.wait_for_selector("#import-counts")
+    samples = page.inner_text(".import-samples")
+    for raw, stored in (("138 0013 8000", "+8613800138000"), ("上海市", "上海"), ("女士", "女"),
+                        ("1995年3月2日", "1995-03-02")):
+        assert raw in samples and f"→ {stored}" in samples, (raw, stored)
+    # and the landline is a warning with its row, column and what to do, not a silent phone
+    assert page.inner_text("#import-counts .count-created") == "2"
+    assert page.inner_text("#import-counts .count-failed") == "0"
+    warning = page.inner_text("#import-warnings")
+    assert "3" in warning and "手机" in warning and "是座机号码，不是手机号" in warning
+    assert "1 行" in page.inner_text("#import-warnings-note")
+    # and the run button says how it will import
+    assert "全部成功才导入" in page.inner_text("#run-choices")
+
+    # when they import
+    page.click("#run-import")
+    page.wait_for_selector("#import-status[data-status='done']")
+    assert Profile.objects.get(name="李娜").phone == ""
+
+    # then the job page links to the customers it created, with their number
+    link = page.locator("#import-touched a.touched-created")
+    assert link.inner_text() == "本次导入新建的客户"
+    assert page.locator("#import-touched .touched-count").first.inner_text() == "2"
+    link.click()
+
+    # and the customer list shows exactly those, narrowed by this import
+    page.wait_for_selector("#result_list")
+    listing = page.inner_text("#result_list")
+    assert "张伟" in listing and "李娜" in listing and "老客户" not in listing
+    job = ImportJob.objects.get()
+    assert f"由导入 #{job.pk} 新建" in page.inner_text("#changelist-filter")
