@@ -25,7 +25,7 @@ from ..importing.mapping import identity_kinds, target_choices
 from ..importing.masks import row_mask, row_masks, text_mask
 from ..importing.pipeline import import_run
 from ..importing.readers import FORMATS, ReadError, encoding_label, open_table
-from ..importing.touched import CREATED, UPDATED, import_touched, import_touched_counts
+from ..importing.touched import CREATED, EVENTS, UPDATED, import_events_q, import_touched, import_touched_counts
 from ..importing.undo import import_undo, import_undo_queue
 from ..masking import can_see_personal_data
 from ..models import ErrorPolicy, ImportJob, ImportKind, ImportMode, ImportStatus, MappingTemplate
@@ -121,6 +121,33 @@ class ImportJobFilter(admin.SimpleListFilter):
         if job is None or not ImportJobAdmin.may_view(request, job):
             return queryset.none()
         return import_touched(job, action, queryset)
+
+
+class ImportEventsFilter(admin.SimpleListFilter):
+    """The event list narrowed to the events one import added: `?import_job=12`. Shown in
+    the sidebar only while it is used; the job page links to it."""
+
+    title = gettext_lazy("import")
+    parameter_name = "import_job"
+
+    def _job(self):
+        value = self.value() or ""
+        return ImportJob.objects.filter(pk=int(value)).first() if value.isdigit() else None
+
+    def lookups(self, request, model_admin):
+        if not self.value():
+            return []
+        job = self._job()
+        if job is None:
+            return [(self.value(), _("unknown import"))]
+        return [(self.value(), _("added by import #%(job)s") % {"job": job.pk} + f" ({job.file_name})")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        job = self._job()
+        q = import_events_q(job) if job is not None and ImportJobAdmin.may_view(request, job) else None
+        return queryset.filter(q) if q is not None else queryset.none()
 
 
 @admin.register(MappingTemplate)
@@ -467,8 +494,13 @@ def _touched_links(job: ImportJob) -> list[dict]:
         items = [(UPDATED, _("Customers whose events this import added"))]
     else:
         items = [(UPDATED, _("Customers whose consent this import recorded"))]
-    return [{"action": action, "label": label, "count": counts[action],
-             "url": f"{url}?{ImportJobFilter.parameter_name}={job.pk}-{action}"} for action, label in items]
+    links = [{"action": action, "label": label, "count": counts[action],
+              "url": f"{url}?{ImportJobFilter.parameter_name}={job.pk}-{action}"} for action, label in items]
+    if job.kind == ImportKind.EVENTS:
+        links.append({"action": EVENTS, "label": _("Events this import added"), "count": counts[EVENTS],
+                      "url": f"{reverse('admin:profiles_event_changelist')}?{ImportEventsFilter.parameter_name}="
+                             f"{job.pk}"})
+    return links
 
 
 def _may_act(user, job: ImportJob) -> bool:

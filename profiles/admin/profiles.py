@@ -32,7 +32,7 @@ from ..services.suppression import identities_refuse_suppressed
 from ..services.tags import tag_assign, tag_remove
 from .bulk_tags import BulkTagActionsMixin
 from .list_filters import CityFilter, ConsentFilter, ProvinceFilter, SegmentFilter
-from .imports import ImportJobFilter
+from .imports import ImportEventsFilter, ImportJobFilter
 from .merging import MergingMixin
 from .personal_data import PersonalDataLookupsMixin
 from .profile_page import ProfilePageMixin
@@ -312,7 +312,7 @@ class EventNameFilter(admin.SimpleListFilter):
 @admin.register(Event)
 class EventAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
     list_display = ("name", "profile", "occurred_at", "amount_money", "source", "external_id")
-    list_filter = (EventNameFilter,)
+    list_filter = (ImportEventsFilter, EventNameFilter)  # the import's only while used: its job page links to it
     list_select_related = ("profile",)
     search_fields = ("external_id",)
     search_help_text = _("External id, or a customer's public id.")

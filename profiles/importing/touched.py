@@ -15,7 +15,7 @@ from django.db.models import Q, QuerySet
 from ..models import Event, Identity, ImportChange, ImportJob, ImportKind, ProfileTag
 from .store import ranges_q
 
-CREATED, UPDATED = "created", "updated"
+CREATED, UPDATED, EVENTS = "created", "updated", "events"
 
 
 def _ranges(job: ImportJob, field: str) -> list[list[int]]:
@@ -57,6 +57,14 @@ def import_touched_q(job: ImportJob, action: str) -> Q | None:
     return None
 
 
+def import_events_q(job: ImportJob) -> Q | None:
+    """A Q on Event for the events an event import added (primary-key ranges)."""
+    if job.kind != ImportKind.EVENTS or job.dry_run or job.undone_at:
+        return None
+    ranges = _ranges(job, "event_ids")
+    return ranges_q(ranges) if ranges else None
+
+
 def import_touched(job: ImportJob, action: str, profiles: QuerySet) -> QuerySet:
     """`profiles` narrowed to the customers `job` created or updated (none if it wrote none)."""
     q = import_touched_q(job, action)
@@ -64,7 +72,7 @@ def import_touched(job: ImportJob, action: str, profiles: QuerySet) -> QuerySet:
 
 
 def import_touched_counts(job: ImportJob) -> dict[str, int]:
-    """{CREATED: n, UPDATED: m}: distinct customers, as they are now (an erased customer
+    """{CREATED: n, UPDATED: m, EVENTS: e}: distinct customers (and events), as they are now (an erased customer
     still counts; one merged away does not exist any more)."""
     from ..models import Profile
 
@@ -72,4 +80,6 @@ def import_touched_counts(job: ImportJob) -> dict[str, int]:
     for action in (CREATED, UPDATED):
         q = import_touched_q(job, action)
         counts[action] = Profile.objects.filter(q).count() if q is not None else 0
+    q = import_events_q(job)
+    counts[EVENTS] = Event.objects.filter(q).count() if q is not None else 0
     return counts

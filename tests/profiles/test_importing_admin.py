@@ -338,3 +338,44 @@ def test_an_events_import_links_to_the_customers_whose_events_it_added(staff_cli
     assert f"import_job={job.pk}-updated" in links and 'class="touched-count">1<' in links
     listing = staff_client.get(f"{reverse('admin:profiles_profile_changelist')}?import_job={job.pk}-updated")
     assert "买家" in listing.content.decode() and "路人" not in listing.content.decode()
+    # and to the events it added, and to no others
+    from profiles.models import Event
+    from tests.factories import EventFactory
+
+    other = EventFactory(profile=buyer, name="page_view", external_id="OTHER-1")
+    assert Event.objects.count() == 2
+    events_url = f"{reverse('admin:profiles_event_changelist')}?import_job={job.pk}"
+    assert events_url in links
+    events = staff_client.get(events_url).content.decode()
+    assert "SO-1" in events and other.external_id not in events
+    assert "OTHER-1" not in staff_client.get(f"{reverse('admin:profiles_event_changelist')}?import_job=999999").content.decode()
+
+
+def test_a_consent_import_previews_statuses_as_stored_and_links_to_its_customers(staff_client):
+    import datetime
+
+    from cdp.actors import Actor
+    from consent.services import consent_record
+    from tests.factories import IdentityFactory, ProfileFactory
+
+    # given a customer who withdrew their e-mail consent, and one the file does not name
+    profile = ProfileFactory(name="同意人", phone="+8613800138000")
+    IdentityFactory(profile=profile, kind_id="phone", value="+8613800138000")
+    consent_record(profile=profile, purpose_code="email_marketing", status="withdrawn", source="admin",
+                   actor=Actor.system("tests"), captured_at=datetime.datetime(2026, 10, 1, tzinfo=datetime.UTC))
+    ProfileFactory(name="路人")
+    # when a consent file in Chinese words is previewed
+    upload_text(staff_client, "手机号,用途,同意状态,同意时间\n13800138000,email_marketing,同意,2026/11/1 10:00\n",
+                kind="consent")
+    job = ImportJob.objects.get()
+    map_and_preview(staff_client, job, precedence="phone")
+    page = staff_client.get(reverse("admin:profiles_importjob_change", args=[job.pk])).content.decode()
+    # then the status and the time show as they will be recorded
+    assert "→ 已同意<" in page and "→ 2026-11-01 10:00<" in page
+    # when it runs, then the job page links to the customer whose consent it recorded
+    staff_client.post(reverse("admin:profiles_importjob_run", args=[job.pk]))
+    page = staff_client.get(reverse("admin:profiles_importjob_change", args=[job.pk])).content.decode()
+    links = page.split('id="import-touched"')[1].split("</ul>")[0]
+    assert "本次导入记录了同意的客户" in links and 'class="touched-count">1<' in links
+    listing = staff_client.get(f"{reverse('admin:profiles_profile_changelist')}?import_job={job.pk}-updated")
+    assert "同意人" in listing.content.decode() and "路人" not in listing.content.decode()
