@@ -750,3 +750,13 @@ def test_events_are_looked_up_only_once_one_is_found_already_stored(tmp_path, po
     assert len(lookups) == 1
     assert Event.objects.count() == 30
     assert job.batches.count() == 2  # the third batch added nothing to undo
+
+
+@pytest.mark.parametrize("written, landline", [
+    ("021-6123 4567", True), ("010 8888 6666", True), ("400-810-8888", True), ("+44 20 7946 0958", True),
+    ("13800138000", False), ("+44 7911 123456", False), ("+1 415 555 2671", False),  # US: fixed line or mobile
+])
+def test_landlines_and_service_numbers_are_told_from_mobiles(written, landline):
+    from profiles.importing.rows import fast_phone, is_landline
+
+    assert is_landline(fast_phone(written, "CN")) is landline
