@@ -3,6 +3,7 @@ campaign's link) and `/u/<token>` (unsubscribe). A token names the delivery and 
 personal; it is short enough for an SMS (a dozen characters) and cannot be forged
 without SECRET_KEY (a 60-bit HMAC: guessing one is far more work than it is worth).
 """
+import functools
 import hashlib
 import hmac
 import string
@@ -54,9 +55,14 @@ def public_url(path: str) -> str:
 def url_maker(kind: str):
     """A function delivery id → the public URL of its link of this kind ("r": the click
     redirect, "u": unsubscribe), with the URL pattern resolved once."""
-    name = {"r": "campaigns:click", "u": "campaigns:unsubscribe"}[kind]
-    prefix = public_url(reverse(name, args=["TOKEN"]).removesuffix("TOKEN"))
+    prefix = _prefix(kind, settings.CDP_PUBLIC_URL)
     return lambda delivery_id: prefix + token_make(kind, delivery_id)
+
+
+@functools.lru_cache(maxsize=8)
+def _prefix(kind: str, public: str) -> str:
+    name = {"r": "campaigns:click", "u": "campaigns:unsubscribe"}[kind]
+    return public.rstrip("/") + reverse(name, args=["TOKEN"]).removesuffix("TOKEN")
 
 
 def click_url(delivery_id: int) -> str:

@@ -29,16 +29,18 @@ def tokens_for(deliveries) -> dict[int, dict[str, str]]:
                              .order_by("profile_id", "-weight", "tag__name").values_list("profile_id", "tag__name")):
         interests.setdefault(profile_id, name)
     click, unsubscribe = url_maker("r"), url_maker("u")
-    values = {}
+    values, tiers = {}, {}
     with translation.override(settings.LANGUAGE_CODE):
         for delivery in deliveries:
             if delivery.profile_id not in profiles:
                 continue
             name, city, recency, frequency, stage = profiles[delivery.profile_id]
+            if (recency, frequency, stage) not in tiers:  # translated once per batch
+                tiers[recency, frequency, stage] = _tier(recency, frequency, stage)
             values[delivery.pk] = {
                 "name": name or settings.CAMPAIGN_NAME_FALLBACK,
                 "city": city,
-                "tier": _tier(recency, frequency, stage),
+                "tier": tiers[recency, frequency, stage],
                 "top_interest": interests.get(delivery.profile_id, ""),
                 "coupon": getattr(delivery, "coupon_code", "") or "",
                 "link": click(delivery.pk) if delivery.variant and delivery.variant.link_url else "",

@@ -256,6 +256,8 @@ CAMPAIGN_NAME_FALLBACK = env.str("CDP_CAMPAIGN_NAME_FALLBACK", default="尊敬�
 # Sending: drains per destination (workers sharing it), a drain's time budget, retries.
 CAMPAIGN_DRAINS_PER_DESTINATION = env.int("CDP_CAMPAIGN_DRAINS_PER_DESTINATION", default=2)
 CAMPAIGN_DRAIN_SECONDS = env.int("CDP_CAMPAIGN_DRAIN_SECONDS", default=50)
+# A drain claims this many requests' worth of messages at once (fewer reads and writes per message).
+CAMPAIGN_REQUESTS_PER_CLAIM = env.int("CDP_CAMPAIGN_REQUESTS_PER_CLAIM", default=5)
 CAMPAIGN_RETRY_BASE_SECONDS = env.int("CDP_CAMPAIGN_RETRY_BASE_SECONDS", default=30)
 CAMPAIGN_RETRY_MAX_SECONDS = env.int("CDP_CAMPAIGN_RETRY_MAX_SECONDS", default=3600)
 # A batch `sending` for longer than this belonged to a worker that died.

@@ -38,7 +38,7 @@ def test_a_batch_whose_worker_was_killed_goes_again_with_its_keys_and_nothing_go
 
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
            "DJANGO_SETTINGS_MODULE": "cdp.settings", "DATABASE_URL": _test_database_url(), "CONN_MAX_AGE": "0",
-           "CDP_CAMPAIGN_QUIET_HOURS": "{}"}
+           "CDP_CAMPAIGN_QUIET_HOURS": "{}", "CDP_CAMPAIGN_REQUESTS_PER_CLAIM": "1"}
     worker = subprocess.Popen([sys.executable, "-c", DRAIN.format(id=webhook.pk)], cwd=ROOT, env=env)
     try:
         assert receiver.received.wait(60), "the worker never sent its first batch"
