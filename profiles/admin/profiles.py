@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import gettext, ngettext
 
 from cdp.actors import Actor, actor_display
 from cdp.admin_readonly import ReadOnlyAdmin
@@ -364,8 +364,12 @@ class BuiltinProtectedAdmin(admin.ModelAdmin):
 
 @admin.register(IdentityKind)
 class IdentityKindAdmin(BuiltinProtectedAdmin):
-    list_display = ("code", "name", "merge_on", "is_builtin")
+    list_display = ("code", "shown_name", "merge_on", "is_builtin")
     list_editable = ("merge_on",)
+
+    @admin.display(description=_("name"), ordering="name")
+    def shown_name(self, kind):
+        return str(kind)  # built-in names are English source strings, shown translated
 
     def get_readonly_fields(self, request, obj=None):
         return ("code", "is_builtin") if obj else ("is_builtin",)
@@ -373,8 +377,13 @@ class IdentityKindAdmin(BuiltinProtectedAdmin):
 
 @admin.register(EventDefinition)
 class EventDefinitionAdmin(BuiltinProtectedAdmin):
-    list_display = ("name", "label", "has_amount", "is_builtin")
+    list_display = ("name", "shown_label", "has_amount", "is_builtin")
     search_fields = ("name", "label")
+
+    @admin.display(description=_("label"), ordering="label")
+    def shown_label(self, definition):
+        # Built-in labels are English source strings with zh_Hans translations.
+        return gettext(definition.label)
 
 
 @admin.register(AttributeDefinition)
