@@ -8,20 +8,25 @@ from django.db.models import Field, Model, QuerySet, Value
 from django.db.models.functions import Cast
 
 
-def insert_from_select(model: type[Model], columns: dict[str, str], queryset: QuerySet) -> int:
+def insert_from_select(model: type[Model], columns: dict[str, str], queryset: QuerySet, *,
+                       ignore_conflicts: bool = False) -> int:
     """INSERT INTO model's table (column, …) SELECT alias, … FROM (queryset) in one statement.
 
     `columns` maps the target column names to the names the `values()` queryset selects
-    (field names or annotation aliases), so the select order never matters. Returns the
-    number of rows inserted.
+    (field names or annotation aliases), so the select order never matters.
+    `ignore_conflicts` skips rows a unique constraint refuses (ON CONFLICT DO NOTHING).
+    Returns the number of rows inserted.
     """
     sql, params = queryset.query.sql_with_params()
     quote = connection.ops.quote_name
     targets = ", ".join(quote(column) for column in columns)
     sources = ", ".join(f"selected.{quote(alias)}" for alias in columns.values())
+    # "WHERE true": SQLite would otherwise read ON CONFLICT as a join's ON.
+    conflicts = " WHERE true ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({targets}) SELECT {sources} FROM ({sql}) AS selected",
+            f"INSERT INTO {quote(model._meta.db_table)} ({targets}) SELECT {sources} FROM ({sql}) AS selected"
+            + conflicts,
             params,
         )
         return cursor.rowcount

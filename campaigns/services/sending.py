@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import CharField, DateTimeField, Exists, F, OuterRef, Value
+from django.db.models.functions import Cast, Concat, JSONObject
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
 from cdp.audit import audit_record
+from cdp.sql import constant, insert_from_select
 from consent.selectors import consenting_profiles
 from consent.services import purpose_lock
 from profiles.models import Event, Profile
@@ -231,12 +233,24 @@ def _apply(deliveries: list[Delivery], results: list[SendResult], destination: D
             delivery.status, delivery.error = Delivery.Status.DEAD, (result.error or _("Refused."))[:500]
             outcome.dead += 1
     _save(deliveries, ["status", "sent_at", "vendor_id", "error", "claimed_at", "not_before"])
-    Event.objects.bulk_create([Event(
-        profile_id=d.profile_id, name="campaign_sent", occurred_at=now, source="campaigns",
-        external_id=f"{delivery_key(d.pk)}:sent",
-        properties={"campaign": d.campaign.name, "campaign_id": d.campaign_id, "variant": d.variant.label,
-                    "channel": d.channel},
-    ) for d in sent], ignore_conflicts=True)
+    if sent:
+        sent_events_write([d.pk for d in sent], now)
+
+
+def sent_events_write(ids: list[int], now: datetime.datetime) -> int:
+    """A `campaign_sent` event per delivery on the customer's timeline, in one INSERT …
+    SELECT (its external id is the delivery's key: a delivery sent again adds none)."""
+    rows = Delivery.objects.filter(pk__in=ids).values(
+        e_profile=F("profile_id"), e_name=constant("campaign_sent", CharField()),
+        e_at=constant(now, DateTimeField()), e_source=constant("campaigns", CharField()),
+        e_external=Concat(Value("cdp-"), Cast("id", CharField()), Value(":sent"), output_field=CharField()),
+        e_properties=JSONObject(campaign=F("campaign__name"), campaign_id=F("campaign_id"),
+                                variant=F("variant__label"), channel=F("channel")),
+    )
+    return insert_from_select(Event, {
+        "profile_id": "e_profile", "name": "e_name", "occurred_at": "e_at", "received_at": "e_at",
+        "source": "e_source", "external_id": "e_external", "properties": "e_properties",
+    }, rows, ignore_conflicts=True)
 
 
 def destination_drain(*, destination_id: int, budget_seconds: float = 50) -> BatchOutcome:
