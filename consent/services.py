@@ -118,10 +118,11 @@ def consent_record_many(entries: list[ConsentEntry], *, actor: Actor) -> list[Co
             written.append((results[index], entry))
         records = ConsentRecord.objects.bulk_create([record for record, _entry in written])
         _states_advance(records)
-        # Campaign sends and exports read states per customer: fresh statistics keep those
-        # reads on the index after a large import (on stale ones PostgreSQL scans the states).
-        statistics_refresh(ConsentRecord, rows_added=len(records))
-        statistics_refresh(ConsentState, rows_added=len(records))
+        if len(records) >= 1000:  # an import's batch, not a staff member's or partner's entry
+            # Campaign sends and exports read states per customer: fresh statistics keep
+            # those reads on the index (on stale ones PostgreSQL scans the states).
+            statistics_refresh(ConsentRecord, rows_added=len(records))
+            statistics_refresh(ConsentState, rows_added=len(records))
         activity.consents_changed([activity.ConsentChange(
             profile_id=record.profile_id, purpose_code=record.purpose.code,
             purpose_names=(record.purpose.name_zh, record.purpose.name_en), status=record.status,
