@@ -4,9 +4,9 @@ Given a small demo dataset (the demo generator plus a DSAR, an erased and a merg
 customer, an import, a static segment, a campaign with a webhook destination, coupons,
 a partner key, a saved analysis), an administrator in a Chinese browser visits every
 page the admin index leads to — each changelist, add form and one change form per
-model — and the custom pages (dashboard, profile page and timeline, segment builder,
+model — and the custom pages (dashboard, profile page (erased and merged too), segment builder,
 members, why, export, analyses, import pages, campaign, destinations, coupon upload,
-DSAR, consent, audit log…). Each page must answer without a server error or a script
+DSAR answers and erasure, consent, audit log…). Each page must answer without a server error or a script
 error, show no English UI words in its content, draw no button in the browser's own grey,
 and not overflow 1440 px sideways.
 
@@ -146,6 +146,7 @@ def demo_dataset(user, media_root: Path) -> dict:
                               contact="someone@example.com", actor=actor)
     erase_request = data_request_create(kind="erasure", requester=people[1].name, profile=people[1], actor=actor)
     profile_erase(profile=people[1], request=erase_request, actor=actor)
+    open_erasure = data_request_create(kind="erasure", requester=people[5].name, profile=people[5], actor=actor)
     profiles_merge(survivor=people[2], merged=people[3], actor=actor, reason="同一个人")
     dnc = do_not_contact_add(profile=people[4], channel="sms", reason="complaint", actor=actor)
 
@@ -176,7 +177,7 @@ def demo_dataset(user, media_root: Path) -> dict:
     dynamic = Segment.objects.exclude(kind=Segment.Kind.STATIC).order_by("pk").first()
     member = dynamic.memberships.select_related("profile").first() if dynamic else None
     return {"profile": people[0], "erased": people[1], "merged": people[3], "dsr": dsr, "erasure": erase_request,
-            "dnc": dnc, "job": job, "draft": draft, "static": static, "dynamic": dynamic,
+            "dnc": dnc, "other": people[5], "open_erasure": open_erasure, "job": job, "draft": draft, "static": static, "dynamic": dynamic,
             "member": member.profile if member else people[0], "campaign": campaign, "destination": destination,
             "pool": pool, "analysis": analysis, "category": TagCategory.objects.get(code="interest")}
 
@@ -189,9 +190,8 @@ def custom_pages(data: dict) -> list[str]:
         f"/admin/profiles/profile/{profile.pk}/change/",
         f"/admin/profiles/profile/{data['erased'].pk}/change/",
         f"/admin/profiles/profile/{data['merged'].pk}/change/",
-        f"/admin/profiles/profile/{profile.pk}/timeline/",
         "/admin/profiles/profile/duplicates/",
-        f"/admin/profiles/profile/compare/?a={profile.pk}&b={member.pk}",
+        f"/admin/profiles/profile/compare/?a={profile.pk}&b={data['other'].pk}",
         "/admin/profiles/importjob/new/",
         f"/admin/profiles/importjob/{data['draft'].pk}/mapping/",
         f"/admin/profiles/importjob/{data['draft'].pk}/change/",
@@ -202,6 +202,11 @@ def custom_pages(data: dict) -> list[str]:
         f"/admin/consent/donotcontact/{data['dnc'].pk}/lift/",
         f"/admin/consent/datasubjectrequest/{data['dsr'].pk}/change/",
         f"/admin/consent/datasubjectrequest/{data['erasure'].pk}/change/",
+        f"/admin/consent/datasubjectrequest/{data['open_erasure'].pk}/change/",
+        f"/admin/consent/datasubjectrequest/{data['open_erasure'].pk}/erase/",
+        f"/admin/consent/datasubjectrequest/{data['dsr'].pk}/extend/",
+        f"/admin/consent/datasubjectrequest/{data['dsr'].pk}/complete/",
+        f"/admin/consent/datasubjectrequest/{data['dsr'].pk}/refuse/",
         "/admin/segments/segment/add/",
         "/admin/segments/segment/from-list/",
         f"/admin/segments/segment/{static.pk}/change/",
