@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from campaigns.demo import demo_campaigns
 from consent.demo import demo_consent
 from profiles.demo import demo_generate, demo_taxonomy
 from segments.demo import demo_segments
@@ -83,3 +84,4 @@ class Command(BaseCommand):
             demo_consent(seed=seed, now=_end_of(anchor_date) if anchor_date else None, progress=self.stdout.write)
             self.stdout.write(_("Saving and calculating example segments…"))
             demo_segments()
+            demo_campaigns()
