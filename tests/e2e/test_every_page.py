@@ -320,3 +320,36 @@ def test_every_admin_page_reads_in_chinese_at_1440_px(wide_page, live_server, ad
 
     assert len(visited) >= 60, visited
     assert not problems, "\n".join(problems)
+
+
+def test_the_dashboards_lifecycle_labels_are_not_cut_off(wide_page, live_server, admin_login):
+    from profiles.metrics import metrics_recompute
+    from tests.factories import ProfileFactory, order
+
+    # given customers in several lifecycle stages, the longest label (潜在客户（尚无行为）) among them
+    ProfileFactory.create_batch(3)
+    for i in range(4):
+        order(ProfileFactory(), days_ago=5 + 100 * i, amount="100")
+    metrics_recompute()
+    page = wide_page
+    log_in(page, live_server, *admin_login)
+    # when the administrator opens the dashboard at 1440 px
+    page.goto(f"{live_server.url}/admin/")
+    page.wait_for_selector("#lifecycle-chart canvas")
+    page.wait_for_timeout(800)  # the chart's entry animation
+    # then every slice's label is shown whole: none is wider than the room ECharts left it
+    # (it would shorten it with an ellipsis)
+    labels = page.evaluate("""() => {
+        const chart = echarts.getInstanceByDom(document.getElementById("lifecycle-chart"));
+        const data = chart.getModel().getSeriesByIndex(0).getData();
+        const measure = document.createElement("canvas").getContext("2d");
+        return data.mapArray((i) => {
+            const style = data.getItemGraphicEl(i).getTextContent().style;
+            measure.font = `${style.fontSize || 12}px ${style.fontFamily || "sans-serif"}`;
+            const lines = style.text.split("\\n").map((line) => measure.measureText(line).width);
+            return {text: style.text, room: style.width, width: Math.max(...lines)};
+        });
+    }""")
+    assert any("尚无行为" in label["text"] for label in labels), labels
+    cut = [label for label in labels if label["room"] is not None and label["width"] > label["room"]]
+    assert not cut, cut

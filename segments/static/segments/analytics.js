@@ -68,7 +68,8 @@
       if (pie) {
         echarts.init(pie).setOption({
           tooltip: {trigger: "item"},
-          series: [{type: "pie", radius: ["35%", "65%"], data: data.lifecycle, label: {formatter: "{b}: {d}%"}}],
+          // The share under the stage's name, so that a long name (潜在客户（尚无行为）) fits beside the ring.
+          series: [{type: "pie", radius: ["30%", "58%"], data: data.lifecycle, label: {formatter: "{b}\n{d}%"}}],
         });
       }
       return {
