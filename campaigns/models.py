@@ -126,6 +126,15 @@ class Campaign(models.Model):
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True, editable=False)
     trigger_evaluated_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_error = models.TextField(_("why it stopped"), blank=True, editable=False)
+    # The goal: what counts as a conversion, and for how long after the send.
+    goal_event = models.CharField(_("conversion event"), max_length=64, blank=True,
+                                  help_text=_("The event that counts as a conversion, e.g. order. Empty: no goal."))
+    goal_where = models.JSONField(_("conversion property filters"), default=list, blank=True,
+                                  help_text=_('Like the segment builder: [{"property": "category", "op": "eq", '
+                                              '"value": "shoes"}].'))
+    attribution_days = models.PositiveSmallIntegerField(
+        _("attribution window (days)"), default=7, validators=[MinValueValidator(1), MaxValueValidator(90)],
+        help_text=_("Conversions count this many days after the send (or the holdout's would-be send time)."))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -318,9 +327,28 @@ class Coupon(models.Model):
     code = models.CharField(_("code"), max_length=64)
     delivery = models.OneToOneField(Delivery, null=True, blank=True, on_delete=models.SET_NULL,
                                     related_name="coupon")
+    redeemed_at = models.DateTimeField(_("redeemed at"), null=True, blank=True, editable=False,
+                                       help_text=_("When an order event of the customer carried the code."))
 
     class Meta:
         verbose_name = _("coupon")
         verbose_name_plural = _("coupons")
         constraints = [models.UniqueConstraint(fields=["pool", "code"], name="coupon_code_unique")]
         indexes = [models.Index(fields=["pool"], condition=Q(delivery__isnull=True), name="coupon_free")]
+
+
+class CampaignResult(models.Model):
+    """What came of a campaign, computed from deliveries and events (campaigns.results):
+    recomputed while its attribution window is open, frozen once it has closed. `data`
+    holds the whole campaign and each variant, treated against the holdout."""
+
+    campaign = models.OneToOneField(Campaign, on_delete=models.CASCADE, related_name="result")
+    computed_at = models.DateTimeField(_("computed at"))
+    window_closes_at = models.DateTimeField(_("attribution window closes"), null=True, blank=True)
+    is_final = models.BooleanField(_("final"), default=False)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    data = models.JSONField(_("result"), default=dict)
+
+    class Meta:
+        verbose_name = _("campaign result")
+        verbose_name_plural = _("campaign results")

@@ -11,6 +11,7 @@ from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
 
+from .results import results_due
 from .services.lifecycle import runs_due
 from .services.sending import campaigns_finish, deliveries_reclaim, destination_drain, due_destinations
 from .services.triggers import triggers_evaluate
@@ -52,7 +53,9 @@ def tick() -> dict:
     reclaimed = deliveries_reclaim()
     finished = campaigns_finish()
     drains = drains_start()
-    return {"ran": ran, "triggered": triggered, "reclaimed": reclaimed, "finished": finished, "drains": drains}
+    results = results_due()
+    return {"ran": ran, "triggered": triggered, "reclaimed": reclaimed, "finished": finished, "drains": drains,
+            "results": results}
 
 
 @shared_task

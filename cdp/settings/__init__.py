@@ -152,6 +152,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "profiles.tasks.recompute_interests",
         "schedule": env.int("CDP_INTERESTS_EVERY_SECONDS", default=24 * 3600),
     },
+    # Next-best categories of every customer (recency fades even without new events).
+    "recompute-recommendations": {
+        "task": "profiles.tasks.recompute_recommendations",
+        "schedule": env.int("CDP_RECOMMENDATIONS_EVERY_SECONDS", default=24 * 3600),
+    },
     "expire-tags": {"task": "profiles.tasks.expire_tags", "schedule": 3600},
     # Imports whose worker is gone are marked interrupted; unrun uploads expire.
     "import-housekeeping": {"task": "profiles.tasks.import_housekeeping", "schedule": 300},
@@ -230,6 +235,12 @@ CDP_IMPORT_INLINE_BYTES = env.int("CDP_IMPORT_INLINE_BYTES", default=2 * 1024 * 
 CDP_IMPORT_HEARTBEAT_TIMEOUT = env.int("CDP_IMPORT_HEARTBEAT_TIMEOUT", default=15 * 60)
 # Uploads of imports left unrun (never run, or interrupted) are deleted after this many days.
 CDP_IMPORT_UPLOAD_MAX_AGE_DAYS = env.int("CDP_IMPORT_UPLOAD_MAX_AGE_DAYS", default=7)
+# Recommendations (next-best category): which events count and how much, how far back,
+# how fast they fade, and how long a bought category is not offered again.
+CDP_RECOMMENDATION_EVENT_WEIGHTS = {"product_view": 1, "add_to_cart": 2, "order": 3}
+CDP_RECOMMENDATION_WINDOW_DAYS = env.int("CDP_RECOMMENDATION_WINDOW_DAYS", default=180)
+CDP_RECOMMENDATION_HALF_LIFE_DAYS = env.int("CDP_RECOMMENDATION_HALF_LIFE_DAYS", default=30)
+CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS = env.int("CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS", default=30)
 
 LOGGING = {
     "version": 1,
@@ -264,3 +275,6 @@ CAMPAIGN_RETRY_MAX_SECONDS = env.int("CDP_CAMPAIGN_RETRY_MAX_SECONDS", default=3
 CAMPAIGN_SENDING_STALE_SECONDS = env.int("CDP_CAMPAIGN_SENDING_STALE_SECONDS", default=120)
 # Triggers look back this far past their cursor, for events that arrive late.
 CAMPAIGN_TRIGGER_MARGIN_SECONDS = env.int("CDP_CAMPAIGN_TRIGGER_MARGIN_SECONDS", default=60)
+# Results keep being recomputed this long after the attribution window closes, for events
+# that occurred inside it but arrive late; then they are frozen.
+CAMPAIGN_RESULT_LATE_HOURS = env.int("CDP_CAMPAIGN_RESULT_LATE_HOURS", default=24)
