@@ -22,6 +22,14 @@ def recompute_interests(mapping_ids: list[int] | None = None) -> dict:
 
 
 @shared_task
+def recompute_recommendations() -> dict:
+    """Nightly: the category similarity, then every customer's next-best categories."""
+    from .services.recommendations import recommendations_refresh_all
+
+    return recommendations_refresh_all()
+
+
+@shared_task
 def expire_tags() -> int:
     return tags_expire()
 

@@ -21,6 +21,7 @@ from .. import selectors, services
 from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
 from ..models import Profile, ProfileActivity, ProfileStatus, Tag, TagSource
 from ..services.tags import profile_tag_add, profile_tag_remove
+from ..recommendations import profile_recommendations
 from ..timeline import Cursor, TimelineFilter, profile_timeline
 
 
@@ -96,6 +97,7 @@ class ProfilePageMixin:
             "interests": {"names": [n for n, _w in interests], "weights": [round(w, 3) for _n, w in interests]},
             "interest_rows": interests,
             "has_interests": bool(interests),
+            "recommendations": profile_recommendations(profile),
             "entries": entries,
             "next_cursor": next_cursor,
             "timeline_types": _timeline_types(),

@@ -17,6 +17,7 @@ from .imports import (
     MappingTemplate,
 )
 from .merges import ProfileMerge
+from .recommendations import CategorySimilarity, Recommendation, RecommendationReason
 from .profiles import (
     AttributeDefinition,
     AttributeType,
@@ -41,6 +42,9 @@ from .tags import (
 )
 
 __all__ = [
+    "CategorySimilarity",
+    "Recommendation",
+    "RecommendationReason",
     "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity", "event_property_path",
     "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileMerge", "ProfileStatus", "age_on", "born_by", "clean_traits",
     "InterestMapping", "InterestScore", "ProfileTag", "Tag", "TagCategory", "TagKind", "TagSource",
