@@ -7,8 +7,8 @@ page the admin index leads to — each changelist, add form and one change form 
 model — and the custom pages (dashboard, profile page (erased and merged too), segment builder,
 members, why, export, analyses, import pages, campaign, destinations, coupon upload,
 DSAR answers and erasure, consent, audit log…). Each page must answer without a server error or a script
-error, show no English UI words in its content, draw no button in the browser's own grey,
-and not overflow 1440 px sideways.
+error, show no English UI words in its content, draw no button in the browser's own grey
+nor a badge too faint to read, and not overflow 1440 px sideways.
 
 Screenshots (full page) go to CDP_E2E_SCREENSHOTS when it is set, else to pytest's
 tmp dir; they are for a person to look at, never committed.
@@ -85,6 +85,23 @@ UNSTYLED_BUTTONS = """() => [...document.querySelectorAll(
     .filter((b) => b.offsetParent !== null)
     .filter((b) => getComputedStyle(b).borderTopStyle === 'outset')
     .map((b) => (b.innerText || b.value || b.title).trim().slice(0, 40))"""
+
+# Coloured badges (a background set on the element itself) whose text is hard to read on
+# it: WCAG contrast below 3:1.
+FAINT_BADGES = """() => {
+    const rgb = (c) => c.match(/[\\d.]+/g).slice(0, 3).map(Number);
+    const lum = (c) => { const v = rgb(c).map((x) => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; });
+                         return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+    return [...document.querySelectorAll('#content [style*=background]')]
+        .filter((el) => el.offsetParent !== null && el.innerText.trim())
+        .filter((el) => {
+            const style = getComputedStyle(el);
+            if (style.backgroundColor === 'rgba(0, 0, 0, 0)') return false;
+            const [a, b] = [lum(style.color), lum(style.backgroundColor)].sort((x, y) => y - x);
+            return (a + 0.05) / (b + 0.05) < 3;
+        })
+        .map((el) => el.innerText.trim().slice(0, 40));
+}"""
 
 # English in a text that is data, not UI: e-mail addresses, URLs, identifiers, file names.
 DATA_LIKE = re.compile(r"\{.*\}|\[.*\]|\S+@\S+|https?://\S+|\b[\w.-]+\.(csv|xlsx|txt|json|zip)\b|\b\w+:\w+\b"
@@ -285,6 +302,9 @@ def test_every_admin_page_reads_in_chinese_at_1440_px(wide_page, live_server, ad
                    if not any(url.startswith(prefix) and text == known for prefix, known in ELSEWHERE)]
         if english:
             problems.append(f"{url}: English {english[:6]}")
+        faint = page.evaluate(FAINT_BADGES)
+        if faint:
+            problems.append(f"{url}: badges hard to read {faint[:6]}")
         unstyled = page.evaluate(UNSTYLED_BUTTONS)
         if unstyled:
             problems.append(f"{url}: unstyled buttons {unstyled[:6]}")
