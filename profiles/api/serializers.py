@@ -328,3 +328,15 @@ class EventBatchResultSerializer(serializers.Serializer):
     rejected = serializers.IntegerField()
     profiles_created = serializers.IntegerField()
     results = EventResultSerializer(many=True)
+
+
+class RecommendationSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(help_text="1 = the best")
+    category = serializers.CharField(help_text="The category code, as in the events' category property.")
+    label = serializers.CharField(help_text="The category's label in the request's language.")
+    score = serializers.FloatField()
+    reason_code = serializers.ChoiceField(choices=["viewed", "carted", "bought", "interest"])
+    reason_category = serializers.CharField(help_text="The category the customer viewed, carted, bought or is "
+                                                      "interested in that led to this one.")
+    reason = serializers.CharField(help_text="The reason in the request's language, e.g. 因为您浏览了口红.")
+    computed_at = serializers.DateTimeField()

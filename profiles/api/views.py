@@ -16,6 +16,8 @@ from profiles.models import IdentityKind, Profile, ProfileStatus, ProfileTag, Ta
 from profiles.normalisers import NormalisationError, normalise_identity
 from profiles.selectors import tag_tree
 from profiles.services import identity_add, profile_update, profile_upsert
+from profiles.recommendations import profile_recommendations
+from profiles.services.recommendations import recommendations_refresh_one
 from profiles.services.tags import tag_assign, tag_remove
 
 from . import examples
@@ -30,6 +32,7 @@ from .serializers import (
     ProfileTagSerializer,
     ProfileUpdateSerializer,
     ProfileUpsertSerializer,
+    RecommendationSerializer,
     TagAssignResultSerializer,
     TagAssignSerializer,
     TagCategorySerializer,
@@ -287,6 +290,29 @@ class ProfileTagsView(PartnerAPIView):
                            actor=self.actor, reason=data.get("reason", ""), weight=data.get("weight"),
                            expires_at=data.get("expires_at"))
         return Response({"tag": tag.slug, "added": bool(added)})
+
+
+class ProfileRecommendationsView(PartnerAPIView):
+    required_scopes = {"GET": Scope.PROFILES_READ}
+
+    @extend_schema(
+        operation_id="profile_recommendations", summary=_("A customer's recommended categories"),
+        description=_("The customer's next-best product categories (at most 10, best first), learnt from what "
+                      "customers view, put in their cart and buy together, weighted by recency and the customer's "
+                      "interests, leaving out categories they bought recently; each with its reason. Computed "
+                      "nightly, and on demand for a customer who has none yet (an empty list when there is "
+                      "nothing to go on). Needs profiles:read; a merged customer answers 409 with its survivor."),
+        responses={200: RecommendationSerializer(many=True), **error_responses(401, 403, 404, 409, 429)},
+        examples=[examples.RECOMMENDATIONS],
+    )
+    def get(self, request, profile_id):
+        profile = partner_profile(self.client, profile_id, active=True)
+        self.audit_target = profile.uuid
+        recommendations = profile_recommendations(profile)
+        if not recommendations:
+            recommendations_refresh_one(profile=profile)
+            recommendations = profile_recommendations(profile)
+        return Response(RecommendationSerializer(recommendations, many=True).data)
 
 
 class ProfileTagDetailView(PartnerAPIView):

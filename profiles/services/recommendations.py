@@ -41,7 +41,8 @@ def _event_filter(weights) -> tuple[str, list]:
     return f"e.name IN ({', '.join(['%s'] * len(weights))}) AND e.category IS NOT NULL", list(weights)
 
 
-def similarity_recompute(*, now: datetime.datetime | None = None, events_table: str = "profiles_event") -> int:
+def similarity_recompute(*, now: datetime.datetime | None = None, events_table: str = "profiles_event",
+                         table: str = "profiles_categorysimilarity") -> int:
     """Recompute the category × category similarity from the window's events; returns the pairs."""
     now = now or timezone.now()
     since = now - datetime.timedelta(days=settings.CDP_RECOMMENDATION_WINDOW_DAYS)
@@ -55,14 +56,10 @@ def similarity_recompute(*, now: datetime.datetime | None = None, events_table: 
         cursor.execute(sql, [*params, since, now])
         pairs = cursor.fetchall()
     counts = {a: n for a, b, n in pairs if a == b}
-    rows = [
-        CategorySimilarity(source=a, target=b, score=1.0 if a == b else n / math.sqrt(counts[a] * counts[b]),
-                           computed_at=now)
-        for a, b, n in pairs
-    ]
-    with transaction.atomic():
-        CategorySimilarity.objects.all().delete()
-        CategorySimilarity.objects.bulk_create(rows, batch_size=1000)
+    rows = [(a, b, 1.0 if a == b else n / math.sqrt(counts[a] * counts[b]), now) for a, b, n in pairs]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+        cursor.executemany(f"INSERT INTO {table} (source, target, score, computed_at) VALUES (%s, %s, %s, %s)", rows)
     return len(rows)
 
 
@@ -80,7 +77,7 @@ def _interest_values() -> tuple[str, list]:
     return rows, [v for pair in pairs for v in pair]
 
 
-def _statement(*, events_table: str, table: str) -> tuple[str, callable]:
+def _statement(*, events_table: str, table: str, similarity_table: str) -> tuple[str, callable]:
     weights = _weights()
     where, names = _event_filter(weights)
     weight_case = "CASE e.name " + " ".join("WHEN %s THEN %s" for _ in weights) + " END"
@@ -103,7 +100,7 @@ def _statement(*, events_table: str, table: str) -> tuple[str, callable]:
         cand AS (
             SELECT a.profile_id, s.target AS category, a.w * s.score AS contrib, a.category AS because,
                    CASE a.strongest WHEN 3 THEN 'bought' WHEN 2 THEN 'carted' ELSE 'viewed' END AS code
-            FROM aff a JOIN profiles_categorysimilarity s ON s.source = a.category AND s.target <> a.category
+            FROM aff a JOIN {similarity_table} s ON s.source = a.category AND s.target <> a.category
             UNION ALL
             SELECT a.profile_id, a.category, a.w, a.category,
                    CASE a.strongest WHEN 3 THEN 'bought' WHEN 2 THEN 'carted' ELSE 'viewed' END
@@ -140,13 +137,13 @@ def _statement(*, events_table: str, table: str) -> tuple[str, callable]:
 
 def recommendations_compute(*, profile_ids: list[int] | None = None, now: datetime.datetime | None = None,
                             events_table: str = "profiles_event", table: str = "profiles_recommendation",
-                            chunk: int = CHUNK) -> int:
+                            similarity_table: str = "profiles_categorysimilarity", chunk: int = CHUNK) -> int:
     """Recompute the recommendations of the given customers (all when None) from the current
     similarity; returns the rows written. Each range of customers is replaced in one transaction."""
     now = now or timezone.now()
     since = now - datetime.timedelta(days=settings.CDP_RECOMMENDATION_WINDOW_DAYS)
     exclude_since = now - datetime.timedelta(days=settings.CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS)
-    sql, params = _statement(events_table=events_table, table=table)
+    sql, params = _statement(events_table=events_table, table=table, similarity_table=similarity_table)
     if profile_ids is not None:
         ranges = [(pid, pid) for pid in sorted(set(profile_ids))]
     else:
