@@ -2,7 +2,8 @@
 from django.conf import settings
 from django.utils import translation
 
-from profiles.models import LifecycleStage, Profile, ProfileTag, TagKind
+from profiles.event_labels import EventLabels
+from profiles.models import LifecycleStage, Profile, ProfileTag, Recommendation, TagKind
 from segments.analytics.rfm import GROUPS, group_of
 
 from .links import url_maker
@@ -20,7 +21,7 @@ def _tier(recency: int | None, frequency: int | None, stage: str) -> str:
 def tokens_for(deliveries) -> dict[int, dict[str, str]]:
     """Delivery id → token values, in the messages' language (settings.LANGUAGE_CODE).
     `deliveries` carry `profile_id`, `pk`, `variant` and, where the variant hands out
-    coupons, the code in `coupon_code`. Three queries, whatever the batch size."""
+    coupons, the code in `coupon_code`. At most five queries, whatever the batch size."""
     profile_ids = {d.profile_id for d in deliveries}
     profiles = {row[0]: row[1:] for row in Profile.objects.filter(pk__in=profile_ids).values_list(
         "pk", "name", "city", "rfm_recency", "rfm_frequency", "lifecycle_stage")}
@@ -28,6 +29,9 @@ def tokens_for(deliveries) -> dict[int, dict[str, str]]:
     for profile_id, name in (ProfileTag.objects.filter(profile_id__in=profile_ids, tag__kind=TagKind.INTEREST)
                              .order_by("profile_id", "-weight", "tag__name").values_list("profile_id", "tag__name")):
         interests.setdefault(profile_id, name)
+    recommended = dict(Recommendation.objects.filter(profile_id__in=profile_ids, rank=1)
+                       .values_list("profile_id", "category"))
+    labels = EventLabels.load() if recommended else None  # category labels, translated below
     click, unsubscribe = url_maker("r"), url_maker("u")
     values, tiers = {}, {}
     with translation.override(settings.LANGUAGE_CODE):
@@ -42,6 +46,8 @@ def tokens_for(deliveries) -> dict[int, dict[str, str]]:
                 "city": city,
                 "tier": tiers[recency, frequency, stage],
                 "top_interest": interests.get(delivery.profile_id, ""),
+                "recommended": labels.value("category", recommended[delivery.profile_id])
+                if delivery.profile_id in recommended else "",
                 "coupon": getattr(delivery, "coupon_code", "") or "",
                 "link": click(delivery.pk) if delivery.variant and delivery.variant.link_url else "",
                 "unsubscribe": unsubscribe(delivery.pk),

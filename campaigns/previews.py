@@ -45,7 +45,7 @@ def sample_tokens(campaign, *, link_url: str = "", user=None) -> tuple[dict[str,
                                   variant=SimpleNamespace(link_url=link_url), coupon_code=_("COUPON123"))
     tokens = tokens_for([placeholder]).get(0) if customer else None
     if tokens is None:
-        tokens = {"name": settings.CAMPAIGN_NAME_FALLBACK, "city": _("Shanghai"), "tier": "", "top_interest": "",
+        tokens = {"name": settings.CAMPAIGN_NAME_FALLBACK, "city": _("Shanghai"), "tier": "", "top_interest": "", "recommended": "",
                   "coupon": _("COUPON123"), "link": click_url(0) if link_url else "", "unsubscribe": ""}
         return tokens, _("an example customer (the audience has nobody yet)")
     if user is not None and not can_see_personal_data(user):
