@@ -16,8 +16,9 @@ import math
 import time
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import (Case, Count, DecimalField, Exists, F, FloatField, Max, Min, OuterRef, Q, Subquery,
+from django.db.models import (Case, Count, DateTimeField, DecimalField, Exists, F, FloatField, Max, Min, OuterRef, Q, Subquery,
                               Sum, Value, When)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, TruncDate
@@ -34,7 +35,6 @@ TREATED = (Delivery.Status.SENT, Delivery.Status.DELIVERED)
 MEASURED = (Delivery.Status.HOLDOUT, *TREATED)
 ALPHA = 0.05
 POWER = 0.8
-NOT_SIGNIFICANT = _("差异不显著")
 REFRESH_EVERY = datetime.timedelta(minutes=10)  # the tick recomputes an open result at most this often
 
 
@@ -250,3 +250,49 @@ def results_due(now: datetime.datetime | None = None) -> int:
         result_refresh(campaign_id=campaign_id, now=now)
         count += 1
     return count
+
+
+RESULT_SEGMENTS = {
+    "clicked_not_converted": _("clicked but did not convert"),
+    "converted": _("converted"),
+}
+
+
+def result_customers(campaign: Campaign, kind: str, now: datetime.datetime | None = None):
+    """The treated customers of a result group (RESULT_SEGMENTS), as a profile_id queryset."""
+    now = now or timezone.now()
+    treated = _measured(campaign, now).filter(status__in=TREATED)
+    if kind == "converted":
+        chosen = treated.filter(first_at__isnull=False)
+    elif kind == "clicked_not_converted":
+        chosen = treated.filter(clicked_at__isnull=False, first_at__isnull=True)
+    else:
+        raise ValidationError(_("Unknown result group."), code="result_group_unknown")
+    return chosen.order_by().values("profile_id").distinct()
+
+
+def segment_from_result(*, campaign: Campaign, kind: str, actor, now: datetime.datetime | None = None):
+    """A static segment of the customers of one result group, written set-based."""
+    from cdp.audit import audit_record
+    from cdp.sql import insert_from_select
+    from segments.models import Segment, SegmentMembership, SegmentSnapshot
+    from segments.slugs import segment_slug_suggest
+
+    now = now or timezone.now()
+    customers = result_customers(campaign, kind, now)
+    name = f"{campaign.name} · {RESULT_SEGMENTS[kind]} @ {timezone.localtime(now):%Y-%m-%d %H:%M}"[:150]
+    with transaction.atomic():
+        segment = Segment.objects.create(name=name, slug=segment_slug_suggest(name), kind=Segment.Kind.STATIC,
+                                         description=str(_("Made from the result of campaign “%(name)s”.")
+                                                         % {"name": campaign.name}))
+        rows = customers.annotate(m_segment=Value(segment.pk), m_at=Value(now, output_field=DateTimeField())
+                                  ).values("m_segment", "profile_id", "m_at")
+        count = insert_from_select(SegmentMembership, {"segment_id": "m_segment", "profile_id": "profile_id",
+                                                       "entered_at": "m_at"}, rows)
+        segment.member_count, segment.last_calculated_at, segment.calculated_version = count, now, 1
+        segment.save(update_fields=["member_count", "last_calculated_at", "calculated_version"])
+        SegmentSnapshot.objects.create(segment=segment, version=1, calculated_at=now, member_count=count,
+                                       entered=count, exited=0, duration_ms=0)
+        audit_record(actor=actor, action="campaign.segment_from_result", target=f"campaign:{campaign.pk}",
+                     details={"segment": segment.pk, "group": kind, "members": count})
+    return segment

@@ -65,6 +65,9 @@ class CampaignAdmin(admin.ModelAdmin):
                                    "ignore_quiet_hours"],
                         "description": _("Quiet hours: SMS and app push wait until 08:00 when due between 21:00 "
                                          "and 08:00 (China time), unless sending during quiet hours is ticked.")}),
+        (_("Goal"), {"fields": ["goal_event", "goal_where", "attribution_days"],
+                     "description": _("What counts as a conversion: results compare the customers who got the "
+                                      "message with the holdout over the attribution window.")}),
     ]
 
     # -- list ---------------------------------------------------------------------------
@@ -187,5 +190,7 @@ class CampaignAdmin(admin.ModelAdmin):
             view(pages.cancel_view, "cancel", "<int:campaign_id>/cancel/"),
             view(pages.resend_view, "resend", "<int:campaign_id>/resend/"),
             view(pages.progress_view, "progress", "<int:campaign_id>/progress/"),
+            view(pages.result_view, "result", "<int:campaign_id>/result/"),
+            view(pages.result_segment_view, "result_segment", "<int:campaign_id>/result/segment/"),
             *super().get_urls(),
         ]

@@ -28,13 +28,18 @@ class CampaignForm(forms.ModelForm):
         model = Campaign
         fields = ("name", "purpose", "destination", "audience_kind", "segment", "trigger_event", "trigger_where",
                   "trigger_unless_event", "trigger_within_minutes", "delay_minutes", "trigger_once_per_days",
-                  "schedule", "scheduled_at", "holdout_percent", "cap_messages", "cap_days", "ignore_quiet_hours")
+                  "schedule", "scheduled_at", "holdout_percent", "cap_messages", "cap_days", "ignore_quiet_hours",
+                  "goal_event", "goal_where", "attribution_days")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "purpose" in self.fields:
             self.fields["purpose"].queryset = Purpose.objects.filter(is_active=True)
             self.fields["purpose"].label_from_instance = lambda p: f"{p} · {p.get_channel_display()}"
+        if "attribution_days" in self.fields:
+            self.fields["attribution_days"].required = False  # empty: the default, 7 days
+        if "goal_where" in self.fields:
+            self.fields["goal_where"].required = False
         if "holdout_percent" in self.fields and not self.instance.pk:
             self.fields["holdout_percent"].initial = settings.CAMPAIGN_HOLDOUT_PERCENT
         if "cap_messages" in self.fields:
@@ -58,6 +63,17 @@ class CampaignForm(forms.ModelForm):
                 self.add_error("scheduled_at", gettext("Choose when to send."))
             elif at is not None and at <= timezone.now() and cleaned.get("schedule") == Campaign.Schedule.AT:
                 self.add_error("scheduled_at", gettext("Choose a time in the future."))
+        if "attribution_days" in self.fields and cleaned.get("attribution_days") is None:
+            cleaned["attribution_days"] = Campaign._meta.get_field("attribution_days").default
+        if "goal_where" in self.fields and not cleaned.get("goal_where"):
+            cleaned["goal_where"] = []
+        if cleaned.get("goal_event") or cleaned.get("goal_where"):
+            from segments.conditions.parse import parse
+
+            try:
+                parse({"event": cleaned.get("goal_event") or "", "where": cleaned.get("goal_where") or []})
+            except ValidationError as error:
+                self.add_error("goal_event", error.messages)
         messages, days = cleaned.get("cap_messages"), cleaned.get("cap_days")
         if (messages is None) != (days is None):
             self.add_error("cap_days" if days is None else "cap_messages",

@@ -327,3 +327,139 @@ def progress_view(model_admin, request, campaign_id):
             "recipients", "delivered", "failed", "opened", "clicked", "unsubscribed", "holdout")}
     return JsonResponse(answer)
 
+
+
+# -- the result page ------------------------------------------------------------------------
+
+def _pct(value, digits=2) -> str:
+    return "—" if value is None else f"{value * 100:.{digits}f}%"
+
+
+def _money(value) -> str:
+    return "—" if value is None else f"¥{value:,.2f}"
+
+
+def _comparison_rows(label: str, counts: dict, comparison: dict) -> dict:
+    """One line of the comparison table, as the page and the CSV show it."""
+    has_control = comparison.get("has_control")
+    significant = comparison.get("significant")
+    if not has_control:
+        verdict = gettext("no control group")
+    elif significant:
+        verdict = gettext("significant")
+    else:
+        verdict = gettext("difference not significant")
+    return {
+        "label": label, "n": counts["n"], "converted": counts["converted"],
+        "rate": _pct(comparison.get("treated_rate")), "control_rate": _pct(comparison.get("control_rate")),
+        "lift": _pct(comparison.get("lift")) if has_control else "—",
+        "lift_interval": (f"{_pct(comparison.get('lift_low'))} ~ {_pct(comparison.get('lift_high'))}"
+                          if comparison.get("lift_low") is not None else "—"),
+        "relative_lift": _pct(comparison.get("relative_lift"), 1),
+        "relative_interval": (f"{_pct(comparison.get('relative_lift_low'), 1)} ~ "
+                              f"{_pct(comparison.get('relative_lift_high'), 1)}"
+                              if comparison.get("relative_lift_low") is not None else "—"),
+        "p_value": "—" if comparison.get("p_value") is None else f"{comparison['p_value']:.4f}",
+        "verdict": verdict, "significant": bool(significant), "has_control": bool(has_control),
+        "needed": (gettext("about %(more)s more customers would be needed to tell at 80%% power")
+                   % {"more": comparison["customers_more"]}
+                   if has_control and not significant and comparison.get("customers_more") else ""),
+        "revenue_per_treated": _money(comparison.get("revenue_per_treated")),
+        "revenue_per_control": _money(comparison.get("revenue_per_control")),
+        "incremental_revenue": _money(comparison.get("incremental_revenue")),
+        "incremental_interval": (f"{_money(comparison.get('incremental_revenue_low'))} ~ "
+                                 f"{_money(comparison.get('incremental_revenue_high'))}"
+                                 if comparison.get("incremental_revenue_low") is not None else "—"),
+        "cost": _money(comparison.get("cost")),
+        "roi": _pct(comparison.get("roi"), 1),
+    }
+
+
+def result_context(campaign: Campaign, result) -> dict:
+    data = result.data
+    rows = [_comparison_rows(gettext("all variants"), data["treated"], data["overall"])]
+    rows += [_comparison_rows(gettext("variant %(label)s") % {"label": v["label"]}, v["counts"], v["vs_holdout"])
+             for v in data["variants"]] if len(data["variants"]) > 1 else []
+    versus_first = [_comparison_rows(gettext("variant %(label)s against %(first)s") % {
+        "label": v["label"], "first": data["first_label"]}, v["counts"], v["vs_first"])
+        for v in data["variants"] if "vs_first" in v]
+    days = sorted({d["day"] for d in data["daily"]})
+    cumulative = {True: [], False: []}
+    for treated in (True, False):
+        total = 0
+        for day in days:
+            total += sum(d["n"] for d in data["daily"] if d["day"] == day and d["treated"] == treated)
+            cumulative[treated].append(total)
+    treated = data["treated"]
+    chart = {
+        "days": days, "treated": cumulative[True], "holdout": cumulative[False],
+        "labels": {"treated": gettext("treated"), "holdout": gettext("holdout"),
+                   "cumulative": gettext("Cumulative conversions per day"), "funnel": gettext("Funnel")},
+        "funnel": [{"name": gettext("sent"), "value": treated["n"]},
+                   {"name": gettext("delivered"), "value": treated["delivered"]},
+                   {"name": gettext("clicked"), "value": treated["clicked"]},
+                   {"name": gettext("converted"), "value": treated["converted"]}],
+    }
+    coupons = data.get("coupons") or {}
+    return {"result": result, "data": data, "rows": rows, "versus_first": versus_first, "chart": chart,
+            "coupons": coupons,
+            "coupon_rate": _pct(coupons["redeemed"] / coupons["issued"]) if coupons.get("issued") else None}
+
+
+def result_view(model_admin, request, campaign_id):
+    from ..models import CampaignResult
+    from ..results import REFRESH_EVERY, result_refresh
+
+    campaign = _campaign(model_admin, request, campaign_id)
+    if not request.user.has_perm(RESULTS):
+        raise PermissionDenied
+    if campaign.launched_at is None:
+        raise Http404
+    result = CampaignResult.objects.filter(campaign=campaign).first()
+    if result is None or (not result.is_final and result.computed_at < timezone.now() - REFRESH_EVERY):
+        result = result_refresh(campaign_id=campaign.pk)
+    context = result_context(campaign, result)
+    if request.GET.get("format") == "csv":
+        return _result_csv(campaign, context)
+    return TemplateResponse(request, "admin/campaigns/campaign/result.html", {
+        **model_admin.admin_site.each_context(request), "opts": Campaign._meta, "campaign": campaign,
+        "title": gettext("Result of %(name)s") % {"name": campaign.name}, **context})
+
+
+def _result_csv(campaign: Campaign, context: dict):
+    from django.http import HttpResponse
+
+    from cdp.exports import csv_bytes
+
+    columns = [gettext("group"), gettext("customers"), gettext("conversions"), gettext("conversion rate"),
+               gettext("holdout conversion rate"), gettext("lift"), gettext("95% interval"),
+               gettext("relative lift"), gettext("95% interval of relative lift"), gettext("p-value"),
+               gettext("verdict"), gettext("revenue per customer"), gettext("revenue per holdout customer"),
+               gettext("incremental revenue"), gettext("95% interval of incremental revenue"), gettext("cost"),
+               "ROI"]
+    keys = ["label", "n", "converted", "rate", "control_rate", "lift", "lift_interval", "relative_lift",
+            "relative_interval", "p_value", "verdict", "revenue_per_treated", "revenue_per_control",
+            "incremental_revenue", "incremental_interval", "cost", "roi"]
+    rows = [dict(zip(columns, (row[key] for key in keys))) for row in context["rows"] + context["versus_first"]]
+    response = HttpResponse(csv_bytes(columns, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-result.csv"'
+    return response
+
+
+def result_segment_view(model_admin, request, campaign_id):
+    from ..results import RESULT_SEGMENTS, segment_from_result
+
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    campaign = _campaign(model_admin, request, campaign_id)
+    if not (request.user.has_perm(RESULTS) and request.user.has_perm("segments.add_segment")):
+        raise PermissionDenied
+    kind = request.POST.get("group", "")
+    if kind not in RESULT_SEGMENTS:
+        messages.error(request, gettext("Unknown result group."))
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_result", args=[campaign.pk]))
+    segment = segment_from_result(campaign=campaign, kind=kind, actor=Actor.staff(request.user))
+    messages.success(request, ngettext("Segment “%(name)s” made with %(count)s customer.",
+                                       "Segment “%(name)s” made with %(count)s customers.",
+                                       segment.member_count) % {"name": segment.name, "count": segment.member_count})
+    return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]))
