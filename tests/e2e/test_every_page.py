@@ -103,6 +103,11 @@ FAINT_BADGES = """() => {
         .map((el) => el.innerText.trim().slice(0, 40));
 }"""
 
+# A condition in the segment builder drawn wider than the group around it.
+STICKING_OUT = """() => [...document.querySelectorAll('#content .cb-node .cb-node')]
+    .filter((node) => node.getBoundingClientRect().right > node.parentElement.closest('.cb-node').getBoundingClientRect().right + 1)
+    .map((node) => node.dataset.path || node.className)"""
+
 # English in a text that is data, not UI: e-mail addresses, URLs, identifiers, file names.
 DATA_LIKE = re.compile(r"\{.*\}|\[.*\]|\S+@\S+|https?://\S+|\b[\w.-]+\.(csv|xlsx|txt|json|zip)\b|\b\w+:\w+\b"
                        r"|\b\w*[_\d]\w*\b|\+\d[\d ]+")
@@ -302,6 +307,9 @@ def test_every_admin_page_reads_in_chinese_at_1440_px(wide_page, live_server, ad
                    if not any(url.startswith(prefix) and text == known for prefix, known in ELSEWHERE)]
         if english:
             problems.append(f"{url}: English {english[:6]}")
+        sticking_out = page.evaluate(STICKING_OUT)
+        if sticking_out:
+            problems.append(f"{url}: conditions wider than their group {sticking_out[:6]}")
         faint = page.evaluate(FAINT_BADGES)
         if faint:
             problems.append(f"{url}: badges hard to read {faint[:6]}")
