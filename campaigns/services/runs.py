@@ -25,6 +25,7 @@ from ..models import Campaign, CampaignRun, Coupon, Delivery, Destination, Varia
 from ..quiet_hours import send_time
 
 CHANNEL_LOCK = 7302  # advisory lock namespace: decisions per channel (frequency caps)
+COUPON_POOL_LOCK = 7303  # advisory lock namespace: hand-outs from one coupon pool (never the same code twice)
 # Which destinations can carry which channel; webhooks and files carry any.
 DESTINATION_CHANNELS = {
     Destination.Kind.EMAIL: {"email"},
@@ -145,6 +146,10 @@ def coupons_assign(run: CampaignRun, *, after_id: int = 0) -> None:
     out coupons one unused code of the variant's pool. Raises ValidationError (and so
     rolls the run back) when a pool has too few codes left."""
     for variant in Variant.objects.filter(campaign_id=run.campaign_id, coupon_pool__isnull=False):
+        # Two campaigns on different channels (not serialised by the channel lock) may share
+        # a pool: without this, the later one's UPDATE re-assigns the codes the earlier one
+        # took, once that commits, and its customers lose them.
+        transaction_lock(COUPON_POOL_LOCK, variant.coupon_pool_id)
         deliveries = Delivery.objects.filter(run=run, variant=variant, status=Delivery.Status.QUEUED, pk__gt=after_id)
         needed = deliveries.count()
         free = Coupon.objects.filter(pool_id=variant.coupon_pool_id, delivery__isnull=True)
