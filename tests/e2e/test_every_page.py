@@ -7,8 +7,8 @@ page the admin index leads to — each changelist, add form and one change form 
 model — and the custom pages (dashboard, profile page (erased and merged too), segment builder,
 members, why, export, analyses, import pages, campaign, destinations, coupon upload,
 DSAR answers and erasure, consent, audit log…). Each page must answer without a server error or a script
-error, show no English UI words in its content, draw no button in the browser's own grey
-nor a badge too faint to read, and not overflow 1440 px sideways.
+error, show no English UI words in its content, draw no button in the browser's own grey,
+nor a badge too faint to read, nor a choice broken over two lines, and not overflow 1440 px sideways.
 
 Screenshots (full page) go to CDP_E2E_SCREENSHOTS when it is set, else to pytest's
 tmp dir; they are for a person to look at, never committed.
@@ -107,6 +107,16 @@ FAINT_BADGES = """() => {
 STICKING_OUT = """() => [...document.querySelectorAll('#content .cb-node .cb-node')]
     .filter((node) => node.getBoundingClientRect().right > node.parentElement.closest('.cb-node').getBoundingClientRect().right + 1)
     .map((node) => node.dataset.path || node.className)"""
+
+# A choice's label broken over two lines ("跨境传输（欧盟总部）" above "(cross_border_eu)").
+BROKEN_CHOICES = """() => [...document.querySelectorAll('#content label')]
+    .filter((label) => label.querySelector('input[type=checkbox], input[type=radio]') && label.offsetParent !== null)
+    .filter((label) => {
+        const style = getComputedStyle(label);
+        const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.4;
+        return label.getClientRects().length > 1 || label.getBoundingClientRect().height > line * 1.6;
+    })
+    .map((label) => label.innerText.trim().slice(0, 40))"""
 
 # English in a text that is data, not UI: e-mail addresses, URLs, identifiers, file names.
 DATA_LIKE = re.compile(r"\{.*\}|\[.*\]|\S+@\S+|https?://\S+|\b[\w.-]+\.(csv|xlsx|txt|json|zip)\b|\b\w+:\w+\b"
@@ -310,6 +320,9 @@ def test_every_admin_page_reads_in_chinese_at_1440_px(wide_page, live_server, ad
         sticking_out = page.evaluate(STICKING_OUT)
         if sticking_out:
             problems.append(f"{url}: conditions wider than their group {sticking_out[:6]}")
+        broken = page.evaluate(BROKEN_CHOICES)
+        if broken:
+            problems.append(f"{url}: choices broken over two lines {broken[:6]}")
         faint = page.evaluate(FAINT_BADGES)
         if faint:
             problems.append(f"{url}: badges hard to read {faint[:6]}")
