@@ -63,6 +63,7 @@ def benchmarks() -> list:
     modules use the models."""
     import bench_api
     import bench_analytics
+    import bench_campaign_results
     import bench_campaigns
     import bench_import
     import bench_profiles
@@ -84,6 +85,7 @@ def benchmarks() -> list:
         bench_campaigns.bench_campaign_eligibility,
         bench_campaigns.bench_campaign_delivery,  # a real Celery worker on Redis, a local webhook receiver
         bench_campaigns.bench_campaign_trigger_latency,  # gunicorn, the worker with beat
+        bench_campaign_results.bench_campaign_results,
     ]
 
 

@@ -43,14 +43,24 @@ def goal_events(campaign: Campaign, now: datetime.datetime):
     return events_matching(parse({"event": campaign.goal_event, "where": campaign.goal_where or []}), now)
 
 
-def _measured(campaign: Campaign, now: datetime.datetime):
-    """The measured deliveries, each with its send time, first conversion and revenue."""
+SEND_TIME = Case(When(status=Delivery.Status.HOLDOUT, then=F("created_at")), default=F("sent_at"))
+IS_TREATED = Case(When(status=Delivery.Status.HOLDOUT, then=Value(False)), default=Value(True))
+
+
+def _measured(campaign: Campaign, now: datetime.datetime, bounds=None):
+    """The measured deliveries, each with its send time, first conversion and revenue.
+    `bounds` (the first and last send time) narrow them first to the customers with a goal
+    event between the first send and the last window's end: a semi-join on the events'
+    (name, time) index, so that the per-customer look-ups run for those few only."""
     window = datetime.timedelta(days=campaign.attribution_days)
-    send_time = Case(When(status=Delivery.Status.HOLDOUT, then=F("created_at")), default=F("sent_at"))
-    deliveries = Delivery.objects.filter(campaign=campaign, status__in=MEASURED).annotate(send_time=send_time)
+    deliveries = Delivery.objects.filter(campaign=campaign, status__in=MEASURED).annotate(send_time=SEND_TIME)
     if not campaign.goal_event:
-        return deliveries.annotate(first_at=Value(None, output_field=deliveries.model._meta.get_field("sent_at")),
+        return deliveries.annotate(first_at=Value(None, output_field=DateTimeField()),
                                    spent=Value(0.0, output_field=FloatField()))
+    if bounds is not None:
+        first_send, last_send = bounds
+        active = goal_events(campaign, now).filter(occurred_at__gt=first_send, occurred_at__lte=last_send + window)
+        deliveries = deliveries.filter(profile_id__in=active.order_by().values("profile_id"))
     conversions = goal_events(campaign, now).filter(
         profile_id=OuterRef("profile_id"), occurred_at__gt=OuterRef("send_time"),
         occurred_at__lte=OuterRef("send_time") + window).order_by()
@@ -59,27 +69,52 @@ def _measured(campaign: Campaign, now: datetime.datetime):
     return deliveries.annotate(
         first_at=Subquery(first),
         spent=Cast(Coalesce(Subquery(revenue), Value(0), output_field=DecimalField(max_digits=14, decimal_places=2)),
-                     FloatField()))
+                   FloatField()))
+
+
+def _send_bounds(campaign: Campaign):
+    bounds = Delivery.objects.filter(campaign=campaign, status__in=MEASURED).annotate(send_time=SEND_TIME).aggregate(
+        first=Min("send_time"), last=Max("send_time"))
+    return (bounds["first"], bounds["last"]) if bounds["first"] else None
 
 
 def _counts(campaign: Campaign, now: datetime.datetime) -> tuple[list[dict], list[dict]]:
-    measured = _measured(campaign, now)
-    treated = Case(When(status=Delivery.Status.HOLDOUT, then=Value(False)), default=Value(True))
-    rows = list(measured.annotate(treated=treated).order_by().values("variant_id", "treated").annotate(
+    """Two queries: the deliveries' counts per variant and group (no events read), then
+    the converted customers per variant, group and day of their first conversion."""
+    rows = list(Delivery.objects.filter(campaign=campaign, status__in=MEASURED)
+                .annotate(send_time=SEND_TIME, treated=IS_TREATED).order_by().values("variant_id", "treated").annotate(
         n=Count("pk"),
-        converted=Count("pk", filter=Q(first_at__isnull=False)),
-        revenue=Coalesce(Sum("spent"), Value(0.0)),
-        revenue_squares=Coalesce(Sum(F("spent") * F("spent"), output_field=FloatField()), Value(0.0)),
         delivered=Count("pk", filter=Q(status=Delivery.Status.DELIVERED) | Q(delivered_at__isnull=False)),
         opened=Count("pk", filter=Q(opened_at__isnull=False)),
         clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
-        clicked_not_converted=Count("pk", filter=Q(clicked_at__isnull=False, first_at__isnull=True)),
         unsubscribed=Count("pk", filter=Q(unsubscribed_at__isnull=False)),
-        last_send=Max("send_time"),
+        first_send=Min("send_time"), last_send=Max("send_time"),
     ))
-    days = list(measured.filter(first_at__isnull=False).annotate(treated=treated, day=TruncDate("first_at"))
-                .order_by().values("treated", "day").annotate(n=Count("pk")).order_by("day"))
-    return rows, days
+    for row in rows:
+        row.update(converted=0, revenue=0.0, revenue_squares=0.0, clicked_not_converted=row["clicked"])
+    sends = [row for row in rows if row["first_send"]]
+    if not campaign.goal_event or not sends:
+        return rows, []
+    bounds = (min(row["first_send"] for row in sends), max(row["last_send"] for row in sends))
+    converted = list(_measured(campaign, now, bounds).filter(first_at__isnull=False)
+                     .annotate(treated=IS_TREATED, day=TruncDate("first_at")).order_by()
+                     .values("variant_id", "treated", "day").annotate(
+        converted=Count("pk"),
+        revenue=Coalesce(Sum("spent"), Value(0.0)),
+        revenue_squares=Coalesce(Sum(F("spent") * F("spent"), output_field=FloatField()), Value(0.0)),
+        clicked=Count("pk", filter=Q(clicked_at__isnull=False)),
+    ))
+    by_group = {(row["variant_id"], row["treated"]): row for row in rows}
+    days: dict[tuple, int] = {}
+    for item in converted:
+        row = by_group[(item["variant_id"], item["treated"])]
+        row["converted"] += item["converted"]
+        row["revenue"] += float(item["revenue"])
+        row["revenue_squares"] += float(item["revenue_squares"])
+        row["clicked_not_converted"] -= item["clicked"]
+        days[(item["treated"], item["day"])] = days.get((item["treated"], item["day"]), 0) + item["converted"]
+    return rows, [{"treated": treated, "day": day, "n": n} for (treated, day), n in sorted(
+        days.items(), key=lambda item: (item[0][1], item[0][0]))]
 
 
 def _merge(rows: list[dict]) -> dict:
@@ -161,8 +196,12 @@ def _with_money(comparison: dict, group: dict, cost_per_message: float) -> dict:
 
 def result_compute(campaign: Campaign, now: datetime.datetime | None = None) -> dict:
     """The whole result of a campaign, as stored in CampaignResult.data."""
+    from cdp.sql import tune_for_analysis
+
     now = now or timezone.now()
-    rows, days = _counts(campaign, now)
+    with transaction.atomic():
+        tune_for_analysis()  # no JIT: compiling the per-customer look-ups cost more (2 s) than they take
+        rows, days = _counts(campaign, now)
     cost_per_message = float(campaign.destination.cost_per_message)
     treated, holdout = _group(rows, treated=True), _group(rows, treated=False)
     overall = _with_money(compare(treated, holdout), treated, cost_per_message)
@@ -261,11 +300,10 @@ RESULT_SEGMENTS = {
 def result_customers(campaign: Campaign, kind: str, now: datetime.datetime | None = None):
     """The treated customers of a result group (RESULT_SEGMENTS), as a profile_id queryset."""
     now = now or timezone.now()
-    treated = _measured(campaign, now).filter(status__in=TREATED)
-    if kind == "converted":
-        chosen = treated.filter(first_at__isnull=False)
+    if kind == "converted":  # only customers with a goal event in the windows' span can have converted
+        chosen = _measured(campaign, now, _send_bounds(campaign)).filter(status__in=TREATED, first_at__isnull=False)
     elif kind == "clicked_not_converted":
-        chosen = treated.filter(clicked_at__isnull=False, first_at__isnull=True)
+        chosen = _measured(campaign, now).filter(status__in=TREATED, clicked_at__isnull=False, first_at__isnull=True)
     else:
         raise ValidationError(_("Unknown result group."), code="result_group_unknown")
     return chosen.order_by().values("profile_id").distinct()
