@@ -335,8 +335,11 @@ class RecommendationSerializer(serializers.Serializer):
     category = serializers.CharField(help_text="The category code, as in the events' category property.")
     label = serializers.CharField(help_text="The category's label in the request's language.")
     score = serializers.FloatField()
-    reason_code = serializers.ChoiceField(choices=["viewed", "carted", "bought", "interest"])
+    reason_code = serializers.ChoiceField(choices=["viewed", "carted", "bought", "interest", "popular"],
+                                          help_text="popular: a list shorter than 10 filled up with popular "
+                                                    "categories the customer did not buy recently.")
     reason_category = serializers.CharField(help_text="The category the customer viewed, carted, bought or is "
-                                                      "interested in that led to this one.")
+                                                      "interested in that led to this one; empty for popular.",
+                                            allow_blank=True)
     reason = serializers.CharField(help_text="The reason in the request's language, e.g. 因为您浏览了口红.")
     computed_at = serializers.DateTimeField()

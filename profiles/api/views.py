@@ -300,18 +300,17 @@ class ProfileRecommendationsView(PartnerAPIView):
         description=_("The customer's next-best product categories (at most 10, best first), learnt from what "
                       "customers view, put in their cart and buy together, weighted by recency and the customer's "
                       "interests, leaving out categories they bought recently; each with its reason. Computed "
-                      "nightly, and on demand for a customer who has none yet (an empty list when there is "
-                      "nothing to go on). Needs profiles:read; a merged customer answers 409 with its survivor."),
+                      "nightly, and on demand for a customer who has none yet; a shorter list is filled up with "
+                      "popular categories (reason popular). Needs profiles:read; a merged customer answers 409 with its survivor."),
         responses={200: RecommendationSerializer(many=True), **error_responses(401, 403, 404, 409, 429)},
         examples=[examples.RECOMMENDATIONS],
     )
     def get(self, request, profile_id):
         profile = partner_profile(self.client, profile_id, active=True)
         self.audit_target = profile.uuid
-        recommendations = profile_recommendations(profile)
-        if not recommendations:
+        if not profile.recommendations.exists():  # none yet: computed now, stored for the next request
             recommendations_refresh_one(profile=profile)
-            recommendations = profile_recommendations(profile)
+        recommendations = profile_recommendations(profile)
         return Response(RecommendationSerializer(recommendations, many=True).data)
 
 

@@ -19,7 +19,8 @@ class RecommendationReason(models.TextChoices):
 
 class CategorySimilarity(models.Model):
     """Item-to-item similarity of two categories: how often the same customers showed interest
-    in both (cosine of their customer sets). Small: categories × categories."""
+    in both (cosine of their customer sets). Small: categories × categories. A category's
+    row with itself holds its popularity (how many customers engaged with it)."""
 
     source = models.CharField(_("category"), max_length=100)
     target = models.CharField(_("similar category"), max_length=100)

@@ -3,7 +3,9 @@
 1. Item-to-item similarity (`similarity_recompute`): for each pair of categories a, b,
    cosine(a, b) = customers with both / √(customers with a · customers with b), counting
    the customers who viewed, carted or ordered in the category within the window
-   (settings.CDP_RECOMMENDATION_WINDOW_DAYS). A category is fully similar to itself.
+   (settings.CDP_RECOMMENDATION_WINDOW_DAYS). The row of a category with itself holds
+   instead how many customers engaged with it: its popularity, which fills up short lists
+   when they are read (profiles.recommendations).
 2. Per customer (`recommendations_compute`), in one statement per range of customers:
 
        affinity(c)  = Σ over their events in c of  w(event) · 0.5 ^ (age in days / half-life)
@@ -21,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..models import CategorySimilarity, InterestMapping, Profile, Recommendation
+from ..models import CategorySimilarity, InterestMapping, Profile
 
 TOP_N = 10
 CHUNK = 200_000
@@ -56,7 +58,7 @@ def similarity_recompute(*, now: datetime.datetime | None = None, events_table: 
         cursor.execute(sql, [*params, since, now])
         pairs = cursor.fetchall()
     counts = {a: n for a, b, n in pairs if a == b}
-    rows = [(a, b, 1.0 if a == b else n / math.sqrt(counts[a] * counts[b]), now) for a, b, n in pairs]
+    rows = [(a, b, float(n) if a == b else n / math.sqrt(counts[a] * counts[b]), now) for a, b, n in pairs]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
         cursor.executemany(f"INSERT INTO {table} (source, target, score, computed_at) VALUES (%s, %s, %s, %s)", rows)

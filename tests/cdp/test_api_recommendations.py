@@ -69,3 +69,11 @@ def test_a_customer_with_nothing_to_go_on_gets_an_empty_list(partner):
     PartnerCustomer.objects.create(partner=partner, profile_uuid=quiet.uuid)
     response = client_with(key_for(partner, [Scope.PROFILES_READ])).get(url(quiet))
     assert response.status_code == 200 and response.json() == []
+
+
+def test_a_customer_with_little_history_gets_popular_categories_filled_in(partner, lipstick_fan):
+    newcomer = ProfileFactory()
+    PartnerCustomer.objects.create(partner=partner, profile_uuid=newcomer.uuid)
+    body = client_with(key_for(partner, [Scope.PROFILES_READ])).get(url(newcomer)).json()
+    assert [(r["category"], r["reason_code"], r["reason_category"]) for r in body] == [
+        ("lipstick", "popular", ""), ("skincare", "popular", "")]

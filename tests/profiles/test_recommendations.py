@@ -48,7 +48,7 @@ def test_similarity_is_the_cosine_of_the_customer_sets(shoppers):
     similarity_recompute(now=NOW)
     score = dict(((s.source, s.target), s.score) for s in CategorySimilarity.objects.all())
     assert score[("lipstick", "skincare")] == pytest.approx(1.0)
-    assert score[("lipstick", "lipstick")] == 1.0
+    assert score[("lipstick", "lipstick")] == 4  # with itself: its popularity, 4 customers
     assert ("lipstick", "sneakers") not in score
 
 
@@ -149,3 +149,17 @@ def test_the_nightly_task_is_scheduled_and_computes_everyone(settings, shoppers)
     did(p, "sneakers")
     result = recompute_recommendations.apply().get()
     assert result["rows"] >= 2 and listed(p) == ["sneakers", "outdoor"]
+
+
+def test_a_short_list_is_filled_up_with_popular_categories_not_bought_recently(shoppers):
+    # given a customer with no history but a lipstick order last week, outside the window's events
+    newcomer = ProfileFactory()
+    recommendations_refresh_all(now=NOW)
+    did(newcomer, "lipstick", "order", 3)  # after the nightly run: read-time exclusion applies
+    with translation.override("zh-hans"):
+        recs = profile_recommendations(newcomer)
+    # then the popular categories (4 customers each, by name), lipstick left out, reason 热销品类
+    assert [r.category for r in recs] == ["outdoor", "skincare", "sneakers"]
+    assert {(r.reason_code, r.reason) for r in recs} == {("popular", "热销品类")}
+    assert [r.rank for r in recs] == [1, 2, 3]
+    assert profile_recommendations(newcomer, fill=False) == []
