@@ -181,6 +181,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
         return [
             view(pages.preview_view, "preview", "preview/"),
+            view(pages.overview_view, "overview", "overview/"),
             view(pages.funnel_customers_view, "funnel", "<int:campaign_id>/funnel/<str:code>/"),
             view(pages.test_send_view, "test_send", "<int:campaign_id>/test-send/"),
             view(pages.launch_view, "launch", "<int:campaign_id>/launch/"),

@@ -463,3 +463,64 @@ def result_segment_view(model_admin, request, campaign_id):
                                        "Segment “%(name)s” made with %(count)s customers.",
                                        segment.member_count) % {"name": segment.name, "count": segment.member_count})
     return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]))
+
+
+# -- the campaigns overview -----------------------------------------------------------------
+
+def overview_view(model_admin, request):
+    """Every launched campaign with its spend, recipients, lift and ROI (from the stored
+    results), filterable by purpose, channel and launch period; CSV too."""
+    import datetime as dt
+
+    from ..models import CampaignResult
+
+    if not request.user.has_perm(RESULTS):
+        raise PermissionDenied
+    campaigns = (Campaign.objects.filter(launched_at__isnull=False).select_related("purpose", "destination")
+                 .order_by("-launched_at"))
+    purposes = Purpose.objects.order_by("code")
+    chosen = {"purpose": request.GET.get("purpose", ""), "channel": request.GET.get("channel", ""),
+              "since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
+    if chosen["purpose"]:
+        campaigns = campaigns.filter(purpose__code=chosen["purpose"])
+    if chosen["channel"]:
+        campaigns = campaigns.filter(purpose__channel=chosen["channel"])
+    problems = []
+    for key, lookup in (("since", "launched_at__date__gte"), ("until", "launched_at__date__lte")):
+        if chosen[key]:
+            try:
+                campaigns = campaigns.filter(**{lookup: dt.date.fromisoformat(chosen[key])})
+            except ValueError:
+                problems.append(gettext("“%(value)s” is not a date (YYYY-MM-DD).") % {"value": chosen[key]})
+    results = {r.campaign_id: r for r in CampaignResult.objects.filter(campaign__in=campaigns)}
+    rows, total_spend = [], 0.0
+    for campaign in campaigns[:500]:
+        result = results.get(campaign.pk)
+        overall = result.data.get("overall", {}) if result else {}
+        treated = result.data.get("treated", {}) if result else {}
+        spend = overall.get("cost")
+        total_spend += spend or 0
+        rows.append({"campaign": campaign, "channel": campaign.purpose.get_channel_display(),
+                     "recipients": treated.get("n", "—"), "holdout": (result.data.get("holdout", {}).get("n", "—")
+                                                                      if result else "—"),
+                     "spend": _money(spend), "lift": _pct(overall.get("lift")) if overall.get("has_control") else "—",
+                     "verdict": (gettext("no control group") if result and not overall.get("has_control")
+                                 else gettext("significant") if overall.get("significant")
+                                 else gettext("difference not significant") if result else "—"),
+                     "roi": _pct(overall.get("roi"), 1), "final": bool(result and result.is_final)})
+    if request.GET.get("format") == "csv":
+        from django.http import HttpResponse
+
+        from cdp.exports import csv_bytes
+
+        columns = [gettext("campaign"), gettext("channel"), gettext("recipients"), gettext("holdout"),
+                   gettext("spend"), gettext("lift"), gettext("verdict"), "ROI"]
+        keys = ["name", "channel", "recipients", "holdout", "spend", "lift", "verdict", "roi"]
+        data = [dict(zip(columns, ({**row, "name": row["campaign"].name}[key] for key in keys))) for row in rows]
+        response = HttpResponse(csv_bytes(columns, data), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="campaigns-overview.csv"'
+        return response
+    return TemplateResponse(request, "admin/campaigns/campaign/overview.html", {
+        **model_admin.admin_site.each_context(request), "opts": Campaign._meta, "title": gettext("Campaigns overview"),
+        "rows": rows, "purposes": purposes, "channels": Channel.choices, "chosen": chosen, "problems": problems,
+        "total_spend": _money(total_spend)})

@@ -118,3 +118,22 @@ def test_the_form_keeps_the_goal_and_refuses_an_unknown_conversion_event(admin_c
     campaign = Campaign.objects.get()
     assert (campaign.goal_event, campaign.attribution_days) == ("order", 3)
     assert campaign.goal_where == [{"property": "category", "op": "eq", "value": "口红"}]
+
+
+def test_the_overview_lists_spend_recipients_lift_and_roi_and_filters_by_channel_and_period(admin_client, finished):
+    from campaigns.results import result_refresh
+
+    result_refresh(campaign_id=finished.pk, now=SEND + datetime.timedelta(days=9))
+    overview = reverse("admin:campaigns_campaign_overview")
+    page = admin_client.get(overview).content.decode()
+    assert "双十一" in page and "¥50.00" in page and "8.00%" in page and "1500.0%" in page
+    assert "双十一" not in admin_client.get(overview, {"channel": "email"}).content.decode()
+    assert "双十一" not in admin_client.get(overview, {"since": "2026-11-03"}).content.decode()
+    assert "双十一" in admin_client.get(overview, {"since": "2026-11-01", "until": "2026-11-02"}).content.decode()
+    # a bad date is a clear message, not a 500
+    bad = admin_client.get(overview, {"since": "昨天"})
+    assert bad.status_code == 200 and "不是日期" in bad.content.decode()
+    csv = admin_client.get(overview, {"format": "csv"}).content.decode("utf-8-sig")
+    assert "双十一" in csv and "1500.0%" in csv
+    assert reverse("admin:campaigns_campaign_overview") in admin_client.get(
+        reverse("admin:campaigns_campaign_changelist")).content.decode()
