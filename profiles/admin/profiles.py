@@ -3,7 +3,7 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import gettext, ngettext
 
@@ -13,6 +13,7 @@ from cdp.admin_paginator import EstimatedCountPaginator
 from cdp.money import money_cell
 
 from .. import selectors, services
+from ..event_labels import SOURCE_LABELS
 from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
 from ..metrics import metrics_recompute
 from ..models import (
@@ -311,7 +312,7 @@ class EventNameFilter(admin.SimpleListFilter):
 
 @admin.register(Event)
 class EventAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
-    list_display = ("name", "profile", "occurred_at", "amount_money", "source", "external_id")
+    list_display = ("event_label", "profile", "occurred_at", "amount_money", "source_label", "external_id")
     list_filter = (ImportEventsFilter, EventNameFilter)  # the import's only while used: its job page links to it
     list_select_related = ("profile",)
     search_fields = ("external_id",)
@@ -323,6 +324,21 @@ class EventAdmin(PersonalDataLookupsMixin, ReadOnlyAdmin):
     @admin.display(description=_("amount"), ordering="amount")
     def amount_money(self, obj):
         return money_cell(obj.amount) if obj.amount is not None else "—"
+
+    def get_queryset(self, request):
+        # The event's label from its definition, in the same query (built-in labels are
+        # English source strings, shown translated).
+        label = EventDefinition.objects.filter(name=OuterRef("name")).values("label")[:1]
+        return super().get_queryset(request).annotate(definition_label=Subquery(label))
+
+    @admin.display(description=_("event"), ordering="name")
+    def event_label(self, obj):
+        label = getattr(obj, "definition_label", None)
+        return f"{gettext(label)} ({obj.name})" if label else obj.name
+
+    @admin.display(description=_("source"), ordering="source")
+    def source_label(self, obj):
+        return SOURCE_LABELS.get(obj.source, obj.source)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

@@ -322,3 +322,17 @@ def test_the_filtered_list_runs_a_bounded_number_of_queries(admin_client, django
     with django_assert_max_num_queries(16):
         response = changelist(admin_client, city="上海", province="上海", consent="sms_marketing", segment="1")
     assert response.status_code == 200
+
+
+def test_the_event_list_names_events_and_sources_in_chinese(admin_client, django_assert_max_num_queries):
+    # given events of built-in kinds from the app and the mini program
+    profile = ProfileFactory(name="李雷")
+    EventFactory(profile=profile, name="product_view", source="mini_program")
+    EventFactory(profile=profile, name="add_to_cart", source="app")
+    # when staff read the event list in Chinese
+    with django_assert_max_num_queries(12):
+        response = changelist(admin_client, model="event")
+    # then each event is named by its label (the code beside it) and its source by its label
+    page = response.content.decode()
+    assert "浏览商品 (product_view)" in page and "加入购物车 (add_to_cart)" in page
+    assert "小程序" in page and ">mini_program<" not in page
