@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from campaigns.demo import demo_campaigns
+from campaigns.demo import demo_campaigns, demo_results
 from consent.demo import demo_consent
 from profiles.demo import demo_generate, demo_taxonomy
 from segments.demo import demo_segments
@@ -85,3 +85,4 @@ class Command(BaseCommand):
             self.stdout.write(_("Saving and calculating example segments…"))
             demo_segments()
             demo_campaigns()
+            demo_results()
