@@ -67,6 +67,7 @@ def benchmarks() -> list:
     import bench_campaigns
     import bench_import
     import bench_profiles
+    import bench_recommendations
     import bench_segments
     import bench_tags
 
@@ -86,6 +87,8 @@ def benchmarks() -> list:
         bench_campaigns.bench_campaign_delivery,  # a real Celery worker on Redis, a local webhook receiver
         bench_campaigns.bench_campaign_trigger_latency,  # gunicorn, the worker with beat
         bench_campaign_results.bench_campaign_results,
+        bench_recommendations.bench_recommendations_nightly,
+        bench_recommendations.bench_recommendations_evaluation,
     ]
 
 
