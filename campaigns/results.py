@@ -334,3 +334,30 @@ def segment_from_result(*, campaign: Campaign, kind: str, actor, now: datetime.d
         audit_record(actor=actor, action="campaign.segment_from_result", target=f"campaign:{campaign.pk}",
                      details={"segment": segment.pk, "group": kind, "members": count})
     return segment
+
+
+def global_control_result(*, since: datetime.datetime, until: datetime.datetime, goal_event: str = "order"):
+    """The global control group (customers no campaign ever messages, CAMPAIGN_GLOBAL_CONTROL_PERCENT)
+    against everyone else: who did the goal event in [since, until). The lift of all campaigns
+    together, intention-to-treat (the rest counts whether or not a campaign reached them).
+    None when there is no global control group. One query over the active customers."""
+    from profiles.models import Profile, ProfileStatus
+
+    from .buckets import GLOBAL_CONTROL_SALT, Bucket
+
+    control = settings.CAMPAIGN_GLOBAL_CONTROL_PERCENT * 100
+    if not control:
+        return None
+    did = Event.objects.filter(profile_id=OuterRef("pk"), name=goal_event, occurred_at__gte=since,
+                               occurred_at__lt=until)
+    rows = (Profile.objects.filter(status=ProfileStatus.ACTIVE).annotate(global_bucket=Bucket(GLOBAL_CONTROL_SALT))
+            .annotate(in_control=Case(When(global_bucket__lt=control, then=Value(True)), default=Value(False)))
+            .order_by().values("in_control").annotate(n=Count("pk"), converted=Count("pk", filter=Exists(did))))
+    groups = {bool(row["in_control"]): row for row in rows}
+    empty = {"n": 0, "converted": 0}
+    rest, held = groups.get(False, empty), groups.get(True, empty)
+    out = compare({**rest, "revenue": 0.0, "revenue_squares": 0.0}, {**held, "revenue": 0.0, "revenue_squares": 0.0})
+    for key in ("revenue_per_treated", "revenue_per_control", "incremental_revenue", "incremental_revenue_low",
+                "incremental_revenue_high"):
+        out.pop(key, None)  # orders counted, not their amounts
+    return {"rest": rest, "control": held, "comparison": out}

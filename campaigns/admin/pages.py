@@ -523,4 +523,27 @@ def overview_view(model_admin, request):
     return TemplateResponse(request, "admin/campaigns/campaign/overview.html", {
         **model_admin.admin_site.each_context(request), "opts": Campaign._meta, "title": gettext("Campaigns overview"),
         "rows": rows, "purposes": purposes, "channels": Channel.choices, "chosen": chosen, "problems": problems,
-        "total_spend": _money(total_spend)})
+        "total_spend": _money(total_spend), "global_control": _global_control(chosen, problems)})
+
+
+def _global_control(chosen: dict, problems: list) -> dict | None:
+    """The global control group's line for the chosen period (default: the last 30 days)."""
+    import datetime as dt
+
+    from ..results import global_control_result
+
+    if problems:
+        return None
+    today = timezone.localdate()
+    since = dt.date.fromisoformat(chosen["since"]) if chosen["since"] else today - dt.timedelta(days=30)
+    until = dt.date.fromisoformat(chosen["until"]) if chosen["until"] else today
+    zone = timezone.get_current_timezone()
+    result = global_control_result(since=dt.datetime.combine(since, dt.time.min, zone),
+                                   until=dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, zone))
+    if result is None:
+        return None
+    line = _comparison_rows(gettext("customers outside the global control group"), result["rest"],
+                            result["comparison"])
+    line.update(since=since, until=until, control_n=result["control"]["n"],
+                control_converted=result["control"]["converted"])
+    return line

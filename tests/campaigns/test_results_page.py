@@ -137,3 +137,30 @@ def test_the_overview_lists_spend_recipients_lift_and_roi_and_filters_by_channel
     assert "双十一" in csv and "1500.0%" in csv
     assert reverse("admin:campaigns_campaign_overview") in admin_client.get(
         reverse("admin:campaigns_campaign_changelist")).content.decode()
+
+
+def test_the_overview_shows_the_global_control_groups_lift_over_all_campaigns(admin_client, settings):
+    from campaigns.buckets import GLOBAL_CONTROL_SALT, bucket
+    from profiles.models import Event
+    from tests.factories import ProfileFactory
+
+    # given a 20 % global control group and 60 customers, each outside it ordering, none inside it
+    settings.CAMPAIGN_GLOBAL_CONTROL_PERCENT = 20
+    people = ProfileFactory.create_batch(60)
+    inside = [p for p in people if bucket(GLOBAL_CONTROL_SALT, p.uuid) < 2000]
+    outside = [p for p in people if p not in inside]
+    assert inside and outside
+    Event.objects.bulk_create([Event(profile=p, name="order", occurred_at=SEND + datetime.timedelta(days=1),
+                                     amount=1) for p in outside])
+    # when the overview is read for that period
+    page = admin_client.get(reverse("admin:campaigns_campaign_overview"),
+                            {"since": "2026-11-01", "until": "2026-11-30"}).content.decode()
+    # then its lift is everyone outside converting against nobody inside: 100 percentage points
+    assert "全局对照组" in page and "100.00%" in page
+    assert f'<td class="num">{len(inside)}</td>' in page
+
+
+def test_without_a_global_control_group_the_overview_says_nothing_of_it(admin_client, settings):
+    settings.CAMPAIGN_GLOBAL_CONTROL_PERCENT = 0
+    page = admin_client.get(reverse("admin:campaigns_campaign_overview")).content.decode()
+    assert "全局对照组：" not in page
