@@ -353,6 +353,11 @@ def global_control_result(*, since: datetime.datetime, until: datetime.datetime,
     rows = (Profile.objects.filter(status=ProfileStatus.ACTIVE).annotate(global_bucket=Bucket(GLOBAL_CONTROL_SALT))
             .annotate(in_control=Case(When(global_bucket__lt=control, then=Value(True)), default=Value(False)))
             .order_by().values("in_control").annotate(n=Count("pk"), converted=Count("pk", filter=Exists(did))))
+    from cdp.sql import tune_for_analysis
+
+    with transaction.atomic():
+        tune_for_analysis()
+        rows = list(rows)
     groups = {bool(row["in_control"]): row for row in rows}
     empty = {"n": 0, "converted": 0}
     rest, held = groups.get(False, empty), groups.get(True, empty)
