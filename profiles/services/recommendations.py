@@ -127,6 +127,9 @@ def _statement(*, events_table: str, table: str, similarity_table: str) -> tuple
                               AND b.bought_recently = 1)
         )
         SELECT profile_id, rank, category, score, code, because, %s FROM ranked WHERE rank <= {TOP_N}
+        ON CONFLICT (profile_id, rank) DO UPDATE SET
+            category = excluded.category, score = excluded.score, reason_code = excluded.reason_code,
+            reason_category = excluded.reason_category, computed_at = excluded.computed_at
     """
     sql = sql.replace("GREATEST_AGE", "(CASE WHEN e.occurred_at > %s THEN 0 ELSE " + _age_days("e.occurred_at") + " END)")
 
@@ -141,7 +144,8 @@ def recommendations_compute(*, profile_ids: list[int] | None = None, now: dateti
                             events_table: str = "profiles_event", table: str = "profiles_recommendation",
                             similarity_table: str = "profiles_categorysimilarity", chunk: int = CHUNK) -> int:
     """Recompute the recommendations of the given customers (all when None) from the current
-    similarity; returns the rows written. Each range of customers is replaced in one transaction."""
+    similarity; returns the rows written. Each range of customers is replaced in one transaction;
+    a run overlapping another (nightly and on demand) updates the rows the other wrote."""
     now = now or timezone.now()
     since = now - datetime.timedelta(days=settings.CDP_RECOMMENDATION_WINDOW_DAYS)
     exclude_since = now - datetime.timedelta(days=settings.CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS)

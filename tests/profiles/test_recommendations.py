@@ -16,6 +16,7 @@ from profiles.services.recommendations import (
 )
 from profiles.services.tags import tag_assign
 from cdp.actors import Actor
+from tests.concurrency import run_together
 from tests.factories import EventFactory, ProfileFactory, TagFactory
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +164,25 @@ def test_a_short_list_is_filled_up_with_popular_categories_not_bought_recently(s
     assert {(r.reason_code, r.reason) for r in recs} == {("popular", "热销品类")}
     assert [r.rank for r in recs] == [1, 2, 3]
     assert profile_recommendations(newcomer, fill=False) == []
+
+
+@pytest.mark.postgres
+def test_the_nightly_run_and_an_on_demand_one_at_once_both_succeed(seeded_transactional_db):
+    # given customers with history, computed at the same moment by two runs (nightly and on demand)
+    customers = [ProfileFactory() for _ in range(30)]
+    for p in customers:
+        did(p, "lipstick")
+        did(p, "skincare", "add_to_cart")
+    errors = []
+
+    def run(profile_ids):
+        try:
+            for _ in range(5):
+                recommendations_compute(profile_ids=profile_ids, now=NOW)
+        except Exception as error:  # noqa: BLE001 - the assertion below names it
+            errors.append(error)
+
+    run_together(run, [None, [p.pk for p in customers]])
+    # then neither failed and each customer has the one list
+    assert errors == []
+    assert all(listed(p) == ["skincare", "lipstick"] for p in customers)
