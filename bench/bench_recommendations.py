@@ -81,8 +81,8 @@ def _evaluation(label: str, gap_days: int = 0):
               AND (e.occurred_at < h.cutoff - make_interval(days => %s)
                    OR (%s = 0 AND e.occurred_at = h.cutoff AND e.id < h.id))""", [now, gap_days, gap_days])
         cursor.execute(f"CREATE INDEX ON {EVENTS} (profile_id)")
-        cursor.execute(f"CREATE TABLE {SIM} (LIKE profiles_categorysimilarity INCLUDING DEFAULTS INCLUDING IDENTITY)")
-        cursor.execute(f"CREATE TABLE {OUT} (LIKE profiles_recommendation INCLUDING DEFAULTS INCLUDING IDENTITY)")
+        cursor.execute(f"CREATE TABLE {SIM} (LIKE profiles_categorysimilarity INCLUDING ALL)")
+        cursor.execute(f"CREATE TABLE {OUT} (LIKE profiles_recommendation INCLUDING ALL)")
         cursor.execute(f"ANALYZE {HELD}; ANALYZE {EVENTS}")
         cursor.execute(f"SELECT COUNT(*) FROM {HELD}")
         held = cursor.fetchone()[0]
