@@ -186,3 +186,13 @@ def test_the_nightly_run_and_an_on_demand_one_at_once_both_succeed(seeded_transa
     # then neither failed and each customer has the one list
     assert errors == []
     assert all(listed(p) == ["skincare", "lipstick"] for p in customers)
+
+
+def test_the_demo_comes_with_recommendations():
+    import io
+
+    from django.core.management import call_command
+
+    call_command("generate_demo", profiles=200, events_per_profile=20, seed=3, stdout=io.StringIO())
+    assert Recommendation.objects.values("profile").distinct().count() > 50
+    assert set(Recommendation.objects.values_list("reason_code", flat=True)) >= {"viewed", "bought"}

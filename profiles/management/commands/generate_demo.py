@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy
 from campaigns.demo import demo_campaigns, demo_results
 from consent.demo import demo_consent
 from profiles.demo import demo_generate, demo_taxonomy
+from profiles.services.recommendations import recommendations_refresh_all
 from segments.demo import demo_segments
 from segments.rule_tags import rule_tags_refresh
 from profiles.models import Profile
@@ -80,6 +81,7 @@ class Command(BaseCommand):
             self.stdout.write(_("Tagging the demo customers…"))
             demo_taxonomy()
             rule_tags_refresh()
+            recommendations_refresh_all()  # the profile pages' recommendation cards, before the nightly run
             self.stdout.write(_("Recording their consent…"))
             demo_consent(seed=seed, now=_end_of(anchor_date) if anchor_date else None, progress=self.stdout.write)
             self.stdout.write(_("Saving and calculating example segments…"))
