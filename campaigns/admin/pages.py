@@ -100,6 +100,12 @@ def campaign_page_context(model_admin, request, campaign: Campaign) -> dict:
         context["progress"] = campaign_progress(campaign)
         if context["can_results"]:
             context["results"] = campaign_results(campaign)
+            from ..models import CampaignResult
+
+            stored = CampaignResult.objects.filter(campaign=campaign).first()
+            if stored is not None and stored.data.get("goal"):
+                context["measured"] = _comparison_rows(gettext("all variants"), stored.data["treated"],
+                                                       stored.data["overall"])
             dead_count, dead = dead_letters(campaign)
             # masked for everyone, as on the members page: the customer's page has the audited reveal
             context["dead_count"], context["dead"] = dead_count, [

@@ -98,6 +98,12 @@ def test_a_campaign_not_launched_has_no_result_page(admin_client):
 def test_the_campaign_page_links_to_its_result(admin_client, finished):
     page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[finished.pk])).content.decode()
     assert reverse("admin:campaigns_campaign_result", args=[finished.pk]) in page
+    # and once computed, its headline: 12 % against 4 %, 8 points, significant
+    from campaigns.results import result_refresh
+
+    result_refresh(campaign_id=finished.pk, now=SEND + datetime.timedelta(days=9))
+    page = admin_client.get(reverse("admin:campaigns_campaign_change", args=[finished.pk])).content.decode()
+    assert "转化率 12.00%，对照组 4.00%：提升 8.00%（差异显著）" in page
 
 
 def test_the_form_keeps_the_goal_and_refuses_an_unknown_conversion_event(admin_client, webhook):
