@@ -20,6 +20,8 @@ SOURCE_LABELS = {
     "store": pgettext_lazy("event source", "Store"),
     "api": pgettext_lazy("event source", "API"),
     "import": pgettext_lazy("event source", "Import"),
+    "shop": pgettext_lazy("event source", "Online shop"),
+    "campaigns": pgettext_lazy("event source", "Campaigns"),
 }
 
 

@@ -4,11 +4,14 @@ letters and results (campaigns/admin/pages.py)."""
 from functools import partial
 
 from django.contrib import admin, messages
+from django.db.models import OuterRef, Subquery
 from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+
+from profiles.models import EventDefinition
 
 from ..models import Campaign, Variant
 from ..selectors import campaigns_progress
@@ -56,6 +59,10 @@ class CampaignAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     change_form_template = "admin/campaigns/campaign/change_form.html"
     actions = ["copy_as_draft"]
+
+    def get_queryset(self, request):
+        label = EventDefinition.objects.filter(name=OuterRef("trigger_event")).values("label")[:1]
+        return super().get_queryset(request).annotate(trigger_event_label=Subquery(label))
     fieldsets = [
         (_("Basics"), {"fields": ["name", "purpose", "destination"]}),
         (_("Audience"), {"fields": ["audience_kind", "segment", "trigger_event", "trigger_where",
@@ -89,7 +96,8 @@ class CampaignAdmin(admin.ModelAdmin):
     @admin.display(description=_("audience"))
     def audience(self, obj):
         if obj.audience_kind == Campaign.AudienceKind.TRIGGER_EVENT:
-            return gettext("trigger: %(event)s") % {"event": obj.trigger_event}
+            label = obj.trigger_event_label  # registered events' labels are translatable source strings
+            return gettext("trigger: %(event)s") % {"event": gettext(label) if label else obj.trigger_event}
         if obj.audience_kind == Campaign.AudienceKind.TRIGGER_SEGMENT:
             return gettext("trigger: enters %(segment)s") % {"segment": obj.segment}
         return str(obj.segment) if obj.segment_id else "—"

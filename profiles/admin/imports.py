@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy
 from cdp.actors import Actor
 from cdp.queueing import task_queue_after_commit
 
+from ..event_labels import source_label
 from ..importing.files import upload_store
 from ..importing.jobs import failed_rows_lines, import_job_create, job_mapping_set, mapping_template_save
 from ..importing.mapping import identity_kinds, target_choices
@@ -227,6 +228,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "opts": self.model._meta,
             "title": _("Import #%(job)s: %(file)s") % {"job": job.pk, "file": job.file_name},
             "job": job,
+            "source": source_label(job.source),
             "headers": headers,
             "samples": samples,
             "errors": errors,
