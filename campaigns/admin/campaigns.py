@@ -16,7 +16,7 @@ from profiles.models import EventDefinition
 from ..models import Campaign, Variant
 from ..selectors import campaigns_progress
 from ..services.copies import campaign_copy
-from . import pages
+from . import pages, result_pages
 from .forms import CampaignForm, VariantForm, VariantFormSet
 
 
@@ -189,7 +189,7 @@ class CampaignAdmin(admin.ModelAdmin):
 
         return [
             view(pages.preview_view, "preview", "preview/"),
-            view(pages.overview_view, "overview", "overview/"),
+            view(result_pages.overview_view, "overview", "overview/"),
             view(pages.funnel_customers_view, "funnel", "<int:campaign_id>/funnel/<str:code>/"),
             view(pages.test_send_view, "test_send", "<int:campaign_id>/test-send/"),
             view(pages.launch_view, "launch", "<int:campaign_id>/launch/"),
@@ -199,7 +199,7 @@ class CampaignAdmin(admin.ModelAdmin):
             view(pages.cancel_view, "cancel", "<int:campaign_id>/cancel/"),
             view(pages.resend_view, "resend", "<int:campaign_id>/resend/"),
             view(pages.progress_view, "progress", "<int:campaign_id>/progress/"),
-            view(pages.result_view, "result", "<int:campaign_id>/result/"),
-            view(pages.result_segment_view, "result_segment", "<int:campaign_id>/result/segment/"),
+            view(result_pages.result_view, "result", "<int:campaign_id>/result/"),
+            view(result_pages.result_segment_view, "result_segment", "<int:campaign_id>/result/segment/"),
             *super().get_urls(),
         ]

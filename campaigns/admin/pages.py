@@ -1,7 +1,7 @@
 """The campaign page's parts beyond its form (wired into CampaignAdmin.get_urls): the
 eligibility funnel with the customers each step removed, the live preview, the test send,
 launch (with its confirmation) / approve / pause / resume / cancel, progress, dead
-letters and results."""
+letters and the result's headline (the result pages are in result_pages)."""
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -18,8 +18,8 @@ from consent.models import Channel, Purpose
 from profiles.masking import can_see_personal_data, mask_email, mask_phone
 
 from ..content import SMS_OPT_OUT, SMS_PART, SMS_SINGLE
-from ..eligibility import STEPS, funnel, removed_at
-from ..models import Campaign
+from ..eligibility import STEPS, FunnelRow, funnel, removed_at
+from ..models import Campaign, CampaignResult
 from ..previews import sample_tokens, variant_render
 from ..selectors import campaign_progress, campaign_results, dead_letters
 from ..services import lifecycle
@@ -27,6 +27,7 @@ from ..services.proofs import campaign_test_send, proof_address_clean
 from ..services.sending import dead_letters_resend
 from ..tasks import campaign_run
 from .forms import TrialSendForm
+from .result_display import comparison_rows
 
 LAUNCH = "campaigns.launch_campaign"
 APPROVE = "campaigns.approve_campaign"
@@ -68,8 +69,6 @@ class StoredFunnel:
     """A run's funnel as it was decided (CampaignRun.funnel), read like eligibility.Funnel."""
 
     def __init__(self, data: dict):
-        from ..eligibility import FunnelRow
-
         self.in_audience, self.holdout, self.to_send = (data.get(k, 0) for k in ("in_audience", "holdout", "to_send"))
         previous, self.steps = self.in_audience, []
         for step in STEPS:
@@ -100,11 +99,9 @@ def campaign_page_context(model_admin, request, campaign: Campaign) -> dict:
         context["progress"] = campaign_progress(campaign)
         if context["can_results"]:
             context["results"] = campaign_results(campaign)
-            from ..models import CampaignResult
-
             stored = CampaignResult.objects.filter(campaign=campaign).first()
             if stored is not None and stored.data.get("goal"):
-                context["measured"] = _comparison_rows(gettext("all variants"), stored.data["treated"],
+                context["measured"] = comparison_rows(gettext("all variants"), stored.data["treated"],
                                                        stored.data["overall"])
             dead_count, dead = dead_letters(campaign)
             # masked for everyone, as on the members page: the customer's page has the audited reveal
@@ -336,220 +333,3 @@ def progress_view(model_admin, request, campaign_id):
 
 
 # -- the result page ------------------------------------------------------------------------
-
-def _pct(value, digits=2) -> str:
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def _money(value) -> str:
-    return "—" if value is None else f"¥{value:,.2f}"
-
-
-def _comparison_rows(label: str, counts: dict, comparison: dict) -> dict:
-    """One line of the comparison table, as the page and the CSV show it."""
-    has_control = comparison.get("has_control")
-    significant = comparison.get("significant")
-    if not has_control:
-        verdict = gettext("no control group")
-    elif significant:
-        verdict = gettext("significant")
-    else:
-        verdict = gettext("difference not significant")
-    return {
-        "label": label, "n": counts["n"], "converted": counts["converted"],
-        "rate": _pct(comparison.get("treated_rate")), "control_rate": _pct(comparison.get("control_rate")),
-        "lift": _pct(comparison.get("lift")) if has_control else "—",
-        "lift_interval": (f"{_pct(comparison.get('lift_low'))} ~ {_pct(comparison.get('lift_high'))}"
-                          if comparison.get("lift_low") is not None else "—"),
-        "relative_lift": _pct(comparison.get("relative_lift"), 1),
-        "relative_interval": (f"{_pct(comparison.get('relative_lift_low'), 1)} ~ "
-                              f"{_pct(comparison.get('relative_lift_high'), 1)}"
-                              if comparison.get("relative_lift_low") is not None else "—"),
-        "p_value": "—" if comparison.get("p_value") is None else f"{comparison['p_value']:.4f}",
-        "verdict": verdict, "significant": bool(significant), "has_control": bool(has_control),
-        "needed": (gettext("about %(more)s more customers would be needed to tell at 80%% power")
-                   % {"more": comparison["customers_more"]}
-                   if has_control and not significant and comparison.get("customers_more") else ""),
-        "revenue_per_treated": _money(comparison.get("revenue_per_treated")),
-        "revenue_per_control": _money(comparison.get("revenue_per_control")),
-        "incremental_revenue": _money(comparison.get("incremental_revenue")),
-        "incremental_interval": (f"{_money(comparison.get('incremental_revenue_low'))} ~ "
-                                 f"{_money(comparison.get('incremental_revenue_high'))}"
-                                 if comparison.get("incremental_revenue_low") is not None else "—"),
-        "cost": _money(comparison.get("cost")),
-        "roi": _pct(comparison.get("roi"), 1),
-    }
-
-
-def result_context(campaign: Campaign, result) -> dict:
-    data = result.data
-    rows = [_comparison_rows(gettext("all variants"), data["treated"], data["overall"])]
-    rows += [_comparison_rows(gettext("variant %(label)s") % {"label": v["label"]}, v["counts"], v["vs_holdout"])
-             for v in data["variants"]] if len(data["variants"]) > 1 else []
-    versus_first = [_comparison_rows(gettext("variant %(label)s against %(first)s") % {
-        "label": v["label"], "first": data["first_label"]}, v["counts"], v["vs_first"])
-        for v in data["variants"] if "vs_first" in v]
-    days = sorted({d["day"] for d in data["daily"]})
-    cumulative = {True: [], False: []}
-    for treated in (True, False):
-        total = 0
-        for day in days:
-            total += sum(d["n"] for d in data["daily"] if d["day"] == day and d["treated"] == treated)
-            cumulative[treated].append(total)
-    treated = data["treated"]
-    chart = {
-        "days": days, "treated": cumulative[True], "holdout": cumulative[False],
-        "labels": {"treated": gettext("treated"), "holdout": gettext("holdout"),
-                   "cumulative": gettext("Cumulative conversions per day"), "funnel": gettext("Funnel")},
-        "funnel": [{"name": gettext("sent"), "value": treated["n"]},
-                   {"name": gettext("delivered"), "value": treated["delivered"]},
-                   {"name": gettext("clicked"), "value": treated["clicked"]},
-                   {"name": gettext("converted"), "value": treated["converted"]}],
-    }
-    coupons = data.get("coupons") or {}
-    return {"result": result, "data": data, "rows": rows, "versus_first": versus_first, "chart": chart,
-            "coupons": coupons,
-            "coupon_rate": _pct(coupons["redeemed"] / coupons["issued"]) if coupons.get("issued") else None}
-
-
-def result_view(model_admin, request, campaign_id):
-    from ..models import CampaignResult
-    from ..results import REFRESH_EVERY, result_refresh
-
-    campaign = _campaign(model_admin, request, campaign_id)
-    if not request.user.has_perm(RESULTS):
-        raise PermissionDenied
-    if campaign.launched_at is None:
-        raise Http404
-    result = CampaignResult.objects.filter(campaign=campaign).first()
-    if result is None or (not result.is_final and result.computed_at < timezone.now() - REFRESH_EVERY):
-        result = result_refresh(campaign_id=campaign.pk)
-    context = result_context(campaign, result)
-    if request.GET.get("format") == "csv":
-        return _result_csv(campaign, context)
-    return TemplateResponse(request, "admin/campaigns/campaign/result.html", {
-        **model_admin.admin_site.each_context(request), "opts": Campaign._meta, "campaign": campaign,
-        "title": gettext("Result of %(name)s") % {"name": campaign.name}, **context})
-
-
-def _result_csv(campaign: Campaign, context: dict):
-    from django.http import HttpResponse
-
-    from cdp.exports import csv_bytes
-
-    columns = [gettext("group"), gettext("customers"), gettext("conversions"), gettext("conversion rate"),
-               gettext("holdout conversion rate"), gettext("lift"), gettext("95% interval"),
-               gettext("relative lift"), gettext("95% interval of relative lift"), gettext("p-value"),
-               gettext("verdict"), gettext("revenue per customer"), gettext("revenue per holdout customer"),
-               gettext("incremental revenue"), gettext("95% interval of incremental revenue"), gettext("cost"),
-               "ROI"]
-    keys = ["label", "n", "converted", "rate", "control_rate", "lift", "lift_interval", "relative_lift",
-            "relative_interval", "p_value", "verdict", "revenue_per_treated", "revenue_per_control",
-            "incremental_revenue", "incremental_interval", "cost", "roi"]
-    rows = [dict(zip(columns, (row[key] for key in keys))) for row in context["rows"] + context["versus_first"]]
-    response = HttpResponse(csv_bytes(columns, rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-result.csv"'
-    return response
-
-
-def result_segment_view(model_admin, request, campaign_id):
-    from ..results import RESULT_SEGMENTS, segment_from_result
-
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    campaign = _campaign(model_admin, request, campaign_id)
-    if not (request.user.has_perm(RESULTS) and request.user.has_perm("segments.add_segment")):
-        raise PermissionDenied
-    kind = request.POST.get("group", "")
-    if kind not in RESULT_SEGMENTS:
-        messages.error(request, gettext("Unknown result group."))
-        return HttpResponseRedirect(reverse("admin:campaigns_campaign_result", args=[campaign.pk]))
-    segment = segment_from_result(campaign=campaign, kind=kind, actor=Actor.staff(request.user))
-    messages.success(request, ngettext("Segment “%(name)s” made with %(count)s customer.",
-                                       "Segment “%(name)s” made with %(count)s customers.",
-                                       segment.member_count) % {"name": segment.name, "count": segment.member_count})
-    return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]))
-
-
-# -- the campaigns overview -----------------------------------------------------------------
-
-def overview_view(model_admin, request):
-    """Every launched campaign with its spend, recipients, lift and ROI (from the stored
-    results), filterable by purpose, channel and launch period; CSV too."""
-    import datetime as dt
-
-    from ..models import CampaignResult
-
-    if not request.user.has_perm(RESULTS):
-        raise PermissionDenied
-    campaigns = (Campaign.objects.filter(launched_at__isnull=False).select_related("purpose", "destination")
-                 .order_by("-launched_at"))
-    purposes = Purpose.objects.order_by("code")
-    chosen = {"purpose": request.GET.get("purpose", ""), "channel": request.GET.get("channel", ""),
-              "since": request.GET.get("since", ""), "until": request.GET.get("until", "")}
-    if chosen["purpose"]:
-        campaigns = campaigns.filter(purpose__code=chosen["purpose"])
-    if chosen["channel"]:
-        campaigns = campaigns.filter(purpose__channel=chosen["channel"])
-    problems = []
-    for key, lookup in (("since", "launched_at__date__gte"), ("until", "launched_at__date__lte")):
-        if chosen[key]:
-            try:
-                campaigns = campaigns.filter(**{lookup: dt.date.fromisoformat(chosen[key])})
-            except ValueError:
-                problems.append(gettext("“%(value)s” is not a date (YYYY-MM-DD).") % {"value": chosen[key]})
-    results = {r.campaign_id: r for r in CampaignResult.objects.filter(campaign__in=campaigns)}
-    rows, total_spend = [], 0.0
-    for campaign in campaigns[:500]:
-        result = results.get(campaign.pk)
-        overall = result.data.get("overall", {}) if result else {}
-        treated = result.data.get("treated", {}) if result else {}
-        spend = overall.get("cost")
-        total_spend += spend or 0
-        rows.append({"campaign": campaign, "channel": campaign.purpose.get_channel_display(),
-                     "recipients": treated.get("n", "—"), "holdout": (result.data.get("holdout", {}).get("n", "—")
-                                                                      if result else "—"),
-                     "spend": _money(spend), "lift": _pct(overall.get("lift")) if overall.get("has_control") else "—",
-                     "verdict": (gettext("no control group") if result and not overall.get("has_control")
-                                 else gettext("significant") if overall.get("significant")
-                                 else gettext("difference not significant") if result else "—"),
-                     "roi": _pct(overall.get("roi"), 1), "final": bool(result and result.is_final)})
-    if request.GET.get("format") == "csv":
-        from django.http import HttpResponse
-
-        from cdp.exports import csv_bytes
-
-        columns = [gettext("campaign"), gettext("channel"), gettext("recipients"), gettext("holdout"),
-                   gettext("spend"), gettext("lift"), gettext("verdict"), "ROI"]
-        keys = ["name", "channel", "recipients", "holdout", "spend", "lift", "verdict", "roi"]
-        data = [dict(zip(columns, ({**row, "name": row["campaign"].name}[key] for key in keys))) for row in rows]
-        response = HttpResponse(csv_bytes(columns, data), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="campaigns-overview.csv"'
-        return response
-    return TemplateResponse(request, "admin/campaigns/campaign/overview.html", {
-        **model_admin.admin_site.each_context(request), "opts": Campaign._meta, "title": gettext("Campaigns overview"),
-        "rows": rows, "purposes": purposes, "channels": Channel.choices, "chosen": chosen, "problems": problems,
-        "total_spend": _money(total_spend), "global_control": _global_control(chosen, problems)})
-
-
-def _global_control(chosen: dict, problems: list) -> dict | None:
-    """The global control group's line for the chosen period (default: the last 30 days)."""
-    import datetime as dt
-
-    from ..results import global_control_result
-
-    if problems:
-        return None
-    today = timezone.localdate()
-    since = dt.date.fromisoformat(chosen["since"]) if chosen["since"] else today - dt.timedelta(days=30)
-    until = dt.date.fromisoformat(chosen["until"]) if chosen["until"] else today
-    zone = timezone.get_current_timezone()
-    result = global_control_result(since=dt.datetime.combine(since, dt.time.min, zone),
-                                   until=dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, zone))
-    if result is None:
-        return None
-    line = _comparison_rows(gettext("customers outside the global control group"), result["rest"],
-                            result["comparison"])
-    line.update(since=since, until=until, control_n=result["control"]["n"],
-                control_converted=result["control"]["converted"])
-    return line
