@@ -39,6 +39,7 @@ ROUTES = [
     ("get", "/api/v1/profiles/{profile}/", Scope.PROFILES_READ, None, False),
     ("patch", "/api/v1/profiles/{profile}/", Scope.PROFILES_WRITE, {"city": "上海"}, False),
     ("get", "/api/v1/profiles/{profile}/tags/", Scope.PROFILES_READ, None, False),
+    ("get", "/api/v1/profiles/{profile}/recommendations/", Scope.PROFILES_READ, None, False),
     ("post", "/api/v1/profiles/{profile}/tags/", Scope.TAGS_WRITE, {"tag": "vip"}, False),
     ("delete", "/api/v1/profiles/{profile}/tags/vip/", Scope.TAGS_WRITE, None, False),
     ("get", "/api/v1/tags/", Scope.PROFILES_READ, None, False),

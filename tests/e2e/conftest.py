@@ -21,6 +21,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.e2e)
 
 
+@pytest.fixture(autouse=True)
+def default_language(settings):
+    """Data a browser test builds is written in the product's language: Django leaves the
+    language of a thread's last request active, so an earlier test's English would leak
+    into stored texts (a tag's reason, an erasure's outcome) and show on the pages."""
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
+
+
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM):
