@@ -10,6 +10,7 @@ class ConsentConfig(AppConfig):
         # profiles cannot import consent; it asks through these registries instead.
         from profiles.importing.consent import consent_kind_register
         from profiles.selectors import PROFILE_SECTIONS
+        from profiles.services.collect import consent_objectors_register
         from profiles.services.merge import MERGE_HOOKS, MergeHook
         from profiles.services.suppression import suppression_lookup_register
 
@@ -20,6 +21,8 @@ class ConsentConfig(AppConfig):
         PROFILE_SECTIONS.append(selectors.profile_consent_section)
         # Every profile and identity write refuses erased people's identifiers.
         suppression_lookup_register(selectors.suppressed_identities)
+        # Tracking sources that need consent drop the events of those who refused it.
+        consent_objectors_register(selectors.objecting_profiles)
         # The consent import kind, and imports refusing erased people's identifiers.
         consent_kind_register(record_many=services.consent_record_many,
                               entry=services.ConsentEntry, history=selectors.consent_history,

@@ -150,6 +150,15 @@ def consent_history(profile: Profile, purpose: Purpose | None = None) -> QuerySe
     return records.select_related("purpose").order_by("-captured_at", "-id")
 
 
+def objecting_profiles(purpose_code: str, profile_ids: set[int]) -> set[int]:
+    """Which of these customers refused or withdrew consent for the purpose (their latest say)."""
+    if not profile_ids:
+        return set()
+    return set(ConsentState.objects.filter(
+        purpose__code=purpose_code, profile_id__in=profile_ids,
+        status__in=[ConsentStatus.DENIED, ConsentStatus.WITHDRAWN]).values_list("profile_id", flat=True))
+
+
 def current_statuses(profile_ids: list[int]) -> dict[tuple[int, str], str]:
     """{(profile id, purpose code): status} of these customers' current states."""
     return {(profile_id, code): status for profile_id, code, status in ConsentState.objects.filter(

@@ -283,7 +283,7 @@ class TagCategorySerializer(serializers.Serializer):
     {"type": "integer", "minimum": -(10**12 - 1), "maximum": 10**12 - 1},
 ], "nullable": True, "description": _("A decimal string like \"199.00\" (never a float, which is not exact) or a whole number")})
 class AmountField(serializers.Field):
-    """Documentation only: profiles.api.ingest reads the amount."""
+    """Documentation only: profiles.services.ingest reads the amount."""
 
 
 class EventInSerializer(serializers.Serializer):
@@ -332,14 +332,26 @@ class EventBatchResultSerializer(serializers.Serializer):
 
 class RecommendationSerializer(serializers.Serializer):
     rank = serializers.IntegerField(help_text="1 = the best")
-    category = serializers.CharField(help_text="The category code, as in the events' category property.")
-    label = serializers.CharField(help_text="The category's label in the request's language.")
+    product_id = serializers.CharField(help_text="The product, as in the events' product_id property; empty when "
+                                                 "the customer's events name no product and a category is "
+                                                 "recommended instead.", allow_blank=True)
+    category = serializers.CharField(help_text="The category code, as in the events' category property: the "
+                                               "product's category (empty if unknown), or the recommended category.",
+                                     allow_blank=True)
+    label = serializers.CharField(help_text="The product's name (its id where none is known) or the category's "
+                                            "label, in the request's language.")
+    category_label = serializers.CharField(help_text="The category's label in the request's language.",
+                                           allow_blank=True)
     score = serializers.FloatField()
     reason_code = serializers.ChoiceField(choices=["viewed", "carted", "bought", "interest", "popular"],
                                           help_text="popular: a list shorter than 10 filled up with popular "
-                                                    "categories the customer did not buy recently.")
-    reason_category = serializers.CharField(help_text="The category the customer viewed, carted, bought or is "
-                                                      "interested in that led to this one; empty for popular.",
+                                                    "products (or categories) the customer did not buy recently.")
+    reason_product = serializers.CharField(help_text="The product the customer viewed, carted or bought that led "
+                                                     "to this one; empty for categories and popular.",
+                                           allow_blank=True)
+    reason_category = serializers.CharField(help_text="The category of that product, or the category the customer "
+                                                      "viewed, carted, bought or is interested in that led to this "
+                                                      "one; empty for popular.",
                                             allow_blank=True)
     reason = serializers.CharField(help_text="The reason in the request's language, e.g. 因为您浏览了口红.")
     computed_at = serializers.DateTimeField()

@@ -23,8 +23,8 @@ from profiles.services.tags import tag_assign, tag_remove
 from . import examples
 from .access import contactable_ids, customers_sent, reachable
 from .filters import ProfileFilter
-from .ingest import MalformedBatch, events_ingest
-from .registry import identity_kinds, strong_identity_kinds
+from profiles.services.ingest import MalformedBatch, events_ingest
+from profiles.registry import identity_kinds, strong_identity_kinds
 from .serializers import (
     EventBatchInSerializer,
     EventBatchResultSerializer,
@@ -296,12 +296,14 @@ class ProfileRecommendationsView(PartnerAPIView):
     required_scopes = {"GET": Scope.PROFILES_READ}
 
     @extend_schema(
-        operation_id="profile_recommendations", summary=_("A customer's recommended categories"),
-        description=_("The customer's next-best product categories (at most 10, best first), learnt from what "
-                      "customers view, put in their cart and buy together, weighted by recency and the customer's "
-                      "interests, leaving out categories they bought recently; each with its reason. Computed "
-                      "nightly, and on demand for a customer who has none yet; a shorter list is filled up with "
-                      "popular categories (reason popular). Needs profiles:read; a merged customer answers 409 with its survivor."),
+        operation_id="profile_recommendations", summary=_("A customer's recommended products"),
+        description=_("The customer's next-best products (at most 10, best first), learnt from what customers "
+                      "view, put in their cart and buy together, weighted by recency, leaving out products they "
+                      "bought recently; each with its reason. Where the customer's events name no product "
+                      "(no product_id property), product categories instead, weighted by their interests too. "
+                      "Computed nightly, and on demand for a customer who has none yet; a shorter list is filled "
+                      "up with popular products or categories (reason popular). Needs profiles:read; a merged "
+                      "customer answers 409 with its survivor."),
         responses={200: RecommendationSerializer(many=True), **error_responses(401, 403, 404, 409, 429)},
         examples=[examples.RECOMMENDATIONS],
     )

@@ -4,6 +4,7 @@ Models hold data and invariants only; writes go through `profiles.services`,
 `profiles.metrics` (computed fields) and `profiles.activity` (timeline rows).
 """
 from .activity import ActorKind, ProfileActivity
+from .collection import CollectHourlyCount, CollectLog, CollectOutcome, CollectSource
 from .events import Event, EventDefinition, event_property_path
 from .imports import (
     ErrorPolicy,
@@ -17,7 +18,7 @@ from .imports import (
     MappingTemplate,
 )
 from .merges import ProfileMerge
-from .recommendations import CategorySimilarity, Recommendation, RecommendationReason
+from .recommendations import CategorySimilarity, ProductSimilarity, Recommendation, RecommendationReason
 from .profiles import (
     AttributeDefinition,
     AttributeType,
@@ -42,7 +43,9 @@ from .tags import (
 )
 
 __all__ = [
+    "CollectHourlyCount", "CollectLog", "CollectOutcome", "CollectSource",
     "CategorySimilarity",
+    "ProductSimilarity",
     "Recommendation",
     "RecommendationReason",
     "ActorKind", "AttributeDefinition", "AttributeType", "Event", "EventDefinition", "Gender", "Identity", "event_property_path",

@@ -23,6 +23,11 @@ class EventDefinition(models.Model):
     )
     has_amount = models.BooleanField(_("carries an amount"), default=False)
     is_builtin = models.BooleanField(_("built in"), default=False, editable=False)
+    review_pending = models.BooleanField(
+        _("waiting for review"), default=False,
+        help_text=_("Registered by itself when a tracking SDK first sent this name; check its label and properties, "
+                    "then untick."),
+    )
 
     class Meta:
         verbose_name = _("event definition")

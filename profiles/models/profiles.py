@@ -124,6 +124,7 @@ class IdentityKind(models.Model):
     WECHAT_UNIONID = "wechat_unionid"
     WECHAT_ID = "wechat_id"
     DEVICE_ID = "device_id"
+    ANONYMOUS_ID = "anonymous_id"
 
     code = models.SlugField(_("code"), max_length=40, primary_key=True)
     name = models.CharField(_("name"), max_length=100)

@@ -1,7 +1,7 @@
 """Batch event ingest for the partner API, set-based.
 
 One request of up to 1,000 events costs a fixed number of statements whatever its size:
-the identity kinds and event names (2, cached 30 s: profiles.api.registry), the
+the identity kinds and event names (2, cached 30 s: profiles.registry), the
 suppression check (1), the profiles named by public id (1), the identities the events
 carry with their owners' public ids (1), new profiles and their identities and "created"
 timeline rows (3, only when there are new people), and the events themselves as one
@@ -36,8 +36,9 @@ from profiles import activity
 from profiles.models import Event, Identity, IdentityKind, Profile, ProfileStatus
 from profiles.normalisers import NormalisationError, normalise_identity
 from profiles.services.merge import identities_resolve
+from profiles.services.suppression import suppressed_among
 
-from .registry import event_names, identity_kinds
+from ..registry import event_names, identity_kinds
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 MAX_FUTURE = datetime.timedelta(days=1)  # clock skew tolerated
@@ -65,6 +66,7 @@ class Item:
     status: str = ""
     error: dict | None = None
     malformed: bool = False  # the event does not have the documented shape (see MalformedBatch)
+    record: bool = True  # False: only who it is matters (an SDK's identify), no event is stored
 
     def reject(self, code: str, message, path: str | None = None) -> None:
         self.status = REJECTED
@@ -90,7 +92,7 @@ class MalformedBatch(Exception):
     stored. Events of the right shape that the platform cannot take (unknown event name,
     invalid phone, erased person …) are rejected one by one instead."""
 
-    def __init__(self, items: list["Item"]):
+    def __init__(self, items: list[Item]):
         super().__init__("malformed events")
         self.fields: dict[str, list[str]] = {}
         for item in items:
@@ -111,12 +113,22 @@ class IngestResult:
 
 
 def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: datetime.datetime | None = None) -> IngestResult:
+    """The partner API's batch: parse every event as documented, then `items_ingest`."""
     now = now or timezone.now()
     kinds, names = identity_kinds(), event_names()
     items = [_parse(index, raw, partner_code, kinds, names, now) for index, raw in enumerate(raw_events)]
     malformed = [item for item in items if item.malformed]
     if malformed:
         raise MalformedBatch(malformed)
+    return items_ingest(items, identity_source=partner_code, actor=actor, now=now)
+
+
+def items_ingest(items: list[Item], *, identity_source: str, actor: Actor, now: datetime.datetime,
+                 created_source: str = "api") -> IngestResult:
+    """Store parsed items (those without a status yet): resolve who each is, creating new
+    people, and insert the events of items that `record` one. `identity_source` is stored
+    on new identities; `created_source` on the "created" timeline rows of new people."""
+    kinds = identity_kinds()
     _mark_batch_duplicates(items)
     _reject_suppressed([item for item in items if not item.status])
     live = [item for item in items if not item.status]
@@ -125,11 +137,11 @@ def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: dat
     with transaction.atomic(savepoint=False):  # part of the caller's transaction, if any
         _resolve_profile_uuids(live, uuids)
         live = [item for item in live if not item.status]
-        created = _resolve_identities(live, kinds, actor, uuids, partner_code)
-        inserted = _insert_events([item for item in live if not item.status], now)
+        created = _resolve_identities(live, kinds, actor, uuids, identity_source, created_source)
+        inserted = _insert_events([item for item in live if not item.status and item.record], now)
     for item in live:
         if not item.status:
-            item.status = ACCEPTED if (item.source, item.external_id) in inserted else DUPLICATE
+            item.status = ACCEPTED if not item.record or (item.source, item.external_id) in inserted else DUPLICATE
     unknown = {item.profile_id for item in items if item.status in (ACCEPTED, DUPLICATE)} - set(uuids) - {None}
     if unknown:  # survivors of merges
         uuids.update(Profile.objects.filter(pk__in=unknown).values_list("pk", "uuid"))
@@ -287,9 +299,7 @@ def _parse_who(raw: dict, item: Item, kinds: dict) -> None:
 
 def _reject_suppressed(items: list[Item]) -> None:
     """Identities of erased people must not bring them back: one look-up for the batch."""
-    from consent.selectors import suppressed_identities
-
-    suppressed = suppressed_identities(list({key for item in items for key in item.keys}))
+    suppressed = suppressed_among({key for item in items for key in item.keys})
     for item in items:
         if any(key in suppressed for key in item.keys):
             item.reject("suppressed", _("This person asked to be erased; their identities cannot be stored again."),
@@ -300,7 +310,7 @@ def _mark_batch_duplicates(items: list[Item]) -> None:
     """The second event with the same (source, external_id) in one batch is a duplicate."""
     seen: set[Key] = set()
     for item in items:
-        if item.status:
+        if item.status or not item.record:
             continue
         key = (item.source, item.external_id)
         if key in seen:
@@ -330,7 +340,7 @@ def _resolve_profile_uuids(items: list[Item], uuids: dict[int, uuid.UUID]) -> No
 
 
 def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dict[int, uuid.UUID],
-                        partner_code: str) -> int:
+                        identity_source: str, created_source: str) -> int:
     """Give every item a profile_id, creating profiles for new people; returns how many
     were created. New identities are attached to the profile the event resolved to."""
     keys = {key for item in items for key in item.keys}
@@ -387,7 +397,7 @@ def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dic
     created = _create_profiles(groups, uuids)
     new_identities = [(kind, value, pid) for (kind, value), pid in claimed.items()]
     new_identities += [(kind, value, pid) for pid, keys in created.items() for kind, value in keys]
-    taken = _insert_identities(new_identities, partner_code)
+    taken = _insert_identities(new_identities, identity_source)
     if taken:  # a concurrent request got there first: follow its owners, drop our empty profiles
         actual = _owners(taken, uuids)
         for group in groups:
@@ -400,7 +410,7 @@ def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dic
         for pid in orphans:
             created.pop(pid)
     if created:
-        activity.profiles_created(profiles=Profile.objects.filter(pk__in=list(created)), source="api", actor=actor)
+        activity.profiles_created(profiles=Profile.objects.filter(pk__in=list(created)), source=created_source, actor=actor)
     return len(created)
 
 

@@ -31,3 +31,9 @@ def strong_identity_kinds() -> set[str]:
 
 def event_names() -> set[str]:
     return _registries()[1]
+
+
+def registry_forget() -> None:
+    """Read both again at the next call (this process registered a name or kind itself)."""
+    global _cache
+    _cache = (0.0, {}, set())

@@ -1,0 +1,2 @@
+"""segment protocol face (being written)."""
+urlpatterns = []

@@ -1,0 +1,2 @@
+"""sensors protocol face (being written)."""
+urlpatterns = []
