@@ -1,10 +1,10 @@
 """What customers and vendors reach without logging in: tracked links, the unsubscribe
 page and the receipt endpoint. No personal data travels in these URLs."""
-from django.http import Http404, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods
 
 from .destinations import ReceiptInput, ReceiptRefused, adapter_for, delivery_key
 from .links import token_read
@@ -46,11 +46,19 @@ def unsubscribe(request, token):
 
 
 @csrf_exempt  # vendors sign their receipts instead
-@require_POST
+@require_http_methods(["GET", "POST"])
 def receipts(request, destination_id):
     destination = get_object_or_404(Destination, pk=destination_id)
+    adapter = adapter_for(destination)
+    if request.method == "GET":  # a vendor checking the URL before it sends (WeChat's echostr)
+        if not hasattr(adapter, "verify_url"):
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            return HttpResponse(adapter.verify_url(request), content_type="text/plain")
+        except ReceiptRefused as error:
+            return JsonResponse({"code": "receipt_refused", "message": str(error)}, status=400)
     try:
-        items = adapter_for(destination).parse_receipts(request)
+        items = adapter.parse_receipts(request)
     except ReceiptRefused as error:
         return JsonResponse({"code": "receipt_refused", "message": str(error)}, status=400)
     # "code": 0 is the acknowledgement Alibaba Cloud SMS's report push waits for (else it pushes again)

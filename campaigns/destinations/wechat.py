@@ -177,13 +177,22 @@ class WechatAdapter(Adapter):
             raise _error(error) from None
         return _("WeChat issued an access token to the official account %(appid)s.") % {"appid": client.appid}
 
-    def parse_receipts(self, request: HttpRequest) -> list[ReceiptInput]:
+    def _check_signature(self, request: HttpRequest) -> None:
         token = str(self.config.get("server_token") or "")
         timestamp, nonce = request.GET.get("timestamp", ""), request.GET.get("nonce", "")
         expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode()).hexdigest()
         if not token or not timestamp.isdigit() or not hmac.compare_digest(expected, request.GET.get("signature", "")) \
                 or abs(datetime.datetime.now().timestamp() - int(timestamp)) > SIGNATURE_TOLERANCE:
             raise ReceiptRefused(_("The signature is missing, wrong or too old."))
+
+    def verify_url(self, request: HttpRequest) -> str:
+        """WeChat checks the server URL once, when it is saved in the official account's
+        console: a signed GET whose `echostr` must come back as the body."""
+        self._check_signature(request)
+        return request.GET.get("echostr", "")
+
+    def parse_receipts(self, request: HttpRequest) -> list[ReceiptInput]:
+        self._check_signature(request)
         try:
             event = parse_message(request.body)
         except Exception as error:  # xmltodict/expat errors of several kinds

@@ -227,3 +227,18 @@ def test_an_event_without_a_valid_recent_signature_is_refused(destination, sent,
     response = client.post(f"/campaigns/receipts/{destination.pk}/{query}",
                            event("o_follower_0", sent["o_follower_0"].vendor_id), content_type="text/xml")
     assert response.status_code == 400 and not Receipt.objects.exists()
+
+
+def test_the_server_url_check_echoes_echostr_only_when_signed(destination, client):
+    url = f"/campaigns/receipts/{destination.pk}/"
+
+    ok = client.get(url + signed() + "&echostr=5838479218127813673")
+    forged = client.get(url + signed(token="another") + "&echostr=5838479218127813673")
+
+    assert (ok.status_code, ok.content) == (200, b"5838479218127813673")
+    assert forged.status_code == 400 and b"5838479218127813673" not in forged.content
+
+
+def test_destinations_that_sign_nothing_refuse_a_get(client):
+    webhook = Destination.objects.create(name="hook", kind="webhook", config={"url": "http://127.0.0.1:9/"})
+    assert client.get(f"/campaigns/receipts/{webhook.pk}/").status_code == 405
