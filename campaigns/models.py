@@ -309,14 +309,26 @@ class Receipt(models.Model):
 
 
 class CouponPool(models.Model):
-    """Single-use coupon codes uploaded as a file; each sent delivery takes one."""
+    """Single-use coupon codes, uploaded as a file or generated here (prefix + random
+    characters from an alphabet without 0/O/1/I/L); each sent delivery takes one."""
+
+    class Source(models.TextChoices):
+        UPLOAD = "upload", _("Uploaded codes")
+        GENERATE = "generate", _("Generated codes")
 
     name = models.CharField(_("name"), max_length=150)
+    source = models.CharField(_("where the codes come from"), max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    prefix = models.CharField(_("prefix"), max_length=20, blank=True,
+                              help_text=_("Generated codes start with it, e.g. SPRING-."))
+    code_length = models.PositiveSmallIntegerField(_("random characters"), null=True, blank=True,
+                                                   help_text=_("How many random characters follow the prefix."))
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta:
         verbose_name = _("coupon pool")
         verbose_name_plural = _("coupon pools")
+        constraints = [models.CheckConstraint(condition=Q(source="upload") | Q(code_length__gte=6),
+                                              name="coupon_pool_generated_has_length")]
 
     def __str__(self):
         return self.name

@@ -1,5 +1,6 @@
 """Forms of the campaign admin: the campaign in steps, its variants (templates checked on
-save, with the line and token named), the test send and the coupon upload."""
+save, with the line and token named), the test send, and the coupon pools (upload or
+generate their codes)."""
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -10,7 +11,8 @@ from django.utils.translation import gettext_lazy as _
 from consent.models import Purpose
 
 from ..content import TOKENS, ContentError, template_compile
-from ..models import Campaign, Variant
+from ..models import Campaign, CouponPool, Variant
+from ..services.coupons import MAX_GENERATE, MIN_LENGTH, generate_check
 from ..services.lifecycle import cap_is_looser
 
 LABELS = [(label, label) for label in "ABCD"]
@@ -157,3 +159,70 @@ class TrialSendForm(forms.Form):
 class CouponUploadForm(forms.Form):
     file = forms.FileField(label=_("file of codes"), help_text=_(
         "One code per line, or a CSV with a “code” column; UTF-8 or GB18030. Duplicates are refused."))
+
+
+def _count_field(**kwargs) -> forms.IntegerField:
+    return forms.IntegerField(label=_("number of codes"), min_value=1, max_value=MAX_GENERATE, **kwargs)
+
+
+def _raise_on_fields(form, error: ValidationError) -> None:
+    for field, messages in error.message_dict.items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+class CouponPoolAddForm(forms.ModelForm):
+    """A new pool: its codes are uploaded next, or generated now from a prefix, a
+    number and a length."""
+
+    count = _count_field(required=False, initial=1000, help_text=_("More can be generated later."))
+
+    class Meta:
+        model = CouponPool
+        fields = ("name", "source", "prefix", "code_length")
+        widgets = {"source": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["code_length"].initial = 8
+        self.fields["code_length"].help_text = _(
+            "How many random characters follow the prefix (at least %(min)s), from 2–9 and A–Z without O, I, L: "
+            "no look-alikes to mistype.") % {"min": MIN_LENGTH}
+        self.fields["source"].help_text = _("Upload a file of codes from the shop next, or let us generate them.")
+
+    def clean_prefix(self):
+        return self.cleaned_data.get("prefix", "").strip().upper()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") == CouponPool.Source.GENERATE:
+            if not data.get("count"):
+                self.add_error("count", gettext("Say how many codes to generate."))
+            if data.get("code_length") is None:
+                self.add_error("code_length", gettext("Say how many random characters a code has."))
+            if not self.errors:
+                try:
+                    generate_check(prefix=data.get("prefix", ""), length=data["code_length"], existing=0,
+                                   count=data["count"])
+                except ValidationError as error:
+                    _raise_on_fields(self, error)
+        else:
+            data["prefix"], data["code_length"] = "", None  # an uploaded pool's codes are the shop's own
+        return data
+
+
+class CouponGenerateForm(forms.Form):
+    """More codes for a generated pool (its prefix and length stay)."""
+
+    count = _count_field(initial=1000)
+
+    def __init__(self, *args, pool, existing: int, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pool, self.existing = pool, existing
+
+    def clean_count(self):
+        count = self.cleaned_data["count"]
+        try:
+            generate_check(prefix=self.pool.prefix, length=self.pool.code_length, existing=self.existing, count=count)
+        except ValidationError as error:
+            raise ValidationError([m for messages in error.message_dict.values() for m in messages])
+        return count
