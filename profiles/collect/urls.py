@@ -1,4 +1,4 @@
-from . import segment, sensors
+from . import demo_shop, segment, sensors
 
 app_name = "collect"
-urlpatterns = [*segment.urlpatterns, *sensors.urlpatterns]
+urlpatterns = [*segment.urlpatterns, *sensors.urlpatterns, *demo_shop.urlpatterns]

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy
 
 from campaigns.demo import demo_campaigns, demo_results
 from consent.demo import demo_consent
+from profiles.collect.demo_source import demo_source_ensure
 from profiles.demo import demo_generate, demo_taxonomy
 from profiles.services.recommendations import recommendations_refresh_all
 from segments.demo import demo_segments
@@ -67,6 +68,8 @@ class Command(BaseCommand):
             raise CommandError(_("Counts cannot be negative."))
         if seed < 0:
             raise CommandError(_("The seed cannot be negative."))
+        if not bare:
+            demo_source_ensure()  # the demo shop's tracking source, also for a database made before it existed
         if if_empty and Profile.objects.exists():
             self.stdout.write(_("Customers already exist: no demo data generated."))
             return
