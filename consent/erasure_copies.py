@@ -12,7 +12,9 @@ in its transaction):
 * free-form configuration of the apps above (segment definitions and descriptions, saved
   analyses' parameters): the value is replaced by "—", so a condition naming the person
   matches nobody;
-* the admin's history (object names).
+* the admin's history (object names);
+* the tracking sources' debugger log: the person's collected messages (by profile id, their
+  merged records' too) and any other logged message naming them.
 
 A cell or text names the person when, lower-cased without spaces or punctuation, it holds
 one of their identifiers written the same way ("139-1234 5678", "+86 139 1234 5678" and
@@ -34,7 +36,7 @@ from django.utils.translation import gettext as _
 
 from profiles.importing.files import file_remove, upload_dir
 from profiles.importing.readers import open_table
-from profiles.models import ImportJob, ImportRowError, ImportStatus, ProfileActivity
+from profiles.models import CollectLog, ImportJob, ImportRowError, ImportStatus, ProfileActivity
 
 from .models import DataSubjectRequest
 
@@ -108,9 +110,11 @@ def scrubbed(value, needles: Needles):
 def erasure_copies_scrub(*, identifiers: set[tuple[str, str]], profile_ids: list[int]) -> dict[str, int]:
     """Remove every copy listed in the module docstring; returns counts by kind of copy."""
     needles = Needles(identifiers)
+    collected = CollectLog.objects.filter(profile_id__in=profile_ids).delete()[0]
     if not needles:
-        return {}
+        return {"collect_log": collected} if collected else {}
     counts = {
+        "collect_log": collected + _collect_log_delete(needles),
         "import_reports": _import_jobs_scrub(needles),
         "import_errors": _import_errors_delete(needles),
         "import_uploads": _uploads_delete(needles),
@@ -204,6 +208,19 @@ def _requests_scrub(needles: Needles) -> int:
     was) that name them."""
     requests = DataSubjectRequest.objects.filter(needles.like_q("requester", "contact", "details"))
     return requests.update(requester=ERASED, contact="", details="")
+
+
+def _collect_log_delete(needles: Needles) -> int:
+    """Logged messages of no known profile (rejected ones) that name the person: their
+    payloads are masked, but a message's event name or reason may still quote an identifier."""
+    rows = CollectLog.objects.filter(needles.like_q("payload", "name", "reason"))
+    naming = [pk for pk, payload, name, reason in rows.values_list("pk", "payload", "name", "reason")
+              if needles.found_in(name) or needles.found_in(reason) or _json_names(payload, needles)]
+    return CollectLog.objects.filter(pk__in=naming).delete()[0]
+
+
+def _json_names(value, needles: Needles) -> bool:
+    return scrubbed(value, needles) != value
 
 
 def _admin_log_scrub(needles: Needles) -> int:

@@ -6,6 +6,8 @@ from .models import InterestMapping
 from .services.interests import interests_recompute
 from .services.tags import tags_expire
 
+COLLECT_COUNTS_KEEP_DAYS = 90  # the source pages chart 48 hours; older counts are kept for a season
+
 
 @shared_task
 def recompute_all_metrics() -> int:
@@ -73,3 +75,19 @@ def undo_import(job_id: int, user_id: int | None = None) -> str:
     user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     actor = Actor.staff(user) if user is not None else Actor.system("undo")
     return import_undo_queued_run(job=job, actor=actor).status
+
+
+@shared_task
+def collect_housekeeping() -> dict:
+    """Hourly: the tracking sources' debugger log trimmed to its newest rows per source and
+    outcome, and their hourly counts older than COLLECT_COUNTS_KEEP_DAYS deleted."""
+    import datetime
+
+    from django.utils import timezone
+
+    from .models import CollectHourlyCount
+    from .services.collect import collect_log_trim
+
+    cutoff = timezone.now() - datetime.timedelta(days=COLLECT_COUNTS_KEEP_DAYS)
+    counts = CollectHourlyCount.objects.filter(hour__lt=cutoff).delete()[0]
+    return {"log_rows": collect_log_trim(), "hourly_counts": counts}

@@ -158,6 +158,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("CDP_RECOMMENDATIONS_EVERY_SECONDS", default=24 * 3600),
     },
     "expire-tags": {"task": "profiles.tasks.expire_tags", "schedule": 3600},
+    # Tracking sources: the debugger's log kept short, hourly counts kept 90 days.
+    "collect-housekeeping": {"task": "profiles.tasks.collect_housekeeping", "schedule": 3600},
     # Imports whose worker is gone are marked interrupted; unrun uploads expire.
     "import-housekeeping": {"task": "profiles.tasks.import_housekeeping", "schedule": 300},
     "recompute-due-segments": {"task": "segments.tasks.recompute_due_segments", "schedule": 60},

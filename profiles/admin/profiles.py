@@ -393,8 +393,16 @@ class IdentityKindAdmin(BuiltinProtectedAdmin):
 
 @admin.register(EventDefinition)
 class EventDefinitionAdmin(BuiltinProtectedAdmin):
-    list_display = ("name", "shown_label", "has_amount", "is_builtin")
+    list_display = ("name", "shown_label", "has_amount", "is_builtin", "review_pending")
+    list_filter = ("review_pending",)  # names a tracking SDK sent first wait for review
     search_fields = ("name", "label")
+    actions = ["mark_reviewed"]
+
+    @admin.action(description=_("Mark the selected event names as reviewed"), permissions=["change"])
+    def mark_reviewed(self, request, queryset):
+        count = queryset.filter(review_pending=True).update(review_pending=False)
+        self.message_user(request, ngettext("%(count)d event name marked as reviewed.",
+                                            "%(count)d event names marked as reviewed.", count) % {"count": count})
 
     @admin.display(description=_("label"), ordering="label")
     def shown_label(self, definition):
