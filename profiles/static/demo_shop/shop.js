@@ -54,8 +54,8 @@
   function sensorsTracker() {
     var sensors = window.sensorsDataAnalytic201505;
     sensors.init({
-      server_url: origin + cfg.sensorsPath + "?token=" + encodeURIComponent(cfg.writeKey),
-      send_type: "image", // the SDK's default: GET …/sa.gif?data=…
+      server_url: origin + cfg.sensorsPath + "?project=default&token=" + encodeURIComponent(cfg.writeKey),
+      send_type: "beacon", // navigator.sendBeacon: survives leaving the page (the default "image" does not)
       is_track_single_page: false,
       use_client_time: true,
       show_log: false,
@@ -68,10 +68,10 @@
         return track("ViewProduct", { product_id: p.id, product_name: p.name, category: p.category, price: p.price });
       },
       productAdded: function (p) {
-        return track("AddToCart", { product_id: p.id, product_name: p.name, category: p.category, price: p.price, quantity: 1 });
+        return track("AddToShoppingCart", { product_id: p.id, product_name: p.name, category: p.category, price: p.price, quantity: 1 });
       },
       orderCompleted: function (order) {
-        return track("PayOrder", { order_id: order.id, order_amount: order.total, currency: "CNY", product_count: order.lines.length });
+        return track("SubmitOrder", { order_id: order.id, order_amount: order.total, currency: "CNY", product_count: order.lines.length });
       },
       login: function (id) {
         if (isPhone(id) && sensors.bind) { sensors.bind("$identity_mobile", id); return Promise.resolve(); }
