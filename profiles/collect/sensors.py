@@ -359,17 +359,26 @@ def _text(value) -> str:
 def _who(record: dict, properties: dict) -> tuple[str, str, dict]:
     """(login id, anonymous id, phone/e-mail identities) of a record, for each SDK generation:
     `login_id` / `anonymous_id` (web ≥ 1.14, app SDKs), `identities` (用户标识 3.0),
-    `distinct_id` with `$is_login_id` (server SDKs), `original_id` of track_signup."""
-    identities = record.get("identities") if isinstance(record.get("identities"), dict) else {}
-    distinct_id = _text(record.get("distinct_id"))
-    login = _text(record.get("login_id")) or _text(identities.get("$identity_login_id"))
+    `distinct_id` with `$is_login_id` (server SDKs), `original_id` of track_signup. An id
+    written "<identity key>+<value>" (the web SDK's loginWithKey, sa-sdk-python's bind
+    without a login id) counts as that identity."""
+    identities = dict(record["identities"]) if isinstance(record.get("identities"), dict) else {}
+    ids = {}
+    for name in ("login_id", "distinct_id", "anonymous_id", "original_id"):
+        value = _text(record.get(name))
+        key, plus, rest = value.partition("+")
+        if value.startswith("$identity_") and plus and rest:
+            identities.setdefault(key, rest)
+            value = ""
+        ids[name] = value
+    login = ids["login_id"] or _text(identities.get("$identity_login_id"))
     if not login and (properties.get("$is_login_id") is True or record.get("type") == "track_signup"):
-        login = distinct_id
-    anonymous = _text(record.get("anonymous_id")) or _text(record.get("original_id"))
+        login = ids["distinct_id"]
+    anonymous = ids["anonymous_id"] or ids["original_id"]
     for key in DEVICE_IDENTITIES:
         anonymous = anonymous or _text(identities.get(key))
-    if not anonymous and distinct_id and distinct_id != login and not login:
-        anonymous = distinct_id
+    if not anonymous and not login:
+        anonymous = ids["distinct_id"]
     contacts = {trait: _text(identities.get(key)) for trait, key in (("phone", "$identity_mobile"),
                                                                      ("email", "$identity_email"))
                 if _text(identities.get(key))}

@@ -23,7 +23,15 @@ import pytest
 from django.utils import timezone
 
 from profiles.collect.sensors import MAX_EVENTS, decode_value, java_hash, message_id_of
-from profiles.models import CollectHourlyCount, CollectLog, Event, EventDefinition, Identity, Profile, ProfileStatus
+from profiles.models import (
+    CollectHourlyCount,
+    CollectLog,
+    Event,
+    EventDefinition,
+    Identity,
+    Profile,
+    ProfileStatus,
+)
 from profiles.services.sources import source_create
 from tests.factories import IdentityFactory, ProfileFactory
 
@@ -96,7 +104,7 @@ def web_event(event="$pageview", properties=None, **fields) -> dict:
 # --- the web SDK ---------------------------------------------------------------------------
 
 def test_an_image_beacon_from_the_web_sdk_stores_the_page_view_and_answers_a_gif(client, shop):
-    source, key = shop
+    _source, key = shop
 
     response = client.get(f"/collect/sa.gif?project=default&token={key}&{web_track_data(web_event())}",
                           HTTP_REFERER="https://shop.example.cn/p/123?from=home")
@@ -521,3 +529,15 @@ def test_a_message_id_is_stable_across_retries_and_distinct_per_event():
     assert message_id_of(event) != message_id_of(dict(event, time=event["time"] + 1))
     server = {"type": "track", "event": "A", "distinct_id": "d", "time": 1}
     assert message_id_of(server) == message_id_of(dict(server, _flush_time=5)) != message_id_of(dict(server, time=2))
+
+
+def test_an_id_written_with_its_identity_key_counts_as_that_identity(client, shop):
+    """The web SDK's loginWithKey("$identity_mobile", …) sends login_id "$identity_mobile+<phone>"."""
+    _source, key = shop
+    record = web_event(login_id="$identity_mobile+13700137000", distinct_id="$identity_mobile+13700137000")
+
+    post(client, key, web_track_data(record))
+
+    assert dict(Identity.objects.values_list("kind_id", "value")) == {
+        "phone": "+8613700137000", "anonymous_id": "18c0a1b2c3d4e5-0f1e2d"}
+    assert not Identity.objects.filter(kind_id="crm_id").exists()
