@@ -110,23 +110,24 @@ class Refused(Exception):
 
 @csrf_exempt
 def collect(request: HttpRequest) -> HttpResponse:
-    if request.method == "OPTIONS":
+    if request.method == "OPTIONS":  # the web SDK's sends are simple requests; a preflight is answered anyway
         return _cors(request, HttpResponse(status=204), preflight=True)
     if request.method not in ("GET", "POST"):
-        return _cors(request, _error(405, "method_not_allowed", _("Send the data with GET or POST.")))
+        return _error(405, "method_not_allowed", _("Send the data with GET or POST."))
     source = source_for_key(request.GET.get("token", ""))  # server_url's ?token=<write key>
     if source is None:
-        return _cors(request, _error(401, "invalid_token", _(
-            "Unknown or inactive write key: put the tracking source's key in server_url as ?token=<write key>.")))
-    if not origin_allowed(request, source):
-        return _error(403, "origin_not_allowed", _("This page's origin is not among the source's allowed origins."))
+        return _error(401, "invalid_token", _(
+            "Unknown or inactive write key: put the tracking source's key in server_url as ?token=<write key>."))
     now = timezone.now()
+    origin = page_origin(request)
+    if origin and not origin_allowed(source, origin):
+        _log_refused(source, request, now, "origin_not_allowed", _(
+            "The page's origin %(origin)s is not among the source's allowed origins.") % {"origin": origin[:100]})
+        return _error(403, "origin_not_allowed", _("This page's origin is not among the source's allowed origins."))
     try:
         records = read_request(request)
     except Refused as refused:
-        collect_ingest(source=source, now=now, messages=[Message(
-            protocol=PROTOCOL, type="request", message_id="", occurred_at=None,
-            error=(refused.code, refused.message), raw={"path": request.path, "method": request.method})])
+        _log_refused(source, request, now, refused.code, refused.message)
         return _cors(request, _error(refused.status, refused.code, refused.message))
     messages = [message_of(record, now) for record in records]
     result = collect_ingest(source=source, messages=messages, now=now)
@@ -137,6 +138,14 @@ def collect(request: HttpRequest) -> HttpResponse:
                                  "dropped": result.dropped, "rejected": result.rejected})
     response["Cache-Control"] = "no-store"
     return _cors(request, response)
+
+
+def _log_refused(source: CollectSource, request: HttpRequest, now: datetime.datetime, code: str, text: str) -> None:
+    """A refused request of a known source shows in its debugger, with the reason (nothing else is stored)."""
+    collect_ingest(source=source, now=now, messages=[Message(
+        protocol=PROTOCOL, type="request", message_id="", occurred_at=None, error=(code, text),
+        raw={"path": request.path, "method": request.method,
+             "content_length": request.META.get("CONTENT_LENGTH", "")})])
 
 
 # --- the request ------------------------------------------------------------------------
@@ -235,22 +244,27 @@ def _crc_mismatch(text: str, crc: str) -> bool:
         return False  # not a number: nothing to check against
 
 
-def origin_allowed(request: HttpRequest, source: CollectSource) -> bool:
-    """A browser's page must be among the source's allowed origins (or on this server itself,
-    e.g. the demo shop). Requests without Origin or Referer are servers' and apps'."""
+def page_origin(request: HttpRequest) -> str:
+    """The sending page's origin: its Origin header, or for an image beacon (which carries
+    none) its Referer's. Empty for servers and apps."""
     origin = request.headers.get("Origin", "")
     if not origin and request.method == "GET" and request.headers.get("Referer"):
-        parts = urllib.parse.urlsplit(request.headers["Referer"])  # an image beacon carries no Origin
+        parts = urllib.parse.urlsplit(request.headers["Referer"])
         origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-    if not origin:
-        return True
-    origin = origin.rstrip("/").lower()
-    if origin == f"{request.scheme}://{request.get_host()}".lower():
-        return True
-    return origin in {str(o).rstrip("/").lower() for o in source.allowed_origins or []}
+    return origin
+
+
+def _origin(value: str) -> str:
+    return value.strip().rstrip("/").lower()
+
+
+def origin_allowed(source: CollectSource, origin: str) -> bool:
+    return _origin(origin) in {_origin(o) for o in source.allowed_origins or [] if isinstance(o, str)}
 
 
 def _cors(request: HttpRequest, response: HttpResponse, preflight: bool = False) -> HttpResponse:
+    """Called once the source allows the page (or for a preflight, which has no key to check:
+    the request that follows is checked itself)."""
     origin = request.headers.get("Origin")
     if origin:
         response["Access-Control-Allow-Origin"] = origin
@@ -259,7 +273,7 @@ def _cors(request: HttpRequest, response: HttpResponse, preflight: bool = False)
         if preflight:
             response["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
             response["Access-Control-Allow-Headers"] = request.headers.get(
-                "Access-Control-Request-Headers", "Content-Type")
+                "Access-Control-Request-Headers", "Content-Type")[:200]
             response["Access-Control-Max-Age"] = "86400"
     return response
 

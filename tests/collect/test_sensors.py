@@ -145,7 +145,7 @@ def test_send_beacon_posts_the_form_as_text_plain(client, shop):
 
 
 def test_a_page_from_an_origin_the_source_does_not_allow_is_refused(client, shop):
-    _source, key = shop
+    source, key = shop
 
     response = post(client, key, web_track_data(web_event()), HTTP_ORIGIN="https://evil.example.com")
     beacon = client.get(f"/collect/sa.gif?token={key}&{web_track_data(web_event())}",
@@ -153,7 +153,15 @@ def test_a_page_from_an_origin_the_source_does_not_allow_is_refused(client, shop
 
     assert (response.status_code, beacon.status_code) == (403, 403)
     assert "Access-Control-Allow-Origin" not in response
-    assert not Event.objects.exists()
+    assert not Event.objects.exists() and not Identity.objects.exists()
+    reasons = CollectLog.objects.filter(source=source).values_list("reason", flat=True)
+    assert len(reasons) == 2 and all("evil.example.com" in r for r in reasons)
+
+
+def test_a_wrong_key_gets_no_cors_header(client, shop):
+    response = post(client, "AAAAAAAA.nope", web_track_data(web_event()), HTTP_ORIGIN="https://shop.example.cn")
+
+    assert response.status_code == 401 and "Access-Control-Allow-Origin" not in response
 
 
 def test_the_preflight_is_answered(client, shop):
