@@ -22,14 +22,14 @@ from cdp.queueing import task_queue_after_commit
 from ..event_labels import source_label
 from ..importing.files import upload_store
 from ..importing.jobs import failed_rows_lines, import_job_create, job_mapping_set, mapping_template_save
-from ..importing.mapping import identity_kinds, target_choices
+from ..importing.mapping import TAGS_NEW, identity_kinds, is_tags_target, tags_category_id, target_choices, target_label
 from ..importing.masks import row_mask, row_masks, text_mask
 from ..importing.pipeline import import_run
 from ..importing.readers import FORMATS, ReadError, encoding_label, open_table
 from ..importing.touched import CREATED, EVENTS, UPDATED, import_events_q, import_touched, import_touched_counts
 from ..importing.undo import import_undo, import_undo_queue
 from ..masking import can_see_personal_data
-from ..models import ErrorPolicy, ImportJob, ImportKind, ImportMode, ImportStatus, MappingTemplate
+from ..models import ErrorPolicy, ImportJob, ImportKind, ImportMode, ImportStatus, MappingTemplate, TagCategory
 
 PREVIEW_ROWS = 3
 ERRORS_PER_PAGE = 100
@@ -233,7 +233,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             "samples": samples,
             "errors": errors,
             "encoding": encoding_label(job.encoding) if job.file_format != "xlsx" else "—",
-            "mapped": [(h, dict(target_choices(job.kind)).get(t, t)) for h, t in job.mapping.items() if t],
+            "mapped": [(h, target_label(job.kind, t)) for h, t in job.mapping.items() if t],
+            # Nothing is dropped without the user seeing it: the columns no field takes.
+            "ignored": [h for h in headers if not job.mapping.get(h)],
+            "unknown_tags": _unknown_tags(job),
             "can_run": job.status == ImportStatus.PREVIEWED and not job.file_expired_at and may_act,
             "can_remap": may_act and not job.file_expired_at and not job.undone_at and (
                 job.status in (ImportStatus.PREVIEWED, ImportStatus.DRAFT)
@@ -293,6 +296,10 @@ class ImportJobAdmin(admin.ModelAdmin):
         problems = []
         if request.method == "POST":
             mapping = {header: request.POST.get(f"column-{index}", "") for index, header in enumerate(table.headers)}
+            new_tags = request.POST.get("new_tags_category", "")
+            if new_tags.isdigit():  # tags not in the taxonomy are created under this category
+                mapping = {header: f"{TAGS_NEW}{new_tags}" if target == "tags" else target
+                           for header, target in mapping.items()}
             precedence = [k.strip() for k in request.POST.get("precedence", "").replace("，", ",").split(",")
                           if k.strip()]
             job.mode = request.POST.get("mode") if request.POST.get("mode") in ImportMode.values else job.mode
@@ -317,8 +324,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             if len(preview) >= PREVIEW_ROWS:
                 break
         for index, header in enumerate(table.headers):
+            target = job.mapping.get(header, "")
             columns.append({
-                "index": index, "header": header, "target": job.mapping.get(header, ""),
+                "index": index, "header": header, "target": "tags" if is_tags_target(target) else target,
                 "examples": [str(row[index]) for row in preview if index < len(row) and str(row[index]).strip()],
             })
         kind_names = {kind.code: str(kind) for kind in identity_kinds()}
@@ -338,6 +346,10 @@ class ImportJobAdmin(admin.ModelAdmin):
             "modes": ImportMode.choices,
             "policies": ErrorPolicy.choices,
             "template_name": job.template.name if job.template else "",
+            "tag_categories": [(category.pk, str(category)) for category in
+                               sorted(TagCategory.objects.all(), key=str)] if job.kind == ImportKind.PROFILES else [],
+            "new_tags_category": next((tags_category_id(t) for t in job.mapping.values()
+                                       if tags_category_id(t) is not None), None),
         })
 
     # --- running ---
@@ -480,6 +492,12 @@ def _warnings(job: ImportJob, reads_cells: bool) -> dict:
     if not reads_cells:
         rows = [{**item, "message": text_mask(item.get("message", ""))} for item in rows]
     return {"count": warnings.get("count", 0), "rows": rows, "listed": len({item["row"] for item in rows})}
+
+
+def _unknown_tags(job: ImportJob) -> dict:
+    """The tags the file named that were not in the taxonomy: left out (a warning), or
+    created under the category chosen; per tag, how many rows name it."""
+    return job.report.get("unknown_tags") or {}
 
 
 def _touched_links(job: ImportJob) -> list[dict]:

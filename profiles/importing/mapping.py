@@ -3,13 +3,18 @@
 A mapping is a plain dict {column header: target}. Targets are strings:
 
 * profile fields: "name", "gender", "birth_date", "phone", "email", "country", "province",
-  "city", "occupation"; "tags" (tag names or slugs separated by ; or ，);
+  "city", "occupation"; "tags" (tag names or slugs separated by ; ； , ， 、 or |): a tag not
+  in the taxonomy is reported as a warning and the person imported without it, and
+  "tags:new:<category id>" creates such tags (manual tags) under that category instead;
 * "identity:<kind>" for the other identity kinds (CRM id, WeChat ids, device id, partner kinds);
 * "trait:<key>" for a registered custom trait, "new_trait:<type>" to register the column as
   a new custom trait of that type (its key comes from the header);
 * events: "event_name", "occurred_at", "amount", "source", "external_id", "properties" (a
-  JSON object), "property" (the column becomes a property named after its header), plus
-  phone / email / identity columns to find the customer;
+  JSON object), "property" (the column becomes a property named after its header),
+  "property:<name>" (the column becomes the registered property <name>, e.g. 品类 → category,
+  which the events' category column and index are made from), plus phone / email / identity
+  columns to find the customer. A column of an events file that matches nothing becomes a
+  property named after its header: nothing is dropped unless the user says "ignore";
 * consent: "purpose", "consent_status", "captured_at", "notice_version", "evidence",
   "expires_at", "guardian_consent", plus the customer's identity columns;
 * "" (or a missing header): the column is ignored.
@@ -27,7 +32,15 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import AttributeDefinition, AttributeType, IdentityKind, ImportKind, Profile
+from ..models import (
+    AttributeDefinition,
+    AttributeType,
+    EventDefinition,
+    IdentityKind,
+    ImportKind,
+    Profile,
+    TagCategory,
+)
 
 PROFILE_FIELDS = ("name", "gender", "birth_date", "phone", "email", "country", "province", "city", "occupation")
 EVENT_FIELDS = ("event_name", "occurred_at", "amount", "source", "external_id", "properties")
@@ -43,7 +56,7 @@ _FIELD_LABELS = {
     "external_id": gettext_lazy("external id (idempotency key)"),
     "properties": gettext_lazy("properties (JSON object)"),
     "property": gettext_lazy("property named after the column"),
-    "tags": gettext_lazy("tags (separated by ; or ，)"),
+    "tags": gettext_lazy("tags (separated by ; ， 、 or |)"),
     "purpose": gettext_lazy("consent purpose code"),
     "consent_status": gettext_lazy("consent status (granted / denied / withdrawn)"),
     "captured_at": gettext_lazy("consent captured at"),
@@ -83,6 +96,14 @@ _EVENT_SYNONYMS: dict[str, list[str]] = {
     "source": ["来源", "数据来源", "source"],
     "properties": ["属性", "properties", "props"],
 }
+# Headers that name a registered event property besides its name and label (see
+# event_properties): "category" feeds the events' category column.
+_PROPERTY_SYNONYMS: dict[str, list[str]] = {
+    "category": ["类目", "品类", "商品类目", "商品品类", "商品分类", "分类", "类别", "productcategory"],
+    "product_id": ["商品id", "商品编号", "商品", "sku", "skuid", "productid"],
+    "channel": ["渠道", "销售渠道", "下单渠道"],
+}
+TAGS_NEW = "tags:new:"  # + a TagCategory id: unknown tags are created under it
 _CONSENT_SYNONYMS: dict[str, list[str]] = {
     "purpose": ["用途", "同意用途", "授权用途", "purpose", "purposecode"],
     "consent_status": ["同意状态", "授权状态", "状态", "status", "consent", "consentstatus"],
@@ -103,6 +124,36 @@ def identity_kinds() -> list[IdentityKind]:
     return list(IdentityKind.objects.order_by("code"))
 
 
+def event_properties() -> dict[str, str]:
+    """The properties the event definitions register: name → label (in the reader's language)."""
+    result: dict[str, str] = {}
+    for definition in EventDefinition.objects.order_by("name"):
+        for prop in definition.properties if isinstance(definition.properties, list) else []:
+            if isinstance(prop, dict) and prop.get("name") and prop["name"] not in result:
+                result[str(prop["name"])] = _(str(prop.get("label") or prop["name"]))
+    return result
+
+
+def tags_category_id(target: str) -> int | None:
+    """The category a "tags:new:<id>" target creates unknown tags under; None for "tags"."""
+    if target.startswith(TAGS_NEW) and target[len(TAGS_NEW):].isdigit():
+        return int(target[len(TAGS_NEW):])
+    return None
+
+
+def is_tags_target(target: str) -> bool:
+    return target == "tags" or target.startswith(TAGS_NEW)
+
+
+def target_label(kind: str, target: str) -> str:
+    """How the job page names a target (the drop-down's label, or the tags column's choice)."""
+    if (category_id := tags_category_id(target)) is not None:
+        category = TagCategory.objects.filter(pk=category_id).first()
+        return _("tags; tags not yet in the taxonomy are created under %(category)s") % {
+            "category": category if category is not None else "?"}
+    return dict(target_choices(kind)).get(target, target)
+
+
 def target_choices(kind: str) -> list[tuple[str, str]]:
     """(target, label) for the mapping screen's drop-downs, "" (ignore) first."""
     choices = [("", _("— ignore this column —"))]
@@ -119,6 +170,8 @@ def target_choices(kind: str) -> list[tuple[str, str]]:
                     for t, label in AttributeType.choices if t != AttributeType.CHOICE]
     elif kind == ImportKind.EVENTS:
         choices += person_keys + [(name, _FIELD_LABELS[name]) for name in (*EVENT_FIELDS, "property")]
+        choices += [(f"property:{name}", _("event property: %(label)s (%(name)s)") % {"label": label, "name": name})
+                    for name, label in event_properties().items()]
     else:
         choices += person_keys + [(name, _FIELD_LABELS[name]) for name in CONSENT_FIELDS]
     return [(value, str(label)) for value, label in choices]
@@ -141,6 +194,16 @@ def guess_mapping(kind: str, headers: list[str]) -> dict[str, str]:
         for definition in AttributeDefinition.objects.all():
             for word in (definition.key, definition.label):
                 synonyms[_key(word)] = f"trait:{definition.key}"
+    if kind == ImportKind.EVENTS:
+        from django.utils.translation import override  # noqa: PLC0415
+
+        properties = event_properties()
+        with override("zh-hans"):  # 品类, 渠道… as Chinese CRMs write them
+            chinese = event_properties()
+        for name, label in properties.items():
+            for word in (name, label, chinese.get(name, ""), *_PROPERTY_SYNONYMS.get(name, [])):
+                if word:
+                    synonyms.setdefault(_key(word), f"property:{name}")
     allowed = {value for value, _label in target_choices(kind)}
     mapping, used = {}, set()
     for header in headers:
@@ -151,6 +214,8 @@ def guess_mapping(kind: str, headers: list[str]) -> dict[str, str]:
             target = ""
         if target:
             used.add(target)
+        elif kind == ImportKind.EVENTS and synonyms.get(_key(header), "") not in PROFILE_FIELDS:
+            target = "property"  # an events file's other columns are kept as properties of the event
         mapping[header] = target
     return mapping
 
@@ -168,6 +233,11 @@ def mapping_clean(kind: str, headers: list[str], mapping: dict[str, str], preced
     errors = []
     seen: dict[str, str] = {}
     for header, target in cleaned.items():
+        if kind == ImportKind.PROFILES and (category_id := tags_category_id(target)) is not None:
+            if not TagCategory.objects.filter(pk=category_id).exists():
+                errors.append(_("Column “%(column)s”: the tag category chosen for new tags no longer exists; "
+                                "choose another.") % {"column": header})
+            target = "tags"
         if target and target not in allowed:
             errors.append(_("Column “%(column)s”: “%(target)s” is not a field you can import into.") % {
                 "column": header, "target": target})

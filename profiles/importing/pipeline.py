@@ -37,6 +37,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.text import slugify
 from django.utils.translation import get_language, override
 from django.utils.translation import gettext as _
 
@@ -59,6 +60,8 @@ from ..models import (
     Profile,
     ProfileStatus,
     Tag,
+    TagCategory,
+    TagKind,
     TagSource,
 )
 from ..services.tags import tag_count_refresh
@@ -73,6 +76,7 @@ log = logging.getLogger(__name__)
 
 SAMPLE_ROWS = 5  # first rows of each outcome shown in the report
 WARNING_ROWS = 1000  # rows imported with a refused cell: all are counted, the first listed
+UNKNOWN_TAGS_LISTED = 1000  # distinct tag names not in the taxonomy: all rows counted, these many names listed
 ACTIONS = ("create", "update", "unchanged", "skip", "fail")
 
 
@@ -164,6 +168,11 @@ class _Runner:
         self.samples: dict[str, list] = {action: [] for action in ACTIONS}
         # Rows imported without a refused cell (a landline in the mobile column).
         self.warnings: dict = {"count": 0, "rows": []}
+        # Tags named by imported rows that were not in the taxonomy: per tag, how many rows
+        # (and the first), whether they were created (under `category`) or left out.
+        self.unknown_tags: dict = {"rows": 0, "tags": {}, "category": "", "created": False}
+        self.new_tags_category: TagCategory | None = None
+        self.created_tags: dict[str, Tag] = {}  # casefolded name → the tag this import created (or found)
         self.parser: RowParser | None = None
         self.errors_file = tempfile.TemporaryFile("w+", encoding="utf-8")
         self.batch_number = 0
@@ -185,6 +194,7 @@ class _Runner:
             self.samples.update({action: list(rows) for action, rows in (job.report.get("samples") or {}).items()
                                  if action in self.samples})
             self.warnings = dict(job.report.get("warnings") or self.warnings)
+            self.unknown_tags = _unknown_tags_state(job.report.get("unknown_tags")) or self.unknown_tags
             job.rows_read = job.created + job.updated + job.unchanged + job.skipped + job.failed
             if job.kind == ImportKind.EVENTS:  # customers who got events before the interruption
                 ranges = [r for batch in job.batches.all() for r in batch.event_ids]
@@ -254,6 +264,7 @@ class _Runner:
         job.report = {
             "samples": self.samples,
             "warnings": self.warnings,
+            **({"unknown_tags": _unknown_tags_report(self.unknown_tags)} if self.unknown_tags["rows"] else {}),
             "seconds": round(time.monotonic() - started, 3),
             "rows_per_second": round(job.rows_read / max(time.monotonic() - started, 1e-6)),
         }
@@ -268,6 +279,9 @@ class _Runner:
         parser = RowParser(kind=job.kind, headers=table.headers, mapping=mapping, source=job.source,
                            trait_definitions={d.key: d for d in AttributeDefinition.objects.all()})
         self.parser = parser
+        if parser.new_tags_category is not None:
+            self.new_tags_category = TagCategory.objects.filter(pk=parser.new_tags_category).first()
+            self.unknown_tags.update(category=str(self.new_tags_category or ""), created=True)
         self.precedence = job.precedence or DEFAULT_PRECEDENCE
         self.weak_kinds = set(IdentityKind.objects.filter(merge_on=False).values_list("code", flat=True))
         deferred: list[Row] = []
@@ -357,6 +371,7 @@ class _Runner:
         counted = False
         retries = 1
         while True:
+            tags_known = set(self.created_tags)
             try:
                 with transaction.atomic():
                     self.store.lock()
@@ -375,6 +390,8 @@ class _Runner:
                         self._checkpoint(min((row.number for row in deferred), default=next_row))
                 break
             except IntegrityError:
+                for key in set(self.created_tags) - tags_known:  # rolled back with the batch
+                    del self.created_tags[key]
                 if self.job.kind == ImportKind.EVENTS and not self.events_may_exist:
                     self.events_may_exist = True  # an event already stored: check from now on
                     continue
@@ -396,7 +413,8 @@ class _Runner:
         ImportJob.objects.filter(pk=job.pk).update(
             resume_row=resume_row, heartbeat_at=job.heartbeat_at, rows_read=job.rows_read, created=job.created,
             updated=job.updated, unchanged=job.unchanged, skipped=job.skipped, failed=job.failed,
-            report={**job.report, "samples": self.samples, "warnings": self.warnings})
+            report={**job.report, "samples": self.samples, "warnings": self.warnings,
+                    "unknown_tags": _unknown_tags_report(self.unknown_tags)})
         self._flush_errors()
 
     def _classify_and_write(self, rows: list[Row]):
@@ -489,6 +507,8 @@ class _Runner:
                     outcomes.append(Outcome("fail", row))
             creates = [row for row in creates if not row.issues]
             updates = [row for row in updates if not row.issues]
+        if self.new_tags_category is not None:
+            self._unknown_tags_create([row for row in creates + updates if row.unknown_tags])
         current = self.store.profiles_current(sorted(set(matched.values())))
         changes: dict[int, dict] = {}
         befores: dict[int, dict] = {}
@@ -555,6 +575,34 @@ class _Runner:
         self._undo["profile_tag_ids"] = self._tags_add(list(tag_pairs))
         return outcomes
 
+    def _unknown_tags_create(self, rows: list[Row]) -> None:
+        """The tags these rows name that are not in the taxonomy, created (manual tags) under
+        the category the user chose, and given to the rows. In the batch's transaction: a
+        preview creates them and rolls them back with everything else."""
+        names: dict[str, str] = {}
+        for row in rows:
+            for name in row.unknown_tags:
+                names.setdefault(name.casefold(), name)
+        for key, name in names.items():
+            if key in self.created_tags:
+                continue
+            tag = Tag.objects.filter(is_active=True, name=name).exclude(kind=TagKind.RULE).first()
+            if tag is None:  # not made meanwhile by someone else (or by another import)
+                base = slugify(name, allow_unicode=True)[:90] or "tag"
+                slug, number = base, 2
+                while Tag.objects.filter(slug=slug).exists():
+                    slug, number = f"{base}-{number}", number + 1
+                tag = Tag.objects.create(
+                    name=name, slug=slug, category=self.new_tags_category, kind=TagKind.MANUAL,
+                    description=_("Created by import #%(job)s (%(file)s), whose file named it.") % {
+                        "job": self.job.pk, "file": self.job.file_name})
+            self.created_tags[key] = tag
+        for row in rows:
+            for name in row.unknown_tags:
+                tag = self.created_tags[name.casefold()]
+                if tag not in row.tags:
+                    row.tags.append(tag)
+
     def _tags_add(self, pairs: list[tuple[int, int]]) -> list[int]:
         if not pairs:
             return []
@@ -605,6 +653,17 @@ class _Runner:
                      "fail": "failed"}[outcome.action]
         setattr(job, attribute, getattr(job, attribute) + 1)
         row = outcome.row
+        if row.unknown_tags and outcome.action in ("create", "update", "unchanged"):
+            state = self.unknown_tags
+            state["rows"] += 1
+            for name in row.unknown_tags:
+                entry = state["tags"].get(name.casefold())
+                if entry is not None:
+                    entry["rows"] += 1
+                elif len(state["tags"]) < UNKNOWN_TAGS_LISTED:
+                    state["tags"][name.casefold()] = {"name": name, "rows": 1, "first_row": row.number}
+                else:
+                    state["more"] = state.get("more", 0) + 1
         if row.warnings:
             if outcome.action == "fail":  # the failed-rows file lists everything to fix
                 row.issues += row.warnings
@@ -679,6 +738,22 @@ class _Runner:
         if self._progress_connection is not None:
             self._progress_connection.close()
             self._progress_connection = None
+
+
+def _unknown_tags_report(state: dict) -> dict:
+    """The report's form of the unknown tags: most frequent first."""
+    tags = sorted(state["tags"].values(), key=lambda entry: (-entry["rows"], entry["first_row"]))
+    return {"rows": state["rows"], "count": len(tags), "tags": tags, "category": state["category"],
+            "created": state["created"], "more": state.get("more", 0)}
+
+
+def _unknown_tags_state(report: dict | None) -> dict | None:
+    """A resumed import's unknown tags, back from its report."""
+    if not report:
+        return None
+    return {"rows": report.get("rows", 0), "category": report.get("category", ""),
+            "created": report.get("created", False), "more": report.get("more", 0),
+            "tags": {entry["name"].casefold(): dict(entry) for entry in report.get("tags") or []}}
 
 
 def _profiles_with_ids(ids: Iterable[int]):

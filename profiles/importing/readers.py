@@ -17,6 +17,7 @@ import io
 import json
 import os
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
@@ -276,44 +277,140 @@ def _subject_export_rows(export: dict, kind: str) -> list[dict]:
     return [{**person, **row} for row in export.get(_SUBJECT_SECTIONS[kind]) or []]
 
 
+class _Utf8Stream(io.RawIOBase):
+    """The JSON file as UTF-8 bytes for ijson: read as it is when it is UTF-8 (its BOM
+    skipped), re-encoded chunk by chunk otherwise (GB18030, UTF-16). Counts the bytes read
+    (progress, and where a malformed record is) and keeps the last chunk handed out."""
+
+    def __init__(self, path: str, encoding: str, table: Table | None):
+        self._raw = open(path, "rb")  # noqa: SIM115 (closed by close())
+        self._table = table
+        self._text = None
+        if encoding in ("utf-8-sig", "utf-8"):
+            if self._raw.read(3) != codecs.BOM_UTF8:
+                self._raw.seek(0)
+        else:
+            self._text = io.TextIOWrapper(self._raw, encoding=encoding)
+        self.consumed = 0  # UTF-8 bytes handed to the parser
+        self.lines_before_last = 0  # newlines in the chunks before the last one
+        self.last = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:
+            return b""
+        size = _CHUNK if size is None or size < 0 else size
+        try:
+            chunk = self._raw.read(size) if self._text is None else self._text.read(size).encode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ReadError(_("The file changed encoding half-way through (near byte %(byte)s); save it again "
+                              "as UTF-8.") % {"byte": f"{self.consumed:,}"}) from error
+        self.lines_before_last += self.last.count(b"\n")
+        self.last = chunk
+        self.consumed += len(chunk)
+        if self._table is not None:
+            self._table._bytes_read = self._raw.tell()
+        return chunk
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+    def where(self, message: bytes) -> str:
+        """ "line L, column C" of a parse error, found by locating the bytes yajl quotes
+        around it ("(right here) ------^" points just past the offending byte) in the chunk
+        it was parsing; "" when that is not certain."""
+        lines = message.split(b"\n")
+        marker = next((i for i, line in enumerate(lines) if b"(right here)" in line), None)
+        if not marker or b"^" not in lines[marker]:
+            return ""
+        quoted, caret = lines[marker - 1], lines[marker].index(b"^")
+        snippet = quoted.lstrip(b" ")
+        start = len(quoted) - len(snippet)
+        snippet = snippet.rstrip(b" ")
+        if not snippet:
+            return ""
+        flat = self.last.replace(b"\r", b" ").replace(b"\n", b" ")
+        found = flat.find(snippet)
+        if found < 0 or flat.find(snippet, found + 1) >= 0:
+            return ""
+        offset = max(0, found + (caret - start) - 1)  # the offending byte in the last chunk
+        line_start = self.last.rfind(b"\n", 0, offset) + 1
+        line = self.lines_before_last + self.last.count(b"\n", 0, offset) + 1
+        column = len(self.last[line_start:offset].decode("utf-8", "replace")) + 1
+        return _("line %(line)s, column %(column)s") % {"line": f"{line:,}", "column": column}
+
+
 def _json_records(path: str, encoding: str, table: Table | None, kind: str = "profiles"
                   ) -> Iterator[tuple[int, dict]]:
-    """Objects of a JSON array or of JSON Lines, decoded one at a time from a sliding buffer
-    (a subject export's object gives the rows of the part that `kind` imports). The row
-    number is the record's position + 1 (as if the header were row 1)."""
-    decoder = json.JSONDecoder()
-    with open(path, encoding=encoding) as text:
-        buffer, position, eof, number = "", 0, False, 1
+    """Objects of a JSON array or of JSON Lines (or objects one after another), parsed as a
+    stream by ijson (its C parser, yajl): memory stays flat whatever the file's size, and a
+    malformed record stops the reading at once, with its number and line (a subject
+    export's object gives the rows of the part that `kind` imports). The row number is the
+    record's position + 1 (as if the header were row 1)."""
+    import ijson  # noqa: PLC0415 — only JSON files need it
 
-        def refill() -> None:
-            nonlocal buffer, position, eof
-            chunk = text.read(_CHUNK)
-            buffer, position, eof = buffer[position:] + chunk, 0, not chunk
-            if table is not None:
-                table._bytes_read = text.buffer.tell()
-
-        while True:
-            # Between records: whitespace, the array's brackets and commas.
-            while position < len(buffer) and buffer[position] in " \t\r\n,[\ufeff":
-                position += 1
-            if position >= len(buffer):
-                if eof:
-                    return
-                refill()
-                continue
-            if buffer[position] == "]":
+    with closing(_Utf8Stream(path, encoding, table)) as stream:
+        head = b""
+        while True:  # the first byte that is not white space says array or JSON Lines
+            chunk = stream.read(1)
+            if not chunk:
                 return
+            if not chunk.isspace():
+                head = chunk
+                break
+        if head == b"[":
+            records = ijson.items(_Prefixed(b"[", stream), "item", use_float=True)
+        else:
+            records = ijson.items(_Prefixed(head, stream), "", multiple_values=True, use_float=True)
+        number = 1
+        while True:
             try:
-                record, end = decoder.raw_decode(buffer, position)
-            except json.JSONDecodeError as error:
-                if not eof:  # the record may go on in the next chunk
-                    refill()
-                    continue
-                raise ReadError(_("Record %(number)s is not valid JSON: %(error)s") % {
-                    "number": number, "error": error.msg}) from error
+                record = next(records)
+            except StopIteration:
+                return
+            except ijson.JSONError as error:
+                raw = error.args[0] if error.args else b""
+                raw = raw if isinstance(raw, bytes) else str(raw).encode("utf-8")
+                where = stream.where(raw)
+                detail = raw.split(b"\n")[0].decode("utf-8", "replace") or type(error).__name__
+                raise ReadError(_("Record %(number)s is not valid JSON (%(where)s): %(error)s") % {
+                    "number": number, "where": where or _("near byte %(byte)s") % {
+                        "byte": f"{stream.consumed:,}"}, "error": detail}) from error
             if not isinstance(record, dict):
                 raise ReadError(_("Record %(number)s is not an object with column names.") % {"number": number})
-            position = end
             for row in _subject_export_rows(record, kind) if record.get("format") == SUBJECT_EXPORT else [record]:
                 number += 1
                 yield number, row
+
+
+class _Prefixed(io.RawIOBase):
+    """`stream` with `head` (the bytes already read from it) put back in front."""
+
+    def __init__(self, head: bytes, stream: _Utf8Stream):
+        self._head, self._stream = head, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks for nothing first, to see bytes or text
+            return b""
+        if self._head:
+            head, self._head = self._head, b""
+            chunk = head + self._stream.read(max(1, size - len(head)) if size and size > 0 else -1)
+            self._stream.last = chunk  # where() finds a parse error in the chunk as the parser saw it
+            return chunk
+        return self._stream.read(size)
+
+    def readinto(self, buffer) -> int:
+        chunk = self.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, override
 
 from ..models import AttributeDefinition, EventDefinition, Gender, ImportKind, Tag, TagKind
+from .mapping import is_tags_target, tags_category_id
 from ..normalisers import (
     NormalisationError,
     has_invisible_characters,
@@ -46,6 +47,12 @@ class Issue:
     code: str = "invalid"
 
 
+def unknown_tag_issue(column: str, name: str) -> Issue:
+    return Issue(column, _("Tag “%(tag)s” is not in the tag taxonomy, so it is not given; the rest of the row is "
+                           "imported. Create the tag, or choose a category for new tags on the mapping screen.")
+                 % {"tag": name}, UNKNOWN_TAG_CODE)
+
+
 def no_customer_issue() -> Issue:
     """For event and consent rows whose identities name nobody."""
     return Issue("", _("No customer has these identities; import the customers first."), "no_customer")
@@ -60,6 +67,7 @@ class Row:
     key_columns: dict = field(default_factory=dict)  # (kind, value) → header
     traits: dict = field(default_factory=dict)
     tags: list = field(default_factory=list)  # Tag rows
+    unknown_tags: list = field(default_factory=list)  # names not in the taxonomy (warned, or created)
     event: dict = field(default_factory=dict)  # events: name, occurred_at, amount, source, external_id, properties
     consent: dict = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
@@ -74,7 +82,9 @@ class Row:
 
 _TEXT_LIMITS = {"name": 200, "occupation": 100}
 _COUNTRIES = {"中国": "CN", "中国大陆": "CN", "中华人民共和国": "CN", "china": "CN", "prc": "CN"}
-_TAG_SEPARATORS = re.compile(r"[;,、|]")  # after NFKC "；" is ";" and "，" is ","
+_TAG_SEPARATORS = re.compile(r"[;,、|｜]")  # after NFKC "；" is ";" and "，" is ","
+TAG_NAME_LIMIT = 100  # Tag.name
+UNKNOWN_TAG_CODE = "unknown_tag"
 _MAINLAND_MOBILE = re.compile(r"(?:\+?86|0086)?(1[3-9]\d{9})")
 _AMOUNT_NOISE = re.compile(r"[¥￥,\s元]|RMB|CNY", re.IGNORECASE)
 _EVENT_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -244,10 +254,19 @@ class RowParser:
         self.traits = trait_definitions if trait_definitions is not None else {
             d.key: d for d in AttributeDefinition.objects.all()}
         self.tags: dict[str, Tag] = {}
-        if any(t == "tags" for _i, _h, t in self.columns):
-            for tag in Tag.objects.filter(is_active=True):
-                self.tags[tag.slug.casefold()] = tag
-                self.tags[_text(tag.name).casefold()] = tag
+        self.retired_tags: dict[str, Tag] = {}  # retired tags, each with the tag it was merged into (if active)
+        # Unknown tags are created under this category by the pipeline (else reported as warnings).
+        self.new_tags_category: int | None = None
+        if any(is_tags_target(t) for _i, _h, t in self.columns):
+            self.new_tags_category = next((tags_category_id(t) for _i, _h, t in self.columns
+                                           if tags_category_id(t) is not None), None)
+            for tag in Tag.objects.select_related("merged_into"):
+                names = (tag.slug.casefold(), _text(tag.name).casefold())
+                for name in names:
+                    (self.tags if tag.is_active else self.retired_tags).setdefault(name, tag)
+            for name in list(self.retired_tags):
+                if name in self.tags:  # an active tag of the same name wins
+                    del self.retired_tags[name]
         self.event_names: dict[str, str] = {}
         if kind == ImportKind.EVENTS:
             for definition in EventDefinition.objects.all():
@@ -321,20 +340,8 @@ class RowParser:
             coerced = definition.coerce(_text(value) if not isinstance(value, (datetime.date, int, float)) else value)
             if coerced is not None:
                 row.traits[definition.key] = coerced
-        elif target == "tags":
-            names = [name.strip() for name in _TAG_SEPARATORS.split(_text(value)) if name.strip()]
-            by_rule = [name for name in names if (tag := self.tags.get(name.casefold())) and tag.kind == TagKind.RULE]
-            if by_rule:
-                raise NormalisationError("rule_tag", _("“%(value)s” is a rule tag: its rule gives and removes it, so an "
-                                                       "import cannot; remove it from the row."), "、".join(by_rule))
-            unknown = [name for name in names if name.casefold() not in self.tags]
-            if unknown:
-                raise NormalisationError("unknown_tag", _("Unknown tag “%(value)s”: create it in the tag taxonomy "
-                                                          "first, or remove it from the row."), "、".join(unknown))
-            for name in names:
-                tag = self.tags[name.casefold()]
-                if tag not in row.tags:
-                    row.tags.append(tag)
+        elif is_tags_target(target):
+            self._tags(row, header, value)
         elif target == "event_name":
             text = _text(value)
             name = self.event_names.get(text.casefold(), text.lower())
@@ -365,12 +372,52 @@ class RowParser:
                 raise NormalisationError("invalid_properties", _(
                     "“%(value)s” is not a JSON object such as {\"category\": \"shoes\"}."), value)
             row.event.setdefault("properties", {}).update(properties)
-        elif target == "property":
-            row.event.setdefault("properties", {})[header] = value if isinstance(value, (int, float)) else _text(value)
+        elif target == "property" or target.startswith("property:"):
+            name = target.split(":", 1)[1] if ":" in target else header
+            row.event.setdefault("properties", {})[name] = value if isinstance(value, (int, float)) else _text(value)
         elif target in ("purpose", "consent_status", "notice_version", "evidence"):
             row.consent[target] = _text(value)
         elif target == "guardian_consent":
             row.consent[target] = _text(value).casefold() in {"1", "true", "yes", "y", "是", "有"}
+
+    def _tags(self, row: Row, header: str, value) -> None:
+        """Tags are labels: a tag the import cannot give (a rule tag, a retired one, one not
+        in the taxonomy) is a warning on the row, never the loss of the person."""
+        seen: set[str] = set()
+        for name in _TAG_SEPARATORS.split(_text(value)):
+            name = name.strip()
+            key = name.casefold()
+            if not name or key in seen:
+                continue
+            seen.add(key)
+            tag = self.tags.get(key)
+            if tag is None and key in self.retired_tags:
+                retired = self.retired_tags[key]
+                target = retired.merged_into
+                if target is not None and target.is_active and target.kind != TagKind.RULE:
+                    tag = target  # merged into another tag: that one is given
+                else:
+                    row.warnings.append(Issue(header, _("Tag “%(tag)s” is retired, so it is not given; the rest of "
+                                                        "the row is imported.") % {"tag": name}, "retired_tag"))
+                    continue
+            if tag is None:
+                if len(name) > TAG_NAME_LIMIT:
+                    row.warnings.append(Issue(header, _("“%(tag)s” is too long for a tag name (at most %(limit)s "
+                                                        "characters), so it is not given; the rest of the row is "
+                                                        "imported.") % {"tag": name[:40] + "…",
+                                                                         "limit": TAG_NAME_LIMIT}, "tag_too_long"))
+                    continue
+                row.unknown_tags.append(name)
+                if self.new_tags_category is None:
+                    row.warnings.append(unknown_tag_issue(header, name))
+                continue
+            if tag.kind == TagKind.RULE:
+                row.warnings.append(Issue(header, _("“%(tag)s” is a rule tag: its rule gives and removes it, so an "
+                                                    "import does not; the rest of the row is imported.") % {
+                    "tag": name}, "rule_tag"))
+                continue
+            if tag not in row.tags:
+                row.tags.append(tag)
 
     def stored_cells(self, cells: list) -> list[str | None]:
         """For the preview's sample rows: each mapped cell as it will be stored, where that
@@ -448,7 +495,7 @@ def _stored_text(target: str, row: Row, value) -> str | None:
         if isinstance(stored, bool):
             return _("yes") if stored else _("no")
         return stored.isoformat() if isinstance(stored, datetime.date) else str(stored)
-    if target == "tags":
+    if is_tags_target(target):
         return "、".join(tag.name for tag in row.tags) or None
     if target == "event_name":
         return row.event.get("name")
