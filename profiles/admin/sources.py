@@ -171,14 +171,14 @@ def snippets(key: str) -> list[dict]:
     scheme = parts.scheme or "https"
     return [
         {"id": "snippet-analytics-js", "title": "analytics.js (Segment)", "code": (
-            "// @segment/analytics-next\n"
+            "// @segment/analytics-next: settings given here, nothing is fetched from Segment's CDN\n"
             "import { AnalyticsBrowser } from \"@segment/analytics-next\";\n\n"
-            "export const analytics = AnalyticsBrowser.load(\n"
-            f"  {{ writeKey: \"{key}\",\n"
-            f"    cdnSettings: {{ integrations: {{ \"Segment.io\": {{ apiKey: \"{key}\", "
-            f"apiHost: \"{api_host}\", protocol: \"{scheme}\" }} }} }} }},\n"
-            f"  {{ integrations: {{ \"Segment.io\": {{ apiHost: \"{api_host}\", protocol: \"{scheme}\" }} }} }},\n"
-            ");\n"
+            f"const segmentIo = {{ apiKey: \"{key}\", apiHost: \"{api_host}\", protocol: \"{scheme}\" }};\n"
+            "export const analytics = AnalyticsBrowser.load({\n"
+            f"  writeKey: \"{key}\",\n"
+            "  cdnSettings: { integrations: { \"Segment.io\": segmentIo }, plan: {}, metrics: { sampleRate: 0 }, "
+            "remotePlugins: [] },\n"
+            "}, { integrations: { \"Segment.io\": segmentIo } });\n"
             "analytics.page();")},
         {"id": "snippet-python", "title": "analytics-python (segment-analytics-python)", "code": (
             "import segment.analytics as analytics\n\n"

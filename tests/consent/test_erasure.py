@@ -21,8 +21,10 @@ from consent.services import consent_record, do_not_contact_add
 from profiles.models import (
     Event, Identity, ImportChange, ImportJob, ImportRowError, Profile, ProfileActivity, ProfileMerge, ProfileTag,
 )
+from profiles.services.collect import Message, collect_ingest
 from profiles.services.merge import profiles_merge
 from profiles.services.profiles import note_add
+from profiles.services.sources import source_create
 from segments.models import Segment, SegmentMembership
 from tests.factories import EventFactory, IdentityFactory, ProfileFactory, TagFactory, order, tag_on
 
@@ -94,6 +96,10 @@ def person(staff_user):
                             change_message="[]")
     data_request_create(kind="access", requester="欧阳娜娜 (email)", contact="nana.ouyang@example.com",
                         details="please send my data to nana.ouyang@example.com", profile=profile, actor=SYSTEM)
+    # A tracking SDK's message, kept by the source's debugger (its payload masked, but not every value is).
+    collect_ingest(source=source_create(name="官网", code="web")[0], messages=[Message(
+        protocol="segment", type="identify", message_id="m-nana-1", occurred_at=None, user_id="CRM-NANA-7",
+        traits={"receiver": "欧阳娜娜"}, raw={"type": "identify", "userId": "CRM-NANA-7", "traits": {"receiver": "欧阳娜娜"}})])
     partner = Partner.objects.create(name="星河商城", code="xinghe")
     for target in (profile, old):
         AuditLog.objects.create(action="api_call", actor_kind="partner", partner=partner, actor_label=partner.name,
@@ -115,7 +121,7 @@ def test_the_scan_finds_the_person_everywhere_before_erasure(person):
     tables = {table for table, _column, _needle in personal_data_left(NEEDLES)}
     assert {"profiles_profile", "profiles_identity", "profiles_event", "profiles_profileactivity",
             "profiles_profilemerge", "profiles_importchange", "consent_consentrecord", "consent_donotcontact",
-            "consent_datasubjectrequest", "django_admin_log", "profiles_importrowerror"} <= tables
+            "consent_datasubjectrequest", "django_admin_log", "profiles_importrowerror", "profiles_collectlog"} <= tables
 
 
 def test_erasure_leaves_no_personal_data_behind(person, eraser):

@@ -89,7 +89,7 @@ def test_adding_a_source_shows_its_key_once_and_the_key_works(admin_client, sett
     assert source.consent_purpose == "analytics" and source.kind == "mini_program"
     assert key not in source.key_hash
     page = response.content.decode()
-    assert 'apiHost: \\"cdp.brand.cn/collect/v1\\"' in page or 'apiHost: &quot;cdp.brand.cn/collect/v1&quot;' in page
+    assert 'apiHost: &quot;cdp.brand.cn/collect/v1&quot;, protocol: &quot;https&quot;' in page
     assert "https://cdp.brand.cn/collect/sa?project=default&amp;token=" + key in page
     assert 'analytics.host = &quot;https://cdp.brand.cn/collect&quot;' in page
     assert "host: &quot;https://cdp.brand.cn/collect&quot;" in page
