@@ -110,6 +110,20 @@ class Refused(Exception):
 
 @csrf_exempt
 def collect(request: HttpRequest) -> HttpResponse:
+    return _collect(request, debug=False)
+
+
+@csrf_exempt
+def collect_debug(request: HttpRequest) -> HttpResponse:
+    """Sensors' debug mode (sa-sdk-python's DebugConsumer, the app SDKs' DEBUG_ONLY /
+    DEBUG_AND_TRACK) sends the same request to `<server_url's directory>/debug`: the answer
+    is 400 with the reasons when an event is rejected, and with `Dry-Run: true` the events
+    are only checked (by this face's rules, not the identity and time checks of the core),
+    never stored."""
+    return _collect(request, debug=True)
+
+
+def _collect(request: HttpRequest, *, debug: bool) -> HttpResponse:
     if request.method == "OPTIONS":  # the web SDK's sends are simple requests; a preflight is answered anyway
         return _cors(request, HttpResponse(status=204), preflight=True)
     if request.method not in ("GET", "POST"):
@@ -130,7 +144,15 @@ def collect(request: HttpRequest) -> HttpResponse:
         _log_refused(source, request, now, refused.code, refused.message)
         return _cors(request, _error(refused.status, refused.code, refused.message))
     messages = [message_of(record, now) for record in records]
+    if debug and request.headers.get("Dry-Run", "").lower() == "true":
+        wrong = [m for m in messages if m.error]
+        if wrong:
+            return _cors(request, _error(400, wrong[0].error[0], "; ".join(m.error[1] for m in wrong)[:2000]))
+        return _cors(request, JsonResponse({"code": 0, "checked": len(messages)}))
     result = collect_ingest(source=source, messages=messages, now=now)
+    if debug and result.rejected:
+        return _cors(request, _error(400, "rejected", "; ".join(
+            m.reason for m in messages if m.outcome == "rejected")[:2000]))
     if request.method == "GET":
         response = HttpResponse(GIF, content_type="image/gif")
     else:
@@ -449,4 +471,5 @@ def traits_of(properties: dict) -> dict:
 urlpatterns = [
     path("sa", collect, name="sensors"),
     path("sa.gif", collect, name="sensors-gif"),
+    path("debug", collect_debug, name="sensors-debug"),
 ]

@@ -57,3 +57,18 @@ def test_the_sdk_raises_on_a_wrong_write_key_and_nothing_is_stored(server_url):
         sa.track("U1", "Login", {})
 
     assert not Event.objects.exists()
+
+
+def test_the_debug_consumer_checks_with_dry_run_and_stores_without(server_url, capsys):
+    """DebugConsumer posts to …/debug (the last path segment replaced) and raises on an answer ≥ 300."""
+    dry = sensorsanalytics.SensorsAnalytics(sensorsanalytics.DebugConsumer(server_url, write_data=False))
+    dry.track("U1", "Login", {"channel": "app"}, is_login_id=True)
+    assert not Event.objects.exists() and "valid message" in capsys.readouterr().out
+
+    real = sensorsanalytics.SensorsAnalytics(sensorsanalytics.DebugConsumer(server_url, write_data=True))
+    real.track("U1", "Login", {"channel": "app"}, is_login_id=True)
+    assert Event.objects.get().name == "login"
+
+    with pytest.raises(sensorsanalytics.SensorsAnalyticsDebugException):
+        real.track("U1", "Login", {"$time": 4_102_444_800_000}, is_login_id=True)  # 2100: out of range
+    assert "out_of_range" in capsys.readouterr().out
