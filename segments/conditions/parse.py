@@ -11,9 +11,18 @@ from cdp.dates import typed_moment
 from consent.models import Purpose
 from profiles.masking import can_see_personal_data
 from profiles.models import EventDefinition, Tag, TagCategory
+from profiles.normalisers import (
+    NormalisationError,
+    normalise_city,
+    normalise_date,
+    normalise_email,
+    normalise_gender,
+    normalise_phone,
+    normalise_province,
+)
 
 from ..models import Segment
-from . import registry
+from . import registry, schema
 from .nodes import (
     ConsentCondition,
     EventCondition,
@@ -93,6 +102,16 @@ def _node(data, path: str, problems: Problems, depth: int):
     if not isinstance(data, dict) or not data:
         problems.add(path, _("Each condition must be an object such as {\"field\": \"city\", \"op\": \"eq\", \"value\": \"上海\"}."))
         return None
+    kind = schema.kind_of(data)
+    if kind is None:
+        problems.add(path, _("Unknown condition: use all, any, not, field, tag, tags, tag_category, event, "
+                             "sequence, consent or segment."))
+        return None
+    shape = schema.shape_problems(kind, data, path)
+    if shape:
+        for at, message in shape:
+            problems.add(at, message)
+        return None
     for key in ("all", "any"):
         if key in data:
             children = data[key]
@@ -149,20 +168,35 @@ def _field_value(spec, op: str, value, path: str, problems: Problems):
         if not isinstance(value, list) or len(value) != 2:
             problems.add(path, _("“between” takes a list of two values, [from, to]."))
             return None
-        return tuple(_scalar(spec, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
+        return tuple(_scalar(spec, v, f"{path}[{i}]", problems, op) for i, v in enumerate(value))
     if op in {"in", "not_in"}:
         if not isinstance(value, list) or not value:
             problems.add(path, _("“%(op)s” takes a non-empty list of values.") % {"op": op})
             return None
-        return tuple(_scalar(spec, v, f"{path}[{i}]", problems) for i, v in enumerate(value))
-    return _scalar(spec, value, path, problems)
+        return tuple(_scalar(spec, v, f"{path}[{i}]", problems, op) for i, v in enumerate(value))
+    return _scalar(spec, value, path, problems, op)
 
 
-def _scalar(spec, value, path: str, problems: Problems):
+# Values compared with what imports and the API store are normalised the same way, so that
+# 上海市, Shanghai and 上海 (or 女士 and female, 138-0013-8000 and +8613800138000) ask the
+# same question. Parts (contains, starts with) are compared as typed.
+VALUE_NORMALISERS = {"city": normalise_city, "province": normalise_province, "gender": normalise_gender,
+                     "phone": normalise_phone, "email": normalise_email}
+WHOLE_VALUE_OPERATORS = {"eq", "ne", "in", "not_in"}
+
+
+def _scalar(spec, value, path: str, problems: Problems, op: str = "eq"):
     if spec.type == registry.NUMBER:
         return _number(value, path, problems)
     if spec.type in (registry.DATE, registry.DATETIME):
         return _moment(value, path, problems, as_datetime=spec.type == registry.DATETIME)
+    normalise = VALUE_NORMALISERS.get(spec.name)
+    if normalise and op in WHOLE_VALUE_OPERATORS and isinstance(value, str) and value.strip():
+        try:
+            value = normalise(value)
+        except NormalisationError as error:
+            problems.add(path, str(error))
+            return value
     if spec.type == registry.CHOICE:
         if value not in spec.choices:
             problems.add(path, _("“%(value)s” is not one of: %(choices)s.")
@@ -203,6 +237,11 @@ def _moment(value, path: str, problems: Problems, as_datetime: bool):
     parsed = None
     if isinstance(value, str):
         parsed = typed_moment(value)
+        if parsed is None and ":" not in value:  # the dates imports accept: 2026/1/31, 2026年1月31日 …
+            try:
+                parsed = normalise_date(value)
+            except NormalisationError:
+                parsed = None
     if parsed is None:
         problems.add(path, _("“%(value)s” is not a date like 2026-01-31.") % {"value": value})
         return None
@@ -231,12 +270,24 @@ def _tag(data: dict, path: str, problems: Problems):
         return TagCondition("in_category", category=category)
     slugs = data.get("tags") if "tags" in data else [data.get("tag")]
     if not isinstance(slugs, list) or not slugs or not all(isinstance(s, str) and s for s in slugs):
-        problems.add(path, _("Name the tag(s) by slug."))
+        problems.add(path, _("Name the tag(s) by slug or name."))
         return None
-    known = set(Tag.objects.filter(slug__in=slugs).values_list("slug", flat=True))
-    for slug in slugs:
-        if slug not in known:
-            problems.add(f"{path}tag", _("There is no tag “%(slug)s”.") % {"slug": slug})
+    # A tag is named by its slug or, as marketers write it, by its name (喜欢运动鞋).
+    found = dict(Tag.objects.filter(slug__in=slugs).values_list("slug", "slug"))
+    named: dict[str, list[str]] = {}
+    for name, slug in Tag.objects.filter(name__in=set(slugs) - set(found)).values_list("name", "slug"):
+        named.setdefault(name, []).append(slug)
+    key = "tags" if "tags" in data else "tag"
+    for i, slug in enumerate(slugs):
+        at = f"{path}{key}[{i}]" if key == "tags" else f"{path}tag"
+        if len(named.get(slug, [])) == 1:
+            found[slug] = named[slug][0]
+        elif slug in named:
+            problems.add(at, _("Several tags are called “%(name)s” (%(slugs)s): name one by its slug.")
+                         % {"name": slug, "slugs": ", ".join(sorted(named[slug]))})
+        elif slug not in found:
+            problems.add(at, _("There is no tag “%(slug)s”.") % {"slug": slug})
+    slugs = [found.get(slug, slug) for slug in slugs]
     allowed = {"has", "has_not", "weight_gte"} if "tag" in data else {"has_any", "has_all"}
     if op not in allowed:
         problems.add(f"{path}op", _("Use one of: %(ops)s.") % {"ops": ", ".join(sorted(allowed))})
@@ -326,6 +377,9 @@ def _sequence(data: dict, path: str, problems: Problems):
         return None
     first = _event(steps[0], f"{path}sequence[0].", problems, in_sequence=True)
     then = _event(steps[1], f"{path}sequence[1].", problems, in_sequence=True)
+    if "within" in steps[1]:
+        problems.add(f"{path}sequence[1].within", _("The second step's time is bounded by the sequence's "
+                                                    "“within_days” after the first; remove its own window."))
     op = data.get("op", "then")
     if op not in {"then", "not_then"}:
         problems.add(f"{path}op", _("A sequence's op is “then” or “not_then”."))

@@ -14,6 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from profiles.models import AttributeDefinition, Event, Profile, ProfileTag, TagCategory, age_on
+from profiles.normalisers import normalise_city, normalise_email, normalise_gender, normalise_phone, normalise_province
 from segments.models import Segment
 
 TEXT, CHOICE, NUMBER, DATE, DATETIME = "text", "choice", "number", "date", "datetime"
@@ -82,6 +83,11 @@ class World:
 
     def members(self, definition: dict, now: datetime.datetime) -> set[str]:
         return {c.name for c in self.customers if Evaluation(self, now).meets(definition, c)}
+
+
+# Whole values compared with city, province, gender, phone and email mean what the importer stores.
+WHOLE_VALUE_NORMALISERS = {"city": normalise_city, "province": normalise_province, "gender": normalise_gender,
+                           "phone": normalise_phone, "email": normalise_email}
 
 
 def display_zone() -> zoneinfo.ZoneInfo:
@@ -174,6 +180,9 @@ class Evaluation:
         if name == "age":
             return self.age(op, wanted, customer.attributes["birth_date"])
         wanted = self.typed(kind, wanted)
+        if name in WHOLE_VALUE_NORMALISERS and op in ("eq", "ne", "in", "not_in"):  # as imports store them
+            normalise = WHOLE_VALUE_NORMALISERS[name]
+            wanted = [normalise(w) for w in wanted] if isinstance(wanted, list) else normalise(wanted)
         if op == "ne":
             return value is None or value != wanted
         if op == "not_in":

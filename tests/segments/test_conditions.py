@@ -179,6 +179,21 @@ def test_definitions_select_exactly_the_expected_customers(people, definition, e
         ({"sequence": [{"event": "order"}], "within_days": 7}, "sequence"),
         ({"all": [{"field": "city", "op": "eq", "value": "上海"}, {"bogus": 1}]}, "all[1]."),
         ({"all": [{"not": {"field": "nope", "op": "eq", "value": 1}}]}, "all[0].not.field"),
+        # Nothing wrong is silent: misspelled keys, kinds sharing a node, wrong types, steps' own windows.
+        ({"event": "order", "withn": {"days": 30}}, "withn"),
+        ({"all": [{"event": "order", "count": {"op": "gte", "value": 1, "vale": 2}}]}, "all[0].count.vale"),
+        ({"all": [{"field": "city", "op": "eq", "value": "上海"}], "any": [{"tag": "vip", "op": "has"}]}, "any"),
+        ({"field": "city", "op": "eq", "value": "上海", "event": "order"}, "event"),
+        ({"event": "order", "where": [{"property": "category", "op": "eq", "value": "x", "extra": 1}]},
+         "where[0].extra"),
+        ({"event": 7}, "event"),
+        ({"sequence": [{"event": "order"}, {"event": "order", "within": {"days": 1}}], "within_days": 7},
+         "sequence[1].within"),
+        ({"sequence": [{"event": "order", "count": {"op": "gte", "value": 2}}, {"event": "order"}],
+          "within_days": 7}, "sequence[0].count"),
+        ({"field": "phone", "op": "eq", "value": "12345"}, "value"),
+        ({"field": "email", "op": "in", "value": ["wei@example.com", "not-an-email"]}, "value[1]"),
+        ({"tags": ["vip", "nope"], "op": "has_any"}, "tags[1]"),
     ],
 )
 def test_invalid_definitions_name_the_bad_node(people, definition, path):
@@ -218,3 +233,42 @@ def test_explain_agrees_with_membership_for_every_case(people, definition, expec
     for name, profile in people.items():
         assert explain(node, profile, NOW).matched == (name in expected)
         assert describe(node)
+
+
+def test_a_misspelled_key_says_which_key_was_meant(people):
+    with pytest.raises(ValidationError) as error:
+        parse({"event": "order", "withn": {"days": 30}})
+    assert any("within" in message for message in error.value.messages), error.value.messages
+
+
+@pytest.mark.parametrize("city", ["上海", "上海市", "Shanghai", " shanghai "])
+def test_city_values_mean_what_the_importer_stores(people, city):
+    assert members({"field": "city", "op": "eq", "value": city}) == {"芳", "梅", "燕"}
+    assert members({"field": "city", "op": "in", "value": [city, "北京市"]}) == {"芳", "梅", "燕", "雷"}
+
+
+@pytest.mark.parametrize("gender", ["female", "女", "女士", "F"])
+def test_gender_words_mean_the_stored_gender(people, gender):
+    assert members({"field": "gender", "op": "eq", "value": gender}) == {"芳", "梅", "燕"}
+
+
+def test_phone_and_dates_in_any_accepted_form(people):
+    people["芳"].phone = "+8613800138000"
+    people["芳"].save()
+    assert members({"field": "phone", "op": "eq", "value": "138-0013-8000"}) == {"芳"}
+    assert members({"field": "birth_date", "op": "before", "value": "1990/1/2"}) == {"雷"}
+    assert members({"field": "birth_date", "op": "before", "value": "1990年1月2日"}) == {"雷"}
+
+
+def test_tags_are_named_by_slug_or_by_name(people):
+    Tag.objects.filter(slug="sneaker-lover").update(name="喜欢运动鞋")
+    assert members({"tag": "喜欢运动鞋", "op": "has"}) == members({"tag": "sneaker-lover", "op": "has"}) == {"芳", "燕"}
+    assert members({"tags": ["喜欢运动鞋", "vip"], "op": "has_all"}) == {"芳"}
+
+
+def test_a_tag_name_several_tags_share_is_refused_with_their_slugs(people):
+    TagFactory(slug="vip-2", name="贵宾", category=TagCategory.objects.get(code="interest"))
+    Tag.objects.filter(slug="vip").update(name="贵宾")
+    with pytest.raises(ValidationError) as error:
+        parse({"tag": "贵宾", "op": "has"})
+    assert any("vip, vip-2" in message for message in error.value.messages), error.value.messages

@@ -306,7 +306,7 @@ def test_the_operator_cases_tell_customers_apart(world):
 # --- random definitions from the grammar ------------------------------------------------
 
 FIELD_VALUES = {
-    "city": ["上海", "北京", "杭州"], "occupation": ["designer", "学生", "工程师"], "email": ["example", "wei@"],
+    "city": ["上海", "北京", "杭州"], "occupation": ["designer", "学生", "工程师"], "email": ["WEI@example.com", "fang@example.com"],
     "gender": ["female", "male", "unknown"], "lifecycle_stage": ["active", "dormant", "new", "prospect"],
     "total_spent": [0, 200, 3500, 5200, 6000], "order_count": [0, 1, 2, 3, 5], "rfm_recency": [2, 5],
     "birth_date": ["1990-12-31", "1996-06-18", "2001-02-03"], "last_seen_at": ["2026-05-01", "2026-06-12T10:00:00"],
