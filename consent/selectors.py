@@ -107,12 +107,16 @@ class PurposeState:
     do_not_contact: DoNotContact | None
 
 
-def consent_states(profile: Profile, now: datetime.datetime | None = None) -> list[PurposeState]:
+def consent_states(profile: Profile, now: datetime.datetime | None = None, *,
+                   do_not_contact: list[DoNotContact] | None = None) -> list[PurposeState]:
     """For the profile page and the API: every active purpose, whether processing is
-    allowed now and why — in three queries."""
+    allowed now and why — in three queries (two when the caller passes the customer's
+    do-not-contact rows, lifted ones included, that it read already)."""
     now = now or timezone.now()
     states = {s.purpose_id: s for s in ConsentState.objects.filter(profile=profile)}
-    blocks = {d.channel: d for d in DoNotContact.objects.filter(profile=profile, lifted_at__isnull=True)}
+    if do_not_contact is None:
+        do_not_contact = DoNotContact.objects.filter(profile=profile, lifted_at__isnull=True)
+    blocks = {d.channel: d for d in do_not_contact if d.lifted_at is None}
     minor = is_minor(profile, timezone.localdate(now))
     rows = []
     for purpose in Purpose.objects.filter(is_active=True).order_by("code"):
@@ -294,10 +298,11 @@ def profile_consent_section(profile: Profile, request):
     blocks, the latest ledger entries, and the record/withdraw form for staff allowed to."""
     from profiles.selectors import ProfileSection
 
+    do_not_contact = list(DoNotContact.objects.filter(profile=profile).order_by("lifted_at", "-created_at"))
     return ProfileSection("admin/consent/profile_section.html", {
-        "consent_rows": consent_states(profile),
+        "consent_rows": consent_states(profile, do_not_contact=do_not_contact),
         "consent_history": list(consent_history(profile)[:50]),
-        "do_not_contact": list(DoNotContact.objects.filter(profile=profile).order_by("lifted_at", "-created_at")),
+        "do_not_contact": do_not_contact,
         "is_minor": is_minor(profile),
         # Erased and merged customers are read-only: nothing offers to record on them.
         "can_record_consent": request.user.has_perm("consent.add_consentrecord")

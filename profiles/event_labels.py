@@ -54,6 +54,10 @@ class EventLabels:
     def load(cls) -> "EventLabels":
         return cls(EventDefinition.objects.values_list("name", "label", "properties"))
 
+    def events(self) -> dict[str, str]:
+        """Every defined event name → its label in the reader's language, in the names' order."""
+        return {name: self.event(name) for name in self._events}
+
     def event(self, name: str) -> str:
         label = self._events.get(name)
         return gettext(label) if label else name

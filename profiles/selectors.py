@@ -181,14 +181,24 @@ def profile_tag_groups(profile: Profile) -> list[TagGroup]:
     return sorted(groups.values(), key=lambda g: (g.root.code is None, g.root.pk))
 
 
-def profile_interest_axes(profile: Profile) -> list[tuple[str, float]]:
+def profile_interest_axes(profile: Profile, *, profile_tags: list[ProfileTag] | None = None,
+                          tags: list[Tag] | None = None) -> list[tuple[str, float]]:
     """The radar's axes: every active interest tag of the taxonomy (in taxonomy order),
-    each with the customer's weight on it, 0 where they show no such interest. Two queries."""
-    weights = dict(
-        ProfileTag.objects.filter(profile=profile, tag__kind=TagKind.INTEREST).values_list("tag_id", "weight")
-    )
-    tags = Tag.objects.filter(kind=TagKind.INTEREST, is_active=True).order_by("category_id", "name")
-    return [(tag.name, weights.get(tag.pk) or 0) for tag in tags.only("pk", "name")]
+    each with the customer's weight on it, 0 where they show no such interest. Two queries,
+    none when the page passes the customer's tags (their `tag` loaded) and the active tags
+    it read already (ordered by name)."""
+    if profile_tags is None:
+        weights = dict(
+            ProfileTag.objects.filter(profile=profile, tag__kind=TagKind.INTEREST).values_list("tag_id", "weight")
+        )
+    else:
+        weights = {pt.tag_id: pt.weight for pt in profile_tags if pt.tag.kind == TagKind.INTEREST}
+    if tags is None:
+        tags = Tag.objects.filter(kind=TagKind.INTEREST, is_active=True).order_by("category_id", "name").only(
+            "pk", "name")
+    else:  # by name as the database sorts them, then (a stable sort) by category
+        tags = sorted((t for t in tags if t.kind == TagKind.INTEREST and t.is_active), key=lambda t: t.category_id)
+    return [(tag.name, weights.get(tag.pk) or 0) for tag in tags]
 
 
 @dataclass

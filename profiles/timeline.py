@@ -109,17 +109,19 @@ class Entry:
 
 
 def profile_timeline(
-    profile: Profile, *, after: Cursor | None = None, filters: TimelineFilter | None = None, limit: int = PAGE_SIZE
+    profile: Profile, *, after: Cursor | None = None, filters: TimelineFilter | None = None, limit: int = PAGE_SIZE,
+    labels: EventLabels | None = None,
 ) -> tuple[list[Entry], Cursor | None]:
     """One page of entries older than `after`, and the cursor of the next page (None at
-    the end). Two indexed queries whatever the size of the history."""
+    the end). Two indexed queries whatever the size of the history, and one for the event
+    labels unless the caller read them already."""
     filters = filters or TimelineFilter()
     entries: list[Entry] = []
     if filters.wants(EVENT):
         events = _window(Event.objects.filter(profile=profile), after, EVENT, filters)
         if names := filters.names(EVENT):
             events = events.filter(name__in=names)
-        labels = EventLabels.load()
+        labels = labels if labels is not None else EventLabels.load()
         entries += [_event_entry(e, labels) for e in events[: limit + 1]]
     if filters.wants(ACTIVITY):
         activities = _window(ProfileActivity.objects.filter(profile=profile), after, ACTIVITY, filters)

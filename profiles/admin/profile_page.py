@@ -18,6 +18,7 @@ from cdp.dates import typed_date
 from cdp.models import AuditLog
 
 from .. import selectors, services
+from ..event_labels import EventLabels
 from ..masking import can_see_personal_data, mask_email, mask_identity, mask_phone
 from ..models import Profile, ProfileActivity, ProfileStatus, Tag, TagSource
 from ..services.tags import profile_tag_add, profile_tag_remove
@@ -76,8 +77,15 @@ class ProfilePageMixin:
                                         "it was merged into.") % {"name": profile})
             return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.merged_into_id]))
         filters = _timeline_filter(request)
-        entries, next_cursor = profile_timeline(profile, filters=filters)
-        interests = selectors.profile_interest_axes(profile)
+        # Read once, shared: the event labels (timeline, its filter, the recommendations),
+        # the customer's tags and the active hand-given tags (groups, radar, the add-tag list).
+        labels = EventLabels.load()
+        entries, next_cursor = profile_timeline(profile, filters=filters, labels=labels)
+        tag_groups = selectors.profile_tag_groups(profile)
+        own_tags = [profile_tag for group in tag_groups for profile_tag in group.profile_tags]
+        tags = list(selectors.assignable_tags().order_by("name"))
+        interests = selectors.profile_interest_axes(profile, profile_tags=own_tags, tags=tags)
+        has_tag = {profile_tag.tag_id for profile_tag in own_tags}
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -93,19 +101,19 @@ class ProfilePageMixin:
                 (identity, mask_identity(identity.kind_id, identity.value))
                 for identity in profile.identities.select_related("kind").order_by("kind_id", "created_at")
             ],
-            "tag_groups": selectors.profile_tag_groups(profile),
+            "tag_groups": tag_groups,
             "interests": {"names": [n for n, _w in interests], "weights": [round(w, 3) for _n, w in interests]},
             "interest_rows": interests,
             "has_interests": bool(interests),
-            "recommendations": profile_recommendations(profile),
+            "recommendations": profile_recommendations(profile, labels=labels),
             "entries": entries,
             "next_cursor": next_cursor,
-            "timeline_types": _timeline_types(),
+            "timeline_types": _timeline_types(labels),
             "filters": filters,
             "can_edit": self.has_change_permission(request, profile),
             "is_erased": profile.status == ProfileStatus.ERASED,
             "sections": selectors.profile_sections(profile, request),
-            "assignable_tags": selectors.assignable_tags().exclude(profile_tags__profile=profile).order_by("name"),
+            "assignable_tags": [tag for tag in tags if tag.pk not in has_tag],
         }
         return TemplateResponse(request, "admin/profiles/profile/page.html", context)
 
@@ -188,7 +196,7 @@ def _timeline_filter(request) -> TimelineFilter:
     )
 
 
-def _timeline_types() -> list[tuple[str, str]]:
-    events = [(f"e:{name}", label) for name, label in selectors.event_labels().items()]
+def _timeline_types(labels: EventLabels) -> list[tuple[str, str]]:
+    events = [(f"e:{name}", label) for name, label in labels.events().items()]
     activities = [(f"a:{value}", str(label)) for value, label in ProfileActivity.Type.choices]
     return events + activities
