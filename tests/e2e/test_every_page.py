@@ -5,7 +5,8 @@ customer, an import, a static segment, a campaign with a webhook destination, co
 a partner key, a saved analysis), an administrator in a Chinese browser visits every
 page the admin index leads to — each changelist, add form and one change form per
 model — and the custom pages (dashboard, profile page (erased and merged too), segment builder,
-members, why, export, analyses, import pages, campaign, destinations, coupon upload,
+members, why, export, analyses, import pages, campaign, a finished campaign's result, the
+campaigns overview, destinations, coupon pools (uploaded and generated: upload, top-up),
 DSAR answers and erasure, consent, audit log…). Each page must answer without a server error or a script
 error, show no English UI words in its content, draw no button in the browser's own grey,
 nor a badge too faint to read, nor a choice broken over two lines, and not overflow 1440 px sideways.
@@ -204,6 +205,8 @@ def demo_dataset(user, media_root: Path) -> dict:
     campaign = campaign_for(static, destination, name="春季促销")
     pool = CouponPool.objects.create(name="满100减20")
     Coupon.objects.bulk_create([Coupon(pool=pool, code=f"SPRING{n:02d}") for n in range(3)])
+    finished, generated = finished_campaign_with_coupons(
+        destination, list(Profile.objects.filter(status="active").order_by("pk")[6:12]))
     partner, _created = partner_get_or_create(name="天猫旗舰店")
     api_key_create(partner=partner, name="订单同步", scopes=["events:write"])
     analysis = SavedAnalysis.objects.create(name="开户漏斗", kind="funnel", owner=user,
@@ -214,7 +217,50 @@ def demo_dataset(user, media_root: Path) -> dict:
     return {"profile": people[0], "erased": people[1], "merged": people[3], "dsr": dsr, "erasure": erase_request,
             "dnc": dnc, "other": people[5], "open_erasure": open_erasure, "job": job, "draft": draft, "static": static, "dynamic": dynamic,
             "member": member.profile if member else people[0], "campaign": campaign, "destination": destination,
-            "pool": pool, "analysis": analysis, "category": TagCategory.objects.get(code="interest")}
+            "finished": finished, "generated_pool": generated, "pool": pool, "analysis": analysis, "category": TagCategory.objects.get(code="interest")}
+
+
+def finished_campaign_with_coupons(destination, people):
+    """A finished campaign with a holdout, clicks, orders and coupons of a generated pool
+    (one redeemed), and its result computed while the attribution window is open."""
+    import datetime
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, Coupon, CouponPool, Delivery, Variant
+    from campaigns.results import result_refresh
+    from campaigns.services.coupons import coupons_generate
+    from consent.models import Purpose
+    from profiles.models import Event
+
+    send = timezone.now() - datetime.timedelta(days=2)
+    campaign = Campaign.objects.create(name="会员复购券", purpose=Purpose.objects.get(code="sms_marketing"),
+                                       destination=destination, audience_kind="trigger_event", trigger_event="order",
+                                       goal_event="order", attribution_days=7, holdout_percent=50,
+                                       status=Campaign.Status.FINISHED, launched_at=send, finished_at=send)
+    pool = CouponPool.objects.create(name="复购券（生成）", source=CouponPool.Source.GENERATE, prefix="VIP-",
+                                     code_length=8)
+    coupons_generate(pool=pool, count=20)
+    variant = Variant.objects.create(campaign=campaign, label="A", weight=100, body="{{ name }}，您的券码 {{ coupon }}",
+                                     sms_sign_name="星河商城", coupon_pool=pool)
+    run = campaign.runs.create(started_at=send)
+    treated, held = people[:4], people[4:6]
+    Delivery.objects.bulk_create(
+        [Delivery(run=run, campaign=campaign, variant=variant, destination=destination, profile_id=p.pk,
+                  channel="sms", status="delivered", created_at=send, sent_at=send, delivered_at=send,
+                  clicked_at=send if i < 3 else None) for i, p in enumerate(treated)]
+        + [Delivery(run=run, campaign=campaign, variant=variant, destination=destination, profile_id=p.pk,
+                    channel="sms", status="holdout", created_at=send) for p in held])
+    for coupon, delivery in zip(Coupon.objects.filter(pool=pool).order_by("pk"),
+                                Delivery.objects.filter(campaign=campaign, status="delivered").order_by("pk")):
+        coupon.delivery = delivery
+        coupon.save()
+    code = Coupon.objects.get(delivery__profile_id=treated[0].pk).code
+    Event.objects.create(profile=treated[0], name="order", occurred_at=send + datetime.timedelta(days=1),
+                         amount=Decimal("199.00"), properties={"coupon": code})
+    result_refresh(campaign_id=campaign.pk)
+    return campaign, pool
 
 
 def custom_pages(data: dict) -> list[str]:
@@ -253,8 +299,14 @@ def custom_pages(data: dict) -> list[str]:
         f"/admin/profiles/tagcategory/{data['category'].pk}/change/",
         f"/admin/campaigns/campaign/{data['campaign'].pk}/change/",
         f"/admin/campaigns/destination/{data['destination'].pk}/change/",
+        f"/admin/campaigns/campaign/{data['finished'].pk}/change/",
+        f"/admin/campaigns/campaign/{data['finished'].pk}/result/",
+        "/admin/campaigns/campaign/overview/",
+        "/admin/campaigns/couponpool/add/",
         f"/admin/campaigns/couponpool/{data['pool'].pk}/change/",
         f"/admin/campaigns/couponpool/{data['pool'].pk}/upload/",
+        f"/admin/campaigns/couponpool/{data['generated_pool'].pk}/change/",
+        f"/admin/campaigns/couponpool/{data['generated_pool'].pk}/generate/",
         "/admin/password_change/",
     ]
     if dynamic:
