@@ -317,7 +317,8 @@ class CouponPool(models.Model):
         GENERATE = "generate", _("Generated codes")
 
     name = models.CharField(_("name"), max_length=150)
-    source = models.CharField(_("where the codes come from"), max_length=10, choices=Source.choices, default=Source.UPLOAD)
+    source = models.CharField(_("where the codes come from"), max_length=10, choices=Source.choices,
+                              default=Source.UPLOAD)
     prefix = models.CharField(_("prefix"), max_length=20, blank=True,
                               help_text=_("Generated codes start with it, e.g. SPRING-."))
     code_length = models.PositiveSmallIntegerField(_("random characters"), null=True, blank=True,

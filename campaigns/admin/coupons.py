@@ -76,7 +76,8 @@ class CouponPoolAdmin(admin.ModelAdmin):
     def counts(self, obj):
         """The counts, and the way to more codes (its page checks the permission)."""
         if obj.source == CouponPool.Source.GENERATE:
-            url, link_id, label = "admin:campaigns_couponpool_generate", "generate-codes", gettext("Generate more codes…")
+            url, link_id = "admin:campaigns_couponpool_generate", "generate-codes"
+            label = gettext("Generate more codes…")
         else:
             url, link_id, label = "admin:campaigns_couponpool_upload", "upload-codes", gettext("Upload codes…")
         return format_html('<span id="coupon-counts">{}</span> · <a href="{}" id="{}">{}</a>', counts_text(obj),
