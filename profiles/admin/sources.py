@@ -127,7 +127,8 @@ def log_rows(source: CollectSource, *, rejected: bool, limit: int = DEBUGGER_ROW
     if rejected:
         rows = rows.filter(outcome=CollectOutcome.REJECTED)
     rows = rows.order_by("-received_at", "-pk").values(
-        "pk", "received_at", "protocol", "type", "name", "outcome", "reason", "library", "payload")[:limit]
+        "pk", "received_at", "protocol", "type", "name", "outcome", "reason", "library", "profile_id",
+        "payload")[:limit]
     labels = dict(CollectOutcome.choices)
     return [{
         "id": row["pk"],
@@ -135,6 +136,7 @@ def log_rows(source: CollectSource, *, rejected: bool, limit: int = DEBUGGER_ROW
         "protocol": row["protocol"], "type": row["type"], "name": row["name"], "outcome": row["outcome"],
         "outcome_label": str(labels.get(row["outcome"], row["outcome"])), "reason": row["reason"],
         "library": row["library"],
+        "customer_url": reverse("admin:profiles_profile_change", args=[row["profile_id"]]) if row["profile_id"] else "",
         "payload": json.dumps(row["payload"], ensure_ascii=False, indent=2, sort_keys=True)[:20_000],
     } for row in rows]
 
