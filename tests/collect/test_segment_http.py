@@ -346,3 +346,21 @@ def test_preflight_answers_only_origins_some_source_allows(client, shop):
 
 def test_other_methods_are_405(client, shop):
     assert client.get("/collect/v1/track").status_code == 405
+
+
+def test_errors_are_in_chinese_by_default_with_a_stable_code(client, shop):
+    response = send(client, "track", track(), "wrong.key")
+
+    assert response.json() == {"success": False, "code": "invalid_write_key", "message": "写入密钥未知或已停用。"}
+
+
+@pytest.mark.parametrize("size", [5, 100])
+def test_a_batch_takes_a_bounded_number_of_queries(client, shop, django_assert_max_num_queries, size):
+    _source, key = shop
+    send(client, "track", track(), key)  # the key is cached, the event names known
+    batch = [track(anonymousId=f"anon-{n}", properties={"product_id": f"SKU-{n}"}) for n in range(size)]
+
+    with django_assert_max_num_queries(15):  # 12 today, whatever the size
+        assert send(client, "batch", {"batch": batch}, key).status_code == 200
+
+    assert stored().count() == size + 1
