@@ -38,17 +38,17 @@ def test_messy_crm_file_preview_fix_mapping_import_errors_failed_rows_undo(page,
 
     # then the preview says what would happen, with every error, and nothing is written yet
     page.wait_for_selector("#import-counts")
-    assert page.inner_text("#import-counts .count-created") == "2"
-    assert page.inner_text("#import-counts .count-failed") == "3"
+    assert page.inner_text("#import-counts .count-created") == "3"  # a tag not in the taxonomy costs no one
+    assert page.inner_text("#import-counts .count-failed") == "2"
     errors = page.inner_text("#import-errors")
-    assert "12345" in errors and "1992-02-30" in errors and "不存在的标签" in errors
+    assert "12345" in errors and "1992-02-30" in errors and "不存在的标签" in page.inner_text("#import-unknown-tags")
     assert not Profile.objects.exists()
 
     # when they import
     page.click("#run-import")
     page.wait_for_selector("#undo-import")
     assert page.locator("#import-status").get_attribute("data-status") == ImportStatus.DONE
-    assert Profile.objects.count() == 2
+    assert Profile.objects.count() == 3
     assert AttributeDefinition.objects.filter(key="会员等级").exists()
     assert Profile.objects.get(name="张伟").profile_tags.count() == 2
 
@@ -56,7 +56,7 @@ def test_messy_crm_file_preview_fix_mapping_import_errors_failed_rows_undo(page,
     with page.expect_download() as download_info:
         page.click("#failed-rows")
     failed = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
-    assert failed.count("\n") == 4  # header + 3 failed rows
+    assert failed.count("\n") == 3  # header + 2 failed rows
     assert "CRM0003" in failed and "'=HYPERLINK" in failed  # the formula is neutralised
 
     # when they undo the whole import (after confirming)
