@@ -19,7 +19,7 @@ TOKENS = {
     "city": gettext_lazy("city"),
     "tier": gettext_lazy("value group (RFM) or lifecycle stage"),
     "top_interest": gettext_lazy("the strongest interest tag"),
-    "recommended": gettext_lazy("the customer's top recommended product category"),
+    "recommended": gettext_lazy("the customer's top recommended product (or category)"),
     "coupon": gettext_lazy("a coupon code from the variant's pool"),
     "link": gettext_lazy("the tracked link"),
     "unsubscribe": gettext_lazy("the unsubscribe link"),

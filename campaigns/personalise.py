@@ -2,8 +2,8 @@
 from django.conf import settings
 from django.utils import translation
 
-from profiles.event_labels import EventLabels
-from profiles.models import LifecycleStage, Profile, ProfileTag, Recommendation, TagKind
+from profiles.models import LifecycleStage, Profile, ProfileTag, TagKind
+from profiles.recommendations import top_recommended_labels
 from segments.analytics.rfm import GROUPS, group_of
 
 from .links import url_maker
@@ -29,12 +29,10 @@ def tokens_for(deliveries) -> dict[int, dict[str, str]]:
     for profile_id, name in (ProfileTag.objects.filter(profile_id__in=profile_ids, tag__kind=TagKind.INTEREST)
                              .order_by("profile_id", "-weight", "tag__name").values_list("profile_id", "tag__name")):
         interests.setdefault(profile_id, name)
-    recommended = dict(Recommendation.objects.filter(profile_id__in=profile_ids, rank=1)
-                       .values_list("profile_id", "category"))
-    labels = EventLabels.load() if recommended else None  # category labels, translated below
     click, unsubscribe = url_maker("r"), url_maker("u")
     values, tiers = {}, {}
     with translation.override(settings.LANGUAGE_CODE):
+        recommended = top_recommended_labels(profile_ids)  # best product's (or category's) label
         for delivery in deliveries:
             if delivery.profile_id not in profiles:
                 continue
@@ -46,8 +44,7 @@ def tokens_for(deliveries) -> dict[int, dict[str, str]]:
                 "city": city,
                 "tier": tiers[recency, frequency, stage],
                 "top_interest": interests.get(delivery.profile_id, ""),
-                "recommended": labels.value("category", recommended[delivery.profile_id])
-                if delivery.profile_id in recommended else "",
+                "recommended": recommended.get(delivery.profile_id, ""),
                 "coupon": getattr(delivery, "coupon_code", "") or "",
                 "link": click(delivery.pk) if delivery.variant and delivery.variant.link_url else "",
                 "unsubscribe": unsubscribe(delivery.pk),

@@ -45,7 +45,7 @@ from django.utils.translation import gettext as _
 
 from .geo import CITIES
 from .metrics import metrics_recompute
-from .models import AttributeDefinition, AttributeType, Event, Identity, Profile
+from .models import AttributeDefinition, AttributeType, Event, EventDefinition, Identity, Profile
 
 WINDOW_DAYS = 548  # 18 months of history before the anchor date
 ACCOUNT_OPENING_DAYS = 150  # the account-opening flow launched this many days before the anchor
@@ -141,7 +141,44 @@ CATEGORIES = {
     "outdoor": ("OUT", (150, 2500), 1, 5, 13, 0.8),
     "japan_travel": ("JPT", (3000, 15000), 1, 10, 9, 0.3),
 }
-PRODUCTS_PER_CATEGORY = 60
+# The catalogue: in each category 8 product lines (a brand, a series, a destination) of 5
+# products each. A customer keeps to one line per category most of the time (their brand,
+# their style), buys what they considered in an earlier visit, and after an order often
+# comes back for its complement in the paired category (the same line and item there):
+# the structure an item-to-item recommender finds in real shop data and a list of the most
+# popular products cannot.
+PRODUCT_NAMES = {  # category: (lines, items); product k is line k // 5, item k % 5
+    "lipstick": (("丝绒哑光唇膏", "水润滋养唇膏", "镜面唇釉", "持久雾面唇釉", "小金条唇膏", "气垫唇霜", "国潮雕花口红",
+                  "限定礼盒口红"), ("正红", "豆沙色", "枫叶红", "烂番茄色", "奶茶色")),
+    "skincare": (("玻尿酸补水", "烟酰胺亮肤", "视黄醇抗老", "积雪草修护", "氨基酸清洁", "轻薄防晒", "男士控油",
+                  "敏感肌舒缓"), ("精华", "面霜", "爽肤水", "面膜", "眼霜")),
+    "sneakers": (("经典复古跑鞋", "专业竞速跑鞋", "篮球实战鞋", "轻量训练鞋", "百搭板鞋", "潮流老爹鞋", "联名限定款",
+                  "帆布鞋"), ("白色", "黑色", "灰色", "蓝色", "红色")),
+    "digital": (("星耀", "极光", "青禾", "云帆", "墨子", "锐界", "麒元", "北辰"),
+                ("手机", "无线耳机", "智能手表", "平板电脑", "快充充电器")),
+    "snacks": (("每日坚果", "手撕肉脯", "黄油饼干", "软糖", "辣条", "冻干果干", "脆海苔", "自热火锅"),
+               ("原味", "麻辣味", "蜂蜜味", "芝士味", "家庭礼盒")),
+    "books": (("科幻小说", "推理小说", "中国历史", "心理学", "经济管理", "编程入门", "儿童绘本", "旅行指南"),
+              ("第一册", "第二册", "第三册", "精装合集", "导读本")),
+    "outdoor": (("帐篷", "登山杖", "骑行头盔", "露营炊具", "钓鱼竿", "滑雪镜", "冲锋衣", "头灯"),
+                ("入门款", "轻量款", "专业款", "双人款", "套装")),
+    "japan_travel": (("东京", "大阪", "京都", "北海道", "冲绳", "富士山", "名古屋", "九州"),
+                     ("自由行5日", "跟团6日", "温泉酒店", "亲子游", "美食之旅")),
+}
+PRODUCT_LINE = 5
+PRODUCTS_PER_CATEGORY = 8 * PRODUCT_LINE
+COMPLEMENTS = {"lipstick": "skincare", "skincare": "lipstick", "sneakers": "outdoor", "outdoor": "sneakers",
+               "digital": "books", "books": "digital", "snacks": "japan_travel", "japan_travel": "snacks"}
+
+
+def demo_products() -> dict[str, tuple[str, str]]:
+    """{product id: (category, Chinese name)} of the demo catalogue."""
+    return {
+        f"{CATEGORIES[category][0]}{k + 1:05d}": (category, f"{lines[k // PRODUCT_LINE]}·{items[k % PRODUCT_LINE]}")
+        for category, (lines, items) in PRODUCT_NAMES.items() for k in range(PRODUCTS_PER_CATEGORY)
+    }
+
+
 TIER1_CITIES = ("上海", "北京", "深圳", "广州")
 ENTRY_PAGES = ("home", "home", "home", "search", "search", "category", "new_arrivals", "live_stream")
 BROWSE_PAGES = ("home", "member_center", "coupons", "orders", "new_arrivals", "live_stream", "cart", "category")
@@ -333,7 +370,10 @@ class _Tables:
             self.products[category] = prices
             self.product_view[category] = views
             self.cart[category] = carts
-            self.order_prefix[category] = esc(_json({"category": category, "order_id": "@"}).split("@")[0])
+            self.order_prefix[category] = [
+                esc(_json({"category": category, "product_id": f"{code}{k + 1:05d}", "order_id": "@"}).split("@")[0])
+                for k in range(PRODUCTS_PER_CATEGORY)
+            ]
             self.share[category] = [esc(_json({"channel": ch, "category": category})) for ch in SHARE_CHANNELS]
         self.max_qty = {c: spec[2] for c, spec in CATEGORIES.items()}
         self.order_suffix = {  # '", "channel": "app"}'
@@ -478,6 +518,15 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
     bisect_right = bisect.bisect_right
     seed_rng = _random.Random.seed  # the C seeding random.Random.seed ends in, without its checks
     n_products = PRODUCTS_PER_CATEGORY
+    complements = COMPLEMENTS
+    line = {}  # the customer's line in each category: its first product's index
+
+    def pick(category: str) -> int:
+        """A product of the category: mostly one of the customer's line, else a popular one."""
+        if rnd() < 0.7:
+            return line[category] + int(rnd() * PRODUCT_LINE)
+        return int(rnd() ** 2 * n_products)
+
     tier1 = {esc for esc, _p in cities if esc in TIER1_CITIES}
 
     profiles, identities, events = [], [], []
@@ -596,6 +645,11 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
         interests = [interests[0]] * 5 + [interests[1]] * 3 + [interests[2]] * 2 + [
             categories[int(rnd() * n_categories)], categories[int(rnd() * n_categories)]]
         main_source = SOURCES[0 if (s := rnd()) < 0.5 else (1 if s < 0.85 else 2)]
+        style = rng.getrandbits(24)
+        for i, c in enumerate(categories):
+            line[c] = (style >> 3 * i & 7) * PRODUCT_LINE
+        considered = {}  # category: a product viewed in an earlier visit and not bought yet
+        follow = None  # (category, product): the complement of their last order
         low = created_day
         # Many of those still around are on a buying spree this month (a festival, a campaign).
         spree = high == last and rnd() < (0.75 if buyer >= 0.8 else 0.4)
@@ -641,11 +695,22 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
             kind = rnd() * (1 + pp)
             category = interests[int(rnd() * 12)]
             if kind < pp and rnd() < buy_rate[category]:  # browse, cart, order, pay
+                target = -1
+                if follow is not None and rnd() < 0.5:  # back for the complement of the last order
+                    category, target = follow
+                    follow = None
+                elif category in considered and rnd() < 0.6:  # what they looked at last time
+                    target = considered.pop(category)
                 views = product_view[category]
                 ts = day_str[t // 86400] + hms[t % 86400]
                 add((pid_s, "page_view", ts, entry_pages[int(rnd() * n_entry)], NULL, src, NULL, ts))
                 for _k in range(1 + int(rnd() * 3)):
-                    product = int(rnd() ** 2 * n_products)
+                    product = pick(category)
+                    t += 10 + int(rnd() * 120)
+                    ts = day_str[t // 86400] + hms[t % 86400]
+                    add((pid_s, "product_view", ts, views[product], NULL, src, NULL, ts))
+                if target >= 0:
+                    product = target
                     t += 10 + int(rnd() * 120)
                     ts = day_str[t // 86400] + hms[t % 86400]
                     add((pid_s, "product_view", ts, views[product], NULL, src, NULL, ts))
@@ -659,8 +724,10 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
                 amount = f"{products[category][product] * qty}.00"
                 t += 30 + int(rnd() * 600)
                 ts = day_str[t // 86400] + hms[t % 86400]
-                add((pid_s, "order", ts, order_prefix[category] + order_id + order_suffix[src], amount,
+                add((pid_s, "order", ts, order_prefix[category][product] + order_id + order_suffix[src], amount,
                      ORDER_SOURCE, order_id, ts))
+                if rnd() < 0.6:
+                    follow = (complements[category], product)
                 if rnd() < 0.92:
                     t += 5 + int(rnd() * 90)
                     ts = day_str[t // 86400] + hms[t % 86400]
@@ -672,10 +739,11 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
                 add((pid_s, "page_view", ts, entry_pages[int(rnd() * n_entry)], NULL, src, NULL, ts))
                 product = 0
                 for _k in range(1 + int(rnd() * 4)):
-                    product = int(rnd() ** 2 * n_products)
+                    product = pick(category)
                     t += 10 + int(rnd() * 150)
                     ts = day_str[t // 86400] + hms[t % 86400]
                     add((pid_s, "product_view", ts, views[product], NULL, src, NULL, ts))
+                considered[category] = product
                 if rnd() < 0.25:
                     t += 20 + int(rnd() * 120)
                     ts = day_str[t // 86400] + hms[t % 86400]
@@ -697,12 +765,10 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
                     category = category or interests[int(rnd() * 12)]
                     t += 5 + int(rnd() * 30)
                     ts = day_str[t // 86400] + hms[t % 86400]
-                    add((pid_s, "product_view", ts, product_view[category][int(rnd() ** 2 * n_products)],
-                         NULL, src, NULL, ts))
+                    add((pid_s, "product_view", ts, product_view[category][pick(category)], NULL, src, NULL, ts))
             elif kind < 0.86 + pp:  # share a product
                 ts = day_str[t // 86400] + hms[t % 86400]
-                add((pid_s, "product_view", ts, product_view[category][int(rnd() ** 2 * n_products)],
-                     NULL, src, NULL, ts))
+                add((pid_s, "product_view", ts, product_view[category][pick(category)], NULL, src, NULL, ts))
                 t += 10 + int(rnd() * 90)
                 ts = day_str[t // 86400] + hms[t % 86400]
                 add((pid_s, "share", ts, share[category][int(rnd() * n_share)], NULL, src, NULL, ts))
@@ -713,13 +779,15 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
                 ts = day_str[t // 86400] + hms[t % 86400]
                 add((pid_s, "support_chat", ts, support[int(rnd() * n_support)], NULL, src, NULL, ts))
             elif kind < 0.93 + pp and pp:  # bought in a store
-                product = int(rnd() ** 2 * n_products)
+                product = pick(category)
                 order_seq += 1
                 order_id = f"{T.day_compact[d]}{pid:09d}{order_seq:03d}"
                 amount = f"{products[category][product]}.00"
                 ts = day_str[t // 86400] + hms[t % 86400]
-                add((pid_s, "order", ts, order_prefix[category] + order_id + order_suffix["store"], amount,
+                add((pid_s, "order", ts, order_prefix[category][product] + order_id + order_suffix["store"], amount,
                      ORDER_SOURCE, order_id, ts))
+                if rnd() < 0.6:
+                    follow = (complements[category], product)
                 t += 10 + int(rnd() * 60)
                 ts = day_str[t // 86400] + hms[t % 86400]
                 add((pid_s, "payment", ts,
@@ -730,8 +798,7 @@ def _generate(seed: int, anchor: datetime.date, tz_name: str, dialect: str, firs
                 add((pid_s, "page_view", ts, list_page, NULL, src, NULL, ts))
                 t += 5 + int(rnd() * 40)
                 ts = day_str[t // 86400] + hms[t % 86400]
-                add((pid_s, "product_view", ts, product_view[category][int(rnd() ** 2 * n_products)],
-                     NULL, src, NULL, ts))
+                add((pid_s, "product_view", ts, product_view[category][pick(category)], NULL, src, NULL, ts))
         if len(ev) > n:
             del ev[n:]
         events += ev
@@ -809,6 +876,24 @@ def member_level_definition() -> AttributeDefinition:
     return definition
 
 
+def demo_catalogue() -> None:
+    """Name the demo's products: the product_id property of product views, carts and orders
+    labels its values with the catalogue's Chinese names (kept beside labels staff added)."""
+    names = {product_id: name for product_id, (_category, name) in demo_products().items()}
+    for definition in EventDefinition.objects.filter(name__in=("product_view", "add_to_cart", "order")):
+        properties = [p for p in definition.properties or [] if isinstance(p, dict)]
+        prop = next((p for p in properties if p.get("name") == "product_id"), None)
+        if prop is None:
+            prop = {"name": "product_id", "type": "string", "label": "Product"}
+            properties.insert(1, prop)
+        values = prop.get("values") if isinstance(prop.get("values"), dict) else {}
+        merged = {**names, **values}
+        if merged != values or prop not in (definition.properties or []):
+            prop["values"] = merged
+            definition.properties = properties
+            definition.save(update_fields=["properties"])
+
+
 def demo_generate(
     *,
     profiles: int,
@@ -843,6 +928,7 @@ def demo_generate(
 
     with transaction.atomic():
         member_level_definition()
+        demo_catalogue()
         if not profiles:
             return stats
         postgresql = connection.vendor == "postgresql"

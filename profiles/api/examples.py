@@ -56,7 +56,8 @@ EVENTS_RESPONSE = OpenApiExample("per-event results", response_only=True, value=
             "code": "unknown_event", "message": "“pageview” is not a registered event name.",
             "fields": {"name": ["“pageview” is not a registered event name."]}}},
     ]})
-RECOMMENDATIONS = OpenApiExample("next-best categories", response_only=True, value=[{
-    "rank": 1, "category": "skincare", "label": "护肤", "score": 1.73, "reason_code": "viewed",
-    "reason_category": "lipstick", "reason": "因为您浏览了口红", "computed_at": "2026-12-05T02:00:00Z",
+RECOMMENDATIONS = OpenApiExample("next-best products", response_only=True, value=[{
+    "rank": 1, "product_id": "SKN00002", "category": "skincare", "label": "玻尿酸补水·面霜", "category_label": "护肤",
+    "score": 1.73, "reason_code": "viewed", "reason_product": "LIP00002", "reason_category": "lipstick",
+    "reason": "因为您浏览了丝绒哑光唇膏·豆沙色", "computed_at": "2026-12-05T02:00:00Z",
 }])

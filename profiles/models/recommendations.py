@@ -1,4 +1,5 @@
-"""Next-best-product recommendations: per customer, the product categories to offer next.
+"""Next-best-product recommendations: per customer, the products to offer next (or the
+product categories, where the customer's events name no product).
 
 Written set-based by `profiles.services.recommendations` (nightly for everyone, on demand
 for one customer); read by the profile page, the campaign token and the partner API."""
@@ -33,9 +34,28 @@ class CategorySimilarity(models.Model):
         constraints = [models.UniqueConstraint(fields=["source", "target"], name="category_similarity_unique")]
 
 
+class ProductSimilarity(models.Model):
+    """Item-to-item similarity of two products (the `product_id` event property): the cosine
+    of the sets of customers who viewed, carted or ordered each. Only each product's closest
+    neighbours are kept. A product's row with itself holds its popularity (how many
+    customers engaged with it)."""
+
+    source = models.CharField(_("product"), max_length=100)
+    target = models.CharField(_("similar product"), max_length=100)
+    target_category = models.CharField(_("category of the similar product"), max_length=100, blank=True)
+    score = models.FloatField(_("similarity"))
+    computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("product similarity")
+        verbose_name_plural = _("product similarities")
+        constraints = [models.UniqueConstraint(fields=["source", "target"], name="product_similarity_unique")]
+
+
 class Recommendation(models.Model):
-    """One recommended category of a customer at a rank (1 = best), with why: the reason code
-    and the category behind it, rendered in the reader's language."""
+    """One recommended product (or, without product ids, category) of a customer at a rank
+    (1 = best), with why: the reason code and the product or category behind it, rendered
+    in the reader's language."""
 
     # No database constraint (see ProfileTag): written by the million in one statement;
     # deleting a customer cascades through the ORM.
@@ -44,10 +64,12 @@ class Recommendation(models.Model):
         db_index=False, db_constraint=False,
     )
     rank = models.PositiveSmallIntegerField(_("rank"))
-    category = models.CharField(_("category"), max_length=100)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    product_id = models.CharField(_("product"), max_length=100, blank=True)
     score = models.FloatField(_("score"))
     reason_code = models.CharField(_("reason"), max_length=16, choices=RecommendationReason.choices)
     reason_category = models.CharField(_("because of"), max_length=100, blank=True)
+    reason_product = models.CharField(_("because of product"), max_length=100, blank=True)
     computed_at = models.DateTimeField(_("computed at"), default=timezone.now)
 
     class Meta:
@@ -57,4 +79,4 @@ class Recommendation(models.Model):
         constraints = [models.UniqueConstraint(fields=["profile", "rank"], name="recommendation_profile_rank_unique")]
 
     def __str__(self):
-        return f"{self.profile_id} #{self.rank} {self.category}"
+        return f"{self.profile_id} #{self.rank} {self.product_id or self.category}"

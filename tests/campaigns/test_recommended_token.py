@@ -1,4 +1,5 @@
-"""The {{ recommended }} token: the label of the customer's top recommended category, in
+"""The {{ recommended }} token: the name of the customer's top recommended product (or the label of
+their top category where their events name no product), in
 the messages' language; empty for a customer with no recommendations."""
 import datetime
 from types import SimpleNamespace
@@ -27,3 +28,15 @@ def test_the_recommended_token_is_the_top_category_label_in_chinese():
     template = template_compile("{% if recommended %}为您推荐：{{ recommended }}{% else %}新品上市{% endif %}")
     assert template_render(template, tokens[1]) == "为您推荐：护肤"
     assert template_render(template, tokens[2]) == "新品上市"
+
+
+def test_the_recommended_token_is_the_top_product_name_where_events_name_products():
+    from profiles.demo import demo_catalogue
+
+    demo_catalogue()  # names the demo catalogue's products
+    fan = ProfileFactory()
+    EventFactory(profile=fan, name="add_to_cart", properties={"category": "sneakers", "product_id": "SNK00007"},
+                 occurred_at=timezone.now() - datetime.timedelta(days=1))
+    recommendations_compute(profile_ids=[fan.pk])
+    tokens = tokens_for([delivery(1, fan)])
+    assert template_render(template_compile("为您推荐：{{ recommended }}"), tokens[1]) == "为您推荐：专业竞速跑鞋·黑色"

@@ -46,8 +46,9 @@ def test_a_partner_reads_its_customers_recommendations_computed_on_demand(partne
     body = response.json()
     assert [r["category"] for r in body] == ["lipstick", "skincare"]
     assert body[1] | {"score": None, "computed_at": None} == {
-        "rank": 2, "category": "skincare", "label": "护肤", "score": None, "reason_code": "viewed",
-        "reason_category": "lipstick", "reason": "因为您浏览了口红", "computed_at": None,
+        "rank": 2, "product_id": "", "category": "skincare", "label": "护肤", "category_label": "护肤", "score": None,
+        "reason_code": "viewed", "reason_product": "", "reason_category": "lipstick", "reason": "因为您浏览了口红",
+        "computed_at": None,
     }
     assert Recommendation.objects.filter(profile=lipstick_fan).count() == 2  # stored for the next request
     english = client_with(key_for(partner, [Scope.PROFILES_READ])).get(url(lipstick_fan)).json()
@@ -77,3 +78,25 @@ def test_a_customer_with_little_history_gets_popular_categories_filled_in(partne
     body = client_with(key_for(partner, [Scope.PROFILES_READ])).get(url(newcomer)).json()
     assert [(r["category"], r["reason_code"], r["reason_category"]) for r in body] == [
         ("lipstick", "popular", ""), ("skincare", "popular", "")]
+
+
+def test_products_come_with_their_name_category_and_the_product_behind_the_reason(partner):
+    from profiles.demo import demo_catalogue
+
+    demo_catalogue()  # names the demo catalogue's products
+    for _ in range(3):
+        p = ProfileFactory()
+        for product, category in (("LIP00001", "lipstick"), ("SKN00002", "skincare")):
+            EventFactory(profile=p, name="order", properties={"category": category, "product_id": product},
+                         occurred_at=NOW - datetime.timedelta(days=40))
+    fan = ProfileFactory()
+    EventFactory(profile=fan, name="product_view", properties={"category": "lipstick", "product_id": "LIP00001"},
+                 occurred_at=NOW - datetime.timedelta(days=1))
+    PartnerCustomer.objects.create(partner=partner, profile_uuid=fan.uuid)
+    body = client_with(key_for(partner, [Scope.PROFILES_READ])).get(url(fan), HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert [r["product_id"] for r in body] == ["LIP00001", "SKN00002"]
+    assert body[1] | {"score": None, "computed_at": None} == {
+        "rank": 2, "product_id": "SKN00002", "category": "skincare", "label": "玻尿酸补水·面霜", "category_label": "护肤",
+        "score": None, "reason_code": "viewed", "reason_product": "LIP00001", "reason_category": "lipstick",
+        "reason": "因为您浏览了丝绒哑光唇膏·正红", "computed_at": None,
+    }
