@@ -120,7 +120,7 @@ def _ingest_refused(source, body, endpoint, received_at, code: str, message: str
     """A request refused whole: one row in the source's debugger says why; nothing is stored."""
     if source is None:
         return
-    raw = {k: v for k, v in body.items() if k != "batch"}
+    raw = {k: v for k, v in body.items() if k not in ("batch", "writeKey")}
     if isinstance(body.get("batch"), list):
         raw["batch"] = f"{len(body['batch'])} messages"
     event = body.get("event") if isinstance(body.get("event"), str) else ""

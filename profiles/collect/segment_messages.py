@@ -61,12 +61,12 @@ def message_build(raw, *, type_: str | None, received_at: datetime.datetime, bat
         return message
     kind = (type_ or str(raw.get("type") or "")).lower()
     message = Message(protocol=PROTOCOL, type=kind[:16] or "unknown", message_id=_text(raw.get("messageId"))[:128],
-                      occurred_at=None, raw=raw)
+                      occurred_at=None, raw={k: v for k, v in raw.items() if k != "writeKey"})  # the debugger shows it
     try:
         _fill(message, raw, kind, received_at, batch_sent_at, batch_context or {})
     except Refused as refused:
         message.error = (refused.code, refused.message)
-        message.raw, message.event = storable(raw), storable(message.event)  # the debugger keeps it
+        message.raw, message.event = storable(message.raw), storable(message.event)  # the debugger keeps it
     return message
 
 
