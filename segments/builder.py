@@ -27,7 +27,7 @@ from .selectors import segment_preview
 # The order operators are offered in; the registry says which apply to which type.
 FIELD_OPERATOR_ORDER = (
     "eq", "ne", "in", "not_in", "contains", "starts_with", "gt", "gte", "lt", "lte", "between",
-    "before", "after", "within_last_days", "more_than_days_ago", "anniversary_within_days", "is_set", "is_empty",
+    "before", "after", "on_or_before", "on_or_after", "within_last_days", "more_than_days_ago", "anniversary_within_days", "is_set", "is_empty",
 )
 AGE_OPERATORS = ("between", "gte", "lte", "is_set", "is_empty")  # as parse.py allows for age
 
@@ -37,6 +37,7 @@ def _operator_labels() -> dict[str, str]:
         "eq": _("equals"), "ne": _("does not equal"), "in": _("is one of"), "not_in": _("is none of"),
         "contains": _("contains"), "starts_with": _("starts with"), "gt": ">", "gte": "≥", "lt": "<",
         "lte": "≤", "between": _("between"), "before": _("before"), "after": _("after"),
+        "on_or_before": _("on or before"), "on_or_after": _("on or after"),
         "within_last_days": _("within the last N days"), "more_than_days_ago": _("more than N days ago"),
         "anniversary_within_days": _("anniversary in the next N days"), "is_set": _("is set"),
         "is_empty": _("is empty"),
@@ -147,7 +148,8 @@ def builder_options() -> dict:
         **{name: source() for name, source in OPTION_SOURCES.items()},
         "operators": {
             "field": _operator_labels(),
-            "count": {"gte": _("at least"), "lte": _("at most"), "eq": _("exactly")},
+            "count": {"gte": _("at least"), "gt": _("more than"), "lte": _("at most"), "lt": _("fewer than"),
+                      "eq": _("exactly"), "ne": _("not exactly"), "between": _("between")},
             "amount": {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤"},
             "property": {
                 "eq": "=", "ne": "≠", "in": _("is one of"), "not_in": _("is none of"), "contains": _("contains"),

@@ -121,7 +121,24 @@ def _compare_value(path: str, op: str, value) -> Q | None:
         return Q(**{f"{path}__lt": value})
     if op == "after":
         return Q(**{f"{path}__gt": value})
+    if op == "on_or_after":
+        return Q(**{f"{path}__gte": value})
+    if op == "on_or_before":
+        if isinstance(value, datetime.datetime) and _is_midnight(value):  # a day given: all of it
+            return Q(**{f"{path}__lt": _day_after(value)})
+        return Q(**{f"{path}__lte": value})
     return None
+
+
+def _is_midnight(moment: datetime.datetime) -> bool:
+    """A time given as a day only (2026-01-31): "on or before" it takes in the whole day."""
+    return timezone.localtime(moment).time() == datetime.time.min
+
+
+def _day_after(moment: datetime.datetime) -> datetime.datetime:
+    local = timezone.localtime(moment)
+    return timezone.make_aware(datetime.datetime.combine(local.date() + datetime.timedelta(days=1), datetime.time.min),
+                               local.tzinfo)
 
 
 def _json_value(value):
@@ -262,7 +279,9 @@ AGGREGATES = {"count": Count("*"), "sum": Sum("amount"), "avg": Avg("amount")}
 
 
 def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = None) -> Q:
-    if node.measure == "count" and node.op == "gte" and node.value <= 1:
+    if node.measure == "count" and node.op in ("gte", "gt") and node.value <= (1 if node.op == "gte" else 0):
+        if node.op == "gt":  # more than 0 times: at least once
+            return Q(Exists(_matching_events(node, now, profile=OuterRef("pk"))))
         if node.value == 0:  # everyone; not Q(), which vanishes inside OR and NOT
             return Q(pk__isnull=False)
         return Q(Exists(_matching_events(node, now, profile=OuterRef("pk"))))
@@ -278,7 +297,12 @@ def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = 
         lasts = per_profile.annotate(m=Max("occurred_at")).filter(m__lt=now - datetime.timedelta(days=node.value))
         return Q(pk__in=lasts.values("profile_id"))
     measured = per_profile.annotate(m=AGGREGATES[node.measure])
-    meets = Q(m=node.value) if node.op == "eq" else ~Q(m=node.value) if node.op == "ne" else Q(**{f"m__{COMPARE[node.op]}": node.value})
+    if node.op == "between":
+        meets = Q(m__gte=node.value[0], m__lte=node.value[1])
+    elif node.op in ("eq", "ne"):
+        meets = Q(m=node.value) if node.op == "eq" else ~Q(m=node.value)
+    else:
+        meets = Q(**{f"m__{COMPARE[node.op]}": node.value})
     # Customers without a matching event have a count (and sum) of 0: they match exactly
     # when 0 meets the comparison. An average of nothing matches nothing.
     if node.measure != "avg" and _compare(0, node.op, node.value):
@@ -287,6 +311,8 @@ def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = 
 
 
 def _compare(left, op: str, right) -> bool:
+    if op == "between":
+        return right[0] <= left <= right[1]
     return {"eq": left == right, "ne": left != right, "gt": left > right, "gte": left >= right,
             "lt": left < right, "lte": left <= right}[op]
 

@@ -92,7 +92,8 @@ def _describe_field(node: FieldCondition) -> str:
         "in": _("%(field)s is one of %(value)s"), "not_in": _("%(field)s is none of %(value)s"),
         "contains": _("%(field)s contains “%(value)s”"), "starts_with": _("%(field)s starts with “%(value)s”"),
         "between": _("%(field)s between %(value)s"), "before": _("%(field)s before %(value)s"),
-        "after": _("%(field)s after %(value)s"),
+        "after": _("%(field)s after %(value)s"), "on_or_before": _("%(field)s on or before %(value)s"),
+        "on_or_after": _("%(field)s on or after %(value)s"),
         "within_last_days": _("%(field)s within the last %(value)s days"),
         "more_than_days_ago": _("%(field)s more than %(value)s days ago"),
         "anniversary_within_days": _("%(field)s anniversary in the next %(value)s days"),
@@ -162,7 +163,9 @@ def _describe_event(node: EventCondition, labels: EventLabels, bare: bool = Fals
         text += f" [{_('amount')} {OPERATOR_LABELS[node.amount[0]]} {node.amount[1]}]"
     if bare:
         return text + _window_text(node.window)
-    if node.measure == "count":
+    if node.measure == "count" and node.op == "between":
+        measured = _("%(event)s %(low)s–%(high)s times") % {"event": text, "low": node.value[0], "high": node.value[1]}
+    elif node.measure == "count":
         measured = _("%(event)s %(op)s %(n)s times") % {"event": text, "op": OPERATOR_LABELS[node.op], "n": node.value}
     elif node.measure == "first_within":
         measured = _("first %(event)s within the last %(n)s days") % {"event": text, "n": node.value}

@@ -359,15 +359,29 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
         if not isinstance(spec, dict) or spec.get("op") not in operators:
             problems.add(f"{path}{measure}", _("Use {\"op\": one of %(ops)s, \"value\": …}.") % {"ops": ", ".join(sorted(operators))})
             return None
-        value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0, maximum=MAX_COUNT)
-                 if measure == "count"
-                 else _number(spec.get("value"), f"{path}{measure}.value", problems))
+        if spec["op"] == "between":
+            value = _count_range(spec.get("value"), f"{path}{measure}.value", problems)
+        else:
+            value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0, maximum=MAX_COUNT)
+                     if measure == "count"
+                     else _number(spec.get("value"), f"{path}{measure}.value", problems))
         return EventCondition(name, measure, spec["op"], value, window, tuple(where), amount)
     days = _whole(data[measure], f"{path}{measure}", problems, minimum=1)
     if window is not None:
         problems.add(f"{path}within", _("first/last conditions carry their own number of days; drop “within”."))
     short = "first_within" if measure == "first_within_days" else "last_before"
     return EventCondition(name, short, "gte", days, None, tuple(where), amount)
+
+
+def _count_range(value, path: str, problems: Problems) -> tuple[int, int] | None:
+    """[from, to] of a count "between", both ends included."""
+    if not isinstance(value, list) or len(value) != 2:
+        problems.add(path, _("“between” takes a list of two values, [from, to]."))
+        return None
+    low, high = (_whole(v, f"{path}[{i}]", problems, minimum=0, maximum=MAX_COUNT) for i, v in enumerate(value))
+    if low is not None and high is not None and low > high:
+        problems.add(path, _("The first number must not be greater than the second."))
+    return (low, high)
 
 
 def _sequence(data: dict, path: str, problems: Problems):

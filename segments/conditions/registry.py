@@ -13,11 +13,12 @@ OPERATORS = {
     TEXT: {"eq", "ne", "in", "not_in", "contains", "starts_with", "is_set", "is_empty"},
     CHOICE: {"eq", "ne", "in", "not_in", "is_set", "is_empty"},
     NUMBER: {"eq", "ne", "gt", "gte", "lt", "lte", "between", "is_set", "is_empty"},
-    DATE: {"before", "after", "between", "within_last_days", "more_than_days_ago", "anniversary_within_days",
-           "is_set", "is_empty"},
-    DATETIME: {"before", "after", "between", "within_last_days", "more_than_days_ago", "is_set", "is_empty"},
+    DATE: {"before", "after", "on_or_before", "on_or_after", "between", "within_last_days", "more_than_days_ago",
+           "anniversary_within_days", "is_set", "is_empty"},
+    DATETIME: {"before", "after", "on_or_before", "on_or_after", "between", "within_last_days", "more_than_days_ago",
+               "is_set", "is_empty"},
 }
-COUNT_OPERATORS = {"gte", "lte", "eq"}
+COUNT_OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte", "between"}
 AMOUNT_OPERATORS = {"eq", "ne", "gt", "gte", "lt", "lte"}
 PROPERTY_OPERATORS = {"eq", "ne", "in", "not_in", "contains", "gt", "gte", "lt", "lte"}
 

@@ -115,6 +115,8 @@ def json_equal(stored, wanted) -> bool:
 
 
 def compare(left, op: str, right) -> bool:
+    if op == "between":
+        return right[0] <= left <= right[1]
     return {"eq": lambda: left == right, "ne": lambda: left != right, "gt": lambda: left > right,
             "gte": lambda: left >= right, "lt": lambda: left < right, "lte": lambda: left <= right}[op]()
 
@@ -205,6 +207,12 @@ class Evaluation:
             return value < wanted
         if op == "after":
             return value > wanted
+        if op == "on_or_after":
+            return value >= wanted
+        if op == "on_or_before":  # a day given for a time takes in the whole day
+            if isinstance(value, datetime.datetime) and wanted.astimezone(display_zone()).time() == datetime.time.min:
+                return value < wanted + datetime.timedelta(days=1)
+            return value <= wanted
         if op == "within_last_days":
             return value >= self.days_ago(kind, wanted)
         if op == "more_than_days_ago":

@@ -103,6 +103,15 @@ CASES = [
     ({"event": "order", "count": {"op": "eq", "value": 0}}, {"梅", "军"}),
     ({"event": "order", "count": {"op": "lte", "value": 1}}, {"梅", "军", "燕"}),
     ({"event": "order", "count": {"op": "eq", "value": 3}}, {"雷"}),
+    ({"event": "order", "count": {"op": "between", "value": [2, 3]}}, {"芳", "雷"}),
+    ({"event": "order", "count": {"op": "between", "value": [0, 1]}}, {"梅", "军", "燕"}),
+    ({"event": "order", "count": {"op": "gt", "value": 1}}, {"芳", "雷"}),
+    ({"event": "order", "count": {"op": "gt", "value": 0}}, {"芳", "雷", "燕"}),
+    ({"event": "order", "count": {"op": "lt", "value": 1}}, {"梅", "军"}),
+    ({"event": "order", "count": {"op": "ne", "value": 1}}, {"芳", "雷", "梅", "军"}),
+    ({"field": "birth_date", "op": "on_or_before", "value": "1980-01-01"}, {"雷"}),
+    ({"field": "birth_date", "op": "before", "value": "1980-01-01"}, set()),
+    ({"field": "birth_date", "op": "on_or_after", "value": "2001-02-03"}, {"燕"}),
     ({"event": "order", "where": [{"property": "category", "op": "eq", "value": "sneakers"}]}, {"芳", "燕"}),
     # The category is read from its own column: the same answers as the JSON, an event
     # without one being "not equal" to any value.

@@ -318,9 +318,9 @@ FIELD_OPERATORS = {
     "text": ["eq", "ne", "in", "not_in", "contains", "starts_with", "is_set", "is_empty"],
     "choice": ["eq", "ne", "in", "not_in", "is_set", "is_empty"],
     "number": ["eq", "ne", "gt", "gte", "lt", "lte", "between", "is_set", "is_empty"],
-    "date": ["before", "after", "between", "within_last_days", "more_than_days_ago", "anniversary_within_days",
+    "date": ["before", "after", "on_or_before", "on_or_after", "between", "within_last_days", "more_than_days_ago", "anniversary_within_days",
              "is_set", "is_empty"],
-    "datetime": ["before", "after", "between", "within_last_days", "more_than_days_ago", "is_set", "is_empty"],
+    "datetime": ["before", "after", "on_or_before", "on_or_after", "between", "within_last_days", "more_than_days_ago", "is_set", "is_empty"],
 }
 FIELD_KINDS = {
     "city": "text", "occupation": "text", "email": "text", "traits.nickname": "text",
@@ -401,7 +401,9 @@ def random_event(rng: random.Random) -> dict:
         return {**random_step(rng, window=False), measure: rng.choice([1, 5, 30, 100, 365])}
     node = random_step(rng)
     if measure == "count":
-        node["count"] = {"op": rng.choice(["gte", "lte", "eq"]), "value": rng.choice([0, 1, 2, 3])}
+        op = rng.choice(["gte", "gt", "lte", "lt", "eq", "ne", "between"])
+        value = sorted(rng.sample([0, 1, 2, 3], 2)) if op == "between" else rng.choice([0, 1, 2, 3])
+        node["count"] = {"op": op, "value": value}
     else:
         node[measure] = {"op": rng.choice(["eq", "ne", "gt", "gte", "lt", "lte"]),
                          "value": rng.choice([0, 400, 1000, 1200, 3600])}

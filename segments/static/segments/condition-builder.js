@@ -316,8 +316,21 @@
         const compared = node[measure] || { op: "gte", value: 1 };
         const update = (change) => { node[measure] = Object.assign({}, compared, node[measure], change); builder.changed(); };
         const operators = builder.options.operators[measure === "count" ? "count" : "amount"];
-        head.append(select(Object.entries(operators), compared.op, (op) => update({ op }), measure));
-        head.append(scalarInput(builder, "number", [], compared.value, (value) => update({ value }), measure));
+        head.append(select(Object.entries(operators), compared.op, (op) => {
+          // "between" counts take [from, to]; the other comparisons one number
+          const value = op === "between" ? (Array.isArray(compared.value) ? compared.value : [compared.value, ""])
+            : (Array.isArray(compared.value) ? compared.value[0] : compared.value);
+          update({ op, value }); builder.refresh();
+        }, measure));
+        if (compared.op === "between") {
+          const range = Array.isArray(compared.value) ? compared.value.slice() : ["", ""];
+          [0, 1].forEach((i) => {
+            if (i) head.append(" – ");
+            head.append(scalarInput(builder, "number", [], range[i], (value) => { range[i] = value; update({ value: range.slice() }); }, measure));
+          });
+        } else {
+          head.append(scalarInput(builder, "number", [], compared.value, (value) => update({ value }), measure));
+        }
         if (measure === "count") head.append(" " + T.times);
       }
     }
