@@ -8,6 +8,7 @@ from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Substr
 from django.db.models.lookups import In
+from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
 from consent.models import Purpose
@@ -26,6 +27,7 @@ from .nodes import (
     SegmentCondition,
     SequenceCondition,
     TagCondition,
+    Window,
 )
 
 COMPARE = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
@@ -241,10 +243,10 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
         events = events.filter(profile_id=profile)
     window = node.window if use_window else None
     if window is not None:
-        if window.days is not None:
-            events = events.filter(occurred_at__gte=now - datetime.timedelta(days=window.days))
-        else:
-            events = events.filter(occurred_at__gte=window.start, occurred_at__lt=window.end)
+        start, end = window_bounds(window, now)
+        events = events.filter(occurred_at__gte=start)
+        if end is not None:
+            events = events.filter(occurred_at__lt=end)
     for index, item in enumerate(node.where):
         textual = item.op in ("eq", "ne", "in", "not_in", "contains")
         key = event_property_path(item.property, item.value if textual else None)
@@ -271,6 +273,32 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
         op, value = node.amount
         events = events.exclude(amount=value) if op == "ne" else events.filter(**{f"amount__{COMPARE[op]}": value})
     return events
+
+
+def window_bounds(window: Window, now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime | None]:
+    """[start, end) of a window at `now`; end None: up to now. Calendar periods begin at
+    midnight in the display time zone (Asia/Shanghai by default), weeks on Monday."""
+    if window.amount is not None:
+        if window.unit == "months":
+            return now - relativedelta(months=window.amount), None
+        return now - datetime.timedelta(**{window.unit: window.amount}), None
+    if not window.period:
+        return window.start, window.end
+    today = timezone.localtime(now).date()
+    monday = today - datetime.timedelta(days=today.weekday())
+    first = today.replace(day=1)
+    start, end = {
+        "today": (today, today + datetime.timedelta(days=1)),
+        "yesterday": (today - datetime.timedelta(days=1), today),
+        "this_week": (monday, monday + datetime.timedelta(days=7)),
+        "last_week": (monday - datetime.timedelta(days=7), monday),
+        "this_month": (first, first + relativedelta(months=1)),
+        "last_month": (first - relativedelta(months=1), first),
+        "this_year": (today.replace(month=1, day=1), today.replace(year=today.year + 1, month=1, day=1)),
+    }[window.period]
+    zone = timezone.get_current_timezone()
+    return (timezone.make_aware(datetime.datetime.combine(start, datetime.time.min), zone),
+            timezone.make_aware(datetime.datetime.combine(end, datetime.time.min), zone))
 
 
 # COUNT(*), not COUNT(id): the (name, occurred_at) index covers profile_id, so counts

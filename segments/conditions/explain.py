@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Avg, Count, Max, Min, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from consent.models import Purpose
 from profiles.event_labels import EventLabels
@@ -145,11 +146,20 @@ def _category_label(code_or_id: str) -> str:
 def _window_text(window: Window | None) -> str:
     if window is None:
         return ""
-    if window.days is not None:
-        return _(" in the last %(days)s days") % {"days": window.days}
+    if window.amount is not None:
+        return {"minutes": _(" in the last %(n)s minutes"), "hours": _(" in the last %(n)s hours"),
+                "days": _(" in the last %(days)s days"), "weeks": _(" in the last %(n)s weeks"),
+                "months": _(" in the last %(n)s months")}[window.unit] % {"n": window.amount, "days": window.amount}
+    if window.period:
+        return " " + str(PERIOD_LABELS[window.period])
     return _(" between %(start)s and %(end)s") % {"start": f"{window.start:%Y-%m-%d}", "end": f"{window.end:%Y-%m-%d}"}
 
 
+PERIOD_LABELS = {
+    "today": _lazy("today"), "yesterday": _lazy("yesterday"), "this_week": _lazy("this week"),
+    "last_week": _lazy("last week"), "this_month": _lazy("this month"), "last_month": _lazy("last month"),
+    "this_year": _lazy("this year"),
+}
 PROPERTY_OPERATOR_LABELS = {"in": "∈", "not_in": "∉", "contains": "∋"}
 
 

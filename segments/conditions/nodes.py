@@ -45,9 +45,13 @@ class PropertyFilter:
 
 @dataclass(frozen=True)
 class Window:
-    """Relative (the last `days` days) or absolute [start, end)."""
+    """Rolling (the last `amount` `unit`s: minutes, hours, days, weeks or months), a
+    calendar `period` in the display time zone (today, yesterday, this_week, last_week,
+    this_month, last_month, this_year), or absolute [start, end)."""
 
-    days: int | None = None
+    amount: int | None = None
+    unit: str = "days"
+    period: str = ""
     start: datetime.datetime | None = None
     end: datetime.datetime | None = None
 

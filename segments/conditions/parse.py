@@ -301,17 +301,35 @@ def _tag(data: dict, path: str, problems: Problems):
     return TagCondition(op, tags=tuple(slugs), weight=weight)
 
 
+# A rolling window's unit → its largest amount (a century, as for days).
+WINDOW_UNITS = {"minutes": MAX_DAYS * 1440, "hours": MAX_DAYS * 24, "days": MAX_DAYS, "weeks": MAX_DAYS // 7,
+                "months": MAX_DAYS // 30}
+PERIODS = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year")
+
+
 def _window(data, path: str, problems: Problems) -> Window | None:
     if data is None:
         return None
-    if isinstance(data, dict) and "days" in data:
-        return Window(days=_whole(data["days"], f"{path}.days", problems, minimum=1))
+    if isinstance(data, dict) and len(data) > 1:
+        problems.add(path, _("A window is one of: the last N minutes, hours, days, weeks or months, a calendar "
+                             "period, or between two dates."))
+        return None
+    unit = next((unit for unit in WINDOW_UNITS if isinstance(data, dict) and unit in data), None)
+    if unit:
+        return Window(amount=_whole(data[unit], f"{path}.{unit}", problems, minimum=1, maximum=WINDOW_UNITS[unit]),
+                      unit=unit)
+    if isinstance(data, dict) and "period" in data:
+        if data["period"] not in PERIODS:
+            problems.add(f"{path}.period", _("A period is one of: %(periods)s.") % {"periods": ", ".join(PERIODS)})
+            return None
+        return Window(period=data["period"])
     if isinstance(data, dict) and isinstance(data.get("between"), list) and len(data["between"]) == 2:
         start, end = (_moment(v, f"{path}.between[{i}]", problems, as_datetime=True) for i, v in enumerate(data["between"]))
         if start and end and start >= end:
             problems.add(path, _("The window must start before it ends."))
         return Window(start=start, end=end)
-    problems.add(path, _("A window is {\"days\": 30} or {\"between\": [\"2026-01-01\", \"2026-02-01\"]}."))
+    problems.add(path, _("A window is {\"days\": 30} (or minutes, hours, weeks, months), {\"period\": "
+                         "\"this_month\"} or {\"between\": [\"2026-01-01\", \"2026-02-01\"]}."))
     return None
 
 

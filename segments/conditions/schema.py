@@ -15,7 +15,9 @@ _STRING = {"type": "string"}
 _WHOLE = {"type": "integer"}
 _COMPARISON = {"type": "object", "properties": {"op": _STRING, "value": {}}, "required": ["op"],
                "additionalProperties": False}
-_WINDOW = {"type": "object", "properties": {"days": {}, "between": {"type": "array"}}, "additionalProperties": False}
+_WINDOW = {"type": "object", "properties": {"minutes": {}, "hours": {}, "days": {}, "weeks": {}, "months": {},
+                                            "period": _STRING, "between": {"type": "array"}},
+           "additionalProperties": False}
 _FILTER = {"type": "object", "properties": {"property": _STRING, "op": _STRING, "value": {}},
            "required": ["property", "op"], "additionalProperties": False}
 _STEP_KEYS = {"event": _STRING, "where": {"type": "array", "items": _FILTER}, "amount": _COMPARISON,

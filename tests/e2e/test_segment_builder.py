@@ -78,7 +78,7 @@ def test_staff_build_shanghai_women_sneakers_two_orders_and_save_it(page, live_s
     page.click("[data-path=''] > .cb-adders [data-add=event]")
     pick(page, "下单")
     page.fill("[data-path='all[3].'] input[data-key=count]", "2")
-    page.select_option("[data-path='all[3].'] select[data-key=within]", "days")
+    page.select_option("[data-path='all[3].'] select[data-key=within]", "rolling")
     wait_for_count(page, 2)
     assert page.input_value("[data-path='all[3].'] [data-key=within] input") == "30"
     sample = page.inner_text(".cb-sample tbody")

@@ -6,6 +6,7 @@ segments/conditions (registry, nodes and parse docstrings, DESIGN.md §4, issue 
 Where it and the compiled SQL disagree, one of them misreads the documented meaning."""
 from __future__ import annotations
 
+import calendar
 import datetime
 import zoneinfo
 from dataclasses import dataclass, field
@@ -280,10 +281,39 @@ class Evaluation:
     def in_window(self, event: EventRow, window: dict | None) -> bool:
         if window is None:
             return True
-        if "days" in window:
-            return event.occurred_at >= self.now - datetime.timedelta(days=window["days"])
+        for unit in ("minutes", "hours", "days", "weeks"):
+            if unit in window:
+                return event.occurred_at >= self.now - datetime.timedelta(**{unit: window[unit]})
+        if "months" in window:  # the same day of the month N months back (the month's last day if shorter)
+            month = self.now.month - 1 - window["months"]
+            year, month = self.now.year + month // 12, month % 12 + 1
+            day = min(self.now.day, calendar.monthrange(year, month)[1])
+            return event.occurred_at >= self.now.replace(year=year, month=month, day=day)
+        if "period" in window:
+            start, end = self.period(window["period"])
+            return start <= event.occurred_at < end
         start, end = (moment(text, as_datetime=True) for text in window["between"])
         return start <= event.occurred_at < end
+
+    def period(self, name: str) -> tuple[datetime.datetime, datetime.datetime]:
+        """A calendar period's [start, end) at display-zone midnights (weeks from Monday)."""
+        today = self.now.astimezone(display_zone()).date()
+        day = datetime.timedelta(days=1)
+        if name in ("today", "yesterday"):
+            first = today if name == "today" else today - day
+            last = first + day
+        elif name in ("this_week", "last_week"):
+            first = today - today.weekday() * day - (7 * day if name == "last_week" else 0 * day)
+            last = first + 7 * day
+        elif name == "this_year":
+            first, last = datetime.date(today.year, 1, 1), datetime.date(today.year + 1, 1, 1)
+        else:
+            first = today.replace(day=1)
+            if name == "last_month":
+                first = (first - day).replace(day=1)
+            last = (first + 32 * day).replace(day=1)
+        midnight = lambda d: datetime.datetime.combine(d, datetime.time.min, tzinfo=display_zone())  # noqa: E731
+        return midnight(first), midnight(last)
 
     @staticmethod
     def property_matches(properties: dict, item: dict) -> bool:

@@ -109,6 +109,10 @@ CASES = [
     ({"event": "order", "count": {"op": "gt", "value": 0}}, {"芳", "雷", "燕"}),
     ({"event": "order", "count": {"op": "lt", "value": 1}}, {"梅", "军"}),
     ({"event": "order", "count": {"op": "ne", "value": 1}}, {"芳", "雷", "梅", "军"}),
+    ({"event": "order", "within": {"weeks": 2}}, {"芳"}),
+    ({"event": "order", "within": {"hours": 100}}, {"芳"}),
+    ({"event": "order", "within": {"months": 1}}, {"芳", "燕"}),
+    ({"event": "order", "within": {"minutes": 60}}, set()),
     ({"field": "birth_date", "op": "on_or_before", "value": "1980-01-01"}, {"雷"}),
     ({"field": "birth_date", "op": "before", "value": "1980-01-01"}, set()),
     ({"field": "birth_date", "op": "on_or_after", "value": "2001-02-03"}, {"燕"}),
@@ -281,3 +285,24 @@ def test_a_tag_name_several_tags_share_is_refused_with_their_slugs(people):
     with pytest.raises(ValidationError) as error:
         parse({"tag": "贵宾", "op": "has"})
     assert any("vip, vip-2" in message for message in error.value.messages), error.value.messages
+
+
+@pytest.mark.parametrize("period, expected", [
+    ("today", {"today"}), ("yesterday", {"late last night"}), ("this_week", {"today", "late last night", "monday"}),
+    ("last_week", {"last sunday"}), ("this_month", {"today", "late last night", "monday"}),
+    ("last_month", {"last sunday", "november"}), ("this_year", {"today", "late last night", "monday", "last sunday", "november"}),
+])
+def test_calendar_periods_begin_at_midnight_in_shanghai(period, expected):
+    """Now: Saturday 2026-12-05 10:00 in Shanghai (02:00 UTC). The order "late last night"
+    is on Friday 23:30 Shanghai time: yesterday there, though today in UTC."""
+    shanghai = datetime.timezone(datetime.timedelta(hours=8))
+    now = datetime.datetime(2026, 12, 5, 10, 0, tzinfo=shanghai)
+    times = {"today": (5, 0, 30), "late last night": (4, 23, 30), "monday": (1, 9, 0), "last sunday": (29, 12, 0),
+             "november": (2, 12, 0), "last year": (31, 12, 0)}
+    for name, (day, hour, minute) in times.items():
+        month = 12 if name not in ("last sunday", "november") else 11
+        year = 2025 if name == "last year" else 2026
+        EventFactory(profile=ProfileFactory(name=name), name="order",
+                     occurred_at=datetime.datetime(year, month, day, hour, minute, tzinfo=shanghai))
+    q = compile_condition(parse({"event": "order", "within": {"period": period}}), now)
+    assert set(Profile.objects.filter(q).values_list("name", flat=True)) == expected

@@ -387,7 +387,10 @@ def random_step(rng: random.Random, window: bool = True) -> dict:
     step = {"event": rng.choice(["order", "product_view", "account_open_start", "account_open_complete", "page_view"])}
     if window and rng.random() < 0.5:
         step["within"] = rng.choice([{"days": 7}, {"days": 30}, {"days": 90}, {"days": 365},
-                                     {"between": ["2026-01-01", "2026-05-20T08:00:00"]}])
+                                     {"between": ["2026-01-01", "2026-05-20T08:00:00"]},
+                                     {"minutes": 90}, {"hours": 36}, {"weeks": 2}, {"months": 1}, {"months": 7},
+                                     {"period": rng.choice(["today", "yesterday", "this_week", "last_week",
+                                                            "this_month", "last_month", "this_year"])}])
     if where := random_filters(rng):
         step["where"] = where
     if rng.random() < 0.2:

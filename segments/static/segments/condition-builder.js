@@ -369,18 +369,38 @@
     return [el("div", { class: "cb-event" }, rows)];
   }
 
+  const WINDOW_UNITS = ["minutes", "hours", "days", "weeks", "months"];
+  const PERIODS = ["today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year"];
+
+  /* When an event happened: at any time, in the last N minutes … months (rolling), in a
+   * calendar period (today, this month …, at midnight in the display time zone), or between dates. */
   function windowEditor(builder, node) {
     const T = builder.text;
     const within = node.within;
-    const mode = within === undefined ? "any" : isObject(within) && "days" in within ? "days" : "between";
+    const unit = isObject(within) ? WINDOW_UNITS.find((u) => u in within) : undefined;
+    const mode = within === undefined ? "any" : unit ? "rolling" : isObject(within) && "period" in within ? "period" : "between";
     const row = el("div", { class: "cb-row", "data-key": "within" }, [select(
-      [["any", T.window_any], ["days", T.window_days], ["between", T.window_between]], mode, (next) => {
+      [["any", T.window_any], ["rolling", T.window_rolling], ["period", T.window_period], ["between", T.window_between]],
+      mode, (next) => {
         if (next === "any") delete node.within;
-        else node.within = next === "days" ? { days: 30 } : { between: ["", ""] };
+        else node.within = next === "rolling" ? { days: 30 } : next === "period" ? { period: "this_month" } : { between: ["", ""] };
         builder.refresh();
       }, "within")]);
-    if (mode === "days") {
-      row.append(daysInput(within.days, (days) => { within.days = days; builder.changed(); }, "within", T));
+    if (mode === "rolling") {
+      const amount = el("input", { type: "number", min: 1, step: 1, class: "cb-number", "data-key": "within", value: within[unit] ?? "" });
+      amount.addEventListener("input", () => {
+        const number = Number(amount.value);
+        within[unit] = amount.value !== "" && Number.isInteger(number) ? number : amount.value;
+        builder.changed();
+      });
+      row.append(amount, " ", select(WINDOW_UNITS.map((u) => [u, T["unit_" + u]]), unit, (next) => {
+        node.within = { [next]: within[unit] };
+        builder.refresh();
+      }, "within_unit"));
+    } else if (mode === "period") {
+      row.append(select(PERIODS.map((p) => [p, T["period_" + p]]), within.period, (period) => {
+        within.period = period; builder.changed();
+      }, "within_period"));
     } else if (mode === "between") {
       const range = Array.isArray(within.between) ? within.between : ["", ""];
       const part = (i) => scalarInput(builder, "datetime", [], range[i], (value) => {
