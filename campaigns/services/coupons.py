@@ -21,7 +21,7 @@ from ..models import Coupon, CouponPool
 MAX_BYTES = 20 * 1024 * 1024
 CODE_LENGTH = Coupon._meta.get_field("code").max_length
 CHUNK = 5000
-PG_CHUNK = 50_000
+PG_CHUNK = 50_000  # codes per statement where the database takes them in one (PostgreSQL, SQLite)
 
 # Generated codes: no 0/O, 1/I/L, which customers mistype when they read a code aloud or
 # copy it from a picture. 31 characters; 248 = 8 × 31 byte values map onto them evenly.
@@ -129,14 +129,20 @@ def random_codes(n: int, *, length: int, prefix: str = "") -> list[str]:
 
 def _insert(pool: CouponPool, codes) -> None:
     """INSERT the codes not in the pool yet, in chunks; on PostgreSQL each chunk is one
-    array parameter unnested by the server (no per-row parameters to bind)."""
+    array parameter unnested by the server (no per-row parameters to bind), on SQLite one
+    prepared INSERT OR IGNORE run over the chunk."""
     codes = list(codes)
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(Coupon._meta.db_table)
+    table = connection.ops.quote_name(Coupon._meta.db_table)
+    if connection.vendor in ("postgresql", "sqlite"):
         with connection.cursor() as cursor:
             for start in range(0, len(codes), PG_CHUNK):
-                cursor.execute(f"INSERT INTO {table} (pool_id, code) SELECT %s, unnest(%s::text[]) "
-                               f"ON CONFLICT (pool_id, code) DO NOTHING", [pool.pk, codes[start:start + PG_CHUNK]])
+                chunk = codes[start:start + PG_CHUNK]
+                if connection.vendor == "postgresql":
+                    cursor.execute(f"INSERT INTO {table} (pool_id, code) SELECT %s, unnest(%s::text[]) "
+                                   f"ON CONFLICT (pool_id, code) DO NOTHING", [pool.pk, chunk])
+                else:
+                    cursor.executemany(f"INSERT OR IGNORE INTO {table} (pool_id, code) VALUES (%s, %s)",
+                                       [(pool.pk, code) for code in chunk])
         return
     for start in range(0, len(codes), CHUNK):
         Coupon.objects.bulk_create([Coupon(pool=pool, code=code) for code in codes[start:start + CHUNK]],
