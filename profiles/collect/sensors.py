@@ -297,6 +297,8 @@ def _cors(request: HttpRequest, response: HttpResponse, preflight: bool = False)
             response["Access-Control-Allow-Headers"] = request.headers.get(
                 "Access-Control-Request-Headers", "Content-Type")[:200]
             response["Access-Control-Max-Age"] = "86400"
+            if request.headers.get("Access-Control-Request-Private-Network") == "true":
+                response["Access-Control-Allow-Private-Network"] = "true"  # Chrome: a public page, a CDP on an intranet
     return response
 
 

@@ -169,6 +169,10 @@ def test_the_preflight_is_answered(client, shop):
                               HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST")
 
     assert response.status_code == 204 and "POST" in response["Access-Control-Allow-Methods"]
+    assert "Access-Control-Allow-Private-Network" not in response
+    intranet = client.options(URL, HTTP_ORIGIN="https://shop.example.cn", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+                              HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK="true")
+    assert intranet["Access-Control-Allow-Private-Network"] == "true"
 
 
 def test_the_batch_sender_posts_a_data_list_of_several_events(client, shop):
