@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import zlib
 
 from django.core.cache import cache
@@ -170,7 +171,7 @@ def _body(request: HttpRequest) -> dict:
         raise Failure(400, "unsupported_encoding", _("Content-Encoding “%(encoding)s” is not supported; send gzip "
                                                      "or plain JSON.") % {"encoding": encoding[:20]})
     try:
-        body = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant)
+        body = json.loads(data.decode("utf-8"), parse_constant=_refuse_constant, parse_float=_finite)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         raise Failure(400, "invalid_json", _("The body is not valid JSON: %(error)s") % {"error": str(error)[:200]}) \
             from None
@@ -195,6 +196,13 @@ def _gunzip(data: bytes, limit: int, too_large: Failure) -> bytes:
 
 def _refuse_constant(name: str):
     raise ValueError(_("%(value)s is not a number JSON allows.") % {"value": name})
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400: no database stores infinity
+        _refuse_constant(text[:40])
+    return value
 
 
 def _error(status: int, code: str, message: str) -> JsonResponse:

@@ -47,7 +47,7 @@ class Refused(ValueError):
 
 
 def message_size(raw) -> int:
-    return len(json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str).encode())
+    return len(json.dumps(raw, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8", "surrogatepass"))
 
 
 def message_build(raw, *, type_: str | None, received_at: datetime.datetime, batch_sent_at=None,

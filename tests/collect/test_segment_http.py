@@ -365,3 +365,40 @@ def test_a_batch_takes_a_bounded_number_of_queries(client, shop, django_assert_m
         assert send(client, "batch", {"batch": batch}, key).status_code == 200
 
     assert stored().count() == size + 1
+
+
+@pytest.mark.parametrize("message", [
+    {"type": "track", "event": {"a": 1}, "anonymousId": "x"},
+    {"type": "track", "event": "e", "anonymousId": ["x"]},
+    {"type": "track", "event": "e", "anonymousId": "x", "properties": [1, 2], "context": "nope"},
+    {"type": "track", "event": "e", "anonymousId": "x", "timestamp": 1733400000},
+    {"type": "track", "event": "e", "anonymousId": "x", "timestamp": "yesterday", "sentAt": "now"},
+    {"type": "track", "event": "e", "anonymousId": "x", "timestamp": "0001-01-01T00:00:00Z",
+     "sentAt": "9999-12-31T23:59:59Z"},
+    {"type": "track", "event": "e", "userId": "u" * 5000},
+    {"type": "track", "event": "e" * 5000, "userId": 42, "messageId": 7},
+    {"type": "identify", "userId": "U1", "traits": {"birthday": "not a date", "phone": "12", "email": "nope"}},
+    {"type": "track", "event": "Order Completed", "userId": "U1", "properties": {"total": "lots"}},
+    {"type": "track", "event": "Order Completed", "userId": "U1", "properties": {"total": 1e15}},
+    {"type": "track", "event": "Order Completed", "userId": "U1", "properties": {"total": True, "products": "x"}},
+    {"type": "alias", "previousId": None, "userId": None},
+    {"type": "group", "anonymousId": "x", "groupId": {"id": 1}},
+    {"type": "page", "anonymousId": "x", "properties": {"path": ["/"]}, "name": 3},
+    {"type": "track", "event": "领取优惠券", "anonymousId": "访客", "properties": {"n": 10 ** 30}},
+    {"type": "track", "event": "e", "anonymousId": "x", "properties": {"x": "\ud800"}},
+])
+def test_odd_messages_are_taken_or_rejected_never_a_server_error(client, shop, message):
+    _source, key = shop
+
+    response = send(client, "batch", {"batch": [message]}, key)
+
+    assert response.status_code == 200
+    assert CollectLog.objects.count() == 1
+
+
+def test_infinite_numbers_are_400(client, shop):
+    _source, key = shop
+
+    response = send(client, "batch", None, key, raw=b'{"batch": [{"type": "track", "properties": {"n": 1e400}}]}')
+
+    assert response.status_code == 400
