@@ -56,6 +56,7 @@ MAX_REQUEST_BYTES = 2 * 1024 * 1024  # the encoded request (form body or query s
 MAX_DECODED_BYTES = 8 * 1024 * 1024  # JSON after base64 and gunzip: the gzip-bomb cap
 MAX_EVENTS = 1_000  # per request; the SDKs send 50 (app, Python batch) to 100 (Python async)
 MAX_EVENT_BYTES = 64 * 1024  # one event's JSON; a larger one is rejected on its own
+MAX_DEPTH = 20  # lists and objects within each other: [ {event {properties {…}}}] is 3
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
@@ -217,9 +218,24 @@ def decode_value(value: str, gzip_flag: str = "", crc: str | None = None):
         raise Refused(413, "too_large", _("The data is larger than %(size)s MB once decoded.") % {
             "size": MAX_DECODED_BYTES // (1024 * 1024)})
     try:
-        return json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        value = json.loads(payload.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise Refused(400, "bad_json", _("The decoded data is not JSON in UTF-8.")) from None
+    if _depth(value) > MAX_DEPTH:
+        raise Refused(400, "too_deep", _("The data is nested more than %(n)s levels deep.") % {"n": MAX_DEPTH})
+    return value
+
+
+def _depth(value) -> int:
+    """How deeply lists and objects nest (iteratively: a hostile payload cannot exhaust the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth <= MAX_DEPTH:
+                stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _base64(text: str) -> bytes:

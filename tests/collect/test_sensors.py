@@ -410,6 +410,8 @@ def test_the_refusal_is_in_the_readers_language(client, shop):
     ("gzip=1&data=" + uri_component(base64.b64encode(gzip.compress(b'{"type":"track"}')[:-12]).decode()), "bad_gzip"),
     ("data=" + base64.b64encode("{\"type\": \"track\", \"event\": \"\xe9\"}".encode("latin-1")).decode(), "bad_json"),
     ("project=default", "no_data"),
+    ("data=" + base64.b64encode(b"[" * 100_000 + b"]" * 100_000).decode(), "bad_json"),  # beyond the parser's stack
+    ("data=" + base64.b64encode(b'{"a":' * 50 + b"1" + b"}" * 50).decode(), "too_deep"),
 ])
 def test_unreadable_requests_are_400_logged_for_the_source_and_store_nothing(client, shop, body, code):
     source, key = shop
