@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
@@ -181,6 +182,9 @@ def builder_text() -> dict[str, str]:
         "measure_sum": _("total amount"), "measure_avg": _("average amount"),
         "times": _("times"),
         "window_any": _("at any time"), "window_days": _("in the last N days"), "window_between": _("between dates"),
+        "time_of_day": _("at a time of day"), "days_of_week": _("on days of the week"),
+        "add_time_of_day": _("+ Time of day"), "add_days_of_week": _("+ Days of the week"),
+        **{f"weekday_{day}": str(name) for day, name in enumerate(WEEKDAYS.values(), start=1)},
         "window_rolling": _("in the last …"), "window_period": _("in the calendar period"),
         "unit_minutes": _("minutes"), "unit_hours": _("hours"), "unit_days": _("days"), "unit_weeks": _("weeks"),
         "unit_months": _("months"),

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
-from django.db.models.functions import Substr
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, Substr
 from django.db.models.lookups import In
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
@@ -272,6 +272,26 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
     if node.amount is not None:
         op, value = node.amount
         events = events.exclude(amount=value) if op == "ne" else events.filter(**{f"amount__{COMPARE[op]}": value})
+    if node.time_of_day is not None or node.days_of_week:
+        events = _at_local_times(events, node)
+    return events
+
+
+def _at_local_times(events, node: EventCondition):
+    """Events at the node's time of day and on its days of the week, on the clock of the
+    display time zone (an order at 21:00 Beijing time is "after 20:00", whatever UTC says)."""
+    zone = timezone.get_current_timezone()
+    if node.time_of_day is not None:
+        start, end = node.time_of_day
+        events = events.alias(local_minute=ExtractHour("occurred_at", tzinfo=zone) * 60
+                              + ExtractMinute("occurred_at", tzinfo=zone))
+        if start < end:
+            events = events.filter(local_minute__gte=start, local_minute__lt=end)
+        else:  # past midnight: 22:00–06:00
+            events = events.filter(Q(local_minute__gte=start) | Q(local_minute__lt=end))
+    if node.days_of_week:
+        events = events.alias(local_weekday=ExtractIsoWeekDay("occurred_at", tzinfo=zone)).filter(
+            local_weekday__in=list(node.days_of_week))
     return events
 
 

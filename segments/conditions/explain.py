@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Avg, Count, Max, Min, Sum
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -171,6 +172,11 @@ def _describe_event(node: EventCondition, labels: EventLabels, bare: bool = Fals
                  f"{labels.value(item.property, item.value, node.event)}]")
     if node.amount:
         text += f" [{_('amount')} {OPERATOR_LABELS[node.amount[0]]} {node.amount[1]}]"
+    if node.time_of_day:
+        start, end = node.time_of_day
+        text += f" [{start // 60:02d}:{start % 60:02d}–{end // 60:02d}:{end % 60:02d}]"
+    if node.days_of_week:
+        text += f" [{'、'.join(str(WEEKDAYS[day - 1]) for day in node.days_of_week)}]"
     if bare:
         return text + _window_text(node.window)
     if node.measure == "count" and node.op == "between":

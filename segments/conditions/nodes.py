@@ -69,6 +69,10 @@ class EventCondition:
     window: Window | None = None
     where: tuple[PropertyFilter, ...] = field(default_factory=tuple)
     amount: tuple[str, Decimal] | None = None  # (op, value) on each event's amount
+    # Local time of day [from, to) in minutes after midnight (from > to wraps past midnight),
+    # and ISO days of the week (1 = Monday), in the display time zone.
+    time_of_day: tuple[int, int] | None = None
+    days_of_week: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

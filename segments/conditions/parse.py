@@ -363,8 +363,10 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
         else:
             amount = (spec["op"], _number(spec.get("value"), f"{path}amount.value", problems))
     window = _window(data.get("within"), f"{path}within", problems) if "within" in data else None
+    when = {"time_of_day": _time_of_day(data.get("time_of_day"), f"{path}time_of_day", problems),
+            "days_of_week": _days_of_week(data.get("days_of_week", []), f"{path}days_of_week", problems)}
     if in_sequence:
-        return EventCondition(name, window=window, where=tuple(where), amount=amount)
+        return EventCondition(name, window=window, where=tuple(where), amount=amount, **when)
 
     measures = [key for key in ("count", "first_within_days", "last_more_than_days_ago", "sum", "avg") if key in data]
     if len(measures) > 1:
@@ -383,12 +385,39 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
             value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0, maximum=MAX_COUNT)
                      if measure == "count"
                      else _number(spec.get("value"), f"{path}{measure}.value", problems))
-        return EventCondition(name, measure, spec["op"], value, window, tuple(where), amount)
+        return EventCondition(name, measure, spec["op"], value, window, tuple(where), amount, **when)
     days = _whole(data[measure], f"{path}{measure}", problems, minimum=1)
     if window is not None:
         problems.add(f"{path}within", _("first/last conditions carry their own number of days; drop “within”."))
     short = "first_within" if measure == "first_within_days" else "last_before"
-    return EventCondition(name, short, "gte", days, None, tuple(where), amount)
+    return EventCondition(name, short, "gte", days, None, tuple(where), amount, **when)
+
+
+def _time_of_day(data, path: str, problems: Problems) -> tuple[int, int] | None:
+    """{"from": "20:00", "to": "24:00"} → minutes after midnight [from, to); "22:00"–"06:00"
+    wraps past midnight."""
+    if data is None:
+        return None
+    bounds = []
+    for key in ("from", "to"):
+        text = data[key]
+        hours, _sep, minutes = text.partition(":")
+        if not (hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+                and 0 <= int(hours) * 60 + int(minutes) <= 24 * 60 and int(minutes) < 60):
+            problems.add(f"{path}.{key}", _("“%(value)s” is not a time like 20:00 (00:00 to 24:00).") % {"value": text})
+            return None
+        bounds.append(int(hours) * 60 + int(minutes))
+    if bounds[0] == bounds[1]:
+        problems.add(path, _("The time of day must not start and end at the same time."))
+        return None
+    return bounds[0], bounds[1]
+
+
+def _days_of_week(days, path: str, problems: Problems) -> tuple[int, ...]:
+    for i, day in enumerate(days):
+        if isinstance(day, bool) or not 1 <= day <= 7:
+            problems.add(f"{path}[{i}]", _("Days of the week are 1 (Monday) to 7 (Sunday)."))
+    return tuple(sorted(set(days)))
 
 
 def _count_range(value, path: str, problems: Problems) -> tuple[int, int] | None:

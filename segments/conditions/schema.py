@@ -20,8 +20,11 @@ _WINDOW = {"type": "object", "properties": {"minutes": {}, "hours": {}, "days": 
            "additionalProperties": False}
 _FILTER = {"type": "object", "properties": {"property": _STRING, "op": _STRING, "value": {}},
            "required": ["property", "op"], "additionalProperties": False}
+_TIME_OF_DAY = {"type": "object", "properties": {"from": _STRING, "to": _STRING}, "required": ["from", "to"],
+                "additionalProperties": False}
 _STEP_KEYS = {"event": _STRING, "where": {"type": "array", "items": _FILTER}, "amount": _COMPARISON,
-              "within": _WINDOW}
+              "within": _WINDOW, "time_of_day": _TIME_OF_DAY,
+              "days_of_week": {"type": "array", "items": {"type": "integer"}, "minItems": 1}}
 _GROUP = {"type": "array", "minItems": 1}
 
 # The key that names a node's kind → the keys that node may carry (and their shapes).

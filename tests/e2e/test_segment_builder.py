@@ -229,3 +229,36 @@ def test_every_shape_of_the_language_loads_and_saves_unchanged(page, live_server
     page.wait_for_url(f"{live_server.url}/admin/segments/segment/")
     segment.refresh_from_db()
     assert segment.definition == EVERY_SHAPE
+
+
+def test_staff_ask_for_orders_placed_after_20_00_on_the_beijing_clock(page, live_server, admin_login):
+    """喜欢在晚上8点后下单: the time of day is read on the display time zone's clock."""
+    import datetime
+
+    from tests.factories import EventFactory
+
+    shanghai = datetime.timezone(datetime.timedelta(hours=8))
+    yesterday = (datetime.datetime.now(shanghai) - datetime.timedelta(days=1)).date()
+    for name, hour in (("夜猫子", 21), ("深夜", 23), ("上班族", 10)):
+        EventFactory(profile=ProfileFactory(name=name), name="order",
+                     occurred_at=datetime.datetime.combine(yesterday, datetime.time(hour, 30), tzinfo=shanghai))
+    log_in(page, live_server, *admin_login)
+
+    page.goto(f"{live_server.url}/admin/segments/segment/add/")
+    page.fill("#id_name", "晚上8点后下单")
+    page.fill("#id_slug", "evening-buyers")
+    page.wait_for_selector(".cb-preview .cb-status")
+    page.click(".cb-tree [data-add=event]")
+    pick(page, "下单")
+    wait_for_count(page, 3)
+    page.click("[data-path='all[0].'] [data-add=time_of_day]")
+    assert "时段" in page.inner_text("[data-path='all[0].'] [data-key=time_of_day]")
+    wait_for_count(page, 2)  # 20:00 – 24:00 by default
+
+    page.fill("[data-path='all[0].'] input[data-key='time_of_day.from']", "22:00")
+    wait_for_count(page, 1)
+
+    page.click("input[name=_save]")
+    page.wait_for_url(f"{live_server.url}/admin/segments/segment/")
+    definition = Segment.objects.get(slug="evening-buyers").definition
+    assert definition["all"][0]["time_of_day"] == {"from": "22:00", "to": "00:00"}

@@ -276,7 +276,18 @@ class Evaluation:
         window = node.get("within") if use_window else None
         return [e for e in customer.events if e.name == node["event"] and self.in_window(e, window)
                 and all(self.property_matches(e.properties, item) for item in node.get("where", []))
-                and self.amount_matches(e.amount, node.get("amount"))]
+                and self.amount_matches(e.amount, node.get("amount")) and self.at_local_time(e, node)]
+
+    @staticmethod
+    def at_local_time(event: EventRow, node: dict) -> bool:
+        local = event.occurred_at.astimezone(display_zone())
+        if "days_of_week" in node and local.isoweekday() not in node["days_of_week"]:
+            return False
+        if "time_of_day" in node:
+            start, end = (int(t[:-3]) * 60 + int(t[-2:]) for t in (node["time_of_day"]["from"], node["time_of_day"]["to"]))
+            minute = local.hour * 60 + local.minute
+            return start <= minute < end if start < end else (minute >= start or minute < end)
+        return True
 
     def in_window(self, event: EventRow, window: dict | None) -> bool:
         if window is None:

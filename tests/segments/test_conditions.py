@@ -306,3 +306,37 @@ def test_calendar_periods_begin_at_midnight_in_shanghai(period, expected):
                      occurred_at=datetime.datetime(year, month, day, hour, minute, tzinfo=shanghai))
     q = compile_condition(parse({"event": "order", "within": {"period": period}}), now)
     assert set(Profile.objects.filter(q).values_list("name", flat=True)) == expected
+
+
+@pytest.mark.parametrize("condition, expected", [
+    ({"time_of_day": {"from": "20:00", "to": "24:00"}}, {"night owl", "late saturday"}),
+    ({"time_of_day": {"from": "22:00", "to": "06:00"}}, {"late saturday", "early bird"}),
+    ({"time_of_day": {"from": "09:00", "to": "12:00"}}, {"office"}),
+    ({"days_of_week": [6, 7]}, {"late saturday"}),
+    ({"days_of_week": [2], "time_of_day": {"from": "20:00", "to": "24:00"}}, {"night owl"}),
+])
+def test_time_of_day_and_day_of_week_are_on_the_shanghai_clock(condition, expected):
+    """Orders placed after 20:00 (喜欢在晚上8点后下单): 23:30 on Saturday in Beijing is 15:30
+    UTC, but it is evening and Saturday where the customer is."""
+    shanghai = datetime.timezone(datetime.timedelta(hours=8))
+    times = {"night owl": (1, 21, 0), "late saturday": (5, 23, 30), "early bird": (2, 5, 59), "office": (3, 9, 0)}
+    for name, (day, hour, minute) in times.items():  # 2026-12-01 is a Tuesday
+        EventFactory(profile=ProfileFactory(name=name), name="order",
+                     occurred_at=datetime.datetime(2026, 12, day, hour, minute, tzinfo=shanghai))
+    now = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=shanghai)
+    q = compile_condition(parse({"event": "order", **condition}), now)
+    assert set(Profile.objects.filter(q).values_list("name", flat=True)) == expected
+
+
+@pytest.mark.parametrize("condition, path", [
+    ({"time_of_day": {"from": "20:00", "to": "25:00"}}, "time_of_day.to"),
+    ({"time_of_day": {"from": "8pm", "to": "24:00"}}, "time_of_day.from"),
+    ({"time_of_day": {"from": "20:00"}}, "time_of_day.to"),
+    ({"time_of_day": {"from": "20:00", "to": "20:00"}}, "time_of_day"),
+    ({"days_of_week": [0]}, "days_of_week[0]"),
+    ({"days_of_week": ["sat"]}, "days_of_week[0]"),
+])
+def test_bad_times_and_days_name_their_node(people, condition, path):
+    with pytest.raises(ValidationError) as error:
+        parse({"event": "order", **condition})
+    assert any(message.startswith(path) for message in error.value.messages), error.value.messages

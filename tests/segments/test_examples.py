@@ -395,6 +395,11 @@ def random_step(rng: random.Random, window: bool = True) -> dict:
         step["where"] = where
     if rng.random() < 0.2:
         step["amount"] = {"op": rng.choice(["eq", "ne", "gt", "gte", "lt", "lte"]), "value": rng.choice([0, 400, 1000, 1200])}
+    if rng.random() < 0.2:
+        step["time_of_day"] = rng.choice([{"from": "20:00", "to": "24:00"}, {"from": "22:00", "to": "06:00"},
+                                          {"from": "09:00", "to": "12:30"}])
+    if rng.random() < 0.15:
+        step["days_of_week"] = rng.choice([[6, 7], [1, 2, 3, 4, 5], [3]])
     return step
 
 

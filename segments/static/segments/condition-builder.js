@@ -352,7 +352,40 @@
           onclick: () => { delete node.amount; builder.refresh(); } }),
       ]));
     }
+    if (isObject(node.time_of_day)) {
+      const span = node.time_of_day;
+      const time = (key) => {
+        const input = el("input", { type: "time", "data-key": `time_of_day.${key}`, value: span[key] === "24:00" ? "00:00" : span[key] || "" });
+        input.addEventListener("input", () => { span[key] = input.value; builder.changed(); });
+        return input;
+      };
+      rows.push(el("div", { class: "cb-row", "data-key": "time_of_day" }, [
+        T.time_of_day + " ", time("from"), " – ", time("to"),
+        el("button", { type: "button", class: "cb-remove", text: "×", title: T.remove,
+          onclick: () => { delete node.time_of_day; builder.refresh(); } }),
+      ]));
+    }
+    if (Array.isArray(node.days_of_week)) {
+      rows.push(el("div", { class: "cb-row", "data-key": "days_of_week" }, [
+        T.days_of_week + " ",
+        el("span", { class: "cb-checks" }, [1, 2, 3, 4, 5, 6, 7].map((day) => {
+          const box = el("input", { type: "checkbox", value: String(day), checked: node.days_of_week.includes(day) });
+          box.addEventListener("change", () => {
+            const days = node.days_of_week.filter((d) => d !== day);
+            node.days_of_week = box.checked ? days.concat([day]).sort() : days;
+            builder.changed();
+          });
+          return el("label", {}, [box, " " + T["weekday_" + day]]);
+        })),
+        el("button", { type: "button", class: "cb-remove", text: "×", title: T.remove,
+          onclick: () => { delete node.days_of_week; builder.refresh(); } }),
+      ]));
+    }
     const adders = el("div", { class: "cb-row cb-adders" }, [
+      !("time_of_day" in node) ? el("button", { type: "button", class: "cb-link", "data-add": "time_of_day",
+        text: T.add_time_of_day, onclick: () => { node.time_of_day = { from: "20:00", to: "00:00" }; builder.refresh(); } }) : null,
+      !("days_of_week" in node) ? el("button", { type: "button", class: "cb-link", "data-add": "days_of_week",
+        text: T.add_days_of_week, onclick: () => { node.days_of_week = [6, 7]; builder.refresh(); } }) : null,
       el("button", { type: "button", class: "cb-link", "data-add": "where", text: T.add_where, onclick: () => {
         const property = properties.length ? properties[0].name : "";
         const item = { property, op: "eq", value: "" };
