@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from ..models import CategorySimilarity, InterestMapping, Profile, ProductSimilarity
+from ..models import CategorySimilarity, InterestMapping, ProductSimilarity, Profile
 
 TOP_N = 10
 CHUNK = 200_000
