@@ -11,7 +11,7 @@ from django.db.models.lookups import In
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
-from consent.models import Purpose
+from consent.models import ConsentState, ConsentStatus, Purpose
 from consent.selectors import consent_q
 from profiles.models import Event, Profile, ProfileTag, TagCategory, born_by, event_property_path
 from profiles.selectors import tag_category_with_descendants
@@ -384,8 +384,18 @@ def _sequence(node: SequenceCondition, now: datetime.datetime) -> Q:
 # --- consent and other segments -------------------------------------------------------------
 
 def _consent(node: ConsentCondition, now: datetime.datetime) -> Q:
-    allowed = consent_q(Purpose.objects.get(code=node.purpose), now)
-    return allowed if node.op == "granted" else ~allowed
+    if node.op in ("granted", "not_granted"):
+        allowed = consent_q(Purpose.objects.get(code=node.purpose), now)
+        return allowed if node.op == "granted" else ~allowed
+    states = ConsentState.objects.filter(profile_id=OuterRef("pk"), purpose__code=node.purpose)
+    current = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+    return {
+        "state_never_asked": ~Q(Exists(states)),
+        "state_granted": Q(Exists(states.filter(current, status=ConsentStatus.GRANTED))),
+        "state_expired": Q(Exists(states.filter(status=ConsentStatus.GRANTED, expires_at__lte=now))),
+        "state_denied": Q(Exists(states.filter(status=ConsentStatus.DENIED))),
+        "state_withdrawn": Q(Exists(states.filter(status=ConsentStatus.WITHDRAWN))),
+    }[node.op]
 
 
 def _segment(node: SegmentCondition, now: datetime.datetime) -> Q:

@@ -77,8 +77,15 @@ def describe(node, labels: EventLabels | None = None) -> str:
     if isinstance(node, ConsentCondition):
         purpose = Purpose.objects.filter(code=node.purpose).first()
         name = purpose.name if purpose else node.purpose
-        return (_("consent for “%(purpose)s” is granted") if node.op == "granted"
-                else _("consent for “%(purpose)s” is not granted")) % {"purpose": name}
+        return {
+            "granted": _("consent for “%(purpose)s” is granted"),
+            "not_granted": _("consent for “%(purpose)s” is not granted"),
+            "state_granted": _("consent for “%(purpose)s” was last recorded as granted (not expired)"),
+            "state_denied": _("consent for “%(purpose)s” was refused"),
+            "state_withdrawn": _("consent for “%(purpose)s” was withdrawn"),
+            "state_expired": _("consent for “%(purpose)s” has expired"),
+            "state_never_asked": _("never asked for consent for “%(purpose)s”"),
+        }[node.op] % {"purpose": name}
     if isinstance(node, SegmentCondition):
         name = Segment.objects.filter(slug=node.segment).values_list("name", flat=True).first() or node.segment
         return (_("in segment “%(segment)s”") if node.op == "in" else _("not in segment “%(segment)s”")) % {

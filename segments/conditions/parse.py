@@ -448,13 +448,19 @@ def _sequence(data: dict, path: str, problems: Problems):
     return SequenceCondition(first, then, within or 1, op)
 
 
+# granted / not_granted: whether consent counts now (expiry, notice version, a guardian's for
+# minors: consent.selectors.consent_q). state_*: the state last recorded, as it was said.
+CONSENT_OPERATORS = ("granted", "not_granted", "state_granted", "state_denied", "state_withdrawn", "state_expired",
+                     "state_never_asked")
+
+
 def _consent(data: dict, path: str, problems: Problems):
     code = data.get("consent")
     if not isinstance(code, str) or not Purpose.objects.filter(code=code, is_active=True).exists():
         problems.add(f"{path}consent", _("“%(code)s” is not an active purpose.") % {"code": code})
     op = data.get("op", "granted")
-    if op not in {"granted", "not_granted"}:
-        problems.add(f"{path}op", _("A consent condition's op is “granted” or “not_granted”."))
+    if op not in CONSENT_OPERATORS:
+        problems.add(f"{path}op", _("A consent condition's op is one of: %(ops)s.") % {"ops": ", ".join(CONSENT_OPERATORS)})
     return ConsentCondition(str(code), op)
 
 

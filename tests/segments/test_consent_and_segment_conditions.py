@@ -70,3 +70,28 @@ def test_cycles_are_refused_directly_and_through_other_segments():
 def test_unknown_segment_is_a_validation_error():
     with pytest.raises(ValidationError):
         parse({"segment": "ghost"})
+
+
+def test_consent_by_the_state_last_recorded():
+    import datetime
+
+    from django.utils import timezone
+
+    people = {name: ProfileFactory(name=name) for name in ("granted", "refused", "withdrew", "expired", "never")}
+    consent_record(profile=people["granted"], purpose_code="sms_marketing", status="granted", source="admin",
+                   actor=SYSTEM)
+    consent_record(profile=people["refused"], purpose_code="sms_marketing", status="denied", source="admin",
+                   actor=SYSTEM)
+    consent_record(profile=people["withdrew"], purpose_code="sms_marketing", status="granted", source="admin",
+                   actor=SYSTEM)
+    consent_record(profile=people["withdrew"], purpose_code="sms_marketing", status="withdrawn", source="admin",
+                   actor=SYSTEM)
+    consent_record(profile=people["expired"], purpose_code="sms_marketing", status="granted", source="admin",
+                   actor=SYSTEM, captured_at=timezone.now() - datetime.timedelta(days=400),
+                   expires_at=timezone.now() - datetime.timedelta(days=35))
+    states = {op: matching({"consent": "sms_marketing", "op": op}) for op in (
+        "state_granted", "state_denied", "state_withdrawn", "state_expired", "state_never_asked")}
+    assert states == {"state_granted": {"granted"}, "state_denied": {"refused"}, "state_withdrawn": {"withdrew"},
+                      "state_expired": {"expired"}, "state_never_asked": {"never"}}
+    assert matching({"consent": "sms_marketing", "op": "not_granted"}) == {"refused", "withdrew", "expired", "never"}
+    assert "撤回" in describe(parse({"consent": "sms_marketing", "op": "state_withdrawn"}))

@@ -566,7 +566,8 @@
   // Order matters: the first kind whose `matches` accepts a node draws it.
   const KINDS = [
     groupKind, notKind, fieldKind, tagKind, eventKind, sequenceKind,
-    listKind("consent", "purposes", ["granted", "not_granted"]),
+    listKind("consent", "purposes", ["granted", "not_granted", "state_denied", "state_withdrawn", "state_expired",
+      "state_never_asked", "state_granted"]),
     listKind("segment", "segments", ["in", "not_in"]),
     unknownKind,
   ];
