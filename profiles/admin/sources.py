@@ -13,13 +13,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Sum
+from django.db.models import Max, Sum
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import urlencode
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -205,7 +206,7 @@ def snippets(key: str) -> list[dict]:
 class CollectSourceAdmin(admin.ModelAdmin):
     form = CollectSourceForm
     list_display = ("name", "code", "kind", "is_active", "user_id_kind", "consent_purpose_shown", "key_prefix",
-                    "key_created_at")
+                    "last_received", "key_created_at")
     list_filter = ("kind", "is_active")
     list_select_related = ("user_id_kind",)
     search_fields = ("name", "code", "key_prefix")
@@ -218,6 +219,18 @@ class CollectSourceAdmin(admin.ModelAdmin):
         if obj is None:
             return [main, rules]
         return [main, rules, (_("Write key"), {"fields": ("key_prefix", "key_created_at", "created_at")})]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        if match and match.url_name == "profiles_collectsource_changelist":  # the list's column only
+            queryset = queryset.annotate(last_received_at=Max("log__received_at"))
+        return queryset
+
+    @admin.display(description=_("last message"), ordering="last_received_at")
+    def last_received(self, source):
+        when = getattr(source, "last_received_at", None)
+        return date_format(timezone.localtime(when), "Y-m-d H:i") if when else "—"
 
     @admin.display(description=_("needs consent for"), ordering="consent_purpose")
     def consent_purpose_shown(self, source):

@@ -284,6 +284,7 @@ def test_the_source_pages_run_a_bounded_number_of_queries(admin_client, source, 
         listing = admin_client.get(reverse("admin:profiles_collectsource_changelist"))
 
     assert page.status_code == answer.status_code == listing.status_code == 200
+    assert listing.context["cl"].result_list[0].last_received_at is not None
     assert len(page.context["debugger"]["messages"]) == 50 and len(page.context["debugger"]["rejected"]) == 3
 
 
