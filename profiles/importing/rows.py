@@ -260,6 +260,8 @@ class RowParser:
         if any(is_tags_target(t) for _i, _h, t in self.columns):
             self.new_tags_category = next((tags_category_id(t) for _i, _h, t in self.columns
                                            if tags_category_id(t) is not None), None)
+            # "tags:new:<category>" is read like "tags" (the pipeline creates what is unknown)
+            self.columns = [(i, h, "tags" if is_tags_target(t) else t) for i, h, t in self.columns]
             for tag in Tag.objects.select_related("merged_into"):
                 names = (tag.slug.casefold(), _text(tag.name).casefold())
                 for name in names:
@@ -340,7 +342,7 @@ class RowParser:
             coerced = definition.coerce(_text(value) if not isinstance(value, (datetime.date, int, float)) else value)
             if coerced is not None:
                 row.traits[definition.key] = coerced
-        elif is_tags_target(target):
+        elif target == "tags":
             self._tags(row, header, value)
         elif target == "event_name":
             text = _text(value)
