@@ -23,7 +23,18 @@ def recompute_due_segments() -> int:
     version (their save could not queue it: the broker was down), then those whose refresh
     interval has passed, the longest-waiting first. One whose last calculation failed waits
     for a save or "recompute now" rather than failing again every minute."""
-    now = timezone.now()
+    stale, due = segments_due(timezone.now())
+    for segment in stale:
+        recompute_segment.delay(segment.pk, segment.version, if_stale=True)
+    for segment in due:
+        recompute_segment.delay(segment.pk, segment.version)
+    return len(stale) + len(due)
+
+
+def segments_due(now) -> tuple[list[Segment], list[Segment]]:
+    """The scheduler's choice (also `manage.py segment_recompute --due`): the dynamic segments
+    not calculated for their current version and not failing, then those whose refresh
+    interval has passed, the longest-waiting first."""
     dynamic = Segment.objects.filter(kind=Segment.Kind.DYNAMIC)
     stale = list(dynamic.filter(Q(calculated_version__isnull=True) | ~Q(calculated_version=F("version")),
                                 last_error="").order_by("created_at", "pk"))
@@ -33,11 +44,7 @@ def recompute_due_segments() -> int:
         if segment.last_calculated_at is None
         or (now - segment.last_calculated_at).total_seconds() >= segment.refresh_every_minutes * 60
     ]
-    for segment in stale:
-        recompute_segment.delay(segment.pk, segment.version, if_stale=True)
-    for segment in due:
-        recompute_segment.delay(segment.pk, segment.version)
-    return len(stale) + len(due)
+    return stale, due
 
 
 @shared_task
