@@ -391,7 +391,9 @@ class _Runner:
                 break
             except IntegrityError:
                 for key in set(self.created_tags) - tags_known:  # rolled back with the batch
-                    del self.created_tags[key]
+                    gone = self.created_tags.pop(key).pk
+                    if gone in self.unknown_tags.get("created_ids", []):
+                        self.unknown_tags["created_ids"].remove(gone)
                 if self.job.kind == ImportKind.EVENTS and not self.events_may_exist:
                     self.events_may_exist = True  # an event already stored: check from now on
                     continue
@@ -596,6 +598,8 @@ class _Runner:
                     name=name, slug=slug, category=self.new_tags_category, kind=TagKind.MANUAL,
                     description=_("Created by import #%(job)s (%(file)s), whose file named it.") % {
                         "job": self.job.pk, "file": self.job.file_name})
+                if not self.dry_run:  # undoing the import deletes it again (if nobody uses it by then)
+                    self.unknown_tags.setdefault("created_ids", []).append(tag.pk)
             self.created_tags[key] = tag
         for row in rows:
             for name in row.unknown_tags:
@@ -744,7 +748,7 @@ def _unknown_tags_report(state: dict) -> dict:
     """The report's form of the unknown tags: most frequent first."""
     tags = sorted(state["tags"].values(), key=lambda entry: (-entry["rows"], entry["first_row"]))
     return {"rows": state["rows"], "count": len(tags), "tags": tags, "category": state["category"],
-            "created": state["created"], "more": state.get("more", 0)}
+            "created": state["created"], "more": state.get("more", 0), "created_ids": state.get("created_ids", [])}
 
 
 def _unknown_tags_state(report: dict | None) -> dict | None:
@@ -753,6 +757,7 @@ def _unknown_tags_state(report: dict | None) -> dict | None:
         return None
     return {"rows": report.get("rows", 0), "category": report.get("category", ""),
             "created": report.get("created", False), "more": report.get("more", 0),
+            "created_ids": list(report.get("created_ids") or []),
             "tags": {entry["name"].casefold(): dict(entry) for entry in report.get("tags") or []}}
 
 

@@ -18,7 +18,7 @@ from cdp.audit import audit_record
 from .. import activity
 from ..metrics import metrics_recompute
 from ..models import Event, Identity, ImportChange, ImportJob, ImportStatus, Profile, ProfileTag, Tag, TagSource
-from ..services.tags import tag_count_refresh
+from ..services.tags import tag_count_refresh, tag_delete
 from .consent import consent_undo
 from .files import file_remove
 from .pipeline import _profiles_with_ids
@@ -148,6 +148,15 @@ def import_undo(*, job: ImportJob, actor: Actor, queued: bool = False,
                                     "first."), code="import_undo_protected") from None
         if event_profiles:
             metrics_recompute(profile_ids=event_profiles)  # customers deleted above simply match nothing
+        # Tags the import created because its file named them go with it, unless someone has
+        # given them to a customer since, or a segment, rule or campaign uses them.
+        created_tags = (job.report.get("unknown_tags") or {}).get("created_ids") or []
+        for tag in Tag.objects.filter(pk__in=created_tags).exclude(profile_tags__isnull=False):
+            try:
+                with transaction.atomic():
+                    tag_delete(tag=tag)
+            except (ValidationError, ProtectedError):
+                pass  # still in use: kept
 
         job.status, job.undone_at, job.undone_by_label = ImportStatus.UNDONE, timezone.now(), actor.label[:150]
         job.undo_progress, job.undo_error = 1, ""

@@ -157,3 +157,20 @@ def test_cli_finds_the_category_by_its_name(tmp_path):
     call_command("import_file", str(write(tmp_path, CRM)), "--create-missing-tags", "CRM标签", stdout=_Out(),
                  stderr=_Out())
     assert set(Tag.objects.values_list("category__name", flat=True)) == {"CRM标签"}
+
+
+def test_undo_removes_the_tags_the_import_created_unless_used_since(tmp_path):
+    from profiles.importing.undo import import_undo
+    from tests.factories import ProfileFactory, tag_on
+
+    value = TagCategory.objects.get(code="value")
+    TagFactory(name="VIP", slug="vip")
+    job = run(write(tmp_path, CRM), tags_target=f"{TAGS_NEW}{value.pk}")
+    assert set(Tag.objects.filter(category=value).values_list("name", flat=True)) == {"高价值", "美妆"}
+    # given someone has since given 美妆 to a customer the import did not create
+    tag_on(ProfileFactory(), Tag.objects.get(name="美妆"))
+    # when the import is undone
+    import_undo(job=job, actor=ACTOR)
+    # then the tag only the import used is gone, the one in use stays, and tags it did not create stay
+    assert set(Tag.objects.values_list("name", flat=True)) == {"VIP", "美妆"}
+    assert not Profile.objects.filter(identities__kind_id="crm_id").exists()
