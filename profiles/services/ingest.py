@@ -138,6 +138,7 @@ def items_ingest(items: list[Item], *, identity_source: str, actor: Actor, now: 
         _resolve_profile_uuids(live, uuids)
         live = [item for item in live if not item.status]
         created = _resolve_identities(live, kinds, actor, uuids, identity_source, created_source)
+        _follow_concurrent_merges([item for item in live if not item.status and item.record])
         inserted = _insert_events([item for item in live if not item.status and item.record], now)
     for item in live:
         if not item.status:
@@ -532,6 +533,34 @@ def _insert_identities(rows: list[tuple[str, str, int]], source: str) -> set[Key
     inserted = _insert_returning(Identity, ["kind", "value", "profile_id", "source", "created_at"], values,
                                  ["kind", "value"])
     return {(kind, value) for kind, value, _pid in rows} - inserted
+
+
+def _follow_concurrent_merges(items: list[Item]) -> None:
+    """Events of a profile merged since its identities were read go to the survivor.
+
+    A merge moves the merged profile's events in its own transaction; an event inserted
+    for that profile by a concurrent request (an SDK sends a page view while the same
+    browser's identify merges the visitor) would stay behind on the merged profile. The
+    profiles are locked FOR KEY SHARE first (the lock the events' foreign key takes anyway,
+    so nothing new waits on it but a merge's FOR UPDATE): a merge that got there first has
+    committed when the lock is granted, and its survivor is followed; one that comes later
+    waits for this transaction, and its move then sees these events."""
+    pending = {item.profile_id for item in items if item.profile_id is not None}
+    survivors: dict[int, int] = {}
+    while pending:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT id, merged_into_id FROM {Profile._meta.db_table} WHERE id = ANY(%s) "
+                               f"ORDER BY id FOR KEY SHARE", [sorted(pending)])
+                rows = cursor.fetchall()
+        else:
+            rows = list(Profile.objects.filter(pk__in=pending).values_list("pk", "merged_into_id"))
+        moved = {pid: into for pid, into in rows if into is not None and pid not in survivors}
+        survivors.update(moved)
+        pending = set(moved.values()) - set(survivors)
+    for item in items:
+        while item.profile_id in survivors:
+            item.profile_id = survivors[item.profile_id]
 
 
 def _insert_events(items: list[Item], now) -> set[Key]:
