@@ -68,18 +68,18 @@ def ensure_database(url: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def start_gunicorn(database_url: str, threads: int, env: dict | None = None) -> subprocess.Popen:
+def start_gunicorn(database_url: str, threads: int, env: dict | None = None, port: int = PORT) -> subprocess.Popen:
     # Threads let a worker run Python while another request of it waits on PostgreSQL; as
     # many as there are clients, because connections do not spread evenly over the workers.
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "gunicorn"), "cdp.wsgi", "--workers", "2", "--threads", str(threads),
-         "--bind", f"127.0.0.1:{PORT}", "--log-level", "warning"],
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
         env=env or env_for(database_url), cwd=ROOT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            status, _body = request("GET", "/api/schema/", None, None)
+            status, _body = request("GET", "/api/schema/", None, None, port)
             if status == 200:
                 return server
         except OSError:
@@ -88,8 +88,8 @@ def start_gunicorn(database_url: str, threads: int, env: dict | None = None) -> 
     raise RuntimeError("gunicorn did not start")
 
 
-def request(method: str, path: str, body: bytes | None, key: str | None) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", PORT, timeout=60)
+def request(method: str, path: str, body: bytes | None, key: str | None, port: int = PORT) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Content-Type": "application/json"}
     if key:
         headers["Authorization"] = f"Api-Key {key}"
@@ -102,11 +102,11 @@ def request(method: str, path: str, body: bytes | None, key: str | None) -> tupl
 
 def _send(args) -> tuple[int, int, float]:
     """A client process: send its request bodies; (requests ok, events accepted, seconds)."""
-    path, key, bodies = args
+    path, key, bodies, port = args
     ok = accepted = 0
     started = time.monotonic()
     for body in bodies:
-        status, data = request("POST", path, body, key)
+        status, data = request("POST", path, body, key, port)
         if status in (200, 201):
             ok += 1
             if path.endswith("batch/"):
@@ -116,12 +116,12 @@ def _send(args) -> tuple[int, int, float]:
     return ok, accepted, time.monotonic() - started
 
 
-def fire(path: str, key: str, bodies: list[bytes], clients: int) -> tuple[int, int, float]:
+def fire(path: str, key: str, bodies: list[bytes], clients: int, port: int = PORT) -> tuple[int, int, float]:
     """Send all bodies from `clients` processes at once; (ok, accepted, wall seconds)."""
     shares = [bodies[i::clients] for i in range(clients)]
     with multiprocessing.get_context("fork").Pool(clients) as pool:
         started = time.monotonic()
-        results = pool.map(_send, [(path, key, share) for share in shares])
+        results = pool.map(_send, [(path, key, share, port) for share in shares])
         seconds = time.monotonic() - started
     return sum(r[0] for r in results), sum(r[1] for r in results), seconds
 
@@ -244,6 +244,30 @@ def copy_rate(database_url: str, rows: int) -> float:
 
 # --- the benchmark ----------------------------------------------------------------------
 
+def ingest_warm_up(database_url: str, key: str, clients: int, rng: random.Random, run_id: str,
+                   port: int = PORT) -> list[list[dict]]:
+    """Not timed: 10 batches of new customers (returned, the known ones of the mix), warm
+    caches and connections, then fresh planner statistics."""
+    known: list[list[dict]] = []
+    warm = []
+    for b in range(10):
+        body, people = batch(run_id + "w", b, [], rng)
+        warm.append(body)
+        known.extend(people)
+    fire("/api/v1/events/batch/", key, warm, clients, port)
+    analyze(database_url)
+    return known
+
+
+def ingest_measure(key: str, clients: int, batches: int, known: list[list[dict]], rng: random.Random, run_id: str,
+                   port: int = PORT) -> tuple[int, int, float, int]:
+    """`batches` of 500 events from `clients` processes: (requests ok, events accepted,
+    wall seconds, events sent)."""
+    bodies = [batch(run_id, b, known, rng)[0] for b in range(batches)]
+    ok, accepted, seconds = fire("/api/v1/events/batch/", key, bodies, clients, port)
+    return ok, accepted, seconds, len(bodies) * EVENTS_PER_REQUEST
+
+
 def run(database_url: str = DEFAULT_DATABASE_URL, batches: int = 120, upserts: int = 3000, clients: int = 4,
         threads: int = 8) -> list[Row]:
     ensure_database(database_url)
@@ -254,19 +278,8 @@ def run(database_url: str = DEFAULT_DATABASE_URL, batches: int = 120, upserts: i
     run_id = uuid.uuid4().hex[:8]
     server = start_gunicorn(database_url, threads)
     try:
-        # Warm-up (not timed): known customers for the mix, warm caches and connections.
-        known: list[list[dict]] = []
-        warm = []
-        for b in range(10):
-            body, people = batch(run_id + "w", b, [], rng)
-            warm.append(body)
-            known.extend(people)
-        fire("/api/v1/events/batch/", key, warm, clients)
-        analyze(database_url)
-
-        bodies = [batch(run_id, b, known, rng)[0] for b in range(batches)]
-        ok, accepted, seconds = fire("/api/v1/events/batch/", key, bodies, clients)
-        sent = len(bodies) * EVENTS_PER_REQUEST
+        known = ingest_warm_up(database_url, key, clients, rng, run_id)
+        ok, accepted, seconds, sent = ingest_measure(key, clients, batches, known, rng, run_id)
         rows = [
             Row("api ingest: events sent", sent, "events"),
             Row("api ingest: events accepted", accepted, "events"),

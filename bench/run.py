@@ -65,6 +65,7 @@ def benchmarks() -> list:
     import bench_analytics
     import bench_campaign_results
     import bench_campaigns
+    import bench_collect
     import bench_import
     import bench_profiles
     import bench_recommendations
@@ -82,6 +83,7 @@ def benchmarks() -> list:
         bench_segments.bench_segment_recompute,
         bench_import.bench_import_profiles,
         bench_api.bench_partner_api,  # its own database (BENCH_API_DATABASE_URL), gunicorn over HTTP
+        bench_collect.bench_collect,  # its own database (BENCH_COLLECT_DATABASE_URL), the SDKs against gunicorn
         bench_analytics.bench_analytics,
         bench_campaigns.bench_campaign_eligibility,
         bench_campaigns.bench_campaign_delivery,  # a real Celery worker on Redis, a local webhook receiver
