@@ -83,5 +83,5 @@ def test_the_failed_rows_file_can_be_placed_or_left_out(tmp_path):
 def test_no_file_is_written_when_nothing_failed(tmp_path):
     path = tmp_path / "good.csv"
     path.write_text("手机\n13800138000\n", encoding="utf-8")
-    text, code = run(path)
+    _text, code = run(path)
     assert code == 0 and not (tmp_path / "good-failed-rows.csv").exists()

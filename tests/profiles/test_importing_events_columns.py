@@ -63,7 +63,7 @@ def test_the_category_column_lands_in_the_events_category(tmp_path):
 
 
 def test_a_property_column_can_be_ignored_or_renamed_in_the_mapping(tmp_path):
-    job, table = import_job_create(path=str(write(tmp_path)), name="orders.csv", kind="events", actor=ACTOR)
+    job, _table = import_job_create(path=str(write(tmp_path)), name="orders.csv", kind="events", actor=ACTOR)
     job.mapping.update({"备注": "", "渠道": "property"})
     job.save()
     import_run(job)
