@@ -4,7 +4,8 @@ aggregates over the events table (indexed on (name, occurred_at) and the profile
 import datetime
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, Sum
+from django.db.models import Avg, Count, Exists, FloatField, Func, Max, Min, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, Substr
 from django.db.models.lookups import In
@@ -321,9 +322,42 @@ def window_bounds(window: Window, now: datetime.datetime) -> tuple[datetime.date
             timezone.make_aware(datetime.datetime.combine(end, datetime.time.min), zone))
 
 
-# COUNT(*), not COUNT(id): the (name, occurred_at) index covers profile_id, so counts
-# without property filters are answered by an index-only scan on PostgreSQL.
-AGGREGATES = {"count": Count("*"), "sum": Sum("amount"), "avg": Avg("amount")}
+class JSONNumber(Func):
+    """A JSON property's value where it is a number, else NULL (a text such as "abc" is not
+    cast, which would fail on PostgreSQL)."""
+
+    output_field = FloatField()
+
+    def __init__(self, name: str):
+        super().__init__(KeyTransform(name, "properties"))
+        self.name = name
+
+    def as_postgresql(self, compiler, connection):
+        column, params = compiler.compile(self.source_expressions[0].lhs)
+        return (f"CASE WHEN jsonb_typeof({column} -> %s) = 'number' THEN ({column} ->> %s)::double precision END",
+                [*params, self.name, *params, self.name])
+
+    def as_sqlite(self, compiler, connection):
+        column, params = compiler.compile(self.source_expressions[0].lhs)
+        path = f"$.\"{self.name}\""
+        return (f"CASE WHEN json_type({column}, %s) IN ('integer', 'real') THEN json_extract({column}, %s) END",
+                [*params, path, *params, path])
+
+
+def _aggregate(node: EventCondition):
+    """The measure of a customer's matching events. COUNT(*), not COUNT(id): the (name,
+    occurred_at) index covers profile_id, so counts without property filters are answered
+    by an index-only scan on PostgreSQL."""
+    if node.measure == "count":
+        return Count("*")
+    if node.measure == "distinct":
+        path = event_property_path(node.of, "")
+        return Count(path if path == "category" else KeyTextTransform(node.of, "properties"), distinct=True)
+    function = {"sum": Sum, "avg": Avg, "min": Min, "max": Max}[node.measure]
+    if not node.of:
+        return function("amount")
+    aggregate = function(JSONNumber(node.of))
+    return Coalesce(aggregate, 0.0) if node.measure == "sum" else aggregate  # events without the property add 0
 
 
 def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = None) -> Q:
@@ -344,16 +378,17 @@ def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = 
     if node.measure == "last_before":
         lasts = per_profile.annotate(m=Max("occurred_at")).filter(m__lt=now - datetime.timedelta(days=node.value))
         return Q(pk__in=lasts.values("profile_id"))
-    measured = per_profile.annotate(m=AGGREGATES[node.measure])
+    measured = per_profile.annotate(m=_aggregate(node))
     if node.op == "between":
         meets = Q(m__gte=node.value[0], m__lte=node.value[1])
     elif node.op in ("eq", "ne"):
         meets = Q(m=node.value) if node.op == "eq" else ~Q(m=node.value)
     else:
         meets = Q(**{f"m__{COMPARE[node.op]}": node.value})
-    # Customers without a matching event have a count (and sum) of 0: they match exactly
-    # when 0 meets the comparison. An average of nothing matches nothing.
-    if node.measure != "avg" and _compare(0, node.op, node.value):
+    # Customers without a matching event have a count, sum and distinct count of 0: they
+    # match exactly when 0 meets the comparison. An average, least or greatest of nothing
+    # matches nothing.
+    if node.measure in ("count", "sum", "distinct") and _compare(0, node.op, node.value):
         return ~Q(pk__in=measured.exclude(meets).values("profile_id"))
     return Q(pk__in=measured.filter(meets).values("profile_id"))
 

@@ -194,10 +194,16 @@ def _describe_event(node: EventCondition, labels: EventLabels, bare: bool = Fals
         measured = _("first %(event)s within the last %(n)s days") % {"event": text, "n": node.value}
     elif node.measure == "last_before":
         measured = _("last %(event)s more than %(n)s days ago") % {"event": text, "n": node.value}
+    elif node.measure == "distinct":
+        low_high = (f"{node.value[0]}–{node.value[1]}" if node.op == "between"
+                    else f"{OPERATOR_LABELS[node.op]} {node.value}")
+        measured = _("%(event)s in %(n)s distinct %(property)s") % {
+            "event": text, "n": low_high, "property": labels.property(node.of, node.event)}
     else:
-        what = _("total amount") if node.measure == "sum" else _("average amount")
-        measured = _("%(what)s of %(event)s %(op)s %(n)s") % {
-            "what": what, "event": text, "op": OPERATOR_LABELS[node.op], "n": node.value,
+        what = {"sum": _("total"), "avg": _("average"), "min": _("least"), "max": _("greatest")}[node.measure]
+        of = labels.property(node.of, node.event) if node.of else _("amount")
+        measured = _("%(what)s %(of)s of %(event)s %(op)s %(n)s") % {
+            "what": what, "of": of, "event": text, "op": OPERATOR_LABELS[node.op], "n": node.value,
         }
     return measured + _window_text(node.window)
 

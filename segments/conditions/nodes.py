@@ -63,7 +63,7 @@ class EventCondition:
     or sum / avg of the amount (op, value)."""
 
     event: str
-    measure: str = "count"  # count | first_within | last_before | sum | avg
+    measure: str = "count"  # count | first_within | last_before | sum | avg | min | max | distinct
     op: str = "gte"
     value: Decimal | int | None = 1
     window: Window | None = None
@@ -73,6 +73,7 @@ class EventCondition:
     # and ISO days of the week (1 = Monday), in the display time zone.
     time_of_day: tuple[int, int] | None = None
     days_of_week: tuple[int, ...] = ()
+    of: str = ""  # the property sum/avg/min/max/distinct measure ("": the amount)
 
 
 @dataclass(frozen=True)

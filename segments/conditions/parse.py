@@ -368,14 +368,20 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
     if in_sequence:
         return EventCondition(name, window=window, where=tuple(where), amount=amount, **when)
 
-    measures = [key for key in ("count", "first_within_days", "last_more_than_days_ago", "sum", "avg") if key in data]
+    measures = [key for key in ("count", "first_within_days", "last_more_than_days_ago", *AGGREGATE_MEASURES)
+                if key in data]
     if len(measures) > 1:
-        problems.add(path, _("Use only one of count, first_within_days, last_more_than_days_ago, sum or avg."))
+        problems.add(path, _("Use only one of count, first_within_days, last_more_than_days_ago, sum, avg, min, max "
+                             "or distinct."))
         return None
     measure = measures[0] if measures else "count"
-    if measure in ("count", "sum", "avg"):
+    if measure in ("count", *AGGREGATE_MEASURES):
         spec = data.get(measure, {"op": "gte", "value": 1})
-        operators = registry.COUNT_OPERATORS if measure == "count" else registry.AMOUNT_OPERATORS
+        of = spec.get("of", "") if isinstance(spec, dict) else ""
+        if of and not of.isidentifier():
+            problems.add(f"{path}{measure}.of", _("Name an event property, like price or category."))
+        counted = measure in ("count", "distinct")
+        operators = registry.COUNT_OPERATORS if counted else registry.AMOUNT_OPERATORS
         if not isinstance(spec, dict) or spec.get("op") not in operators:
             problems.add(f"{path}{measure}", _("Use {\"op\": one of %(ops)s, \"value\": …}.") % {"ops": ", ".join(sorted(operators))})
             return None
@@ -383,14 +389,19 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
             value = _count_range(spec.get("value"), f"{path}{measure}.value", problems)
         else:
             value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0, maximum=MAX_COUNT)
-                     if measure == "count"
+                     if counted
                      else _number(spec.get("value"), f"{path}{measure}.value", problems))
-        return EventCondition(name, measure, spec["op"], value, window, tuple(where), amount, **when)
+        return EventCondition(name, measure, spec["op"], value, window, tuple(where), amount, **when, of=of)
     days = _whole(data[measure], f"{path}{measure}", problems, minimum=1)
     if window is not None:
         problems.add(f"{path}within", _("first/last conditions carry their own number of days; drop “within”."))
     short = "first_within" if measure == "first_within_days" else "last_before"
     return EventCondition(name, short, "gte", days, None, tuple(where), amount, **when)
+
+
+# Measures over the matching events: sum, average, least and greatest of the amount or of a
+# numeric property ("of"), and how many distinct values a property takes.
+AGGREGATE_MEASURES = ("sum", "avg", "min", "max", "distinct")
 
 
 def _time_of_day(data, path: str, problems: Problems) -> tuple[int, int] | None:

@@ -15,6 +15,8 @@ _STRING = {"type": "string"}
 _WHOLE = {"type": "integer"}
 _COMPARISON = {"type": "object", "properties": {"op": _STRING, "value": {}}, "required": ["op"],
                "additionalProperties": False}
+_MEASURE = {"type": "object", "properties": {"op": _STRING, "value": {}, "of": _STRING}, "required": ["op"],
+            "additionalProperties": False}
 _WINDOW = {"type": "object", "properties": {"minutes": {}, "hours": {}, "days": {}, "weeks": {}, "months": {},
                                             "period": _STRING, "between": {"type": "array"}},
            "additionalProperties": False}
@@ -36,7 +38,8 @@ KINDS = {
     "tag": {"tag": _STRING, "op": _STRING, "value": {}},
     "tags": {"tags": {"type": "array", "items": _STRING, "minItems": 1}, "op": _STRING},
     "tag_category": {"tag_category": {"type": ["string", "integer"]}, "op": _STRING},
-    "event": {**_STEP_KEYS, "count": _COMPARISON, "sum": _COMPARISON, "avg": _COMPARISON,
+    "event": {**_STEP_KEYS, "count": _COMPARISON, "sum": _MEASURE, "avg": _MEASURE, "min": _MEASURE, "max": _MEASURE,
+              "distinct": {**_MEASURE, "required": ["op", "of"]},
               "first_within_days": _WHOLE, "last_more_than_days_ago": _WHOLE},
     "sequence": {"sequence": {"type": "array", "items": {"type": "object", "properties": _STEP_KEYS,
                                                           "required": ["event"], "additionalProperties": False}},

@@ -115,6 +115,15 @@ def json_equal(stored, wanted) -> bool:
     return type(stored) is type(wanted) and stored == wanted
 
 
+def json_key(value) -> str:
+    """A property value as text, as the database's distinct count sees it (1 and "1" alike)."""
+    if value is None:
+        return "\0none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def compare(left, op: str, right) -> bool:
     if op == "between":
         return right[0] <= left <= right[1]
@@ -364,15 +373,27 @@ class Evaluation:
             times = [e.occurred_at for e in self.matching(node, customer)]
             return bool(times) and max(times) < self.now - datetime.timedelta(days=node["last_more_than_days_ago"])
         events = self.matching(node, customer)
-        amounts = [e.amount for e in events if e.amount is not None]
-        for measure in ("sum", "avg"):
+        if "distinct" in node:
+            spec = node["distinct"]
+            values = {json_key(e.properties.get(spec["of"])) for e in events} - {json_key(None)}
+            return compare(len(values), spec["op"], spec["value"])
+        for measure in ("sum", "avg", "min", "max"):
             if measure in node:
                 spec = node[measure]
-                wanted = Decimal(str(spec["value"]))
-                if measure == "sum":  # the sum of no amounts is 0
-                    return compare(sum(amounts, Decimal(0)), spec["op"], wanted)
-                # an average of nothing meets nothing
-                return bool(amounts) and compare(sum(amounts, Decimal(0)) / len(amounts), spec["op"], wanted)
+                if "of" in spec:  # numbers only: a text or a boolean is no number
+                    values = [Decimal(str(v)) for v in (e.properties.get(spec["of"]) for e in events)
+                              if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                else:
+                    values = [e.amount for e in events if e.amount is not None]
+                wanted = spec["value"]
+                wanted = [Decimal(str(w)) for w in wanted] if isinstance(wanted, list) else Decimal(str(wanted))
+                if measure == "sum":  # the sum of nothing is 0
+                    return compare(sum(values, Decimal(0)), spec["op"], wanted)
+                if not values:  # an average, least or greatest of nothing meets nothing
+                    return False
+                got = {"avg": lambda: sum(values, Decimal(0)) / len(values), "min": lambda: min(values),
+                       "max": lambda: max(values)}[measure]()
+                return compare(got, spec["op"], wanted)
         spec = node.get("count", {"op": "gte", "value": 1})
         return compare(len(events), spec["op"], spec["value"])
 

@@ -340,3 +340,40 @@ def test_bad_times_and_days_name_their_node(people, condition, path):
     with pytest.raises(ValidationError) as error:
         parse({"event": "order", **condition})
     assert any(message.startswith(path) for message in error.value.messages), error.value.messages
+
+
+def test_aggregates_of_any_numeric_property_and_distinct_counts():
+    """Orders in at least 3 distinct categories; the most expensive item; items bought."""
+    buyer, narrow, none = ProfileFactory(name="buyer"), ProfileFactory(name="narrow"), ProfileFactory(name="none")
+    for category, price, quantity in (("lipstick", 199, 2), ("sneakers", 899, 1), ("digital", 3999, 1),
+                                      ("lipstick", 99, 3)):
+        EventFactory(profile=buyer, name="order", occurred_at=ago(5),
+                     properties={"category": category, "price": price, "quantity": quantity})
+    EventFactory(profile=narrow, name="order", occurred_at=ago(5), properties={"category": "lipstick", "price": "abc"})
+    EventFactory(profile=narrow, name="order", occurred_at=ago(6), properties={"category": "lipstick", "price": 50})
+
+    def who(measure, spec):
+        q = compile_condition(parse({"event": "order", measure: spec}), NOW)
+        return set(Profile.objects.filter(q, name__in=["buyer", "narrow", "none"]).values_list("name", flat=True))
+
+    assert who("distinct", {"of": "category", "op": "gte", "value": 3}) == {"buyer"}
+    assert who("distinct", {"of": "category", "op": "eq", "value": 1}) == {"narrow"}
+    assert who("distinct", {"of": "category", "op": "lt", "value": 1}) == {"none"}
+    assert who("max", {"of": "price", "op": "gte", "value": 1000}) == {"buyer"}
+    assert who("min", {"of": "price", "op": "lte", "value": 50}) == {"narrow"}  # "abc" is no number
+    assert who("sum", {"of": "quantity", "op": "gte", "value": 7}) == {"buyer"}
+    assert who("sum", {"of": "quantity", "op": "lt", "value": 1}) == {"narrow", "none"}
+    assert who("avg", {"of": "price", "op": "gt", "value": 1000}) == {"buyer"}
+    assert "品类" in describe(parse({"event": "order", "distinct": {"of": "category", "op": "gte", "value": 3}}))
+
+
+@pytest.mark.parametrize("definition, path", [
+    ({"event": "order", "distinct": {"op": "gte", "value": 3}}, "distinct.of"),
+    ({"event": "order", "max": {"of": "price", "op": "between", "value": [1, 2]}}, "max"),
+    ({"event": "order", "sum": {"of": "price-x", "op": "gte", "value": 1}}, "sum.of"),
+    ({"event": "order", "count": {"of": "price", "op": "gte", "value": 1}}, "count.of"),
+])
+def test_bad_aggregates_name_their_node(people, definition, path):
+    with pytest.raises(ValidationError) as error:
+        parse(definition)
+    assert any(message.startswith(path) for message in error.value.messages), error.value.messages

@@ -404,7 +404,8 @@ def random_step(rng: random.Random, window: bool = True) -> dict:
 
 
 def random_event(rng: random.Random) -> dict:
-    measure = rng.choice(["count", "count", "sum", "avg", "first_within_days", "last_more_than_days_ago"])
+    measure = rng.choice(["count", "count", "sum", "avg", "min", "max", "distinct", "first_within_days",
+                          "last_more_than_days_ago"])
     if measure in ("first_within_days", "last_more_than_days_ago"):
         return {**random_step(rng, window=False), measure: rng.choice([1, 5, 30, 100, 365])}
     node = random_step(rng)
@@ -412,9 +413,14 @@ def random_event(rng: random.Random) -> dict:
         op = rng.choice(["gte", "gt", "lte", "lt", "eq", "ne", "between"])
         value = sorted(rng.sample([0, 1, 2, 3], 2)) if op == "between" else rng.choice([0, 1, 2, 3])
         node["count"] = {"op": op, "value": value}
+    elif measure == "distinct":
+        node["distinct"] = {"of": rng.choice(["category", "channel", "price"]), "op": rng.choice(["gte", "eq", "lt"]),
+                            "value": rng.choice([0, 1, 2, 3])}
     else:
         node[measure] = {"op": rng.choice(["eq", "ne", "gt", "gte", "lt", "lte"]),
                          "value": rng.choice([0, 400, 1000, 1200, 3600])}
+        if rng.random() < 0.4:
+            node[measure]["of"] = "price"
     return node
 
 

@@ -280,7 +280,8 @@
 
   const MEASURES = [
     ["count", "measure_count"], ["first_within_days", "measure_first"], ["last_more_than_days_ago", "measure_last"],
-    ["sum", "measure_sum"], ["avg", "measure_avg"],
+    ["sum", "measure_sum"], ["avg", "measure_avg"], ["min", "measure_min"], ["max", "measure_max"],
+    ["distinct", "measure_distinct"],
   ];
   const measureOf = (node) => (MEASURES.find(([key]) => key in node) || ["count"])[0];
 
@@ -306,7 +307,10 @@
       head.append(select(MEASURES.map(([key, label]) => [key, T[label]]), measure, (key) => {
         MEASURES.forEach(([name]) => delete node[name]);
         if (key === "count") node.count = { op: "gte", value: 1 };
-        else if (key === "sum" || key === "avg") node[key] = { op: "gte", value: "" };
+        else if (key === "distinct") {
+          const first = definition && definition.properties.length ? definition.properties[0].name : "";
+          node.distinct = { of: first, op: "gte", value: 2 };
+        } else if (["sum", "avg", "min", "max"].includes(key)) node[key] = { op: "gte", value: "" };
         else { node[key] = 30; delete node.within; }
         builder.refresh();
       }, "measure"));
@@ -315,7 +319,19 @@
       } else {
         const compared = node[measure] || { op: "gte", value: 1 };
         const update = (change) => { node[measure] = Object.assign({}, compared, node[measure], change); builder.changed(); };
-        const operators = builder.options.operators[measure === "count" ? "count" : "amount"];
+        const counted = measure === "count" || measure === "distinct";
+        const operators = builder.options.operators[counted ? "count" : "amount"];
+        if (measure !== "count") {
+          // of what: the amount (sums …) or an event property (numbers for sums, any for distinct values)
+          const properties = definition ? definition.properties.filter((p) => measure === "distinct" || p.type === "number") : [];
+          const ofChoices = (measure === "distinct" ? [] : [["", T.amount]]).concat(properties.map((p) => [p.name, p.label]));
+          head.append(" " + T.measure_of + " ", select(ofChoices, compared.of || "", (of) => {
+            const next = Object.assign({}, compared, node[measure]);
+            if (of) next.of = of; else delete next.of;
+            node[measure] = next;
+            builder.changed();
+          }, `${measure}.of`), " ");
+        }
         head.append(select(Object.entries(operators), compared.op, (op) => {
           // "between" counts take [from, to]; the other comparisons one number
           const value = op === "between" ? (Array.isArray(compared.value) ? compared.value : [compared.value, ""])
