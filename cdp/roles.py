@@ -8,7 +8,10 @@ VIEW_CUSTOMERS = [
     "segments.view_segment", "segments.view_segmentsnapshot", "consent.view_purpose", "consent.view_notice",
 ]
 BUILD_SEGMENTS = ["segments.add_segment", "segments.change_segment"]
-ANALYSE_BEHAVIOUR = ["segments.view_savedanalysis", "segments.add_savedanalysis", "segments.change_savedanalysis"]
+# The tracking sources' pages show traffic and masked messages (never a key): who builds
+# segments sees which events arrive and why some were refused.
+ANALYSE_BEHAVIOUR = ["segments.view_savedanalysis", "segments.add_savedanalysis", "segments.change_savedanalysis",
+                     "profiles.view_collectsource"]
 READ_CAMPAIGNS = ["campaigns.view_campaign", "campaigns.view_variant", "campaigns.view_campaign_results",
                   "campaigns.view_delivery", "campaigns.view_destination", "campaigns.view_couponpool"]
 # Marketers draft, preview, test-send and launch; launches above CAMPAIGN_APPROVAL_THRESHOLD

@@ -41,3 +41,14 @@ def seeded_transactional_db(transactional_db):
     """A transactional database with the seeded rows (purposes, identity kinds, tag roots,
     roles) present, as migrations left them."""
     reseed()
+
+
+@pytest.fixture(autouse=True)
+def fresh_registries():
+    """Identity kinds and event names are cached per process for 30 s (profiles.registry):
+    a name one test registers must not leak into the next."""
+    from profiles.registry import registry_forget
+
+    registry_forget()
+    yield
+    registry_forget()

@@ -190,7 +190,8 @@ def snippets(key: str) -> list[dict]:
             "analytics.track(\"U100\", \"Order Completed\", {\"revenue\": 199.0})")},
         {"id": "snippet-node", "title": "analytics-node (@segment/analytics-node)", "code": (
             "import { Analytics } from \"@segment/analytics-node\";\n\n"
-            f"const analytics = new Analytics({{ writeKey: \"{key}\", host: \"{base}/collect\" }});\n"
+            # analytics-node joins host and path with new URL(path, host): the prefix goes in the path
+            f"const analytics = new Analytics({{ writeKey: \"{key}\", host: \"{base}\", path: \"/collect/v1/batch\" }});\n"
             "analytics.track({ userId: \"U100\", event: \"Order Completed\", properties: { revenue: 199 } });")},
         {"id": "snippet-sensors", "title": gettext("Sensors Data SDK (sa-sdk-javascript, app SDKs)"), "code": (
             "sensors.init({\n"
