@@ -18,7 +18,13 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET
 
 from ..models import CollectSource, Identity, ProfileStatus
-from .demo_source import DEMO_SOURCE_CODE, DEMO_SOURCE_NAME, demo_shop_enabled, demo_source_ready, demo_write_key
+from .demo_source import (
+    DEMO_SOURCE_CODE,
+    DEMO_SOURCE_NAME,
+    demo_shop_enabled,
+    demo_source_ready,
+    demo_write_key,
+)
 
 SDKS = ("segment", "sensors")
 
@@ -49,6 +55,7 @@ def _shop(request, template: str, page: str, **context):
     sdk = sdk if sdk in SDKS else SDKS[0]
     labels = _category_labels()
     products = [{**product, "category_label": labels[product["category"]]} for product in PRODUCTS]
+    collect_root = reverse("collect:demo_shop_home").removesuffix("demo-shop/")  # where the endpoints are
     return render(request, template, {
         "sdk": sdk,
         "sdks": [("segment", "Segment analytics.js"), ("sensors", _("Sensors Data web SDK"))],
@@ -60,9 +67,9 @@ def _shop(request, template: str, page: str, **context):
             "sdk": sdk,
             "page": page,
             "writeKey": demo_write_key(),
-            # The SDKs need absolute addresses; the page computes them from its own origin.
-            "segmentPath": reverse("collect:demo_shop_home").split("demo-shop/")[0] + "v1",
-            "sensorsPath": reverse("collect:demo_shop_home").split("demo-shop/")[0] + "sa",
+            # The SDKs need absolute addresses; the page puts its own origin before these.
+            "segmentPath": f"{collect_root}v1",  # analytics.js adds /t, /p, /i …
+            "sensorsPath": f"{collect_root}sa",  # the web SDK turns it into sa.gif
             "productsUrl": reverse("collect:demo_shop_home"),
             "profileUrl": reverse("collect:demo_shop_profile"),
             "products": {p["id"]: {"name": p["name"], "category": p["category"], "price": str(p["price"])}

@@ -2,7 +2,11 @@
 shop in a browser with the real SDKs is tests/e2e/test_demo_shop.py."""
 import pytest
 
-from profiles.collect.demo_source import DEMO_ORIGINS, demo_source_ensure, demo_write_key
+from profiles.collect.demo_source import (
+    DEMO_ORIGINS,
+    demo_source_ensure,
+    demo_write_key,
+)
 from profiles.services.sources import source_for_key, source_key_rotate
 
 pytestmark = pytest.mark.django_db

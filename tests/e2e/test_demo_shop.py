@@ -17,7 +17,11 @@ from django.db import connection
 
 from cdp.actors import Actor
 from profiles import services
-from profiles.collect.demo_source import DEMO_SOURCE_CODE, demo_source_ensure, demo_write_key
+from profiles.collect.demo_source import (
+    DEMO_SOURCE_CODE,
+    demo_source_ensure,
+    demo_write_key,
+)
 from profiles.models import Event, Identity, Profile, ProfileStatus
 from profiles.services.sources import source_for_key
 from tests.e2e.conftest import log_in
@@ -99,7 +103,7 @@ def check_arrived_and_stitched(customer: Profile) -> None:
     assert Profile.objects.filter(status=ProfileStatus.MERGED, merged_into=customer).exists()
     viewed = Event.objects.get(profile=customer, source=SOURCE, name="product_view")
     assert (viewed.properties["product_id"], viewed.properties["category"]) == ("LIP00001", "lipstick")
-    assert Decimal(str(viewed.properties["price"])) == Decimal("229")
+    assert Decimal(str(viewed.properties["price"])) == Decimal(229)
     order = Event.objects.get(profile=customer, source=SOURCE, name="order")
     assert order.amount == Decimal("229.00")
     stray = Event.objects.filter(source=SOURCE).exclude(profile=customer)
@@ -107,10 +111,12 @@ def check_arrived_and_stitched(customer: Profile) -> None:
     assert anonymous.value
 
 
-def check_timeline(page, live_server, admin_login, customer: Profile) -> None:
-    page.context.clear_cookies()
+def check_see_me_and_timeline(page, live_server, admin_login, customer: Profile, shop: str, sdk: str) -> None:
     log_in(page, live_server, *admin_login)
-    page.goto(f"{live_server.url}/admin/profiles/profile/{customer.pk}/change/")
+    # staff trying the shop follow "see me in the admin" to the customer this browser now is
+    page.goto(f"{shop}?sdk={sdk}")
+    page.click("#see-me")
+    page.wait_for_url(f"{live_server.url}/admin/profiles/profile/{customer.pk}/change/")
     timeline = page.inner_text("#timeline-entries")
     for title in ("浏览商品", "加入购物车", "下单"):
         assert title in timeline, timeline
@@ -129,8 +135,8 @@ def test_segment_analytics_js_visit_lands_on_the_customer_who_logs_in_by_phone(p
     # then page views, the product view, the cart and the order arrive from the demo source on the customer
     check_arrived_and_stitched(customer)
     assert outside == []  # nothing from a CDN: settings passed in, the SDK served by us
-    # and staff see them on the customer's timeline
-    check_timeline(page, live_server, admin_login, customer)
+    # and staff trying the shop find the customer through "see me" and the visit on their timeline
+    check_see_me_and_timeline(page, live_server, admin_login, customer, shop, "segment")
 
 
 def test_sensors_web_sdk_visit_lands_on_the_member_who_logs_in(page, live_server, shop, admin_login):
@@ -145,5 +151,5 @@ def test_sensors_web_sdk_visit_lands_on_the_member_who_logs_in(page, live_server
     # then the events arrive from the demo source and the anonymous visit is the member's
     check_arrived_and_stitched(customer)
     assert outside == []
-    check_timeline(page, live_server, admin_login, customer)
+    check_see_me_and_timeline(page, live_server, admin_login, customer, shop, "sensors")
 
