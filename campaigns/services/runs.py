@@ -10,7 +10,7 @@ import zlib
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Case, CharField, DateTimeField, F, IntegerField, Value, When
+from django.db.models import Case, CharField, Count, DateTimeField, F, IntegerField, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -21,7 +21,7 @@ from segments.conditions.parse import parse
 from ..buckets import Bucket, variant_salt
 from ..content import ContentError, template_compile
 from ..eligibility import address_expression, eligible, funnel, with_holdout
-from ..models import Campaign, CampaignRun, Coupon, Delivery, Destination, Variant
+from ..models import Campaign, CampaignRun, Coupon, CouponPool, Delivery, Destination, Variant
 from ..quiet_hours import send_time
 
 CHANNEL_LOCK = 7302  # advisory lock namespace: decisions per channel (frequency caps)
@@ -143,35 +143,76 @@ def outbox_write(*, run: CampaignRun, queryset, now, send_at=None) -> int:
 
 def coupons_assign(run: CampaignRun, *, after_id: int = 0) -> None:
     """Give each queued delivery of the run (newer than `after_id`) whose variant hands
-    out coupons one unused code of the variant's pool. Raises ValidationError (and so
-    rolls the run back) when a pool has too few codes left."""
-    for variant in Variant.objects.filter(campaign_id=run.campaign_id, coupon_pool__isnull=False):
+    out coupons one unused code of the variant's pool — unless its customer already holds a
+    code of this campaign (an earlier run of a recurring campaign): one code per customer
+    per campaign, never a second. That code stays with the delivery that first carried it
+    (its redemption counts from that send) and goes out again with the new one (see
+    sending._claimed). Raises ValidationError (and so rolls the run back) when a pool has
+    too few codes left."""
+    quote = connection.ops.quote_name
+    coupon_table, delivery_table = quote(Coupon._meta.db_table), quote(Delivery._meta.db_table)
+    _coupons_follow(run, after_id)
+    holders = Coupon.objects.filter(delivery__campaign_id=run.campaign_id).values("delivery__profile_id")
+    for variant in Variant.objects.filter(campaign_id=run.campaign_id, coupon_pool__isnull=False).select_related(
+            "coupon_pool"):
         # Two campaigns on different channels (not serialised by the channel lock) may share
         # a pool: without this, the later one's UPDATE re-assigns the codes the earlier one
         # took, once that commits, and its customers lose them.
         transaction_lock(COUPON_POOL_LOCK, variant.coupon_pool_id)
-        deliveries = Delivery.objects.filter(run=run, variant=variant, status=Delivery.Status.QUEUED, pk__gt=after_id)
+        deliveries = Delivery.objects.filter(run=run, variant=variant, status=Delivery.Status.QUEUED,
+                                             pk__gt=after_id).exclude(profile_id__in=holders)
         needed = deliveries.count()
         free = Coupon.objects.filter(pool_id=variant.coupon_pool_id, delivery__isnull=True)
         if not needed:
             continue
         if free.count() < needed:
-            raise ValidationError(_("The coupon pool “%(pool)s” has %(free)s codes left; variant %(label)s needs "
-                                    "%(needed)s. Upload more codes.") % {
-                "pool": variant.coupon_pool, "free": free.count(), "label": variant.label, "needed": needed},
+            pool = variant.coupon_pool
+            if pool.source == CouponPool.Source.GENERATE:
+                message = _("The coupon pool “%(pool)s” has %(free)s codes left; variant %(label)s needs "
+                            "%(needed)s. Generate more codes.")
+            else:
+                message = _("The coupon pool “%(pool)s” has %(free)s codes left; variant %(label)s needs "
+                            "%(needed)s. Upload more codes.")
+            raise ValidationError(message % {"pool": pool, "free": free.count(), "label": variant.label,
+                                             "needed": needed},
                 code="coupons_exhausted")
-        quote = connection.ops.quote_name
-        coupon_table, delivery_table = quote(Coupon._meta.db_table), quote(Delivery._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(f"""
                 UPDATE {coupon_table} SET delivery_id = pairs.delivery_id
                 FROM (SELECT c.id AS coupon_id, d.id AS delivery_id
                       FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM {coupon_table}
                             WHERE pool_id = %s AND delivery_id IS NULL) c
-                      JOIN (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS n FROM {delivery_table}
-                            WHERE run_id = %s AND variant_id = %s AND status = %s AND id > %s) d ON c.n = d.n) pairs
+                      JOIN (SELECT nd.id, ROW_NUMBER() OVER (ORDER BY nd.id) AS n FROM {delivery_table} nd
+                            WHERE nd.run_id = %s AND nd.variant_id = %s AND nd.status = %s AND nd.id > %s
+                            AND NOT EXISTS (SELECT 1 FROM {delivery_table} held
+                                            JOIN {coupon_table} hc ON hc.delivery_id = held.id
+                                            WHERE held.profile_id = nd.profile_id AND held.campaign_id = %s)
+                            ) d ON c.n = d.n) pairs
                 WHERE {coupon_table}.id = pairs.coupon_id""",
-                [variant.coupon_pool_id, run.pk, variant.pk, Delivery.Status.QUEUED, after_id])
+                [variant.coupon_pool_id, run.pk, variant.pk, Delivery.Status.QUEUED, after_id, run.campaign_id])
+
+
+def _coupons_follow(run: CampaignRun, after_id: int) -> None:
+    """A code whose message never went out (dead, stopped before sending) moves to its
+    customer's new message of this run, so its redemption counts from the send that
+    carried it. (Customers holding several codes of the campaign, from before one code per
+    customer, keep theirs where they are.)"""
+    stranded = dict(Coupon.objects.filter(delivery__campaign_id=run.campaign_id, delivery__sent_at__isnull=True)
+                    .exclude(delivery__status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING])
+                    .exclude(delivery__run=run).values_list("delivery__profile_id", "pk"))
+    pooled = Variant.objects.filter(campaign_id=run.campaign_id, coupon_pool__isnull=False).values("pk")
+    moves = []
+    profiles = sorted(stranded)
+    for start in range(0, len(profiles), 5000):
+        chunk = profiles[start:start + 5000]
+        several = set(Coupon.objects.filter(delivery__campaign_id=run.campaign_id, delivery__profile_id__in=chunk)
+                      .values("delivery__profile_id").annotate(n=Count("pk")).filter(n__gt=1)
+                      .values_list("delivery__profile_id", flat=True))
+        new = Delivery.objects.filter(run=run, status=Delivery.Status.QUEUED, pk__gt=after_id, variant__in=pooled,
+                                      profile_id__in=chunk).values_list("profile_id", "pk")
+        moves += [Coupon(pk=stranded[profile_id], delivery_id=pk) for profile_id, pk in new
+                  if profile_id not in several]
+    Coupon.objects.bulk_update(moves, ["delivery"], batch_size=5000)
 
 
 @transaction.atomic

@@ -138,9 +138,15 @@ def _claimed(ids: list[int]) -> list[Delivery]:
     campaigns = Campaign.objects.select_related("purpose").in_bulk({d.campaign_id for d in deliveries})
     variants = Variant.objects.in_bulk({d.variant_id for d in deliveries})
     coupons = dict(Coupon.objects.filter(delivery_id__in=ids).values_list("delivery_id", "code"))
+    # a customer's code of the campaign from an earlier run goes out again (runs.coupons_assign)
+    again = [d for d in deliveries
+             if d.pk not in coupons and getattr(variants.get(d.variant_id), "coupon_pool_id", None)]
+    held = {(campaign_id, profile_id): code for campaign_id, profile_id, code in Coupon.objects.filter(
+        delivery__campaign_id__in={d.campaign_id for d in again}, delivery__profile_id__in={d.profile_id for d in again}
+    ).order_by("-pk").values_list("delivery__campaign_id", "delivery__profile_id", "code")} if again else {}
     for delivery in deliveries:
         delivery.campaign, delivery.variant = campaigns[delivery.campaign_id], variants.get(delivery.variant_id)
-        delivery.coupon_code = coupons.get(delivery.pk, "")
+        delivery.coupon_code = coupons.get(delivery.pk) or held.get((delivery.campaign_id, delivery.profile_id), "")
     return deliveries
 
 

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns.models import Campaign, Coupon, CouponPool, Delivery
 from campaigns.results import result_refresh
@@ -32,6 +32,14 @@ MARKETER, ANALYST, PRIVACY, ADMIN = ROLES
 @pytest.fixture(autouse=True)
 def _no_quiet_hours(settings):
     settings.CAMPAIGN_QUIET_HOURS = {}
+
+
+@pytest.fixture(autouse=True)
+def _site_language(settings):
+    """Each test in the site's language (an API request of an earlier test activates its own
+    for the rest of the thread)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        yield
 
 
 @pytest.fixture
@@ -291,3 +299,98 @@ def test_a_generated_code_is_sent_once_per_customer_and_redeemed_by_an_order_the
     assert result.data["coupons"] == {"issued": 3, "redeemed": 1}
     assert list(Coupon.objects.filter(redeemed_at__isnull=False).values_list("code", flat=True)) == [first_code]
     assert Delivery.objects.filter(campaign=campaign, coupon__isnull=True).count() == 0
+
+
+# -- one code per customer per campaign -------------------------------------------------------
+
+def _sent_codes(receiver) -> dict[str, str]:
+    return {m["customer"]: re.search(r"您的券码 (\S+)", m["text"]).group(1) for m in receiver.messages}
+
+
+def test_a_recurring_campaign_gives_a_customer_the_same_code_on_every_run(webhook, receiver):
+    # given a daily campaign handing out codes of a pool of exactly two codes to two customers
+    pool = generated_pool(2)
+    people = consenting(n=2)
+    segment = segment_of(people)
+    campaign = campaign_for(segment, webhook, body="您的券码 {{ coupon }}", schedule=Campaign.Schedule.DAILY)
+    campaign.variants.update(coupon_pool=pool)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+    free = Coupon.objects.filter(pool=pool, delivery__isnull=True)
+    run_decide(campaign=Campaign.objects.get(pk=campaign.pk))
+    assert destination_drain(destination_id=webhook.pk, budget_seconds=10).sent == 2
+    first = _sent_codes(receiver)
+    assert len(set(first.values())) == 2 and free.count() == 0
+    # when it runs again (the pool is empty now)
+    receiver.requests.clear()
+    second_run = run_decide(campaign=Campaign.objects.get(pk=campaign.pk))
+    assert destination_drain(destination_id=webhook.pk, budget_seconds=10).sent == 2
+    # then each customer receives the code they were given the first time, and no code is used up
+    assert _sent_codes(receiver) == first
+    assert free.count() == 0 and Coupon.objects.filter(pool=pool, delivery__isnull=False).count() == 2
+    assert Delivery.objects.filter(run=second_run).count() == 2
+    # and a customer joining later gets a new code, once a code is there for them
+    newcomer = consenting(n=1)[0]
+    segment.memberships.create(profile=newcomer)
+    with pytest.raises(ValidationError, match="生成更多券码"):
+        run_decide(campaign=Campaign.objects.get(pk=campaign.pk))
+    coupons_generate(pool=pool, count=3)
+    receiver.requests.clear()
+    run_decide(campaign=Campaign.objects.get(pk=campaign.pk))
+    destination_drain(destination_id=webhook.pk, budget_seconds=10)
+    third = _sent_codes(receiver)
+    assert {k: v for k, v in third.items() if k != str(newcomer.uuid)} == first
+    assert third[str(newcomer.uuid)] not in first.values() and free.count() == 2
+    # and the result counts each customer's code once
+    result = result_refresh(campaign_id=campaign.pk, now=timezone.now() + datetime.timedelta(hours=1))
+    assert result.data["coupons"] == {"issued": 3, "redeemed": 0}
+
+
+@pytest.mark.parametrize("source, advice", [(CouponPool.Source.GENERATE, "请生成更多券码"),
+                                            (CouponPool.Source.UPLOAD, "请上传更多券码")])
+def test_a_pool_that_runs_out_says_what_to_do_for_its_kind(webhook, receiver, source, advice):
+    if source == CouponPool.Source.GENERATE:
+        pool = generated_pool(1)
+    else:
+        pool = CouponPool.objects.create(name="上传的券", source=CouponPool.Source.UPLOAD)
+        coupon_service.coupons_upload(pool=pool, raw=b"ONLY-ONE\n")
+    campaign = campaign_for(segment_of(consenting(n=2)), webhook, body="您的券码 {{ coupon }}")
+    campaign.variants.update(coupon_pool=pool)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+    with pytest.raises(ValidationError) as refused:
+        run_decide(campaign=Campaign.objects.get(pk=campaign.pk))
+    assert refused.value.messages == [f"券码池“{pool.name}”只剩 1 个券码；版本 A 需要 2 个。{advice}。"]
+    assert not Delivery.objects.filter(campaign=campaign).exists()
+    assert Coupon.objects.filter(pool=pool, delivery__isnull=True).count() == 1
+
+
+def test_a_code_whose_message_never_went_out_goes_with_the_next_one_and_is_redeemed_from_it(webhook, receiver):
+    # given a daily campaign whose first message to a customer died before it was sent
+    pool = generated_pool(3)
+    person = consenting(n=1)[0]
+    Identity.objects.create(profile=person, kind_id="crm_id", value="CRM-9")
+    campaign = campaign_for(segment_of([person]), webhook, body="您的券码 {{ coupon }}",
+                            schedule=Campaign.Schedule.DAILY)
+    campaign.variants.update(coupon_pool=pool)
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING)
+    first_run = run_decide(campaign=Campaign.objects.get(pk=campaign.pk))
+    code = Coupon.objects.get(delivery__run=first_run).code
+    Delivery.objects.filter(run=first_run).update(status=Delivery.Status.DEAD)
+    # when the next run sends the customer their message
+    second_run = run_decide(campaign=Campaign.objects.get(pk=campaign.pk))
+    assert destination_drain(destination_id=webhook.pk, budget_seconds=10).sent == 1
+    # then it carries the same code, which now belongs to the message that went out
+    assert _sent_codes(receiver) == {str(person.uuid): code}
+    assert Coupon.objects.get(code=code).delivery.run_id == second_run.pk
+    assert Coupon.objects.filter(pool=pool, delivery__isnull=True).count() == 2
+    # and an order carrying it redeems it
+    partner = Partner.objects.create(name="商城", code="shop")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Api-Key {api_key_create(partner=partner, name='t', scopes=Scope.values)[1]}")
+    now = timezone.now().replace(microsecond=0)
+    answer = api.post("/api/v1/events/batch/", {"events": [
+        {"external_id": "o9", "name": "order", "occurred_at": (now + datetime.timedelta(minutes=1)).isoformat(),
+         "amount": "99.00", "properties": {"coupon": code}, "identities": [{"kind": "crm_id", "value": "CRM-9"}]}]},
+        format="json")
+    assert answer.status_code == 200, answer.content
+    result = result_refresh(campaign_id=campaign.pk, now=now + datetime.timedelta(hours=1))
+    assert result.data["coupons"] == {"issued": 1, "redeemed": 1}
