@@ -167,7 +167,7 @@ def test_recompute_refuses_an_ambiguous_name_and_a_missing_choice():
 
 def test_recompute_all_and_due():
     ProfileFactory(city="上海")
-    fresh = segment_save(segment=Segment(name="新", slug="fresh"), definition=SHANGHAI)  # never calculated
+    segment_save(segment=Segment(name="新", slug="fresh"), definition=SHANGHAI)  # never calculated
     done = segment_save(segment=Segment(name="已算", slug="done"), definition=SHANGHAI)
     segment_recompute(segment_id=done.pk)
     hourly = segment_save(segment=Segment(name="每小时", slug="hourly", refresh_every_minutes=60), definition=SHANGHAI)

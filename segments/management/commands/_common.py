@@ -3,7 +3,8 @@ import os
 
 from django.conf import settings
 from django.core.management.base import CommandError
-from django.utils.translation import get_supported_language_variant, gettext as _, to_language
+from django.utils.translation import get_supported_language_variant, to_language
+from django.utils.translation import gettext as _
 
 from segments.models import Segment
 

@@ -14,7 +14,12 @@ from segments.models import Segment
 from segments.services import segment_recompute
 from segments.tasks import segments_due
 
-from ._common import add_language_argument, command_language, segment_describe, segment_find
+from ._common import (
+    add_language_argument,
+    command_language,
+    segment_describe,
+    segment_find,
+)
 
 
 class Command(BaseCommand):
@@ -58,7 +63,7 @@ class Command(BaseCommand):
         for segment in segments:
             try:
                 snapshot = segment_recompute(segment_id=segment.pk)
-            except Exception as error:  # reported with the segment; the others go on
+            except Exception as error:  # noqa: BLE001 - reported with the segment; the others go on
                 failed += 1
                 self.stderr.write(_("%(segment)s: failed: %(error)s") % {"segment": segment_describe(segment),
                                                                           "error": error})

@@ -20,7 +20,12 @@ from segments.models import Segment
 from segments.services import segment_recompute, segment_save
 from segments.slugs import segment_slug_suggest
 
-from ._common import add_language_argument, command_language, segment_describe, segment_find
+from ._common import (
+    add_language_argument,
+    command_language,
+    segment_describe,
+    segment_find,
+)
 
 
 class Command(BaseCommand):
