@@ -45,7 +45,14 @@ from django.utils.translation import gettext as _
 
 from .geo import CITIES
 from .metrics import metrics_recompute
-from .models import AttributeDefinition, AttributeType, Event, EventDefinition, Identity, Profile
+from .models import (
+    AttributeDefinition,
+    AttributeType,
+    Event,
+    EventDefinition,
+    Identity,
+    Profile,
+)
 
 WINDOW_DAYS = 548  # 18 months of history before the anchor date
 ACCOUNT_OPENING_DAYS = 150  # the account-opening flow launched this many days before the anchor

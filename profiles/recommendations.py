@@ -14,7 +14,14 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from .event_labels import EventLabels
-from .models import CategorySimilarity, Event, ProductSimilarity, Profile, Recommendation, RecommendationReason
+from .models import (
+    CategorySimilarity,
+    Event,
+    ProductSimilarity,
+    Profile,
+    Recommendation,
+    RecommendationReason,
+)
 
 TOP_N = 10
 POPULAR = "popular"  # a reason code of read-time fill-ups only (not stored)

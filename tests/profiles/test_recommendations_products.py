@@ -13,7 +13,12 @@ from django.utils import timezone, translation
 
 from profiles.demo import PRODUCTS_PER_CATEGORY, demo_catalogue, demo_products
 from profiles.models import Event, EventDefinition, ProductSimilarity, Recommendation
-from profiles.recommendations import hit_rate, ndcg, profile_recommendations, top_recommended_label
+from profiles.recommendations import (
+    hit_rate,
+    ndcg,
+    profile_recommendations,
+    top_recommended_label,
+)
 from profiles.services.recommendations import (
     product_similarity_recompute,
     recommendations_compute,
