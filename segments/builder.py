@@ -196,6 +196,8 @@ def builder_text() -> dict[str, str]:
         "property": _("property"),
         "sequence_then": _("then did"), "sequence_not_then": _("but did not do"),
         "sequence_first": _("did"), "sequence_within": pgettext("sequence", "within"),
+        "add_step": _("+ Step"), "add_not_between": _("+ Nothing in between"),
+        "sequence_not_between": _("and in between did not do"),
         "consent_granted": _("has granted"), "consent_not_granted": _("has not granted"),
         "consent_state_granted": _("last said yes (not expired) to"), "consent_state_denied": _("refused"),
         "consent_state_withdrawn": _("withdrew"), "consent_state_expired": _("has an expired consent for"),

@@ -401,19 +401,42 @@ def _compare(left, op: str, right) -> bool:
 
 
 def _sequence(node: SequenceCondition, now: datetime.datetime) -> Q:
-    """EXISTS a first step a such that [NOT] EXISTS a later step b of the same customer
-    with a.occurred_at < b.occurred_at ≤ a.occurred_at + within_days."""
-    firsts = _matching_events(node.first, now, profile=OuterRef("pk"))
-    thens = _matching_events(node.then, now, profile=OuterRef("profile_id"), use_window=False).filter(
-        occurred_at__gt=OuterRef("occurred_at"),
-        occurred_at__lte=OuterRef("occurred_at") + datetime.timedelta(days=node.within_days),
-    )
-    if node.op == "then":
-        return Q(Exists(firsts.filter(Exists(thens))))
-    # Drop-off: only first steps whose N days have passed count, so that people still
-    # inside their window are not reported as having dropped out.
-    settled = firsts.filter(occurred_at__lte=now - datetime.timedelta(days=node.within_days))
-    return Q(Exists(settled.filter(~Exists(thens))))
+    """EXISTS a first step a such that EXISTS a step b of the same customer with
+    a.occurred_at < b.occurred_at ≤ a.occurred_at + gap, such that EXISTS a step c after b …
+    one subquery per step, each reading the time of the step before it (OuterRef). With
+    "not_then" the last step is NOT EXISTS, counted only once its gap has passed, so that
+    people still inside it are not reported as having dropped out."""
+    steps, gaps = node.steps, node.gaps
+    last_done = len(steps) - 1 if node.op == "then" else len(steps) - 2
+
+    def following(k: int):
+        """Step k's events within its gap after the enclosing query's row (step k - 1)."""
+        gap = datetime.timedelta(days=gaps[k - 1])
+        events = _matching_events(steps[k], now, profile=OuterRef("profile_id"), use_window=False).filter(
+            occurred_at__gt=OuterRef("occurred_at"), occurred_at__lte=OuterRef("occurred_at") + gap)
+        return events.filter(then(k))
+
+    def then(k: int) -> Q:
+        """What must hold of a row of step k."""
+        if k > last_done:
+            return Q()
+        condition = Q()
+        if k == last_done and node.excluding is not None and k >= 1:
+            first_time = "occurred_at"
+            for _level in range(k + 1):  # the first step's row, k + 1 queries out
+                first_time = OuterRef(first_time)
+            between = _matching_events(node.excluding, now, profile=OuterRef("profile_id"), use_window=False).filter(
+                occurred_at__gt=first_time, occurred_at__lt=OuterRef("occurred_at"))
+            condition &= ~Q(Exists(between))
+        if k < last_done:
+            condition &= Q(Exists(following(k + 1)))
+        elif node.op == "not_then":
+            settled = now - datetime.timedelta(days=gaps[k])
+            condition &= Q(occurred_at__lte=settled) & ~Q(Exists(following(k + 1)))
+        return condition
+
+    firsts = _matching_events(steps[0], now, profile=OuterRef("pk"))
+    return Q(Exists(firsts.filter(then(0))))
 
 
 # --- consent and other segments -------------------------------------------------------------

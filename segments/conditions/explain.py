@@ -70,10 +70,7 @@ def describe(node, labels: EventLabels | None = None) -> str:
     if isinstance(node, EventCondition):
         return _describe_event(node, labels)
     if isinstance(node, SequenceCondition):
-        template = (_("did %(first)s, then %(then)s within %(days)s days") if node.op == "then"
-                    else _("did %(first)s but not %(then)s within %(days)s days"))
-        return template % {"first": _describe_event(node.first, labels, bare=True),
-                           "then": _describe_event(node.then, labels, bare=True), "days": node.within_days}
+        return _describe_sequence(node, labels)
     if isinstance(node, ConsentCondition):
         purpose = Purpose.objects.filter(code=node.purpose).first()
         name = purpose.name if purpose else node.purpose
@@ -161,6 +158,22 @@ def _window_text(window: Window | None) -> str:
     if window.period:
         return " " + str(PERIOD_LABELS[window.period])
     return _(" between %(start)s and %(end)s") % {"start": f"{window.start:%Y-%m-%d}", "end": f"{window.end:%Y-%m-%d}"}
+
+
+def _describe_sequence(node: SequenceCondition, labels: EventLabels) -> str:
+    """did A, then B within 7 days, then C within 3 days (without D in between) — or "but
+    not C within 3 days" for a drop-off."""
+    first, *later = node.steps
+    text = _("did %(first)s") % {"first": _describe_event(first, labels, bare=True)}
+    for i, (step, days) in enumerate(zip(later, node.gaps)):
+        last = i == len(later) - 1
+        template = (_("%(so_far)s, but not %(then)s within %(days)s days") if last and node.op == "not_then"
+                    else _("%(so_far)s, then %(then)s within %(days)s days"))
+        text = template % {"so_far": text, "then": _describe_event(step, labels, bare=True), "days": days}
+    if node.excluding is not None:
+        text = _("%(so_far)s, without %(event)s in between") % {
+            "so_far": text, "event": _describe_event(node.excluding, labels, bare=True)}
+    return text
 
 
 PERIOD_LABELS = {

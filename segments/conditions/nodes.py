@@ -78,13 +78,15 @@ class EventCondition:
 
 @dataclass(frozen=True)
 class SequenceCondition:
-    """Did `first` then `then` within `within_days` (op "then"), or `first` but not
-    `then` within `within_days` (op "not_then"); `first.window` bounds the first step."""
+    """Did the `steps` in order, each within `gaps[i]` days after the step before it (op
+    "then"); or all but the last, and not the last within its gap once that has passed
+    (op "not_then"). `excluding`: an event that must not happen between the first step and
+    the last one done. `steps[0].window` bounds the first step."""
 
-    first: EventCondition
-    then: EventCondition
-    within_days: int
+    steps: tuple[EventCondition, ...]
+    gaps: tuple[int, ...]  # len(steps) - 1
     op: str = "then"
+    excluding: EventCondition | None = None
 
 
 @dataclass(frozen=True)

@@ -442,21 +442,45 @@ def _count_range(value, path: str, problems: Problems) -> tuple[int, int] | None
     return (low, high)
 
 
+MAX_SEQUENCE_STEPS = 5
+
+
 def _sequence(data: dict, path: str, problems: Problems):
     steps = data.get("sequence")
-    if not isinstance(steps, list) or len(steps) != 2 or not all(isinstance(s, dict) for s in steps):
-        problems.add(f"{path}sequence", _("A sequence is a list of two events: [first, then]."))
+    if not isinstance(steps, list) or not 2 <= len(steps) <= MAX_SEQUENCE_STEPS:
+        problems.add(f"{path}sequence", _("A sequence is a list of 2 to %(n)s events, in the order they happen.")
+                     % {"n": MAX_SEQUENCE_STEPS})
         return None
-    first = _event(steps[0], f"{path}sequence[0].", problems, in_sequence=True)
-    then = _event(steps[1], f"{path}sequence[1].", problems, in_sequence=True)
-    if "within" in steps[1]:
-        problems.add(f"{path}sequence[1].within", _("The second step's time is bounded by the sequence's "
-                                                    "“within_days” after the first; remove its own window."))
+    parsed = tuple(_event(step, f"{path}sequence[{i}].", problems, in_sequence=True) for i, step in enumerate(steps))
+    default_gap = (_whole(data["within_days"], f"{path}within_days", problems, minimum=1)
+                   if "within_days" in data else None)
+    gaps = []
+    for i, step in enumerate(steps[1:], start=1):
+        if "within" in step:
+            problems.add(f"{path}sequence[{i}].within", _("A later step's time is bounded by “within_days” after the "
+                                                         "step before it; remove its own window."))
+        if "within_days" in step:
+            gaps.append(_whole(step["within_days"], f"{path}sequence[{i}].within_days", problems, minimum=1))
+        elif default_gap is None:
+            problems.add(f"{path}sequence[{i}]", _("Say within how many days this step follows the one before: its "
+                                                   "own “within_days” or the sequence's."))
+        else:
+            gaps.append(default_gap)
+    if "within_days" in steps[0]:
+        problems.add(f"{path}sequence[0].within_days", _("The first step follows nothing: bound it with a window "
+                                                         "(“within”) instead."))
     op = data.get("op", "then")
     if op not in {"then", "not_then"}:
         problems.add(f"{path}op", _("A sequence's op is “then” or “not_then”."))
-    within = _whole(data.get("within_days"), f"{path}within_days", problems, minimum=1)
-    return SequenceCondition(first, then, within or 1, op)
+    excluding = None
+    if "not_between" in data:
+        excluding = _event(data["not_between"], f"{path}not_between.", problems, in_sequence=True)
+        if op == "not_then" and len(steps) == 2:
+            problems.add(f"{path}not_between", _("With “not_then” and two steps only the first step happens: "
+                                                 "there is nothing in between."))
+        if "within" in data["not_between"] or "within_days" in data["not_between"]:
+            problems.add(f"{path}not_between", _("What must not happen in between takes no time bounds of its own."))
+    return SequenceCondition(parsed, tuple(gaps), op, excluding)
 
 
 # granted / not_granted: whether consent counts now (expiry, notice version, a guardian's for

@@ -29,6 +29,9 @@ _STEP_KEYS = {"event": _STRING, "where": {"type": "array", "items": _FILTER}, "a
               "days_of_week": {"type": "array", "items": {"type": "integer"}, "minItems": 1}}
 _GROUP = {"type": "array", "minItems": 1}
 
+_SEQUENCE_STEP = {"type": "object", "properties": {**_STEP_KEYS, "within_days": _WHOLE}, "required": ["event"],
+                  "additionalProperties": False}
+
 # The key that names a node's kind → the keys that node may carry (and their shapes).
 KINDS = {
     "all": {"all": _GROUP},
@@ -41,9 +44,8 @@ KINDS = {
     "event": {**_STEP_KEYS, "count": _COMPARISON, "sum": _MEASURE, "avg": _MEASURE, "min": _MEASURE, "max": _MEASURE,
               "distinct": {**_MEASURE, "required": ["op", "of"]},
               "first_within_days": _WHOLE, "last_more_than_days_ago": _WHOLE},
-    "sequence": {"sequence": {"type": "array", "items": {"type": "object", "properties": _STEP_KEYS,
-                                                          "required": ["event"], "additionalProperties": False}},
-                 "op": _STRING, "within_days": _WHOLE},
+    "sequence": {"sequence": {"type": "array", "items": _SEQUENCE_STEP},
+                 "op": _STRING, "within_days": _WHOLE, "not_between": _SEQUENCE_STEP},
     "consent": {"consent": _STRING, "op": _STRING},
     "segment": {"segment": _STRING, "op": _STRING},
 }

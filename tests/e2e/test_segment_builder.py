@@ -262,3 +262,48 @@ def test_staff_ask_for_orders_placed_after_20_00_on_the_beijing_clock(page, live
     page.wait_for_url(f"{live_server.url}/admin/segments/segment/")
     definition = Segment.objects.get(slug="evening-buyers").definition
     assert definition["all"][0]["time_of_day"] == {"from": "22:00", "to": "00:00"}
+
+
+def test_staff_build_a_three_step_funnel_ordering_after_20_00(page, live_server, admin_login):
+    """浏览 → 加购 → 下单, the order placed after 20:00 Beijing time, with the live count."""
+    import datetime
+
+    from tests.factories import EventFactory
+
+    shanghai = datetime.timezone(datetime.timedelta(hours=8))
+    day = (datetime.datetime.now(shanghai) - datetime.timedelta(days=10)).date()
+
+    def at(days_after, hour):
+        return datetime.datetime.combine(day + datetime.timedelta(days=days_after), datetime.time(hour), tzinfo=shanghai)
+
+    journeys = {"晚上下单": [("product_view", at(0, 12)), ("add_to_cart", at(0, 13)), ("order", at(1, 21))],
+                "上午下单": [("product_view", at(0, 12)), ("add_to_cart", at(0, 13)), ("order", at(1, 10))],
+                "只加购": [("product_view", at(0, 12)), ("add_to_cart", at(0, 13))],
+                "直接下单": [("order", at(1, 22))]}
+    for name, steps in journeys.items():
+        person = ProfileFactory(name=name)
+        for event, moment in steps:
+            EventFactory(profile=person, name=event, occurred_at=moment)
+    log_in(page, live_server, *admin_login)
+
+    page.goto(f"{live_server.url}/admin/segments/segment/add/")
+    page.fill("#id_name", "浏览加购后晚上下单")
+    page.fill("#id_slug", "evening-funnel")
+    page.wait_for_selector(".cb-preview .cb-status")
+    page.click(".cb-tree [data-add=sequence]")
+    pick(page, "浏览商品")
+    page.click("[data-path='all[0].sequence[1].'] .cb-picker-button")
+    pick(page, "加入购物车")
+    wait_for_count(page, 3)
+    page.click("[data-add=step]")
+    page.click("[data-path='all[0].sequence[2].'] .cb-picker-button")
+    pick(page, "下单")
+    wait_for_count(page, 2)
+    page.click("[data-path='all[0].sequence[2].'] [data-add=time_of_day]")
+    wait_for_count(page, 1)
+
+    page.click("input[name=_save]")
+    page.wait_for_url(f"{live_server.url}/admin/segments/segment/")
+    (funnel,) = Segment.objects.get(slug="evening-funnel").definition["all"]
+    assert [step["event"] for step in funnel["sequence"]] == ["product_view", "add_to_cart", "order"]
+    assert funnel["sequence"][2]["time_of_day"] == {"from": "20:00", "to": "00:00"}

@@ -398,17 +398,27 @@ class Evaluation:
         return compare(len(events), spec["op"], spec["value"])
 
     def sequence(self, node: dict, customer: Customer) -> bool:
-        first_step, then_step = node["sequence"]
-        within = datetime.timedelta(days=node["within_days"])
-        firsts = self.matching(first_step, customer)
-        thens = self.matching(then_step, customer, use_window=False)  # only the first step has a window
+        steps = node["sequence"]
+        gaps = [datetime.timedelta(days=step.get("within_days", node.get("within_days", 0))) for step in steps[1:]]
+        rows = [self.matching(step, customer, use_window=i == 0) for i, step in enumerate(steps)]  # only the first
+        excluded = self.matching(node["not_between"], customer, use_window=False) if "not_between" in node else []
+        drop_off = node.get("op", "then") == "not_then"
+        last_done = len(steps) - (2 if drop_off else 1)
 
-        def followed(first: EventRow) -> bool:
-            return any(first.occurred_at < then.occurred_at <= first.occurred_at + within for then in thens)
+        def followed(k: int, row: EventRow, first: EventRow) -> bool:
+            """Step k's row `row` (first step's row `first`) goes on as the sequence asks."""
+            if k == last_done:
+                if any(first.occurred_at < e.occurred_at < row.occurred_at for e in excluded) and k >= 1:
+                    return False
+                if not drop_off:
+                    return True
+                gap = gaps[k]
+                return row.occurred_at <= self.now - gap and not any(
+                    row.occurred_at < e.occurred_at <= row.occurred_at + gap for e in rows[k + 1])
+            gap = gaps[k]
+            return any(row.occurred_at < e.occurred_at <= row.occurred_at + gap and followed(k + 1, e, first)
+                       for e in rows[k + 1])
 
-        if node.get("op", "then") == "then":
-            return any(followed(first) for first in firsts)
-        # drop-off: only first steps whose days have all passed
-        return any(first.occurred_at <= self.now - within and not followed(first) for first in firsts)
+        return any(followed(0, first, first) for first in rows[0])
 
 

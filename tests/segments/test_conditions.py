@@ -377,3 +377,48 @@ def test_bad_aggregates_name_their_node(people, definition, path):
     with pytest.raises(ValidationError) as error:
         parse(definition)
     assert any(message.startswith(path) for message in error.value.messages), error.value.messages
+
+
+def test_sequences_of_up_to_five_steps_with_gaps_and_nothing_in_between():
+    """Viewed, carted and ordered (浏览 → 加购 → 下单), each within its gap; and the same
+    without leaving the funnel for a support chat in between."""
+    def journey(name, *steps):
+        person = ProfileFactory(name=name)
+        for event, days in steps:
+            EventFactory(profile=person, name=event, occurred_at=ago(days))
+
+    journey("straight", ("product_view", 10), ("add_to_cart", 9), ("order", 8.5))
+    journey("slow", ("product_view", 10), ("add_to_cart", 9), ("order", 2))  # ordered 7 days after the cart
+    journey("asked", ("product_view", 10), ("support_chat", 9.5), ("add_to_cart", 9), ("order", 8.5))
+    journey("carted", ("product_view", 10), ("add_to_cart", 9))
+    journey("reversed", ("order", 10), ("add_to_cart", 9), ("product_view", 8))
+    funnel = [{"event": "product_view"}, {"event": "add_to_cart", "within_days": 2}, {"event": "order"}]
+
+    def who(**node):
+        q = compile_condition(parse({"sequence": funnel, "within_days": 3, **node}), NOW)
+        return set(Profile.objects.filter(q).values_list("name", flat=True))
+
+    assert who(op="then") == {"straight", "asked"}
+    assert who(op="then", not_between={"event": "support_chat"}) == {"straight"}
+    assert who(op="not_then") == {"slow", "carted"}
+    five = [{"event": "product_view"}, {"event": "support_chat"}, {"event": "add_to_cart"}, {"event": "order"},
+            {"event": "order"}]
+    assert parse({"sequence": five, "within_days": 1})
+    described = describe(parse({"sequence": funnel, "within_days": 3, "not_between": {"event": "support_chat"}}))
+    assert described.count("天内") == 2, described
+
+
+@pytest.mark.parametrize("definition, path", [
+    ({"sequence": [{"event": "order"}] * 6, "within_days": 1}, "sequence"),
+    ({"sequence": [{"event": "order"}, {"event": "order"}]}, "sequence[1]"),
+    ({"sequence": [{"event": "order", "within_days": 2}, {"event": "order"}], "within_days": 1},
+     "sequence[0].within_days"),
+    ({"sequence": [{"event": "order"}, {"event": "order"}], "within_days": 1, "op": "not_then",
+      "not_between": {"event": "order"}}, "not_between"),
+    ({"sequence": [{"event": "order"}, {"event": "order"}, {"event": "order"}], "within_days": 1,
+      "not_between": {"event": "order", "within": {"days": 3}}}, "not_between"),
+])
+def test_bad_sequences_name_their_node(people, definition, path):
+    with pytest.raises(ValidationError) as error:
+        parse(definition)
+    assert any(message.startswith(path) for message in error.value.messages), error.value.messages

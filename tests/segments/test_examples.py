@@ -425,8 +425,14 @@ def random_event(rng: random.Random) -> dict:
 
 
 def random_sequence(rng: random.Random) -> dict:
-    return {"sequence": [random_step(rng), random_step(rng, window=False)],
-            "within_days": rng.choice([1, 7, 30, 200]), "op": rng.choice(["then", "not_then"])}
+    steps = [random_step(rng)] + [random_step(rng, window=False) for _ in range(rng.choice([1, 1, 2, 3, 4]))]
+    for step in steps[1:]:
+        if rng.random() < 0.3:
+            step["within_days"] = rng.choice([1, 7, 30, 200])
+    node = {"sequence": steps, "within_days": rng.choice([1, 7, 30, 200]), "op": rng.choice(["then", "not_then"])}
+    if rng.random() < 0.25 and not (node["op"] == "not_then" and len(steps) == 2):
+        node["not_between"] = random_step(rng, window=False)
+    return node
 
 
 def random_definition(rng: random.Random, depth: int = 0) -> dict:

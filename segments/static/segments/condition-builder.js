@@ -516,6 +516,9 @@
     name: "sequence",
     matches: (node) => "sequence" in node,
     create: () => ({ sequence: [{ event: "" }, { event: "" }], op: "then", within_days: 7 }),
+    /* Up to 5 steps in order; each later step within N days of the one before (its own
+     * within_days, else the sequence's); the last may be "but did not do" (a drop-off);
+     * optionally an event that must not happen in between. */
     render(node, ctx, builder) {
       const T = builder.text;
       const steps = Array.isArray(node.sequence) ? node.sequence : [];
@@ -523,14 +526,40 @@
         el("div", { class: "cb-errors" }),
         isObject(steps[i]) ? eventEditor(builder, steps[i], { measured: false, windowed: i === 0 }) : null,
       ]);
-      return [el("div", { class: "cb-sequence" }, [
-        el("div", { class: "cb-row" }, [T.sequence_first]), step(0),
-        el("div", { class: "cb-row" }, [select([["then", T.sequence_then], ["not_then", T.sequence_not_then]], node.op || "then",
-          (op) => { node.op = op; builder.changed(); }, "op")]),
-        step(1),
-        el("div", { class: "cb-row" }, [T.sequence_within + " ",
-          daysInput(node.within_days, (days) => { node.within_days = days; builder.changed(); }, "within_days", T)]),
-      ])];
+      const parts = [el("div", { class: "cb-row" }, [T.sequence_first]), step(0)];
+      steps.slice(1).forEach((later, offset) => {
+        const i = offset + 1;
+        const last = i === steps.length - 1;
+        const gapKey = i === 1 ? "within_days" : `sequence[${i}].within_days`;
+        const gap = isObject(later) && later.within_days !== undefined ? later.within_days : node.within_days;
+        parts.push(el("div", { class: "cb-row cb-sequence-gap" }, [
+          last ? select([["then", T.sequence_then], ["not_then", T.sequence_not_then]], node.op || "then",
+            (op) => { node.op = op; builder.refresh(); }, "op") : T.sequence_then,
+          " " + T.sequence_within + " ",
+          daysInput(gap, (days) => {
+            if (i === 1 && later.within_days === undefined) node.within_days = days;
+            else later.within_days = days;
+            builder.changed();
+          }, gapKey, T),
+          steps.length > 2 ? el("button", { type: "button", class: "cb-remove", text: "×", title: T.remove,
+            onclick: () => { node.sequence.splice(i, 1); builder.refresh(); } }) : null,
+        ]));
+        parts.push(step(i));
+      });
+      if (isObject(node.not_between)) {
+        parts.push(el("div", { class: "cb-row" }, [T.sequence_not_between,
+          el("button", { type: "button", class: "cb-remove", text: "×", title: T.remove,
+            onclick: () => { delete node.not_between; builder.refresh(); } })]));
+        parts.push(el("div", { class: "cb-step", "data-path": `${ctx.path}not_between.` }, [
+          el("div", { class: "cb-errors" }), eventEditor(builder, node.not_between, { measured: false, windowed: false })]));
+      }
+      parts.push(el("div", { class: "cb-row cb-adders" }, [
+        steps.length < 5 ? el("button", { type: "button", class: "cb-link", "data-add": "step", text: T.add_step,
+          onclick: () => { node.sequence = steps.concat([{ event: "" }]); builder.refresh(); } }) : null,
+        !("not_between" in node) ? el("button", { type: "button", class: "cb-link", "data-add": "not_between",
+          text: T.add_not_between, onclick: () => { node.not_between = { event: "" }; builder.refresh(); } }) : null,
+      ]));
+      return [el("div", { class: "cb-sequence" }, parts)];
     },
   };
 
