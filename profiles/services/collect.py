@@ -124,8 +124,9 @@ def collect_ingest(*, source: CollectSource, messages: list[Message], now: datet
             message.reject(*message.error)
     for attempt in (1, 2):  # idempotent: a batch that lost a race with a concurrent one is simply run again
         try:
-            with transaction.atomic():
+            with transaction.atomic():  # the debugger's rows too: one commit per batch
                 _ingest(source, [m for m in messages if not m.error], actor, now)
+                collect_record(source=source, messages=messages, now=now)
             break
         except (IntegrityError, OperationalError) as error:
             race = isinstance(error, IntegrityError) or getattr(error.__cause__, "sqlstate", None) in ("40P01", "40001")
@@ -134,7 +135,6 @@ def collect_ingest(*, source: CollectSource, messages: list[Message], now: datet
             for message in messages:
                 if not message.error:
                     message.outcome, message.reason, message.profile_id = "", "", None
-    collect_record(source=source, messages=messages, now=now)
     counts = {outcome: sum(1 for m in messages if m.outcome == outcome) for outcome in CollectOutcome.values}
     return CollectResult(accepted=counts[CollectOutcome.ACCEPTED], duplicates=counts[CollectOutcome.DUPLICATE],
                          dropped=counts[CollectOutcome.DROPPED], rejected=counts[CollectOutcome.REJECTED],
@@ -153,7 +153,7 @@ def _ingest(source: CollectSource, messages: list[Message], actor: Actor, now: d
     _register_names([i.name for m, i in live if i.record])
     _stitch([i for _m, i in live], kinds, actor, source.event_source)
     items_ingest([i for _m, i in live], identity_source=source.event_source, actor=actor, now=now,
-                 created_source=source.event_source)
+                 created_source=source.event_source, suppression_checked=True)
     for message, item in live:
         message.profile_id = item.profile_id
         if item.status == REJECTED:

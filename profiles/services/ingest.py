@@ -124,13 +124,16 @@ def events_ingest(raw_events: list, *, partner_code: str, actor: Actor, now: dat
 
 
 def items_ingest(items: list[Item], *, identity_source: str, actor: Actor, now: datetime.datetime,
-                 created_source: str = "api") -> IngestResult:
+                 created_source: str = "api", suppression_checked: bool = False) -> IngestResult:
     """Store parsed items (those without a status yet): resolve who each is, creating new
     people, and insert the events of items that `record` one. `identity_source` is stored
-    on new identities; `created_source` on the "created" timeline rows of new people."""
+    on new identities; `created_source` on the "created" timeline rows of new people.
+    `suppression_checked`: the caller refused erased people's identities already, before
+    it acted on them (the SDK collection stitches visitors first)."""
     kinds = identity_kinds()
     _mark_batch_duplicates(items)
-    _reject_suppressed([item for item in items if not item.status])
+    if not suppression_checked:
+        _reject_suppressed([item for item in items if not item.status])
     live = [item for item in items if not item.status]
     created = 0
     uuids: dict[int, uuid.UUID] = {}  # public ids of the profiles met on the way, for the results
