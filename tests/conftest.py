@@ -52,3 +52,15 @@ def fresh_registries():
     registry_forget()
     yield
     registry_forget()
+
+
+@pytest.fixture(autouse=True)
+def product_language():
+    """Every test starts in the product's language (zh_Hans): a request an earlier test
+    made (the partner API follows Accept-Language) leaves its language on the thread."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.activate(settings.LANGUAGE_CODE)

@@ -166,7 +166,10 @@ def _ingest(source: CollectSource, messages: list[Message], actor: Actor, now: d
 
 
 def _item(index: int, message: Message, source: CollectSource, kinds: dict, now) -> Item:
-    item = Item(index, external_id=message.message_id[:128], source=source.event_source, properties=message.properties,
+    properties = message.properties
+    if message.library and "sdk" not in properties:  # which SDK and version sent it, as segments can ask
+        properties = {**properties, "sdk": message.library[:100]}
+    item = Item(index, external_id=message.message_id[:128], source=source.event_source, properties=properties,
                 amount=message.amount, occurred_at=message.occurred_at, record=message.type in EVENT_TYPES)
     if item.record:
         item.name = event_name_of(message.event)

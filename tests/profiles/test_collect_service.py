@@ -173,3 +173,12 @@ def test_new_people_from_an_sdk_have_a_created_row_naming_the_source(source):
 
     created = ProfileActivity.objects.get(type="created")
     assert created.params == {"source": "sdk-shop-web"}
+
+
+def test_events_keep_the_source_and_the_sdk_that_sent_them(source):
+    collect_ingest(source=source, messages=[msg(anonymous_id="a", library="analytics-python 2.4.0",
+                                                properties={"category": "lipstick"})])
+
+    event = Event.objects.get()
+    assert event.source == "sdk-shop-web"
+    assert event.properties == {"category": "lipstick", "sdk": "analytics-python 2.4.0"}
