@@ -180,7 +180,7 @@ def builder_text() -> dict[str, str]:
         "measure_count": _("number of times"), "measure_first": _("first time within the last N days"),
         "measure_last": _("last time more than N days ago"),
         "measure_sum": _("total"), "measure_avg": _("average"), "measure_min": _("least"), "measure_max": _("greatest"),
-        "measure_distinct": _("number of distinct"), "measure_of": pgettext("total of …", "of"),
+        "measure_distinct": _("number of distinct"), "measure_share": _("share at the time below (0–1)"), "measure_of": pgettext("total of …", "of"),
         "times": _("times"),
         "window_any": _("at any time"), "window_days": _("in the last N days"), "window_between": _("between dates"),
         "time_of_day": _("at a time of day"), "days_of_week": _("on days of the week"),

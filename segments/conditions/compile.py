@@ -5,7 +5,7 @@ import datetime
 from decimal import Decimal
 
 from django.db.models import Avg, Count, Exists, FloatField, Func, Max, Min, OuterRef, Q, Sum
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, Substr
 from django.db.models.lookups import In
@@ -273,7 +273,7 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
     if node.amount is not None:
         op, value = node.amount
         events = events.exclude(amount=value) if op == "ne" else events.filter(**{f"amount__{COMPARE[op]}": value})
-    if node.time_of_day is not None or node.days_of_week:
+    if (node.time_of_day is not None or node.days_of_week) and node.measure != "share":
         events = _at_local_times(events, node)
     return events
 
@@ -281,19 +281,25 @@ def _matching_events(node: EventCondition, now: datetime.datetime, *, profile=No
 def _at_local_times(events, node: EventCondition):
     """Events at the node's time of day and on its days of the week, on the clock of the
     display time zone (an order at 21:00 Beijing time is "after 20:00", whatever UTC says)."""
+    aliases, at = _local_times(node)
+    return events.alias(**aliases).filter(at)
+
+
+def _local_times(node: EventCondition) -> tuple[dict, Q]:
+    """The local minute of the day and day of the week (aliases) and the node's condition on them."""
     zone = timezone.get_current_timezone()
+    aliases, at = {}, Q()
     if node.time_of_day is not None:
         start, end = node.time_of_day
-        events = events.alias(local_minute=ExtractHour("occurred_at", tzinfo=zone) * 60
-                              + ExtractMinute("occurred_at", tzinfo=zone))
+        aliases["local_minute"] = ExtractHour("occurred_at", tzinfo=zone) * 60 + ExtractMinute("occurred_at", tzinfo=zone)
         if start < end:
-            events = events.filter(local_minute__gte=start, local_minute__lt=end)
+            at &= Q(local_minute__gte=start, local_minute__lt=end)
         else:  # past midnight: 22:00–06:00
-            events = events.filter(Q(local_minute__gte=start) | Q(local_minute__lt=end))
+            at &= Q(local_minute__gte=start) | Q(local_minute__lt=end)
     if node.days_of_week:
-        events = events.alias(local_weekday=ExtractIsoWeekDay("occurred_at", tzinfo=zone)).filter(
-            local_weekday__in=list(node.days_of_week))
-    return events
+        aliases["local_weekday"] = ExtractIsoWeekDay("occurred_at", tzinfo=zone)
+        at &= Q(local_weekday__in=list(node.days_of_week))
+    return aliases, at
 
 
 def window_bounds(window: Window, now: datetime.datetime) -> tuple[datetime.datetime, datetime.datetime | None]:
@@ -372,6 +378,12 @@ def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = 
     if candidates is not None:
         events = events.filter(profile_id__in=Profile.objects.filter(candidates).values("pk"))
     per_profile = events.order_by().values("profile_id")
+    if node.measure == "share":  # of the customer's events, the share at these times (a usual time)
+        aliases, at = _local_times(node)
+        shares = per_profile.alias(**aliases).annotate(
+            m=Cast(Count("id", filter=at), FloatField()) / Cast(Count("*"), FloatField()))
+        meets = ~Q(m=node.value) if node.op == "ne" else Q(**{f"m__{COMPARE[node.op]}": float(node.value)})
+        return Q(pk__in=shares.filter(meets).values("profile_id"))
     if node.measure == "first_within":
         firsts = per_profile.annotate(m=Min("occurred_at")).filter(m__gte=now - datetime.timedelta(days=node.value))
         return Q(pk__in=firsts.values("profile_id"))

@@ -207,6 +207,9 @@ def _describe_event(node: EventCondition, labels: EventLabels, bare: bool = Fals
         measured = _("first %(event)s within the last %(n)s days") % {"event": text, "n": node.value}
     elif node.measure == "last_before":
         measured = _("last %(event)s more than %(n)s days ago") % {"event": text, "n": node.value}
+    elif node.measure == "share":
+        measured = _("%(event)s mostly at these times: share %(op)s %(n)s%%") % {
+            "event": text, "op": OPERATOR_LABELS[node.op], "n": f"{float(node.value) * 100:g}"}
     elif node.measure == "distinct":
         low_high = (f"{node.value[0]}–{node.value[1]}" if node.op == "between"
                     else f"{OPERATOR_LABELS[node.op]} {node.value}")

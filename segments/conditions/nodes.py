@@ -63,7 +63,7 @@ class EventCondition:
     or sum / avg of the amount (op, value)."""
 
     event: str
-    measure: str = "count"  # count | first_within | last_before | sum | avg | min | max | distinct
+    measure: str = "count"  # count | first_within | last_before | sum | avg | min | max | distinct | share
     op: str = "gte"
     value: Decimal | int | None = 1
     window: Window | None = None

@@ -374,6 +374,10 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
         problems.add(path, _("Use only one of count, first_within_days, last_more_than_days_ago, sum, avg, min, max "
                              "or distinct."))
         return None
+    if "share" in data and when["time_of_day"] is None and not when["days_of_week"]:
+        problems.add(f"{path}share", _("A share compares the events at a time of day or on days of the week with all "
+                                       "of them: add “time_of_day” or “days_of_week”."))
+        return None
     measure = measures[0] if measures else "count"
     if measure in ("count", *AGGREGATE_MEASURES):
         spec = data.get(measure, {"op": "gte", "value": 1})
@@ -385,7 +389,11 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
         if not isinstance(spec, dict) or spec.get("op") not in operators:
             problems.add(f"{path}{measure}", _("Use {\"op\": one of %(ops)s, \"value\": …}.") % {"ops": ", ".join(sorted(operators))})
             return None
-        if spec["op"] == "between":
+        if measure == "share":
+            value = _number(spec.get("value"), f"{path}share.value", problems)
+            if value is not None and not 0 <= value <= 1:
+                problems.add(f"{path}share.value", _("A share is between 0 and 1 (0.5 = half)."))
+        elif spec["op"] == "between":
             value = _count_range(spec.get("value"), f"{path}{measure}.value", problems)
         else:
             value = (_whole(spec.get("value"), f"{path}{measure}.value", problems, minimum=0, maximum=MAX_COUNT)
@@ -401,7 +409,7 @@ def _event(data: dict, path: str, problems: Problems, in_sequence: bool = False)
 
 # Measures over the matching events: sum, average, least and greatest of the amount or of a
 # numeric property ("of"), and how many distinct values a property takes.
-AGGREGATE_MEASURES = ("sum", "avg", "min", "max", "distinct")
+AGGREGATE_MEASURES = ("sum", "avg", "min", "max", "distinct", "share")
 
 
 def _time_of_day(data, path: str, problems: Problems) -> tuple[int, int] | None:

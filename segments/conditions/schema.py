@@ -42,7 +42,7 @@ KINDS = {
     "tags": {"tags": {"type": "array", "items": _STRING, "minItems": 1}, "op": _STRING},
     "tag_category": {"tag_category": {"type": ["string", "integer"]}, "op": _STRING},
     "event": {**_STEP_KEYS, "count": _COMPARISON, "sum": _MEASURE, "avg": _MEASURE, "min": _MEASURE, "max": _MEASURE,
-              "distinct": {**_MEASURE, "required": ["op", "of"]},
+              "distinct": {**_MEASURE, "required": ["op", "of"]}, "share": _COMPARISON,
               "first_within_days": _WHOLE, "last_more_than_days_ago": _WHOLE},
     "sequence": {"sequence": {"type": "array", "items": _SEQUENCE_STEP},
                  "op": _STRING, "within_days": _WHOLE, "not_between": _SEQUENCE_STEP},

@@ -372,6 +372,14 @@ class Evaluation:
         if "last_more_than_days_ago" in node:
             times = [e.occurred_at for e in self.matching(node, customer)]
             return bool(times) and max(times) < self.now - datetime.timedelta(days=node["last_more_than_days_ago"])
+        if "share" in node:  # of the events at any time, the share at the node's times
+            timeless = {k: v for k, v in node.items() if k not in ("time_of_day", "days_of_week")}
+            everything = self.matching(timeless, customer)
+            if not everything:
+                return False
+            at_times = [e for e in everything if self.at_local_time(e, node)]
+            share = Decimal(len(at_times)) / Decimal(len(everything))
+            return compare(share, node["share"]["op"], Decimal(str(node["share"]["value"])))
         events = self.matching(node, customer)
         if "distinct" in node:
             spec = node["distinct"]

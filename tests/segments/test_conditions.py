@@ -422,3 +422,28 @@ def test_bad_sequences_name_their_node(people, definition, path):
     with pytest.raises(ValidationError) as error:
         parse(definition)
     assert any(message.startswith(path) for message in error.value.messages), error.value.messages
+
+
+def test_a_customers_usual_time_most_orders_after_20_00():
+    """The share of a customer's orders placed at the time: "mostly orders after 20:00"."""
+    shanghai = datetime.timezone(datetime.timedelta(hours=8))
+    hours = {"mostly evening": [21, 22, 10], "sometimes evening": [21, 10, 11], "never": [9]}
+    for name, times in hours.items():
+        person = ProfileFactory(name=name)
+        for day, hour in enumerate(times, start=1):
+            EventFactory(profile=person, name="order", occurred_at=datetime.datetime(2026, 12, day, hour, tzinfo=shanghai))
+    now = datetime.datetime(2026, 12, 6, 12, 0, tzinfo=shanghai)
+    evening = {"from": "20:00", "to": "24:00"}
+
+    def who(op, value):
+        q = compile_condition(parse({"event": "order", "time_of_day": evening, "share": {"op": op, "value": value}}), now)
+        return set(Profile.objects.filter(q).values_list("name", flat=True))
+
+    assert who("gt", 0.5) == {"mostly evening"}
+    assert who("gte", 0.3) == {"mostly evening", "sometimes evening"}
+    assert who("lt", 0.1) == {"never"}
+    assert "%" in describe(parse({"event": "order", "time_of_day": evening, "share": {"op": "gt", "value": 0.5}}))
+    with pytest.raises(ValidationError):
+        parse({"event": "order", "share": {"op": "gt", "value": 0.5}})
+    with pytest.raises(ValidationError):
+        parse({"event": "order", "time_of_day": evening, "share": {"op": "gt", "value": 2}})

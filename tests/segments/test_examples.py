@@ -404,7 +404,7 @@ def random_step(rng: random.Random, window: bool = True) -> dict:
 
 
 def random_event(rng: random.Random) -> dict:
-    measure = rng.choice(["count", "count", "sum", "avg", "min", "max", "distinct", "first_within_days",
+    measure = rng.choice(["count", "count", "sum", "avg", "min", "max", "distinct", "share", "first_within_days",
                           "last_more_than_days_ago"])
     if measure in ("first_within_days", "last_more_than_days_ago"):
         return {**random_step(rng, window=False), measure: rng.choice([1, 5, 30, 100, 365])}
@@ -413,6 +413,9 @@ def random_event(rng: random.Random) -> dict:
         op = rng.choice(["gte", "gt", "lte", "lt", "eq", "ne", "between"])
         value = sorted(rng.sample([0, 1, 2, 3], 2)) if op == "between" else rng.choice([0, 1, 2, 3])
         node["count"] = {"op": op, "value": value}
+    elif measure == "share":
+        node.setdefault("time_of_day", {"from": "20:00", "to": "24:00"})
+        node["share"] = {"op": rng.choice(["gte", "gt", "lt"]), "value": rng.choice([0, 0.5, 0.75, 1])}
     elif measure == "distinct":
         node["distinct"] = {"of": rng.choice(["category", "channel", "price"]), "op": rng.choice(["gte", "eq", "lt"]),
                             "value": rng.choice([0, 1, 2, 3])}

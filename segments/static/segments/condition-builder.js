@@ -281,7 +281,7 @@
   const MEASURES = [
     ["count", "measure_count"], ["first_within_days", "measure_first"], ["last_more_than_days_ago", "measure_last"],
     ["sum", "measure_sum"], ["avg", "measure_avg"], ["min", "measure_min"], ["max", "measure_max"],
-    ["distinct", "measure_distinct"],
+    ["distinct", "measure_distinct"], ["share", "measure_share"],
   ];
   const measureOf = (node) => (MEASURES.find(([key]) => key in node) || ["count"])[0];
 
@@ -310,6 +310,9 @@
         else if (key === "distinct") {
           const first = definition && definition.properties.length ? definition.properties[0].name : "";
           node.distinct = { of: first, op: "gte", value: 2 };
+        } else if (key === "share") {
+          node.share = { op: "gte", value: 0.5 };
+          if (!("time_of_day" in node) && !("days_of_week" in node)) node.time_of_day = { from: "20:00", to: "00:00" };
         } else if (["sum", "avg", "min", "max"].includes(key)) node[key] = { op: "gte", value: "" };
         else { node[key] = 30; delete node.within; }
         builder.refresh();
@@ -321,7 +324,7 @@
         const update = (change) => { node[measure] = Object.assign({}, compared, node[measure], change); builder.changed(); };
         const counted = measure === "count" || measure === "distinct";
         const operators = builder.options.operators[counted ? "count" : "amount"];
-        if (measure !== "count") {
+        if (measure !== "count" && measure !== "share") {
           // of what: the amount (sums …) or an event property (numbers for sums, any for distinct values)
           const properties = definition ? definition.properties.filter((p) => measure === "distinct" || p.type === "number") : [];
           const ofChoices = (measure === "distinct" ? [] : [["", T.amount]]).concat(properties.map((p) => [p.name, p.label]));
