@@ -136,16 +136,18 @@ def anchor_now(ctx) -> datetime.datetime:
     return datetime.datetime.combine(anchor, datetime.time.min, tzinfo=zoneinfo.ZoneInfo(settings.TIME_ZONE))
 
 
-def p95_ms(fn, runs: int = RUNS) -> tuple[float, float]:
-    """(median, p95) milliseconds of `runs` calls after one warm-up call."""
-    fn()
-    samples = []
+def p95_interleaved(functions, runs: int = RUNS) -> list[tuple[float, float]]:
+    """(median, p95) milliseconds of each function, their calls taken in turn, so that a
+    change of load on this shared machine weighs on all of them alike (their ratio)."""
+    for function in functions:
+        function()
+    samples = [[] for _ in functions]
     for _ in range(runs):
-        started = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[max(0, int(len(samples) * 0.95) - 1)]
+        for function, taken in zip(functions, samples):
+            started = time.perf_counter()
+            function()
+            taken.append((time.perf_counter() - started) * 1000)
+    return [(statistics.median(s), sorted(s)[max(0, int(len(s) * 0.95) - 1)]) for s in samples]
 
 
 def hand_sql(template: str) -> str:
@@ -232,9 +234,11 @@ def bench_segment_preview(ctx):
             matching = Profile.objects.filter(compile_condition(parse(definition), now), status="active")
             counted, expected = product_count(matching), hand_count(sql, params)
             preview = segment_preview(definition, now=now, timeout_ms=60_000)
-            _, product_p95 = p95_ms(lambda: product_count(matching))
-            _, preview_p95 = p95_ms(lambda: segment_preview(definition, now=now, timeout_ms=60_000))
-            _, sql_p95 = p95_ms(lambda: hand_count(sql, params))
+            (_, product_p95), (_, preview_p95), (_, sql_p95) = p95_interleaved([
+                lambda: product_count(matching),
+                lambda: segment_preview(definition, now=now, timeout_ms=60_000),
+                lambda: hand_count(sql, params),
+            ])
             selective = expected < base * SELECTIVE_SHARE and (name, definition, template) in EXAMPLES
             limit = SELECTIVE_MS if selective else BROAD_MS  # the new operators: p95 ≤ 1 s (issue 21)
             kind = "selective" if selective else "broad"

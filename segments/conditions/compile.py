@@ -291,11 +291,17 @@ def _local_times(node: EventCondition) -> tuple[dict, Q]:
     aliases, at = {}, Q()
     if node.time_of_day is not None:
         start, end = node.time_of_day
-        aliases["local_minute"] = ExtractHour("occurred_at", tzinfo=zone) * 60 + ExtractMinute("occurred_at", tzinfo=zone)
-        if start < end:
-            at &= Q(local_minute__gte=start, local_minute__lt=end)
+        if start % 60 == 0 and end % 60 == 0:  # whole hours (20:00–24:00): the hour alone, one extraction
+            aliases["local_time"], start, end, day_end = ExtractHour("occurred_at", tzinfo=zone), start // 60, end // 60, 24
+        else:
+            aliases["local_time"] = ExtractHour("occurred_at", tzinfo=zone) * 60 + ExtractMinute("occurred_at", tzinfo=zone)
+            day_end = 24 * 60
+        if end in (0, day_end):  # up to midnight
+            at &= Q(local_time__gte=start)
+        elif start < end:
+            at &= Q(local_time__gte=start, local_time__lt=end)
         else:  # past midnight: 22:00–06:00
-            at &= Q(local_minute__gte=start) | Q(local_minute__lt=end)
+            at &= Q(local_time__gte=start) | Q(local_time__lt=end)
     if node.days_of_week:
         aliases["local_weekday"] = ExtractIsoWeekDay("occurred_at", tzinfo=zone)
         at &= Q(local_weekday__in=list(node.days_of_week))
