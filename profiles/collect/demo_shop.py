@@ -18,6 +18,7 @@ from django.utils.translation import pgettext
 from django.views.decorators.http import require_GET
 
 from ..models import CollectSource, Identity, ProfileStatus
+from ..services.sources import source_forget
 from .demo_source import (
     DEMO_SOURCE_CODE,
     DEMO_SOURCE_NAME,
@@ -51,6 +52,13 @@ def _category_labels() -> dict[str, str]:
 def _shop(request, template: str, page: str, **context):
     if not demo_shop_enabled():
         raise Http404(_("The demo shop is not switched on here."))
+    # The shop sends from the address it is served at: `make run PORT=8080` or another host
+    # name must be an allowed origin too (a demo-only page; a real source lists its origins).
+    origin = f"{request.scheme}://{request.get_host()}"
+    demo = CollectSource.objects.filter(code=DEMO_SOURCE_CODE).values("allowed_origins", "key_prefix").first()
+    if demo is not None and origin not in demo["allowed_origins"]:
+        CollectSource.objects.filter(code=DEMO_SOURCE_CODE).update(allowed_origins=[*demo["allowed_origins"], origin])
+        source_forget(demo["key_prefix"])
     sdk = request.GET.get("sdk")
     sdk = sdk if sdk in SDKS else SDKS[0]
     labels = _category_labels()

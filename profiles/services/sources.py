@@ -74,5 +74,10 @@ def source_code_free(name: str) -> str:
     return code
 
 
+def source_forget(prefix: str) -> None:
+    """Read the source of this key prefix afresh at its next message (its row changed)."""
+    cache.delete(_cache_key(prefix))
+
+
 def _cache_key(prefix: str) -> str:
     return f"cdp-write-key:{prefix}"

@@ -4,9 +4,11 @@ import pytest
 
 from profiles.collect.demo_source import (
     DEMO_ORIGINS,
+    DEMO_SOURCE_CODE,
     demo_source_ensure,
     demo_write_key,
 )
+from profiles.models import CollectSource
 from profiles.services.sources import source_for_key, source_key_rotate
 
 pytestmark = pytest.mark.django_db
@@ -91,3 +93,16 @@ def test_see_me_sends_staff_to_the_customer_of_this_browser(client, settings, ad
     assert client.get("/collect/demo-shop/me/?anonymous_id=a-1").url == f"/admin/profiles/profile/{customer.pk}/change/"
     assert client.get("/collect/demo-shop/me/?anonymous_id=nobody").status_code == 404
     assert Identity.objects.count() == 1
+
+
+def test_the_shop_allows_the_address_it_is_served_at(client, settings):
+    """`make run PORT=8799` or another host name: the page's own origin may send."""
+    settings.CDP_DEMO_SHOP = True
+    settings.ALLOWED_HOSTS = ["*"]
+    demo_source_ensure()
+
+    assert client.get("/collect/demo-shop/", HTTP_HOST="127.0.0.1:8799").status_code == 200
+
+    source = CollectSource.objects.get(code=DEMO_SOURCE_CODE)
+    assert "http://127.0.0.1:8799" in source.allowed_origins
+    assert source_for_key(demo_write_key()) is not None
