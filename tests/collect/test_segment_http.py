@@ -19,20 +19,11 @@ from profiles.models import (
     Profile,
     ProfileStatus,
 )
-from profiles.registry import registry_forget
 from profiles.services.sources import source_create, source_key_rotate
 from tests.factories import IdentityFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db
 SHOP = "https://shop.example.cn"
-
-
-@pytest.fixture(autouse=True)
-def _forget_registered_names():
-    """Event names these tests register are cached per process (profiles.registry) and
-    would outlive the rolled-back rows, so a later test would take them as known."""
-    yield
-    registry_forget()
 
 
 @pytest.fixture

@@ -14,19 +14,10 @@ from segment.analytics.client import Client
 from segment.analytics.version import VERSION as PYTHON_SDK_VERSION
 
 from profiles.models import CollectLog, Event, Identity, ProfileStatus
-from profiles.registry import registry_forget
 from profiles.services.sources import source_create
 from tests.factories import IdentityFactory, ProfileFactory
 
 NODE_DIR = Path(__file__).parent / "node"
-
-
-@pytest.fixture(autouse=True)
-def _forget_registered_names():
-    """Event names these tests register are cached per process (profiles.registry) and
-    would outlive the rolled-back rows, so a later test would take them as known."""
-    yield
-    registry_forget()
 
 
 @pytest.fixture

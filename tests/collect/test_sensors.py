@@ -32,21 +32,11 @@ from profiles.models import (
     Profile,
     ProfileStatus,
 )
-from profiles.registry import registry_forget
 from profiles.services.sources import source_create
 from tests.factories import IdentityFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/collect/sa"
-
-
-@pytest.fixture(autouse=True)
-def fresh_registry():
-    """The event-name registry is cached per process: names an earlier test registered (and
-    its database rolled back) must not count as known here."""
-    registry_forget()
-    yield
-    registry_forget()
 
 
 @pytest.fixture
