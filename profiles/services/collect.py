@@ -52,6 +52,7 @@ from ..models import (
 from ..normalisers import NormalisationError, normalise_identity
 from ..registry import event_names, identity_kinds, registry_forget
 from .ingest import ACCEPTED, EARLIEST, MAX_FUTURE, REJECTED, Item, _insert_identities, items_ingest
+from .ingest import _owners as owners_of
 from .merge import profiles_merge
 from .profiles import profile_fields_normalise, profile_update
 from .suppression import suppressed_among
@@ -220,11 +221,8 @@ def _refuse_suppressed(live: list[tuple[Message, Item]]) -> None:
 
 
 def _owners(keys: set[Key]) -> dict[Key, int]:
-    if not keys:
-        return {}
-    rows = Identity.objects.filter(kind_id__in={k for k, _v in keys}, value__in={v for _k, v in keys}).values_list(
-        "kind_id", "value", "profile_id")
-    return {(kind, value): pid for kind, value, pid in rows if (kind, value) in keys}
+    """Who holds each of these identities (the bulk writer's look-up, one probe per key)."""
+    return owners_of(keys, {})
 
 
 def _drop_objectors(purpose: str, live: list[tuple[Message, Item]]) -> None:
