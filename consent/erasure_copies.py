@@ -34,7 +34,7 @@ from django.contrib.admin.models import LogEntry
 from django.db import models
 from django.utils.translation import gettext as _
 
-from profiles.importing.files import file_remove, upload_dir
+from profiles.importing.files import file_remove, local_path, upload_dir, upload_names, upload_storage
 from profiles.importing.readers import open_table
 from profiles.models import CollectLog, ImportJob, ImportRowError, ImportStatus, ProfileActivity
 
@@ -155,17 +155,19 @@ def _import_errors_delete(needles: Needles) -> int:
 def _uploads_delete(needles: Needles) -> int:
     """Delete every stored upload holding a row of the person; the jobs using it fail
     with the reason (their rows would be refused anyway: the identifiers are suppressed)."""
-    directory = upload_dir()
     deleted = 0
-    for name in sorted(os.listdir(directory)):
-        path = os.path.join(directory, name)
-        jobs = list(ImportJob.objects.filter(file_path=path))
-        if not os.path.isfile(path) or not _file_names(path, jobs, needles):
+    for name in upload_names():  # the storage's uploads (a folder, or a bucket)
+        legacy = os.path.join(upload_dir(), os.path.basename(name))  # jobs from before uploads had storage names
+        jobs = list(ImportJob.objects.filter(file_path__in=(name, legacy)))
+        try:
+            path = local_path(name)
+        except FileNotFoundError:
+            continue
+        if not _file_names(path, jobs, needles):
             continue
         for job in jobs:
             file_remove(job)
-        if os.path.exists(path):
-            os.remove(path)
+        upload_storage().delete(name)
         deleted += 1
         reason = _("The uploaded file was deleted: it held data of a person erased at their request. Upload it "
                    "again to import the other rows.")

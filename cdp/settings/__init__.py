@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole request
+    "cdp.observability.RequestIdMiddleware",  # before anything that logs
     "django.middleware.security.SecurityMiddleware",
     "cdp.api.middleware.ApiBodySizeLimitMiddleware",  # 413 before anything reads a too-large API body
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -52,6 +54,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: sees the view and the status
 ]
 
 ROOT_URLCONF = "cdp.urls"
@@ -119,6 +122,22 @@ STATIC_URL = "static/"
 STATIC_ROOT = env.path("STATIC_ROOT", default=str(VAR_DIR / "static"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Uploaded files (imports) go through the default storage: a folder under MEDIA_ROOT, or an
+# S3-compatible bucket (CDP_STORAGE_S3_BUCKET) that several worker machines share.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if env.str("CDP_STORAGE_S3_BUCKET", default=""):
+    STORAGES["default"] = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": {
+        "bucket_name": env.str("CDP_STORAGE_S3_BUCKET"),
+        "endpoint_url": env.str("CDP_STORAGE_S3_ENDPOINT_URL", default="") or None,
+        "region_name": env.str("CDP_STORAGE_S3_REGION", default="") or None,
+        "access_key": env.str("CDP_STORAGE_S3_ACCESS_KEY_ID", default="") or None,
+        "secret_key": env.str("CDP_STORAGE_S3_SECRET_ACCESS_KEY", default="") or None,
+        "location": env.str("CDP_STORAGE_S3_PREFIX", default=""),
+        "file_overwrite": False, "default_acl": None, "querystring_auth": False, "addressing_style": "path",
+    }}
 
 # --- Celery ---------------------------------------------------------------------------
 # filesystem:// is kombu's broker that needs no server: messages are files under var/.
@@ -136,9 +155,45 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=None)
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_ACKS_LATE = True
-# Tasks that tasks queue go where the worker listens (the worker tests give each worker a queue).
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="celery")
+# Four queues (cdp/queues.py): imports, segments (and the nightly analytics), deliveries,
+# default. A worker started without -Q consumes only `default`: name them all (make run does).
+# CDP_QUEUE_PREFIX keeps installations (or the worker tests) sharing a broker apart.
+from cdp.queues import task_routes  # noqa: E402
+
+CDP_QUEUE_PREFIX = env.str("CDP_QUEUE_PREFIX", default="")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default=CDP_QUEUE_PREFIX + "default")
+CELERY_TASK_ROUTES = task_routes(CDP_QUEUE_PREFIX)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Time limits: at the soft one the task gets an exception to leave a clear state ("timed
+# out") behind; at the hard one the worker process is killed. Short by default, longer for
+# the tasks that work through the whole customer base or a whole file.
+CELERY_TASK_SOFT_TIME_LIMIT = env.int("CDP_TASK_SOFT_TIME_LIMIT", default=5 * 60)
+CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 60
+CDP_IMPORT_SOFT_TIME_LIMIT = env.int("CDP_IMPORT_SOFT_TIME_LIMIT", default=6 * 3600)
+CDP_SEGMENT_SOFT_TIME_LIMIT = env.int("CDP_SEGMENT_SOFT_TIME_LIMIT", default=30 * 60)
+CDP_LONG_TASK_SOFT_TIME_LIMIT = env.int("CDP_LONG_TASK_SOFT_TIME_LIMIT", default=2 * 3600)
+
+
+def _limits(soft: int) -> dict:
+    return {"soft_time_limit": soft, "time_limit": soft + max(60, soft // 20)}
+
+
+CELERY_TASK_ANNOTATIONS = {
+    "profiles.tasks.run_import": _limits(CDP_IMPORT_SOFT_TIME_LIMIT),
+    "profiles.tasks.undo_import": _limits(CDP_IMPORT_SOFT_TIME_LIMIT),
+    "segments.tasks.recompute_segment": _limits(CDP_SEGMENT_SOFT_TIME_LIMIT),
+    **{name: _limits(CDP_LONG_TASK_SOFT_TIME_LIMIT) for name in (
+        "segments.tasks.refresh_rule_tags", "profiles.tasks.recompute_all_metrics", "profiles.tasks.recompute_interests",
+        "profiles.tasks.recompute_recommendations", "campaigns.tasks.campaign_run", "campaigns.tasks.tick",
+        "consent.tasks.check_consent_state")},
+    # campaigns.tasks.drain sets its own, below its slot's expiry (campaigns/tasks.py).
+}
+# A segment's claim on its calculation is taken over after this long (its worker died
+# without releasing it: the hard time limit has long passed by then).
+CDP_SEGMENT_CLAIM_STALE_SECONDS = _limits(CDP_SEGMENT_SOFT_TIME_LIMIT)["time_limit"] + 60
+# A failing segment waits before the scheduler tries it again: 2, 4, 8 … minutes, at most this long.
+CDP_SEGMENT_RETRY_BASE_SECONDS = env.int("CDP_SEGMENT_RETRY_BASE_SECONDS", default=120)
+CDP_SEGMENT_RETRY_MAX_SECONDS = env.int("CDP_SEGMENT_RETRY_MAX_SECONDS", default=6 * 3600)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
@@ -244,13 +299,40 @@ CDP_RECOMMENDATION_WINDOW_DAYS = env.int("CDP_RECOMMENDATION_WINDOW_DAYS", defau
 CDP_RECOMMENDATION_HALF_LIFE_DAYS = env.int("CDP_RECOMMENDATION_HALF_LIFE_DAYS", default=30)
 CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS = env.int("CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS", default=30)
 
+# --- Observability: logs, health, metrics (docs/operations.md) -------------------------
+# Readable lines in development, JSON lines in production (CDP_LOG_FORMAT=text|json); each
+# carries the request id (and the task inside a worker); phones, e-mails and API keys are
+# redacted from the finished line (cdp/logs.py).
+CDP_LOG_FORMAT = env.str("CDP_LOG_FORMAT", default="text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"context": {"()": "cdp.observability.LogContextFilter"}},
+    "formatters": {
+        "text": {"()": "cdp.logs.RedactingTextFormatter",
+                 "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "cdp.logs.RedactingJsonFormatter",
+                 "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s %(task_name)s",
+                 "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": "time",
+                 "json_ensure_ascii": False},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": CDP_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # runserver's access log in the same format, with the request id
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+# /ready/: each check gives up after this long; the broker's (connect and answer) sooner.
+CDP_READY_CHECK_TIMEOUT = env.float("CDP_READY_CHECK_TIMEOUT", default=2.0)
+CDP_BROKER_CHECK_TIMEOUT = env.float("CDP_BROKER_CHECK_TIMEOUT", default=1.0)
+# /metrics: readable only with `Authorization: Bearer <CDP_METRICS_TOKEN>` and/or from these
+# addresses (comma-separated IPs or networks); with neither set the endpoint answers 404.
+CDP_METRICS_TOKEN = env.str("CDP_METRICS_TOKEN", default="")
+CDP_METRICS_ALLOWED_IPS = env.list("CDP_METRICS_ALLOWED_IPS", default=[])
+# django-prometheus: latency buckets for the request histograms (seconds).
+PROMETHEUS_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, float("inf"))
 
 # --- Campaigns ------------------------------------------------------------------------
 # Where links in messages point (/r/… clicks, /u/… unsubscribe): the public address.

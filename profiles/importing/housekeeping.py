@@ -6,7 +6,8 @@
   resumed from the first row not yet committed, or undone.
 * Uploads hold personal data. The file of a job that was uploaded or previewed but never
   run (or was interrupted and never resumed) is deleted after `CDP_IMPORT_UPLOAD_MAX_AGE_DAYS`
-  days; the job says when its file expired.
+  days; the job says when its file expired. Local copies of uploads kept in a remote
+  storage (S3) are deleted a day after their last use.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from ..models import ImportJob, ImportStatus
-from .files import file_remove
+from .files import cache_clean, file_remove
 
 log = logging.getLogger(__name__)
 
@@ -84,4 +85,5 @@ def import_uploads_expire(*, now: datetime.datetime | None = None) -> list[int]:
                 file_expired_at=now):
             file_remove(job)
             expired.append(job.pk)
+    cache_clean()  # this machine's copies of remote uploads that no run is reading any more
     return expired

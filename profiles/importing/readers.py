@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from .files import local_path
+
 FORMATS = ("csv", "tsv", "xlsx", "json")
 _EXTENSIONS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".xlsx": "xlsx", ".xlsm": "xlsx",
                ".json": "json", ".jsonl": "json", ".ndjson": "json"}
@@ -125,7 +127,9 @@ class _CountingFile(io.RawIOBase):
 
 def open_table(path: str, *, name: str = "", format: str = "", kind: str = "profiles") -> Table:
     """Open `path` (uploaded as `name`), detect format and encoding, read the headers.
-    `kind` (profiles, events, consent) picks the rows of a subject export file."""
+    `kind` (profiles, events, consent) picks the rows of a subject export file. `path` may
+    be an upload's storage name: it is read from a local copy (see files.py)."""
+    path = local_path(path)
     size = os.path.getsize(path)
     if size == 0:
         raise ReadError(_("The file is empty."))

@@ -63,6 +63,7 @@ class MappingTemplate(models.Model):
 class ImportJob(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices, default=ImportKind.PROFILES)
     status = models.CharField(_("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
+    # The upload's storage name (profiles/importing/files.py), or a path on the server.
     file_path = models.CharField(_("file"), max_length=500, editable=False)
     file_name = models.CharField(_("file name"), max_length=255)
     file_size = models.BigIntegerField(_("file size"), default=0)

@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
 from django.urls import reverse
@@ -67,7 +68,7 @@ def test_the_whole_path_in_the_admin(staff_client, django_assert_max_num_queries
     staff_client.post(reverse("admin:profiles_importjob_run", args=[job.pk]))
     job.refresh_from_db()
     assert job.status == ImportStatus.DONE and not job.dry_run
-    assert not Path(job.file_path).exists()  # the upload is not kept once imported
+    assert job.file_path.startswith("imports/") and not default_storage.exists(job.file_path)  # not kept once imported
     assert Profile.objects.count() == 3
     assert AttributeDefinition.objects.filter(key="会员等级").exists()
     assert Profile.objects.get(name="张伟").traits == {"会员等级": "金卡会员"}

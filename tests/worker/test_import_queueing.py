@@ -3,6 +3,7 @@ job goes back to where it was instead of staying "queued" forever."""
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.test import override_settings
 from django.urls import reverse
 
@@ -39,4 +40,4 @@ def test_a_large_import_with_the_broker_down_is_put_back_to_run_again(staff_clie
     assert response.status_code == 200 and zh(IMPORT_QUEUE_DOWN) in response.text
     job.refresh_from_db()
     assert job.status == ImportStatus.PREVIEWED and not job.is_running
-    assert Path(job.file_path).exists()
+    assert default_storage.exists(job.file_path)  # the upload is kept
