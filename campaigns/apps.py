@@ -8,6 +8,11 @@ class CampaignsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from segments.conditions.campaigns import campaign_source_register
+
         from .buckets import register_sqlite_functions
+        from .conditions import SOURCE
 
         register_sqlite_functions()
+        # segments cannot import campaigns: its condition language asks through this source.
+        campaign_source_register(SOURCE)

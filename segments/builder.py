@@ -16,12 +16,14 @@ from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from consent.models import Purpose
+from consent.models import Channel, Purpose
 from profiles.masking import mask_phone
 from profiles.event_labels import EventLabels
 from profiles.models import AttributeDefinition, EventDefinition, Gender, LifecycleStage, Tag, TagCategory
 
 from .conditions import parse, registry
+from .conditions.campaigns import ACTIONS, WITHOUT_ACTIONS, campaign_source
+from .conditions.explain import campaign_action_labels
 from .models import Segment
 from .selectors import segment_preview
 
@@ -129,12 +131,19 @@ def segment_options() -> list[dict]:
     return [{"value": slug, "label": name, "group": slug} for slug, name in Segment.objects.values_list("slug", "name")]
 
 
+def campaign_options() -> list[dict]:
+    """Campaigns to ask about (registered by the campaigns app; none without it)."""
+    source = campaign_source()
+    return source.options() if source is not None else []
+
+
 # Condition sources with a list of {"value", "label"} each: the JS offers a kind (consent,
 # segment…) only when its list is non-empty. A new source is one entry here and one kind
 # in condition-builder.js.
 OPTION_SOURCES: dict[str, Callable[[], list[dict]]] = {
     "purposes": purpose_options,
     "segments": segment_options,
+    "campaigns": campaign_options,
 }
 
 
@@ -157,6 +166,10 @@ def builder_options() -> dict:
                 "gt": ">", "gte": "≥", "lt": "<", "lte": "≤",
             },
         },
+        "campaign_actions": [[action, label] for action, label in campaign_action_labels().items()
+                             if action in ACTIONS],
+        "campaign_without": {action: list(later) for action, later in WITHOUT_ACTIONS.items()},
+        "channels": [[value, str(label)] for value, label in Channel.choices if value != Channel.NONE],
         "text": builder_text(),
     }
 
@@ -203,6 +216,9 @@ def builder_text() -> dict[str, str]:
         "consent_state_withdrawn": _("withdrew"), "consent_state_expired": _("has an expired consent for"),
         "consent_state_never_asked": _("was never asked for"),
         "segment_in": _("is in segment"), "segment_not_in": _("is not in segment"),
+        "kind_campaign": pgettext("condition kind", "Campaign"), "campaign_any": _("any campaign"),
+        "campaign_any_channel": _("on any channel"), "campaign_without": _("but not"),
+        "campaign_without_none": _("(nothing else)"), "messages": _("messages"),
         "edit_json": _("Edit as JSON"), "edit_visual": _("Back to the builder"),
         "bad_json": _("This is not valid JSON: {s}"),
         "unknown_hint": _("The builder cannot show this condition; edit its JSON here."),

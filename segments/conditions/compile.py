@@ -19,7 +19,9 @@ from profiles.selectors import tag_category_with_descendants
 
 from ..models import SegmentMembership
 from . import registry
+from .campaigns import campaign_messages
 from .nodes import (
+    CampaignCondition,
     ConsentCondition,
     EventCondition,
     FieldCondition,
@@ -62,6 +64,8 @@ def compile_condition(node, now: datetime.datetime, candidates: Q | None = None)
         return _sequence(node, now)
     if isinstance(node, ConsentCondition):
         return _consent(node, now)
+    if isinstance(node, CampaignCondition):
+        return _campaign(node, now)
     if isinstance(node, SegmentCondition):
         return _segment(node, now)
     raise TypeError(f"not a condition node: {node!r}")
@@ -455,6 +459,25 @@ def _sequence(node: SequenceCondition, now: datetime.datetime) -> Q:
 
     firsts = _matching_events(steps[0], now, profile=OuterRef("pk"))
     return Q(Exists(firsts.filter(then(0))))
+
+
+# --- campaigns ----------------------------------------------------------------------------
+
+def _campaign(node: CampaignCondition, now: datetime.datetime) -> Q:
+    """How many of the customer's messages had the action, compared: one semi-join (at
+    least once) or one GROUP BY over the messages; customers never messaged count 0."""
+    start, end = window_bounds(node.window, now) if node.window is not None else (None, None)
+    messages = campaign_messages(node, start, end, now).order_by()
+    if (node.op, node.value) in (("gte", 1), ("gt", 0)):
+        return Q(pk__in=messages.values("profile_id"))
+    counted = messages.values("profile_id").annotate(m=Count("*"))
+    if node.op == "between":
+        meets = Q(m__gte=node.value[0], m__lte=node.value[1])
+    else:
+        meets = ~Q(m=node.value) if node.op == "ne" else Q(**{f"m__{COMPARE[node.op]}": node.value})
+    if _compare(0, node.op, node.value):
+        return ~Q(pk__in=counted.exclude(meets).values("profile_id"))
+    return Q(pk__in=counted.filter(meets).values("profile_id"))
 
 
 # --- consent and other segments -------------------------------------------------------------

@@ -10,16 +10,19 @@ from django.utils import timezone
 from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import pgettext
 
-from consent.models import Purpose
+from consent.models import Channel, Purpose
 from profiles.event_labels import EventLabels
 from profiles.masking import mask_email, mask_phone
 from profiles.models import Gender, LifecycleStage, Profile, ProfileTag, Tag, TagCategory
 
 from ..models import Segment
 from . import registry
-from .compile import _category_and_descendants, _matching_events, compile_condition
+from .campaigns import campaign_messages, campaign_source
+from .compile import _category_and_descendants, _matching_events, compile_condition, window_bounds
 from .nodes import (
+    CampaignCondition,
     ConsentCondition,
     EventCondition,
     FieldCondition,
@@ -83,6 +86,8 @@ def describe(node, labels: EventLabels | None = None) -> str:
             "state_expired": _("consent for “%(purpose)s” has expired"),
             "state_never_asked": _("never asked for consent for “%(purpose)s”"),
         }[node.op] % {"purpose": name}
+    if isinstance(node, CampaignCondition):
+        return _describe_campaign(node)
     if isinstance(node, SegmentCondition):
         name = Segment.objects.filter(slug=node.segment).values_list("name", flat=True).first() or node.segment
         return (_("in segment “%(segment)s”") if node.op == "in" else _("not in segment “%(segment)s”")) % {
@@ -176,6 +181,36 @@ def _describe_sequence(node: SequenceCondition, labels: EventLabels) -> str:
     return text
 
 
+def campaign_action_labels() -> dict[str, str]:
+    """What campaigns record per message, as a marketer says it (the builder offers the same words)."""
+    return {"sent": pgettext("campaign action", "sent"), "received": pgettext("campaign action", "received"),
+            "opened": pgettext("campaign action", "opened"), "clicked": pgettext("campaign action", "clicked"),
+            "converted": pgettext("campaign action", "converted"),
+            "unsubscribed": pgettext("campaign action", "unsubscribed"),
+            "held_out": pgettext("campaign action", "held out (not sent)")}
+
+
+def _describe_campaign(node: CampaignCondition) -> str:
+    """campaign “双11短信”: received, but not clicked, ≥ 1 messages in the last 30 days"""
+    source = campaign_source()
+    if node.campaign_id is None:
+        channels = dict(Channel.choices)
+        campaign = (_("any %(channel)s campaign") % {"channel": channels.get(node.channel, node.channel)}
+                    if node.channel else _("any campaign"))
+    else:
+        name = source.names([node.campaign_id]).get(node.campaign_id) if source else None
+        campaign = _("campaign “%(name)s”") % {"name": name or node.campaign_id}
+    actions = campaign_action_labels()
+    text = _("%(campaign)s: %(action)s") % {"campaign": campaign, "action": actions[node.action]}
+    if node.without:
+        text = _("%(so_far)s, but not %(action)s") % {"so_far": text, "action": actions[node.without]}
+    if node.op == "between":
+        counted = _("%(low)s–%(high)s messages") % {"low": node.value[0], "high": node.value[1]}
+    else:
+        counted = _("%(op)s %(n)s messages") % {"op": OPERATOR_LABELS[node.op], "n": node.value}
+    return _("%(condition)s, %(count)s") % {"condition": text, "count": counted} + _window_text(node.window)
+
+
 PERIOD_LABELS = {
     "today": _lazy("today"), "yesterday": _lazy("yesterday"), "this_week": _lazy("this week"),
     "last_week": _lazy("last week"), "this_month": _lazy("this month"), "last_month": _lazy("last month"),
@@ -234,6 +269,10 @@ def _actual(node, profile: Profile, now: datetime.datetime, labels: EventLabels)
         return _tags_held(node, profile)
     if isinstance(node, EventCondition):
         return _event_measure(node, profile, now)
+    if isinstance(node, CampaignCondition) and campaign_source() is not None:
+        start, end = window_bounds(node.window, now) if node.window is not None else (None, None)
+        count = campaign_messages(node, start, end, now).filter(profile_id=profile.pk).count()
+        return _("this customer: %(n)s messages") % {"n": count}
     return ""
 
 

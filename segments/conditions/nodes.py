@@ -99,6 +99,24 @@ class ConsentCondition:
 
 
 @dataclass(frozen=True)
+class CampaignCondition:
+    """What campaigns did with the customer and the customer with them, counted per
+    message: `action` (sent, received, opened, clicked, converted, unsubscribed, held_out)
+    on a message of campaign `campaign_id` (None: any campaign, of `channel` when given),
+    inside `window` (the action's moment; a conversion's: its goal event), not followed on
+    the same message by `without` (received but did not click), compared (op, value) with
+    how many such messages the customer has."""
+
+    action: str
+    campaign_id: int | None = None
+    channel: str = ""
+    without: str = ""
+    op: str = "gte"
+    value: int | tuple[int, int] | None = 1
+    window: Window | None = None
+
+
+@dataclass(frozen=True)
 class SegmentCondition:
     """Member of another segment (op "in") or not ("not_in"). A dynamic segment is
     evaluated from its definition (`definition`, parsed), so the answer is as fresh as
@@ -111,4 +129,4 @@ class SegmentCondition:
 
 
 Node = Union[Group, Not, FieldCondition, TagCondition, EventCondition, SequenceCondition, ConsentCondition,
-             SegmentCondition]
+             CampaignCondition, SegmentCondition]

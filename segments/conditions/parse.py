@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from cdp.dates import typed_moment
-from consent.models import Purpose
+from consent.models import Channel, Purpose
 from profiles.masking import can_see_personal_data
 from profiles.models import EventDefinition, Tag, TagCategory
 from profiles.normalisers import (
@@ -23,7 +23,9 @@ from profiles.normalisers import (
 
 from ..models import Segment
 from . import registry, schema
+from .campaigns import ACTIONS, ANY, WITHOUT_ACTIONS, campaign_source
 from .nodes import (
+    CampaignCondition,
     ConsentCondition,
     EventCondition,
     FieldCondition,
@@ -104,8 +106,7 @@ def _node(data, path: str, problems: Problems, depth: int):
         return None
     kind = schema.kind_of(data)
     if kind is None:
-        problems.add(path, _("Unknown condition: use all, any, not, field, tag, tags, tag_category, event, "
-                             "sequence, consent or segment."))
+        problems.add(path, _unknown_condition())
         return None
     shape = schema.shape_problems(kind, data, path)
     if shape:
@@ -129,13 +130,19 @@ def _node(data, path: str, problems: Problems, depth: int):
         return _event(data, path, problems)
     if "sequence" in data:
         return _sequence(data, path, problems)
+    if "campaign" in data:
+        return _campaign(data, path, problems)
     if "consent" in data:
         return _consent(data, path, problems)
     if "segment" in data:
         return _segment(data, path, problems, depth)
-    problems.add(path, _("Unknown condition: use all, any, not, field, tag, tags, tag_category, event, sequence, "
-                         "consent or segment."))
+    problems.add(path, _unknown_condition())
     return None
+
+
+def _unknown_condition() -> str:
+    return _("Unknown condition: use all, any, not, field, tag, tags, tag_category, event, sequence, campaign, "
+             "consent or segment.")
 
 
 def _field(data: dict, path: str, problems: Problems):
@@ -489,6 +496,54 @@ def _sequence(data: dict, path: str, problems: Problems):
         if "within" in data["not_between"] or "within_days" in data["not_between"]:
             problems.add(f"{path}not_between", _("What must not happen in between takes no time bounds of its own."))
     return SequenceCondition(parsed, tuple(gaps), op, excluding)
+
+
+def _campaign(data: dict, path: str, problems: Problems):
+    """{"campaign": 12 | "双11短信" | "any", "action": "received", "without": "clicked",
+    "channel": "sms" (with any), "within": {...}, "count": {...}}."""
+    source = campaign_source()
+    if source is None:
+        problems.add(f"{path}campaign", _("Campaign conditions are not available: the campaigns app is not installed."))
+        return None
+    ref, campaign_id = data["campaign"], None
+    if ref != ANY:
+        found = source.find(ref) if not isinstance(ref, bool) else []
+        if len(found) == 1:
+            campaign_id = found[0]
+        elif found:
+            problems.add(f"{path}campaign", _("Several campaigns are called “%(name)s” (ids %(ids)s): name one by "
+                                              "its id.") % {"name": ref, "ids": ", ".join(map(str, sorted(found)))})
+        else:
+            problems.add(f"{path}campaign", _("There is no campaign “%(campaign)s”; give its id or name, or “any”.")
+                         % {"campaign": ref})
+    action = data.get("action")
+    if action not in ACTIONS:
+        problems.add(f"{path}action", _("“%(action)s” is not something campaigns record; use one of: %(actions)s.")
+                     % {"action": action, "actions": ", ".join(ACTIONS)})
+        return None
+    channel = data.get("channel", "")
+    if channel and ref != ANY:
+        problems.add(f"{path}channel", _("A campaign has its own channel: name a channel with “any” campaign only."))
+    elif channel and channel not in Channel.values:
+        problems.add(f"{path}channel", _("“%(channel)s” is not a channel; use one of: %(channels)s.")
+                     % {"channel": channel, "channels": ", ".join(Channel.values)})
+    without = data.get("without", "")
+    if without and without not in WITHOUT_ACTIONS[action]:
+        allowed = WITHOUT_ACTIONS[action]
+        problems.add(f"{path}without", (_("“without” names what did not follow on the same message: for "
+                                          "“%(action)s” one of %(allowed)s.") if allowed else
+                                        _("Nothing follows “%(action)s” on a message: drop “without”."))
+                     % {"action": action, "allowed": ", ".join(allowed)})
+    window = _window(data["within"], f"{path}within", problems) if "within" in data else None
+    spec = data.get("count", {"op": "gte", "value": 1})
+    if spec["op"] not in registry.COUNT_OPERATORS:
+        problems.add(f"{path}count.op", _("Use one of: %(ops)s.") % {"ops": ", ".join(sorted(registry.COUNT_OPERATORS))})
+        return None
+    if spec["op"] == "between":
+        value = _count_range(spec.get("value"), f"{path}count.value", problems)
+    else:
+        value = _whole(spec.get("value"), f"{path}count.value", problems, minimum=0, maximum=MAX_COUNT)
+    return CampaignCondition(action, campaign_id, channel, without, spec["op"], value, window)
 
 
 # granted / not_granted: whether consent counts now (expiry, notice version, a guardian's for

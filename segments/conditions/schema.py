@@ -46,6 +46,8 @@ KINDS = {
               "first_within_days": _WHOLE, "last_more_than_days_ago": _WHOLE},
     "sequence": {"sequence": {"type": "array", "items": _SEQUENCE_STEP},
                  "op": _STRING, "within_days": _WHOLE, "not_between": _SEQUENCE_STEP},
+    "campaign": {"campaign": {"type": ["integer", "string"]}, "action": _STRING, "channel": _STRING,
+                 "without": _STRING, "count": _COMPARISON, "within": _WINDOW},
     "consent": {"consent": _STRING, "op": _STRING},
     "segment": {"segment": _STRING, "op": _STRING},
 }
@@ -57,6 +59,22 @@ _VALIDATORS = {
 _TYPE_NAMES = {"string": gettext_lazy("a text"), "integer": gettext_lazy("a whole number"),
                "number": gettext_lazy("a number"), "array": gettext_lazy("a list"),
                "object": gettext_lazy("an object such as {…}")}
+
+
+def definition_schema() -> dict:
+    """A whole definition's shape as one JSON Schema, groups and "not" nesting it: the
+    per-kind shapes above, one of which each node must have (for tools that read schemas;
+    the tests generate definitions from it)."""
+    node = {"$ref": "#/$defs/node"}
+    shapes = []
+    for kind, keys in KINDS.items():
+        keys = dict(keys)
+        if kind in ("all", "any"):
+            keys[kind] = {**_GROUP, "items": node}
+        elif kind == "not":
+            keys[kind] = node
+        shapes.append({"type": "object", "properties": keys, "required": [kind], "additionalProperties": False})
+    return {"$defs": {"node": {"anyOf": shapes}}, "$ref": "#/$defs/node"}
 
 
 def kind_of(data: dict) -> str | None:

@@ -16,6 +16,7 @@ from django.conf import settings
 
 from profiles.models import AttributeDefinition, Event, Profile, ProfileTag, TagCategory, age_on
 from profiles.normalisers import normalise_city, normalise_email, normalise_gender, normalise_phone, normalise_province
+from campaigns.models import Campaign, Delivery
 from segments.models import Segment
 
 TEXT, CHOICE, NUMBER, DATE, DATETIME = "text", "choice", "number", "date", "datetime"
@@ -26,6 +27,8 @@ FIELD_TYPES = {
     "rfm_recency": NUMBER, "rfm_frequency": NUMBER, "rfm_monetary": NUMBER,
     "created_at": DATETIME, "first_seen_at": DATETIME, "last_seen_at": DATETIME, "last_order_at": DATETIME,
 }
+MESSAGE_FIELDS = ("campaign_id", "channel", "status", "created_at", "sent_at", "delivered_at", "opened_at", "clicked_at",
+                  "unsubscribed_at")
 TRAIT_TYPES = {"string": TEXT, "choice": CHOICE, "number": NUMBER, "boolean": CHOICE, "date": DATE}
 
 
@@ -38,6 +41,29 @@ class EventRow:
 
 
 @dataclass
+class Message:
+    """One campaign message (a delivery) to the customer, with what became of it."""
+
+    campaign_id: int
+    channel: str
+    status: str
+    created_at: datetime.datetime
+    sent_at: datetime.datetime | None
+    delivered_at: datetime.datetime | None
+    opened_at: datetime.datetime | None
+    clicked_at: datetime.datetime | None
+    unsubscribed_at: datetime.datetime | None
+
+
+@dataclass
+class CampaignGoal:
+    name: str
+    goal_event: str
+    goal_where: list
+    attribution_days: int
+
+
+@dataclass
 class Customer:
     pk: int
     name: str
@@ -45,6 +71,7 @@ class Customer:
     traits: dict
     tags: dict[str, tuple[float | None, int]]  # slug → (weight, category id)
     events: list[EventRow] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +81,7 @@ class World:
     root_codes: dict[str, int]
     trait_types: dict[str, str]
     segments: dict[str, tuple[dict | None, set[int]]]  # slug → (definition if dynamic, frozen members)
+    campaigns: dict[int, CampaignGoal] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> World:
@@ -69,6 +97,9 @@ class World:
             if event.profile_id in customers:
                 customers[event.profile_id].events.append(
                     EventRow(event.name, event.occurred_at, event.properties, event.amount))
+        for row in Delivery.objects.values("profile_id", *MESSAGE_FIELDS):
+            if row["profile_id"] in customers:
+                customers[row["profile_id"]].messages.append(Message(**{key: row[key] for key in MESSAGE_FIELDS}))
         categories = list(TagCategory.objects.values("pk", "parent_id", "code"))
         return cls(
             customers=list(customers.values()),
@@ -80,6 +111,8 @@ class World:
                                set(segment.memberships.values_list("profile_id", flat=True)))
                 for segment in Segment.objects.all()
             },
+            campaigns={c.pk: CampaignGoal(c.name, c.goal_event, c.goal_where or [], c.attribution_days)
+                       for c in Campaign.objects.all()},
         )
 
     def members(self, definition: dict, now: datetime.datetime) -> set[str]:
@@ -155,6 +188,8 @@ class Evaluation:
             return self.event(node, customer)
         if "sequence" in node:
             return self.sequence(node, customer)
+        if "campaign" in node:
+            return self.campaign(node, customer)
         if "segment" in node:
             return self.segment(node, customer)
         raise ValueError(node)  # consent: not evaluated here yet
@@ -299,21 +334,24 @@ class Evaluation:
         return True
 
     def in_window(self, event: EventRow, window: dict | None) -> bool:
+        return self.moment_in_window(event.occurred_at, window)
+
+    def moment_in_window(self, at: datetime.datetime, window: dict | None) -> bool:
         if window is None:
             return True
         for unit in ("minutes", "hours", "days", "weeks"):
             if unit in window:
-                return event.occurred_at >= self.now - datetime.timedelta(**{unit: window[unit]})
+                return at >= self.now - datetime.timedelta(**{unit: window[unit]})
         if "months" in window:  # the same day of the month N months back (the month's last day if shorter)
             month = self.now.month - 1 - window["months"]
             year, month = self.now.year + month // 12, month % 12 + 1
             day = min(self.now.day, calendar.monthrange(year, month)[1])
-            return event.occurred_at >= self.now.replace(year=year, month=month, day=day)
+            return at >= self.now.replace(year=year, month=month, day=day)
         if "period" in window:
             start, end = self.period(window["period"])
-            return start <= event.occurred_at < end
+            return start <= at < end
         start, end = (moment(text, as_datetime=True) for text in window["between"])
-        return start <= event.occurred_at < end
+        return start <= at < end
 
     def period(self, name: str) -> tuple[datetime.datetime, datetime.datetime]:
         """A calendar period's [start, end) at display-zone midnights (weeks from Monday)."""
@@ -430,3 +468,41 @@ class Evaluation:
         return any(followed(0, first, first) for first in rows[0])
 
 
+
+    # --- campaigns: per message, what happened and when ------------------------------------
+
+    def campaign(self, node: dict, customer: Customer) -> bool:
+        """How many of the customer's messages (of the campaign, or of any on the channel)
+        had the action inside the window and not the `without` action, compared."""
+        ref = node["campaign"]
+        if ref == "any":
+            wanted = None
+        elif isinstance(ref, int) or str(ref).isdigit():
+            wanted = int(ref)
+        else:
+            wanted = next(pk for pk, goal in self.world.campaigns.items() if goal.name == ref)
+        messages = [m for m in customer.messages if (wanted is None or m.campaign_id == wanted)
+                    and (not node.get("channel") or m.channel == node["channel"])]
+        window, without = node.get("within"), node.get("without")
+        n = sum(1 for m in messages if self.message_had(m, node["action"], window, customer)
+                and not (without and self.message_had(m, without, None, customer)))
+        spec = node.get("count", {"op": "gte", "value": 1})
+        return compare(n, spec["op"], spec["value"])
+
+    def message_had(self, message: Message, action: str, window: dict | None, customer: Customer) -> bool:
+        left = message.status in ("sent", "delivered") and message.sent_at is not None
+        if action == "converted":  # the campaign's goal event within its attribution days of the send
+            goal = self.world.campaigns[message.campaign_id]
+            if not left or not goal.goal_event:
+                return False
+            until = message.sent_at + datetime.timedelta(days=goal.attribution_days)
+            return any(e.name == goal.goal_event and message.sent_at < e.occurred_at <= until
+                       and all(self.property_matches(e.properties, item) for item in goal.goal_where)
+                       and self.moment_in_window(e.occurred_at, window) for e in customer.events)
+        at = {
+            "sent": message.sent_at if left else None,
+            "received": message.delivered_at or (message.sent_at if message.status == "delivered" else None),
+            "opened": message.opened_at, "clicked": message.clicked_at, "unsubscribed": message.unsubscribed_at,
+            "held_out": message.created_at if message.status == "holdout" else None,
+        }[action]
+        return at is not None and self.moment_in_window(at, window)

@@ -2,6 +2,7 @@
 history (seeded random, so the cases vary but the run is repeatable)."""
 import datetime
 import random
+import sys
 import statistics
 import zoneinfo
 from collections import Counter
@@ -24,7 +25,7 @@ from segments.analytics import (
     rfm,
     rfm_query,
 )
-from segments.analytics.paths import OTHER, PathsResult
+from segments.analytics.paths import OTHER, PathsResult, paths_followed
 from segments.analytics.rfm import group_of
 from segments.analytics.segment_writes import segment_from_funnel_drop_off, segment_from_rfm_cells
 from segments.models import Segment, SegmentMembership
@@ -221,14 +222,20 @@ def test_retention_matches_cohorts_computed_in_python(history, period, cohort, r
 
 # --- paths -------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("sample_every", [1, 2])
 @pytest.mark.parametrize("direction", ["after", "before"])
-def test_paths_follow_each_customers_first_event_like_python(history, direction):
+def test_paths_follow_each_customers_first_event_like_python(history, direction, sample_every):
+    """Every customer (the small history is answered exactly), and a sample of the
+    customers whose id is a multiple of 2 with each count doubled."""
     query = paths_query({"event": "product_view", "direction": direction, "steps": 3, "within_days": 30, "days": 90}, NOW)
-    result = paths(query, NOW)
+    result = paths(query, NOW) if sample_every == 1 else paths_followed(query, NOW, sample_every)
+    assert result.sample_every == sample_every
 
     start = NOW - datetime.timedelta(days=90)
     flows, ended, customers = Counter(), Counter(), 0
-    for own in by_profile(history).values():
+    for profile_id, own in by_profile(history).items():
+        if profile_id % sample_every:
+            continue
         anchors = [e for e in own if e.name == "product_view" and start <= e.occurred_at < NOW]
         if not anchors:
             continue
@@ -246,9 +253,21 @@ def test_paths_follow_each_customers_first_event_like_python(history, direction)
             flows[(k, chain[k], chain[k + 1])] += 1
         if len(chain) <= 3:  # the path stops before the third event followed
             ended[(len(chain) - 1, chain[-1])] += 1
-    assert result.customers == customers > 0
-    assert {(k, a, b): n for k, a, b, n in result.flows} == dict(flows)
-    assert {(k, name): n for k, name, n in result.ended()} == dict(ended) and ended
+    assert result.customers == customers * sample_every > 0
+    assert {(k, a, b): n for k, a, b, n in result.flows} == {key: n * sample_every for key, n in flows.items()}
+    assert {(k, name): n for k, name, n in result.ended()} == {key: n * sample_every for key, n in ended.items()} and ended
+
+
+def test_paths_after_a_frequent_event_are_estimated_from_a_sample_with_their_margin(history, monkeypatch):
+    """Above the threshold the fast mode answers from one customer in ten; asked for
+    precision "exact", every customer is followed."""
+    monkeypatch.setattr(sys.modules["segments.analytics.paths"], "EXACT_BELOW", 0)  # the package exports the function of that name
+    parameters = {"event": "product_view", "steps": 3, "within_days": 30, "days": 200}
+    sampled = paths(paths_query(parameters, NOW), NOW)
+    exact = paths(paths_query({**parameters, "precision": "exact"}, NOW), NOW)
+    assert (sampled.sample_every, exact.sample_every) == (10, 1)
+    assert sampled.customers % 10 == 0 and all(n % 10 == 0 for *_rest, n in sampled.flows)
+    assert sampled.margin(1000) == round(1.96 * (1000 * 9) ** 0.5) == 186 and exact.margin(1000) == 0
 
 
 def test_where_paths_stop_counts_the_merged_other_events_too():

@@ -2,6 +2,7 @@
 their CSV downloads (formula-safe), saving and reopening, and results into segments."""
 import datetime
 import json
+import sys
 from collections import Counter
 
 import pytest
@@ -96,6 +97,29 @@ def test_the_paths_chart_shows_where_customers_stop(admin_client, openings):
     assert out_of["0·开始开户"] == customers  # everyone who started goes on or stops
     assert all(out_of[node] == n for node, n in into.items() if node in out_of)
     assert any(row[2] == "没有后续事件" for row in response.context["table"][1:])
+
+
+def test_estimated_paths_say_so_with_their_margins_and_link_to_the_exact_count(admin_client, monkeypatch):
+    """After a frequent event the page answers from a fixed sample of one customer in
+    ten, says so with each count's margin, and links to the exact count."""
+    monkeypatch.setattr(sys.modules["segments.analytics.paths"], "EXACT_BELOW", 0)  # the package exports the function of that name
+    now = timezone.now()
+    for _i in range(30):
+        profile = ProfileFactory()
+        EventFactory(profile=profile, name="account_open_start", occurred_at=now - datetime.timedelta(days=3))
+        EventFactory(profile=profile, name="account_open_submit", occurred_at=now - datetime.timedelta(days=2))
+    query = {"run": "1", "event": "account_open_start", "direction": "after", "steps": "2", "within_days": "7",
+             "days": "30"}
+    response = admin_client.get(reverse("admin:segments_savedanalysis_paths"), query)
+    page = response.content.decode()
+    assert response.context["result"].sample_every == 10
+    assert "估算值：基于固定的 10 分之一客户样本" in page and 'id="paths-exact"' in page
+    header, *rows = response.context["table"]
+    assert header[3:] == ["客户数（估算）", "±（95%）"] and all(row[4] == round(1.96 * (row[3] * 9) ** 0.5) for row in rows)
+
+    exact = admin_client.get(reverse("admin:segments_savedanalysis_paths") + response.context["exact_url"])
+    assert exact.context["result"].sample_every == 1 and exact.context["result"].customers == 30
+    assert 'id="paths-sampled"' not in exact.content.decode() and exact.context["table"][0][3] == "客户数"
 
 
 def test_a_city_that_looks_like_a_formula_is_escaped_in_the_breakdown_csv(admin_client, openings):

@@ -583,6 +583,63 @@
     };
   }
 
+  /* Campaign behaviour: what happened to the customer's messages of one campaign (or of any,
+   * optionally on one channel), optionally "but not" a later action on the same message,
+   * how many such messages, and when. Offered once the server lists campaigns. */
+  const campaignKind = {
+    name: "campaign",
+    matches: (node) => "campaign" in node,
+    create: () => ({ campaign: "", action: "received" }),
+    available: (options) => Array.isArray(options.campaigns) && options.campaigns.length > 0,
+    render(node, ctx, builder) {
+      const T = builder.text;
+      const O = builder.options;
+      const campaigns = [{ value: "any", label: T.campaign_any }].concat(O.campaigns || []);
+      const head = el("div", { class: "cb-row" }, [picker(builder, campaigns, node.campaign, (value) => {
+        node.campaign = value;
+        if (value !== "any") delete node.channel;
+        builder.refresh();
+      }, "campaign")]);
+      if (node.campaign === "any") {
+        head.append(" ", select([["", T.campaign_any_channel]].concat(O.channels || []), node.channel || "", (channel) => {
+          if (channel) node.channel = channel; else delete node.channel;
+          builder.changed();
+        }, "channel"));
+      }
+      head.append(" ", select(O.campaign_actions || [], node.action, (action) => {
+        node.action = action;
+        if (node.without && !(O.campaign_without[action] || []).includes(node.without)) delete node.without;
+        builder.refresh();
+      }, "action"));
+      const later = (O.campaign_without || {})[node.action] || [];
+      if (later.length) {
+        const choices = [["", T.campaign_without_none]].concat((O.campaign_actions || []).filter(([a]) => later.includes(a)));
+        head.append(" " + T.campaign_without + " ", select(choices, node.without || "", (without) => {
+          if (without) node.without = without; else delete node.without;
+          builder.changed();
+        }, "without"));
+      }
+      const compared = isObject(node.count) ? node.count : { op: "gte", value: 1 };
+      const update = (change) => { node.count = Object.assign({}, compared, change); builder.changed(); };
+      const count = el("div", { class: "cb-row" }, [select(Object.entries(O.operators.count), compared.op, (op) => {
+        const value = op === "between" ? (Array.isArray(compared.value) ? compared.value : [compared.value, ""])
+          : (Array.isArray(compared.value) ? compared.value[0] : compared.value);
+        update({ op, value }); builder.refresh();
+      }, "count")]);
+      if (compared.op === "between") {
+        const range = Array.isArray(compared.value) ? compared.value.slice() : ["", ""];
+        [0, 1].forEach((i) => {
+          if (i) count.append(" – ");
+          count.append(scalarInput(builder, "number", [], range[i], (value) => { range[i] = value; update({ value: range.slice() }); }, "count"));
+        });
+      } else {
+        count.append(scalarInput(builder, "number", [], compared.value, (value) => update({ value }), "count"));
+      }
+      count.append(" " + T.messages);
+      return [el("div", { class: "cb-event cb-campaign" }, [head, count, windowEditor(builder, node)])];
+    },
+  };
+
   const groupKind = {
     name: "group",
     matches: (node) => "all" in node || "any" in node,
@@ -613,13 +670,13 @@
 
   // Order matters: the first kind whose `matches` accepts a node draws it.
   const KINDS = [
-    groupKind, notKind, fieldKind, tagKind, eventKind, sequenceKind,
+    groupKind, notKind, fieldKind, tagKind, eventKind, sequenceKind, campaignKind,
     listKind("consent", "purposes", ["granted", "not_granted", "state_denied", "state_withdrawn", "state_expired",
       "state_never_asked", "state_granted"]),
     listKind("segment", "segments", ["in", "not_in"]),
     unknownKind,
   ];
-  const CONDITION_KINDS = ["field", "tag", "event", "sequence", "consent", "segment"];
+  const CONDITION_KINDS = ["field", "tag", "event", "sequence", "campaign", "consent", "segment"];
   const kindOf = (node) => KINDS.find((kind) => isObject(node) && kind.matches(node)) || unknownKind;
   const kindNamed = (name) => KINDS.find((kind) => kind.name === name);
 
