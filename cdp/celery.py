@@ -7,3 +7,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp.settings")
 app = Celery("cdp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Request ids into the tasks a request queues, the worker's logs in our format, metrics.
+from .observability import connect_signals  # noqa: E402
+
+connect_signals()

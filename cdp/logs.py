@@ -6,11 +6,18 @@ reach the access logs — runserver's `django.server`, gunicorn's `gunicorn.acce
 request line and the Referer of the next request) — and error logs that name a URL.
 `RedactPersonalData` rewrites every phone- or email-looking query value in their records
 as `[redacted]` (the parameter names stay, so the log still says what was asked);
-`install()` attaches it to those loggers (CdpConfig.ready, so in every web process)."""
+`install()` attaches it to those loggers (CdpConfig.ready, so in every web process).
+
+Everything else that reaches a log line — messages, exception texts, a task's arguments in
+Celery's own lines — passes through the formatters below (settings.LOGGING: readable text
+in development, JSON lines in production), which redact phones, e-mails and partner API
+keys anywhere in the finished line (`redact_text`)."""
 import logging
 import re
 from collections.abc import MutableMapping
 from urllib.parse import quote, unquote_plus
+
+from pythonjsonlogger.json import JsonFormatter
 
 LOGGERS = ("django.server", "django.request", "gunicorn.access", "gunicorn.error", "cdp.api")
 REDACTED = "[redacted]"
@@ -20,6 +27,8 @@ KEPT = {"p", "o", "e", "page", "before", "after", "cursor", "_popup", "_to_field
 _PAIR = re.compile(r"(?P<lead>[?&])(?P<key>[^=&#\s\"']*)=(?P<value>[^&#\s\"']*)")
 _PHONE = re.compile(r"\+?[\d\s\-().]+")
 _EMAIL = re.compile(r"[^@\s]@[^@\s]")
+# Parameters whose values are secrets whatever they look like.
+_SECRET_KEY = re.compile(r"(?i)(api[_-]?key|token|secret|password|authorization)")
 
 
 def looks_personal(value: str) -> bool:
@@ -40,7 +49,7 @@ def redact(text: str) -> str:
         key, value = match["key"], match["value"]
         if unquote_plus(key) in KEPT:
             return match[0]
-        if looks_personal(value):
+        if looks_personal(value) or (value and _SECRET_KEY.search(unquote_plus(key))):
             return f"{match['lead']}{key}={REDACTED}"
         inner = unquote_plus(value)
         if "=" in inner:  # a query string inside a parameter (the admin's _changelist_filters)
@@ -74,3 +83,41 @@ def install() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactPersonalData) for f in logger.filters):
             logger.addFilter(RedactPersonalData())
+
+
+# Free text: what a message, an exception or a task's repr'd arguments may carry.
+_TEXT_PATTERNS = [
+    # e-mails, also URL-encoded (%40)
+    re.compile(r"[A-Za-z0-9._%+\-]+(?:@|%40)[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
+    # partner API keys (cdp.api.keys: 8 characters, a dot, 32) and credentials in headers
+    re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{8}\.[A-Za-z0-9]{32}(?![A-Za-z0-9])"),
+    re.compile(r"(?i)\b(?:api-key|bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    # international numbers: + (or %2B) and 7 digits or more, spaces, dashes, dots, brackets between
+    re.compile(r"(?:\+|%2B)\d(?:[\s\-().]{0,2}\d){6,14}(?!\d)"),
+    # Chinese mobiles, with or without 86/0086, typed with spaces, dashes or a form's +
+    re.compile(r"(?<![\w.])(?:(?:00)?86[\s\-+]?)?1[3-9]\d[\s\-+]?\d{4}[\s\-+]?\d{4}(?![\w])"),
+]
+
+
+def redact_text(text: str) -> str:
+    """`text` with phones, e-mails and API keys anywhere in it replaced by `[redacted]`,
+    query-string values first (so a parameter's name stays readable)."""
+    text = redact(text)
+    for pattern in _TEXT_PATTERNS:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+class RedactingTextFormatter(logging.Formatter):
+    """Development's readable lines, redacted once finished (message, arguments, traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
+class RedactingJsonFormatter(JsonFormatter):
+    """Production's JSON lines (one object per line), redacted once serialised: every field,
+    extras and the traceback included. The replacement is plain ASCII, so the JSON stays valid."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))

@@ -4,6 +4,8 @@ DJANGO_SETTINGS_MODULE=cdp.settings.production with SECRET_KEY, ALLOWED_HOSTS,
 DATABASE_URL (PostgreSQL), CELERY_BROKER_URL and CACHE_URL (Redis) in the environment.
 `python manage.py check --deploy` passes with these.
 """
+import copy
+
 from . import *  # noqa: F401,F403
 from . import env
 
@@ -32,3 +34,10 @@ if CDP_SUPPRESSION_KEY == SECRET_KEY or len(CDP_SUPPRESSION_KEY) < 32:
 
     raise ImproperlyConfigured("CDP_SUPPRESSION_KEY must be its own secret of at least 32 characters, "
                                "not SECRET_KEY's value.")
+
+# --- Observability (docs/operations.md) ------------------------------------------------
+# JSON lines for the log shipper; CDP_LOG_FORMAT=text reads them by eye.
+LOGGING = copy.deepcopy(LOGGING)  # noqa: F405
+LOGGING["handlers"]["console"]["formatter"] = env.str("CDP_LOG_FORMAT", default="json")
+# Probes and the scraper reach the process over plain HTTP inside the network, not through the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^ready/$", r"^metrics$"]
