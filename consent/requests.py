@@ -74,7 +74,7 @@ from .models import (
     ErasureNotice,
     Suppression,
 )
-from .selectors import identifier_digest, ledger_profile_ids, suppressed_identities
+from .selectors import identifier_digest, ledger_profile_ids, suppressed_identities, suppressed_kinds_changed
 from .subject_summary import subject_language, subject_summary_html
 
 EXPORT_FORMAT = "cdp-subject-export"
@@ -520,6 +520,7 @@ def profile_erase(*, profile: Profile, request: DataSubjectRequest, actor: Actor
              for kind, value in sorted(identifiers)],
             ignore_conflicts=True,  # an identifier of someone erased before stays suppressed
         )
+        suppressed_kinds_changed()
         subject_digest = identifier_digest("uuid", str(profile.uuid))
         ErasureNotice.objects.bulk_create(
             [ErasureNotice(recipient=name, subject_digest=subject_digest, request=request) for name in sorted(partners)]

@@ -47,9 +47,13 @@ def seeded_transactional_db(transactional_db):
 def fresh_registries():
     """Identity kinds and event names are cached per process for 30 s (profiles.registry):
     a name one test registers must not leak into the next."""
+    from django.core.cache import cache
+
+    from consent.selectors import SUPPRESSED_KINDS_KEY
     from profiles.registry import registry_forget
 
     registry_forget()
+    cache.delete(SUPPRESSED_KINDS_KEY)  # the kinds erased people had, cached a few seconds (tests write rows directly)
     yield
     registry_forget()
 

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from cdp.actors import Actor
 from cdp.models import AuditLog
+from cdp.one_statement import Statement
 
 from .authentication import PartnerClient, PartnerKeyAuthentication, presented_key
 from .pagination import ApiCursorPagination
@@ -57,11 +58,17 @@ class PartnerAPIView(APIView):
         """A write transaction that also holds this call's audit row, so that a write call
         commits once (each commit waits for the disk); set audit_target, audit_count and
         audit_status inside. The row commits with the data or not at all: when the block
-        fails, the call is audited afterwards with its error status like any other."""
+        fails, the call is audited afterwards with its error status like any other.
+
+        Yields the transaction's last statement (cdp.one_statement): rows the block adds
+        to it and its read go to the database with the audit row in one round trip; the
+        read's rows are in `.rows` after the block."""
+        closing = Statement()
         with transaction.atomic():
-            yield
-            audit_row_insert(self.request, self.audit_status, route=self._route(self.request),
-                             target=str(self.audit_target), count=self.audit_count)
+            yield closing
+            closing.insert([audit_row(self.request, self.audit_status, route=self._route(self.request),
+                                      target=str(self.audit_target), count=self.audit_count)])
+            closing.run()
         self.request._request.cdp_api_audited = True
 
     def _route(self, request) -> str:
@@ -94,10 +101,15 @@ def audit_api_call(request, status_code: int, *, route: str, target: str = "", c
 
 
 def audit_row_insert(request, status_code: int, *, route: str, target: str = "", count: int = 1) -> None:
+    audit_row(request, status_code, route=route, target=target, count=count).save(force_insert=True)
+
+
+def audit_row(request, status_code: int, *, route: str, target: str = "", count: int = 1) -> AuditLog:
+    """The call's audit row, unsaved."""
     client = getattr(request, "_user", None)  # never re-run authentication here
     key = presented_key(request) or ""
     partner = client.partner if isinstance(client, PartnerClient) else None
-    AuditLog.objects.create(
+    return AuditLog(
         action=AuditLog.Action.API_CALL, actor_kind="partner", partner=partner,
         actor_label=(partner.name if partner else "")[:150], target=target[:100], count=count,
         details={"key": key.partition(".")[0][:8], "method": request.method, "route": route, "status": status_code},

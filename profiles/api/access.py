@@ -13,11 +13,12 @@ email are blank, `identities` holds only those the partner sent itself, and
 import uuid as uuid_module
 from collections.abc import Iterable
 
-from django.db import connection
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from cdp.api.authentication import PartnerClient
+from cdp.api.keys import KEY_CACHE_SECONDS
 from cdp.models import Partner, PartnerCustomer, Scope
 from consent.models import Purpose
 from consent.selectors import consent_q, contactable_q
@@ -45,30 +46,48 @@ def reachable(client: PartnerClient, queryset: QuerySet) -> QuerySet:
 
 
 def registered_purposes(partner: Partner) -> list[Purpose]:
-    return list(Purpose.objects.filter(code__in=partner.purposes or [], is_active=True))
+    """The active purposes the partner is registered for. Read like the partner's own row
+    (cdp.api.keys): cached for KEY_CACHE_SECONDS, so a purpose deactivated in the admin
+    stops counting for partners at most that much later."""
+    codes = sorted(partner.purposes or [])
+    if not codes:
+        return []
+    cache_key = f"cdp-api-purposes:{','.join(codes)}"
+    purposes = cache.get(cache_key)
+    if purposes is None:
+        purposes = list(Purpose.objects.filter(code__in=codes, is_active=True))
+        cache.set(cache_key, purposes, KEY_CACHE_SECONDS)
+    return purposes
+
+
+def contactable(partner: Partner, now=None) -> Q | None:
+    """The customers whose contact data the partner may receive, as a Q on Profile; None
+    when it may receive nobody's (registered for no active purpose)."""
+    purposes = registered_purposes(partner)
+    if not purposes:
+        return None
+    now = now or timezone.now()
+    allowed = Q()
+    for purpose in purposes:
+        allowed |= consent_q(purpose, now) & contactable_q(purpose)
+    return allowed
 
 
 def contactable_ids(partner: Partner, profile_ids: Iterable[int]) -> set[int]:
     """Of these customers, those whose contact data the partner may receive: one query
     (none when the partner is registered for no purpose)."""
     profile_ids = [pk for pk in profile_ids if pk is not None]
-    purposes = registered_purposes(partner) if profile_ids else []
-    if not purposes:
+    allowed = contactable(partner) if profile_ids else None
+    if allowed is None:
         return set()
-    now = timezone.now()
-    allowed = Q()
-    for purpose in purposes:
-        allowed |= consent_q(purpose, now) & contactable_q(purpose)
     return set(Profile.objects.filter(pk__in=profile_ids).filter(allowed).values_list("pk", flat=True))
 
 
-def customers_sent(partner: Partner, profile_uuids: Iterable) -> None:
-    """Remember that the partner sent these customers (idempotent; one statement)."""
+def customers_sent_rows(partner: Partner, profile_uuids: Iterable) -> list[PartnerCustomer]:
+    """Remember that the partner sent these customers: its links to them, unsaved, for
+    the call's closing statement (inserted ignoring conflicts: idempotent)."""
     wanted = {value if isinstance(value, uuid_module.UUID) else uuid_module.UUID(str(value))
               for value in profile_uuids if value}
-    if not wanted:
-        return
     now = timezone.now()
-    PartnerCustomer.objects.bulk_create(
-        [PartnerCustomer(partner=partner, profile_uuid=value, first_sent_at=now) for value in sorted(wanted)],
-        ignore_conflicts=True, batch_size=500 if connection.vendor == "sqlite" else None)
+    return [PartnerCustomer(partner=partner, profile_uuid=value, first_sent_at=now) for value in sorted(wanted)]
+

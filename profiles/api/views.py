@@ -1,7 +1,7 @@
 """Partner routes for customers, their tags, the tag taxonomy and behaviour events."""
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import prefetch_related_objects
+from django.db.models import BooleanField, CharField, ExpressionWrapper, Q, Value, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -21,7 +21,7 @@ from profiles.services.recommendations import recommendations_refresh_one
 from profiles.services.tags import tag_assign, tag_remove
 
 from . import examples
-from .access import contactable_ids, customers_sent, reachable
+from .access import contactable, contactable_ids, customers_sent_rows, reachable
 from .filters import ProfileFilter
 from profiles.services.ingest import MalformedBatch, events_ingest
 from profiles.registry import identity_kinds, strong_identity_kinds
@@ -73,6 +73,17 @@ def outputs_for(client, profiles: list[Profile]) -> list[dict]:
     allowed = contactable_ids(client.partner, [profile.pk for profile in profiles])
     return [profile_output(profile, withheld_from=None if profile.pk in allowed else client.partner.code)
             for profile in profiles]
+
+
+def answer_facts(profile: Profile, allowed: Q | None, *, tags: bool):
+    """One row per tag of the customer (one row without a tag when it has none, or with
+    `tags` false): (may the partner have its contact data, tag slug)."""
+    may_contact = (ExpressionWrapper(allowed, output_field=BooleanField()) if allowed is not None
+                   else Value(False, output_field=BooleanField()))
+    customer = Profile.objects.filter(pk=profile.pk).annotate(may_contact=may_contact)
+    if tags:
+        return customer.values_list("may_contact", "profile_tags__tag__slug")
+    return customer.annotate(no_tag=Value(None, output_field=CharField())).values_list("may_contact", "no_tag")
 
 
 def output_for(client, profile: Profile, **known) -> dict:
@@ -138,28 +149,34 @@ class ProfileCollectionView(PartnerGenericView):
             if value and (kind, value) not in keys:
                 keys.append((kind, value))
         refuse_suppressed(keys)
+        partner = self.client.partner
+        allowed = contactable(partner)
         for attempt in (1, 2):  # a concurrent call may create the same new identity first
             try:
-                with self.audited_transaction():
+                with self.audited_transaction() as closing:
                     upserted = profile_upsert(identities=identities, strong_kinds=strong_identity_kinds(),
-                                              actor=self.actor, source=self.client.partner.code, **fields)
-                    self.audit_target = upserted.profile.uuid
-                    customers_sent(self.client.partner, [upserted.profile.uuid])
+                                              actor=self.actor, source=partner.code, **fields)
+                    profile = upserted.profile
+                    self.audit_target = profile.uuid
                     self.audit_status = status.HTTP_201_CREATED if upserted.created else status.HTTP_200_OK
+                    # With the audit row, in the transaction's last statement: the partner's link to the
+                    # customer, and what the answer needs (may it see the contact data; the tags).
+                    closing.insert(customers_sent_rows(partner, [profile.uuid]), ignore_conflicts=True)
+                    if upserted.identities is not None and (allowed is not None or not upserted.created):
+                        closing.read(answer_facts(profile, allowed, tags=not upserted.created))
                 break
             except IntegrityError:
                 if attempt == 2:
                     raise ApiError("conflict", _("Another request changed this customer at the same time; retry."),
                                    status.HTTP_409_CONFLICT) from None
-        profile = upserted.profile
         if upserted.identities is None:  # merged: read what the merge brought together
             prefetch_related_objects([profile], "identities", "profile_tags__tag")
             output = output_for(self.client, profile, sent=frozenset(keys))
-        elif upserted.created:  # nothing to read: its identities are known, it has no tags yet
-            output = output_for(self.client, profile, identities=upserted.identities, tags=[], sent=frozenset(keys))
         else:
-            tags = ProfileTag.objects.filter(profile=profile).values_list("tag__slug", flat=True)
-            output = output_for(self.client, profile, identities=upserted.identities, tags=tags, sent=frozenset(keys))
+            may_contact = any(may for may, _tag in closing.rows)
+            output = profile_output(profile, identities=upserted.identities,
+                                    tags=[tag for _may, tag in closing.rows if tag is not None],
+                                    withheld_from=None if may_contact else partner.code, sent=frozenset(keys))
         body = {
             "created": upserted.created,
             "merged": [str(merge.merged.uuid) for merge in upserted.merges],
@@ -408,10 +425,11 @@ class EventBatchView(PartnerAPIView):
                            fields={"events": [_("At most %(limit)s events per request.") % {"limit": limit}]})
         for attempt in (1, 2):  # ingest is idempotent: a batch that lost a race is simply sent again
             try:
-                with self.audited_transaction():
+                with self.audited_transaction() as closing:
                     result = events_ingest(events, partner_code=self.client.partner.code, actor=self.actor)
                     self.audit_count = result.accepted
-                    customers_sent(self.client.partner, {row["profile"] for row in result.results if "profile" in row})
+                    closing.insert(customers_sent_rows(self.client.partner, {
+                        row["profile"] for row in result.results if "profile" in row}), ignore_conflicts=True)
                 break
             except MalformedBatch as malformed:
                 raise ApiError(malformed.code, VALIDATION_MESSAGE, fields=malformed.fields) from None
