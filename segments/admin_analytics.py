@@ -31,7 +31,7 @@ from profiles.models import ImportStatus, LifecycleStage
 from . import analytics
 from .admin_analytics_forms import FunnelForm, LifecycleForm, PathsForm, RetentionForm, RfmForm
 from .analytics.dashboard import dashboard_figures
-from .analytics.paths import AFTER, path_label
+from .analytics.paths import AFTER, EXACT, path_label
 from .analytics.rfm import GROUPS, group_cells
 from .analytics.segment_writes import segment_from_funnel_drop_off, segment_from_rfm_cells
 from .conditions.explain import OPERATOR_LABELS, PROPERTY_OPERATOR_LABELS
@@ -139,8 +139,12 @@ def paths_chart(result) -> dict:
 
 
 def paths_table(result) -> list[list]:
-    return [[_("step"), _("from"), _("to"), _("customers")],
-            *([step + 1, source, target, count] for step, source, target, count in _path_links(result))]
+    if result.sample_every == 1:
+        return [[_("step"), _("from"), _("to"), _("customers")],
+                *([step + 1, source, target, count] for step, source, target, count in _path_links(result))]
+    return [[_("step"), _("from"), _("to"), _("customers (estimated)"), _("± (95%)")],
+            *([step + 1, source, target, count, result.margin(count)]
+              for step, source, target, count in _path_links(result))]
 
 
 # --- lifecycle ------------------------------------------------------------------------------
@@ -322,6 +326,8 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
             return {"breakdown_table": funnel_breakdown_table(result),
                     "breakdown_csv_url": f"?{urlencode({**request.GET.dict(), 'format': 'csv', 'part': 'breakdown'})}",
                     "drop_off_steps": [s for s in result.steps if s.dropped]}
+        if kind == "paths" and result.sample_every > 1:
+            return {"exact_url": f"?{urlencode({**request.GET.dict(), 'run': '1', 'precision': EXACT})}"}
         if kind == "lifecycle":
             return {"window_days": LIFECYCLE_WINDOW_DAYS, "churned_days": CHURNED_AFTER_DAYS}
         if kind == "rfm":

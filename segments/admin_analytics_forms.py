@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from profiles.models import EventDefinition
 
 from .analytics.funnel import MAX_STEPS
-from .analytics.paths import AFTER, BEFORE
+from .analytics.paths import AFTER, AUTO, BEFORE, EXACT
 from .analytics.periods import MONTH, WEEK
 from .analytics.retention import FIRST_ORDER, FIRST_SEEN
 from .models import Segment
@@ -133,6 +133,9 @@ class PathsForm(RangeForm):
                                   choices=[(AFTER, _("what happens next")), (BEFORE, _("what happened before"))])
     steps = forms.IntegerField(label=_("events to follow"), min_value=1, max_value=5, initial=3)
     within_days = forms.IntegerField(label=_("within (days)"), min_value=1, max_value=90, initial=7)
+    precision = forms.ChoiceField(label=_("precision"), initial=AUTO, required=False, choices=[
+        (AUTO, _("fast: a fixed sample of one customer in ten when many did the event")),
+        (EXACT, _("exact: every customer (slower after frequent events)"))])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -141,12 +144,12 @@ class PathsForm(RangeForm):
     def parameters(self) -> dict:
         data = self.cleaned_data
         return {"event": data["event"], "direction": data["direction"], "steps": data["steps"],
-                "within_days": data["within_days"], **self.range_parameters()}
+                "within_days": data["within_days"], "precision": data.get("precision") or AUTO, **self.range_parameters()}
 
     @classmethod
     def data_from(cls, parameters: dict) -> dict:
-        return {**cls.range_data(parameters),
-                **{key: parameters[key] for key in ("event", "direction", "steps", "within_days") if key in parameters}}
+        return {**cls.range_data(parameters), **{key: parameters[key] for key in (
+            "event", "direction", "steps", "within_days", "precision") if key in parameters}}
 
 
 class LifecycleForm(forms.Form):
