@@ -85,16 +85,23 @@ def connect_model_signals() -> None:
                       dispatch_uid="cdp.metrics_segment_snapshot")
 
 
-# A delivery's stored status after sending or a receipt → the outcome counted.
-_OUTCOMES = {"sent": "sent", "queued": "retry", "dead": "dead", "delivered": "delivered", "failed": "failed"}
+# A delivery's status stored by a send attempt → the outcome counted.
+_SEND_OUTCOMES = {"sent": "sent", "queued": "retry", "dead": "dead"}
 
 
 def deliveries_record(deliveries: Iterable) -> None:
-    """Count deliveries just stored by channel and outcome (their `channel` and `status`)."""
+    """Count the deliveries a send attempt just stored, by `channel` and outcome (from `status`)."""
     for delivery in deliveries:
-        outcome = _OUTCOMES.get(delivery.status)
+        outcome = _SEND_OUTCOMES.get(delivery.status)
         if outcome:
             campaign_deliveries.labels(delivery.channel, outcome).inc()
+
+
+def delivery_receipts_record(channel_kinds: Iterable[tuple[str, str]]) -> None:
+    """Count new receipts saying delivered or failed, by channel (each receipt once)."""
+    for channel, kind in channel_kinds:
+        if kind in ("delivered", "failed"):
+            campaign_deliveries.labels(channel, kind).inc()
 
 
 # --- Read when scraped ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cdp.actors import Actor
+from cdp.observability_metrics import delivery_receipts_record
 from consent.models import DoNotContact, DoNotContactReason
 from consent.services import do_not_contact_add
 from profiles.models import Event, Profile
@@ -53,6 +54,7 @@ def receipts_record(*, destination: Destination | None, receipts: list[ReceiptIn
     Receipt.objects.bulk_create([Receipt(delivery=delivery, kind=kind, occurred_at=receipt.occurred_at or now,
                                          detail=receipt.detail[:300])
                                  for delivery, kind, receipt in new], ignore_conflicts=True)
+    delivery_receipts_record((delivery.channel, kind) for delivery, kind, _receipt in new)  # metrics
     changed = set()
     for delivery, kind, receipt in new:
         field = TIMESTAMP.get(kind)

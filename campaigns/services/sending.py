@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
 from cdp.audit import audit_record
+from cdp.observability_metrics import deliveries_record
 from cdp.sql import constant, insert_from_select
 from consent.selectors import consenting_profiles
 from consent.services import purpose_lock
@@ -239,6 +240,7 @@ def _apply(deliveries: list[Delivery], results: list[SendResult], destination: D
             delivery.status, delivery.error = Delivery.Status.DEAD, (result.error or _("Refused."))[:500]
             outcome.dead += 1
     _save(deliveries, ["status", "sent_at", "vendor_id", "error", "claimed_at", "not_before"])
+    deliveries_record(deliveries)  # metrics: sent, retry or dead, per channel
     if sent:
         sent_events_write([d.pk for d in sent], now)
 
