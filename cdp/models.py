@@ -77,6 +77,7 @@ class Scope(models.TextChoices):
     SEGMENTS_READ = "segments:read", _("Read shared segments and their members")
     CONSENT_READ = "consent:read", _("Read consent")
     CONSENT_WRITE = "consent:write", _("Record consent")
+    IMPORTS_WRITE = "imports:write", _("Upload files to import and follow their imports")
 
 
 class Partner(models.Model):

@@ -33,6 +33,8 @@ class ApiBodySizeLimitMiddleware:
         if "\x00" in request.path_info or b"\x00" in unquote_to_bytes(raw_query):
             return json_error("invalid_url", _("The URL may not contain the NUL character (%00)."), 400)
         limit = settings.CDP_API_MAX_BODY_BYTES
+        if request.method == "POST" and request.path_info.startswith("/api/v1/imports/"):
+            limit = max(limit, settings.CDP_IMPORT_PART_MAX_BYTES)  # files (or their parts) for imports
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

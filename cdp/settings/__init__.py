@@ -138,6 +138,8 @@ if env.str("CDP_STORAGE_S3_BUCKET", default=""):
         "location": env.str("CDP_STORAGE_S3_PREFIX", default=""),
         "file_overwrite": False, "default_acl": None, "querystring_auth": False, "addressing_style": "path",
     }}
+# The largest body of a partner API import upload: a whole file, or one part of a larger one.
+CDP_IMPORT_PART_MAX_BYTES = env.int("CDP_IMPORT_PART_MAX_BYTES", default=64 * 1024 * 1024)
 
 # --- Celery ---------------------------------------------------------------------------
 # filesystem:// is kombu's broker that needs no server: messages are files under var/.

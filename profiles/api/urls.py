@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import imports, views
 
 urlpatterns = [
     path("profiles/", views.ProfileCollectionView.as_view(), name="api-profiles"),
@@ -13,4 +13,9 @@ urlpatterns = [
          name="api-profile-recommendations"),
     path("tags/", views.TagTaxonomyView.as_view(), name="api-tags"),
     path("events/batch/", views.EventBatchView.as_view(), name="api-events-batch"),
+    path("imports/", imports.ImportCollectionView.as_view(), name="api-imports"),
+    path("imports/<int:job_id>/", imports.ImportDetailView.as_view(), name="api-import"),
+    path("imports/<int:job_id>/parts/", imports.ImportPartsView.as_view(), name="api-import-parts"),
+    path("imports/<int:job_id>/start/", imports.ImportStartView.as_view(), name="api-import-start"),
+    path("imports/<int:job_id>/failed-rows/", imports.ImportFailedRowsView.as_view(), name="api-import-failed-rows"),
 ]

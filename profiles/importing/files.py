@@ -18,6 +18,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import default_storage
 
 UPLOADS = "imports"
@@ -94,6 +95,49 @@ def file_remove(job) -> None:
             os.remove(name)
         except FileNotFoundError:
             pass
+
+
+# --- a file sent in parts (the partner API): kept as numbered parts until it is complete ---
+
+def part_name(job_id: int, number: int) -> str:
+    return f"{UPLOADS}/parts/{job_id}/{number:05d}"
+
+
+def part_store(job_id: int, number: int, content) -> None:
+    """Store part `number` (a retried part replaces the one sent before)."""
+    storage, name = upload_storage(), part_name(job_id, number)
+    storage.delete(name)
+    storage.save(name, content)
+
+
+def parts_sizes(job_id: int) -> dict[int, int]:
+    """{part number: bytes} of the parts received."""
+    storage = upload_storage()
+    try:
+        _folders, files = storage.listdir(f"{UPLOADS}/parts/{job_id}")
+    except FileNotFoundError:
+        return {}
+    return {int(name): storage.size(f"{UPLOADS}/parts/{job_id}/{name}") for name in files if name.isdigit()}
+
+
+def parts_join(job_id: int, *, extension: str) -> str:
+    """The parts, in order, as one upload; returns its storage name. The parts are deleted."""
+    numbers = sorted(parts_sizes(job_id))
+    storage = upload_storage()
+    with tempfile.TemporaryFile() as joined:
+        for number in numbers:
+            with storage.open(part_name(job_id, number), "rb") as part:
+                shutil.copyfileobj(part, joined, 1 << 20)
+        joined.seek(0)
+        name = upload_store(File(joined, name=f"upload{extension}"))
+    parts_delete(job_id)
+    return name
+
+
+def parts_delete(job_id: int) -> None:
+    storage = upload_storage()
+    for number in parts_sizes(job_id):
+        storage.delete(part_name(job_id, number))
 
 
 def file_checksum(file) -> str:

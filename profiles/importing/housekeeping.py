@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from ..models import ImportJob, ImportStatus
-from .files import cache_clean, file_remove
+from .files import cache_clean, file_remove, parts_delete
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,8 @@ def import_jobs_interrupt_stale(*, now: datetime.datetime | None = None) -> list
 def import_uploads_expire(*, now: datetime.datetime | None = None) -> list[int]:
     """Delete the uploads of jobs left unrun for longer than the configured age; their ids."""
     now = now or timezone.now()
-    waiting = Q(status__in=(ImportStatus.DRAFT, ImportStatus.PREVIEWED, ImportStatus.INTERRUPTED)) | Q(
+    waiting = Q(status__in=(ImportStatus.UPLOADING, ImportStatus.DRAFT, ImportStatus.PREVIEWED,
+                            ImportStatus.INTERRUPTED)) | Q(
         status=ImportStatus.FAILED, dry_run=True)
     jobs = (ImportJob.objects.filter(waiting, file_expired_at__isnull=True, undo_queued_at__isnull=True)
             .annotate(last_used=Coalesce(F("finished_at"), F("created_at")))
@@ -84,6 +85,7 @@ def import_uploads_expire(*, now: datetime.datetime | None = None) -> list[int]:
         if ImportJob.objects.filter(pk=job.pk, status=job.status, file_expired_at__isnull=True).update(
                 file_expired_at=now):
             file_remove(job)
+            parts_delete(job.pk)  # a file that was still coming in parts (the partner API)
             expired.append(job.pk)
     cache_clean()  # this machine's copies of remote uploads that no run is reading any more
     return expired

@@ -27,6 +27,7 @@ class ErrorPolicy(models.TextChoices):
 
 
 class ImportStatus(models.TextChoices):
+    UPLOADING = "uploading", _("Receiving the file")  # a partner sends it in parts (the API)
     DRAFT = "draft", _("Mapping columns")
     QUEUED = "queued", _("Queued")
     PREVIEWING = "previewing", _("Previewing")
@@ -86,6 +87,9 @@ class ImportJob(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("started by"), null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="+")
     actor_label = models.CharField(_("started by"), max_length=150, blank=True)
+    # The partner that uploaded the file over the API: it sees its own imports only.
+    partner = models.ForeignKey("cdp.Partner", verbose_name=_("partner"), null=True, blank=True,
+                                on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
