@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+import requests
 from django.conf import settings
 from django.urls import reverse
 
@@ -90,3 +99,171 @@ def test_a_task_queued_by_a_request_logs_with_the_requests_id(staff_client, capt
     assert task_lines, captured.lines
     assert {line["request_id"] for line in task_lines} == {"recompute-1"}
     assert all(line["task_id"] != "-" for line in task_lines)
+
+
+@pytest.mark.parametrize("kind", ["text", "json"])
+def test_exception_messages_task_arguments_and_keys_are_redacted_in_either_format(kind):
+    # given lines as settings.LOGGING formats them, carrying personal data every way it travels
+    handler = Captured(kind)
+    log = logging.getLogger("cdp.test.redaction")
+    log.addHandler(handler)
+    try:
+        try:
+            raise ValueError("no customer with phone +86 139-1234-5678 or e-mail li.na@example.org")
+        except ValueError:
+            log.exception("lookup failed for %s", "13912345678")
+        log.error("could not queue %s%r%r", "profiles.tasks.send", ("+8613912345678",), {"email": "li.na@example.org"})
+        log.warning("partner called with Authorization: Api-Key AbCdEfGh.0123456789abcdefABCDEF0123456789")
+        log.info("GET /api/v1/profiles/lookup/?email=li.na%40example.org&page=2")
+    finally:
+        log.removeHandler(handler)
+    text = "\n".join(handler.lines)
+    # then none of it is in the lines, which still say what happened
+    for needle in ("1391234", "139-1234", "li.na", "example.org", "0123456789abcdef"):
+        assert needle not in text, needle
+    assert "ValueError: no customer with phone [redacted] or e-mail [redacted]" in text
+    assert "could not queue profiles.tasks.send('[redacted]',){'email': '[redacted]'}" in text
+    assert "lookup/?email=[redacted]&page=2" in text
+    if kind == "json":
+        assert all(json.loads(line)["logger"] == "cdp.test.redaction" for line in handler.lines)
+
+
+# --- End to end: gunicorn and a Celery worker, their logs read as a file -----------------
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE_TYPED, PHONE = "+86 139 1234 5678", "+8613912345678"
+EMAIL = "Li.Na@Example.ORG"
+WEB_PORT = 8171
+
+
+def _wait(predicate, what: str, processes, seconds: float = 60):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        for process, log in processes:
+            if process.poll() is not None:
+                pytest.fail(f"{what}: a process stopped:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    pytest.fail(f"{what} did not happen in {seconds} s:\n" + "\n".join(log.read_text()[-3000:] for _p, log in processes))
+
+
+def _stop(process):
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.mark.worker
+@pytest.mark.postgres
+def test_end_to_end_logs_hold_no_personal_data_and_follow_the_request_into_the_worker(
+        seeded_transactional_db, tmp_path, client, staff_user):
+    from cdp.celery import app
+    from cdp.models import Partner
+    from tests.cdp.test_api_fixtures import key_for
+
+    # given the web app under gunicorn and a worker, on the test database, logging JSON lines to files
+    partner = Partner.objects.create(name="Shop backend", code="shop", purposes=["email_marketing"])
+    key = key_for(partner)
+    ProfileFactory(city="上海")
+    segment = Segment.objects.create(name="上海客户", slug="shanghai",
+                                     definition={"field": "city", "op": "eq", "value": "上海"})
+    client.force_login(staff_user)
+    session = client.cookies["sessionid"].value
+    queue = app.amqp.router.route({}, "segments.tasks.recompute_segment")["queue"].name
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "DJANGO_", "CDP_"))}
+    env.update({"DJANGO_SETTINGS_MODULE": "cdp.settings", "DATABASE_URL": _test_database_url(), "CONN_MAX_AGE": "0",
+                "CELERY_BROKER_URL": "filesystem://", "CDP_VAR_DIR": str(tmp_path / "var"),
+                "CDP_LOG_FORMAT": "json", "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1"})
+    web_log, worker_log = tmp_path / "web.log", tmp_path / "worker.log"
+    with open(web_log, "wb") as out:
+        web = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:cdp.gunicorn_conf", "cdp.wsgi",
+                                "-b", f"127.0.0.1:{WEB_PORT}", "-w", "1"],
+                               cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(worker_log, "wb") as out:
+        worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "cdp", "worker", "--loglevel=INFO",
+                                   "--concurrency=1", "-Q", queue, "--without-gossip", "--without-mingle",
+                                   "--without-heartbeat"],
+                                  cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    processes = [(web, web_log), (worker, worker_log)]
+    base = f"http://127.0.0.1:{WEB_PORT}"
+    try:
+        _wait(lambda: "ready." in worker_log.read_text(errors="replace"), "the worker starting", processes)
+
+        def web_up():
+            try:
+                return requests.get(f"{base}/health/", timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        _wait(web_up, "gunicorn starting", processes)
+
+        # when a partner upserts a customer with a phone and an e-mail, and looks them up by phone
+        api = {"Authorization": f"Api-Key {key}"}
+        upsert = requests.post(f"{base}/api/v1/profiles/", json={
+            "identities": [{"kind": "phone", "value": PHONE_TYPED}], "email": EMAIL, "name": "李娜"},
+            headers={**api, "X-Request-ID": "e2e-upsert"}, timeout=10)
+        assert upsert.status_code == 201, upsert.text
+        assert upsert.headers["X-Request-ID"] == "e2e-upsert"
+        bad = requests.post(f"{base}/api/v1/profiles/", json={
+            "identities": [{"kind": "phone", "value": PHONE}], "email": f"{EMAIL} {PHONE}"}, headers=api, timeout=10)
+        assert bad.status_code in (400, 422)
+        lookup = requests.get(f"{base}/api/v1/profiles/lookup/", params={"phone": PHONE}, headers=api, timeout=10)
+        assert lookup.status_code == 200, lookup.text
+        requests.get(f"{base}/api/v1/profiles/lookup/", params={"email": EMAIL}, headers=api, timeout=10)
+        # and staff search by phone in the admin and queue a segment's calculation
+        browser = requests.Session()
+        browser.cookies.set("sessionid", session)
+        search = browser.get(f"{base}/admin/profiles/profile/", params={"q": PHONE_TYPED}, timeout=10)
+        assert search.status_code == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', search.text)[1]
+        queued = browser.post(f"{base}/admin/segments/segment/", data={
+            "action": "recompute_now", "_selected_action": segment.pk, "csrfmiddlewaretoken": token},
+            headers={"X-Request-ID": "e2e-recompute", "Referer": f"{base}/admin/segments/segment/"},
+            timeout=10, allow_redirects=False)
+        assert queued.status_code == 302, queued.text[:500]
+
+        # then the worker's lines of that task carry the request's id
+        def task_logged():
+            return [line for line in _json_lines(worker_log)
+                    if line.get("task_name") == "segments.tasks.recompute_segment"]
+
+        _wait(lambda: any("succeeded" in line["message"] for line in task_logged()), "the task", processes)
+        assert {line["request_id"] for line in task_logged()} == {"e2e-recompute"}
+    finally:
+        _stop(web)
+        _stop(worker)
+
+    # and the web's lines carry theirs, the access log included
+    text = web_log.read_text() + worker_log.read_text()
+    assert re.search(r'"POST /api/v1/profiles/ HTTP/1.1" 201 .* request_id=e2e-upsert', text)
+    assert re.search(r'"GET /api/v1/profiles/lookup/\?phone=\[redacted\] HTTP/1.1" 200', text)
+    assert re.search(r'"GET /admin/profiles/profile/\?q=\[redacted\] HTTP/1.1" 200', text)
+    assert any(line.get("request_id") == "e2e-recompute" for line in _json_lines(web_log))
+    # and no line holds the phone, the e-mail or the API key, in any spelling
+    prefix, secret = key.split(".")
+    for needle in (PHONE, PHONE_TYPED, "13912345678", "139 1234", "139+1234", "1391234", EMAIL, EMAIL.lower(),
+                   "Li.Na", "li.na", "Li.Na%40", secret, key):
+        assert needle not in text, f"{needle!r} found in the logs"
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    credentials = quote(db["USER"] or "", safe="") + (":" + quote(db["PASSWORD"], safe="") if db["PASSWORD"] else "")
+    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def _json_lines(path):
+    lines = []
+    for raw in path.read_text(errors="replace").splitlines():
+        if raw.startswith("{"):
+            try:
+                lines.append(json.loads(raw))
+            except ValueError:
+                pass
+    return lines
