@@ -23,6 +23,7 @@ from profiles.selectors import profile_search
 from .builder import ConditionBuilderWidget, DefinitionField, builder_preview
 from .admin_pages import segment_export_count_view, segment_export_view, segment_members_view
 from . import admin_analytics  # noqa: F401  (behaviour analysis pages and the dashboard)
+from .quick import admin as quick_admin  # noqa: F401  (the quick audience box's endpoints and thresholds)
 from .conditions import explain, parse
 from .models import Segment, SegmentSnapshot
 from .selectors import segment_breakdown, segment_overlaps

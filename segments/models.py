@@ -137,3 +137,7 @@ class SavedAnalysis(models.Model):
 
     def __str__(self):
         return self.name
+
+
+# The quick audience box's named thresholds (segments/quick/).
+from .quick.models import NamedThreshold  # noqa: E402,F401

@@ -11,6 +11,7 @@ from cdp.actors import Actor, actor_display
 from cdp.admin_readonly import ReadOnlyAdmin
 from cdp.admin_paginator import EstimatedCountPaginator
 from cdp.money import money_cell
+from segments.quick.admin import QuickAudienceFilter  # the quick audience box's ?audience=<definition> (a face)
 
 from .. import selectors, services
 from ..event_labels import SOURCE_LABELS
@@ -195,6 +196,7 @@ class ProfileAdmin(BulkTagActionsMixin, PersonalDataLookupsMixin, MergingMixin, 
     )
     list_filter = (
         ImportJobFilter,  # first, and shown only while used: an import job's page links to it
+        QuickAudienceFilter,  # shown only while used: the quick audience box links to it
         CityFilter, ProvinceFilter, "lifecycle_stage", TagFilter, TagCategoryFilter, SegmentFilter, ConsentFilter,
         "status", "gender",
         score_filter("rfm_recency", _("R score")), score_filter("rfm_frequency", _("F score")),

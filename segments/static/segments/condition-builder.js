@@ -743,6 +743,13 @@
       }
     }
 
+    /* Public: replace the whole definition (the quick audience box), drawn and counted. */
+    load(definition) {
+      this.textarea.value = JSON.stringify(definition, null, 2);
+      if (this.jsonMode) this.setJsonMode(false);
+      else if (this.readTextarea()) this.render();
+    }
+
     // A structural change: draw again, then as any change.
     refresh() {
       this.render();
