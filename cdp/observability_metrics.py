@@ -111,7 +111,7 @@ def queue_depths() -> dict[str, int]:
     from .celery import app
 
     timeout = settings.CDP_BROKER_CHECK_TIMEOUT
-    names = sorted(set(app.amqp.queues) | {app.conf.task_default_queue})
+    names = sorted(set(app.amqp.queues) | {app.conf.task_default_queue} | _routed_queues(app.conf.task_routes))
     depths = {}
     with app.connection_for_read(connect_timeout=timeout,
                                  transport_options={**app.conf.broker_transport_options,
@@ -129,6 +129,18 @@ def queue_depths() -> dict[str, int]:
                 except Exception:  # noqa: BLE001 — a channel the broker closed already
                     pass
     return depths
+
+
+def _routed_queues(routes) -> set[str]:
+    """The queue names of CELERY_TASK_ROUTES ({task: {"queue": name}} or {task: name}, or a list of such)."""
+    tables = routes if isinstance(routes, (list, tuple)) else [routes or {}]
+    names = set()
+    for table in tables:
+        for route in table.values() if isinstance(table, dict) else ():
+            name = route.get("queue") if isinstance(route, dict) else route
+            if isinstance(name, str):
+                names.add(name)
+    return names
 
 
 class ScrapeTimeCollector:

@@ -141,6 +141,9 @@ def test_queue_depth_per_queue_from_the_broker(scraper, tmp_path):
         samples = scraper()
     assert value(samples, "cdp_celery_broker_up") == 1
     assert value(samples, "cdp_celery_queue_depth", queue=app.conf.task_default_queue) == 3
+    # every queue tasks are routed to is listed, empty or not
+    routed = app.amqp.router.route({}, "segments.tasks.recompute_segment")["queue"].name
+    assert ("cdp_celery_queue_depth", (("queue", routed),)) in samples
     with celery_through("redis://127.0.0.1:8178/0"):  # nothing listens: the scrape still answers
         samples = scraper()
     assert value(samples, "cdp_celery_broker_up") == 0
