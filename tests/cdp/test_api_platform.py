@@ -45,6 +45,7 @@ ROUTES = [
     ("get", "/api/v1/tags/", Scope.PROFILES_READ, None, False),
     ("post", "/api/v1/events/batch/", Scope.EVENTS_WRITE, {"events": []}, False),
     ("get", "/api/v1/segments/", Scope.SEGMENTS_READ, None, False),
+    ("get", "/api/v1/segments/parse/?q=上海+女性", Scope.SEGMENTS_READ, None, False),
     ("get", "/api/v1/segments/{segment}/", Scope.SEGMENTS_READ, None, True),
     ("get", "/api/v1/segments/{segment}/members/?purpose=email_marketing", Scope.SEGMENTS_READ, None, True),
     ("get", "/api/v1/segments/{segment}/members/{profile}/?purpose=email_marketing", Scope.SEGMENTS_READ, None, True),
