@@ -64,6 +64,7 @@ from ..models import (
     TagKind,
     TagSource,
 )
+from ..identity import CONFLICT, resolve
 from ..services.tags import tag_count_refresh
 from .files import file_remove
 from .mapping import DEFAULT_PRECEDENCE, mapping_clean, traits_register
@@ -283,7 +284,7 @@ class _Runner:
             self.new_tags_category = TagCategory.objects.filter(pk=parser.new_tags_category).first()
             self.unknown_tags.update(category=str(self.new_tags_category or ""), created=True)
         self.precedence = job.precedence or DEFAULT_PRECEDENCE
-        self.weak_kinds = set(IdentityKind.objects.filter(merge_on=False).values_list("code", flat=True))
+        self.strong_kinds = set(IdentityKind.objects.filter(merge_on=True).values_list("code", flat=True))
         deferred: list[Row] = []
         next_row = self.job.resume_row if self.resume else 0
         with closing(self._parsed_batches(table, parser, skip_below=next_row)) as batches:
@@ -447,37 +448,33 @@ class _Runner:
         return deferred, outcomes, self._undo
 
     def _owner(self, row: Row, owners: dict) -> int | None:
-        """The one customer this row's keys belong to; None if nobody. A row whose keys belong
-        to two customers is a conflict: reported on the row, never merged or duplicated.
-        Keys of kinds not strong enough to merge on (device ids) decide only when the row has
-        no strong key, and one held by someone else is a shared device: left where it is."""
-        found = [(key, owners[key]) for key in row.keys if key in owners]
-        if not found:
-            return None
-        if len({profile_id for _key, profile_id in found}) == 1 and not any(
-                kind in self.weak_kinds for (kind, _value), _profile_id in found):
-            return found[0][1]  # the usual case: every known key names the same customer
-        has_strong_key = any(kind not in self.weak_kinds for kind, _value in row.keys)
-        decisive = [item for item in found if item[0][0] not in self.weak_kinds] if has_strong_key else found
-        if not decisive:  # only a shared device links the row to someone: a new customer
-            row.keys = [key for key in row.keys if key not in owners]
-            return None
-        decisive.sort(key=lambda item: self._rank(item[0][0]))  # stable: file order among equals
-        if len({profile_id for _key, profile_id in decisive}) > 1:
-            (first_key, first_owner), *_rest = decisive
-            other_key, _other = next((k, p) for k, p in decisive if p != first_owner)
-            row.issues.append(Issue(row.key_columns[other_key], _(
-                "Conflict: %(kind)s %(value)s belongs to a different customer than %(first_kind)s %(first_value)s. "
-                "Correct the row, or merge the two customers first.") % {
-                "kind": other_key[0], "value": other_key[1], "first_kind": first_key[0],
-                "first_value": first_key[1]}, "conflict"))
-            return None
-        owner = decisive[0][1]
-        row.keys = [key for key in row.keys if owners.get(key, owner) == owner]
-        return owner
+        """The one customer this row's keys belong to (None: nobody); see `_owners`."""
+        return self._owners([row], owners, together=False)[0]
 
-    def _rank(self, kind: str) -> int:
-        return self.precedence.index(kind) if kind in self.precedence else len(self.precedence)
+    def _owners(self, rows: list[Row], owners: dict, *, together: bool) -> list[int | None]:
+        """The customer of each row by the identity resolver (None: nobody yet). A row whose
+        keys belong to two customers is a conflict: reported on the row, never merged or
+        duplicated. Keys the row may not give its customer (a device someone else uses) are
+        dropped from it. `together`: rows sharing a key nobody holds are one person (a
+        batch of customers, in which such rows do not meet: later ones wait for the next)."""
+        decisions = resolve([row.keys for row in rows], owners, self.strong_kinds, precedence=self.precedence,
+                            link=together)
+        found = []
+        for row, decision in zip(rows, decisions):
+            if decision.action == CONFLICT:
+                first_key, other_key = decision.keys
+                row.issues.append(Issue(row.key_columns[other_key], _(
+                    "Conflict: %(kind)s %(value)s belongs to a different customer than %(first_kind)s "
+                    "%(first_value)s. Correct the row, or merge the two customers first.") % {
+                    "kind": other_key[0], "value": other_key[1], "first_kind": first_key[0],
+                    "first_value": first_key[1]}, "conflict"))
+                found.append(None)
+                continue
+            if len(decision.new_keys) != len(row.keys):
+                row.keys = [key for key in row.keys
+                            if key in decision.new_keys or owners.get(key, False) == decision.profile_id]
+            found.append(decision.profile_id)
+        return found
 
     # --- profiles ---
 
@@ -485,8 +482,7 @@ class _Runner:
         self._undo = {"profile_ids": [], "identity_ids": [], "profile_tag_ids": []}
         outcomes, creates, updates = [], [], []
         matched: dict[int, int] = {}
-        for row in rows:
-            profile_id = self._owner(row, owners)
+        for row, profile_id in zip(rows, self._owners(rows, owners, together=True)):
             if row.issues:
                 outcomes.append(Outcome("fail", row))
             elif profile_id is None:
@@ -630,8 +626,7 @@ class _Runner:
         outcomes, inserts, seen = [], [], set()
         keys = {(row.event["source"], row.event["external_id"]) for row in rows}
         existing = self.store.events_existing(keys) if self.events_may_exist else set()
-        for row in rows:
-            profile_id = self._owner(row, owners)
+        for row, profile_id in zip(rows, self._owners(rows, owners, together=False)):
             key = (row.event["source"], row.event["external_id"])
             if row.issues:
                 outcomes.append(Outcome("fail", row))

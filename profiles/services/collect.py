@@ -37,6 +37,7 @@ from pypinyin import lazy_pinyin
 
 from cdp.actors import Actor
 
+from ..identity import CREATE, MERGE, UPDATE, resolve, strong_keys
 from ..masking import mask_contact
 from ..models import (
     CollectHourlyCount,
@@ -50,7 +51,7 @@ from ..models import (
     ProfileStatus,
 )
 from ..normalisers import NormalisationError, normalise_identity
-from ..registry import event_names, identity_kinds, registry_forget
+from ..registry import event_names, identity_kinds, registry_forget, strong_identity_kinds
 from .ingest import ACCEPTED, EARLIEST, MAX_FUTURE, REJECTED, Item, _insert_identities, items_ingest
 from .ingest import _owners as owners_of
 from .merge import profiles_merge
@@ -251,29 +252,31 @@ def _register_names(names: list[str]) -> None:
 
 def _stitch(items: list[Item], kinds: dict, actor: Actor, identity_source: str) -> None:
     """Anonymous → known, before the events are resolved (see the module's docstring)."""
+    strong_kinds = strong_identity_kinds()
     pairs = {}
     for item in items:
         anonymous = [k for k in item.keys if k[0] == IdentityKind.ANONYMOUS_ID]
-        strong = tuple(k for k in item.keys if kinds.get(k[0]))
+        strong = strong_keys(item.keys, strong_kinds)
         if anonymous and strong:
             pairs.setdefault(anonymous[0], set()).update(strong)
     if not pairs:
         return
     owners = _owners(set(pairs) | {k for keys in pairs.values() for k in keys})
     visitors = {owners[a] for a in pairs if a in owners}
-    known = set(Identity.objects.filter(profile_id__in=visitors, kind_id__in=[k for k, s in kinds.items() if s])
+    known = set(Identity.objects.filter(profile_id__in=visitors, kind_id__in=strong_kinds)
                 .values_list("profile_id", flat=True).distinct())
     for anonymous, strong in pairs.items():
         visitor = owners.get(anonymous)
         if visitor is None or visitor in known:
             continue  # nobody yet (the writer attaches it), or someone known: a shared browser links nobody
-        customers = sorted({owners[k] for k in strong if k in owners})
-        if not customers:  # someone new: the visitor's profile becomes theirs
-            _claim(visitor, [k for k in strong if k not in owners], identity_source)
+        [decision] = resolve([sorted(strong)], owners, strong_kinds, on_conflict=MERGE)
+        if decision.action == CREATE:  # someone new: the visitor's profile becomes theirs
+            _claim(visitor, list(decision.new_keys), identity_source)
             owners.update({k: visitor for k in strong})
             known.add(visitor)
             continue
-        survivor = Profile.objects.get(pk=customers[0])
+        # Several customers: the visitor goes to the first; the events' resolution merges the rest.
+        survivor = Profile.objects.get(pk=decision.profile_id if decision.action == UPDATE else decision.profile_ids[0])
         try:
             profiles_merge(survivor=survivor, merged=Profile.objects.get(pk=visitor), actor=actor,
                            reason=_("the anonymous visitor signed in"))

@@ -7,8 +7,9 @@ carry with their owners' public ids (1), new profiles and their identities and "
 timeline rows (3, only when there are new people), and the events themselves as one
 INSERT … ON CONFLICT DO NOTHING RETURNING, which tells accepted from duplicate. Only an
 event whose identities point at several customers takes the slow path: it merges them
-as any API call does (profiles.services.merge.identities_resolve). It runs in the
-caller's transaction when there is one (the API view's, which also holds the audit row).
+as any API call does (the identity resolver, profiles.identity, decides who each event
+is for the whole batch). It runs in the caller's transaction when there is one (the API
+view's, which also holds the audit row).
 
 Idempotency: an event is identified by (source, external_id), the source being the
 partner's code (plus "/<source>" when the partner names one), so partners cannot collide
@@ -33,12 +34,13 @@ from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
 from profiles import activity
+from profiles.identity import CREATE, MERGE, UPDATE, resolve
 from profiles.models import Event, Identity, IdentityKind, Profile, ProfileStatus
 from profiles.normalisers import NormalisationError, normalise_identity
-from profiles.services.merge import identities_resolve
+from profiles.services.merge import profiles_merge_all
 from profiles.services.suppression import suppressed_among
 
-from ..registry import event_names, identity_kinds
+from ..registry import event_names, identity_kinds, strong_identity_kinds
 
 ACCEPTED, DUPLICATE, REJECTED = "accepted", "duplicate", "rejected"
 MAX_FUTURE = datetime.timedelta(days=1)  # clock skew tolerated
@@ -130,7 +132,6 @@ def items_ingest(items: list[Item], *, identity_source: str, actor: Actor, now: 
     on new identities; `created_source` on the "created" timeline rows of new people.
     `suppression_checked`: the caller refused erased people's identities already, before
     it acted on them (the SDK collection stitches visitors first)."""
-    kinds = identity_kinds()
     _mark_batch_duplicates(items)
     if not suppression_checked:
         _reject_suppressed([item for item in items if not item.status])
@@ -140,7 +141,7 @@ def items_ingest(items: list[Item], *, identity_source: str, actor: Actor, now: 
     with transaction.atomic(savepoint=False):  # part of the caller's transaction, if any
         _resolve_profile_uuids(live, uuids)
         live = [item for item in live if not item.status]
-        created = _resolve_identities(live, kinds, actor, uuids, identity_source, created_source)
+        created = _resolve_identities(live, actor, uuids, identity_source, created_source)
         _follow_concurrent_merges([item for item in live if not item.status and item.record])
         inserted = _insert_events([item for item in live if not item.status and item.record], now)
     for item in live:
@@ -343,61 +344,50 @@ def _resolve_profile_uuids(items: list[Item], uuids: dict[int, uuid.UUID]) -> No
                 uuids[pk] = item.profile_uuid
 
 
-def _resolve_identities(items: list[Item], kinds: dict, actor: Actor, uuids: dict[int, uuid.UUID],
-                        identity_source: str, created_source: str) -> int:
+def _resolve_identities(items: list[Item], actor: Actor, uuids: dict[int, uuid.UUID], identity_source: str,
+                        created_source: str) -> int:
     """Give every item a profile_id, creating profiles for new people; returns how many
-    were created. New identities are attached to the profile the event resolved to."""
-    keys = {key for item in items for key in item.keys}
-    owners = _owners(keys, uuids)
+    were created. Who each is, the identity resolver decides (profiles.identity), the whole
+    batch at once: events of one new person share a profile, and strong identities of
+    several customers merge them. New identities go to the profile the event resolved to."""
+    owners = _owners({key for item in items for key in item.keys}, uuids)
     claimed: dict[Key, int] = {}  # identities new to the database, for an existing profile
+    for item in items:  # an event naming its customer by public id brings them its new identities
+        if item.profile_id is not None:
+            for key in item.keys:
+                if key not in owners:
+                    claimed.setdefault(key, item.profile_id)
+    pending = [item for item in items if item.profile_id is None]
+    decisions = resolve([item.keys for item in pending], {**owners, **claimed}, strong_identity_kinds(),
+                        on_conflict=MERGE)
 
-    def candidates(item: Item) -> set[int]:
-        known = {**owners, **claimed}
-        strong = {known[k] for k in item.keys if k in known and kinds[k[0]]}
-        if strong or any(kinds[k[0]] for k in item.keys):
-            return strong
-        return {known[k] for k in item.keys if k in known}
+    survivors: dict[int, int] = {}
+    for profile_ids in {decision.profile_ids for decision in decisions if decision.action == MERGE}:
+        # rare: strong identities of several customers arrive together: merge them
+        survivor, merges = profiles_merge_all(profile_ids, actor=actor)
+        uuids[survivor.pk] = survivor.uuid
+        survivors.update({merge.merged_id: merge.survivor_id for merge in merges})
 
-    def claim(item: Item) -> None:
-        for key in item.keys:
-            if key not in owners and key not in claimed:
-                claimed[key] = item.profile_id
+    def follow(pid: int) -> int:
+        while pid in survivors:
+            pid = survivors[pid]
+        return pid
 
-    unresolved, conflicts = items, []
-    for final_pass in (False, True):  # the second pass sees identities claimed by later events
-        still = []
-        for item in unresolved:
-            if item.profile_id is None:
-                found = candidates(item)
-                if len(found) > 1 and final_pass:
-                    conflicts.append(item)
-                    continue
-                if len(found) != 1:
-                    still.append(item)
-                    continue
-                item.profile_id = found.pop()
-            claim(item)
-        unresolved = still
+    new_people: dict[int, _NewPerson] = {}
+    for item, decision in zip(pending, decisions):
+        if decision.action == CREATE:
+            group = new_people.setdefault(decision.group, _NewPerson([], []))
+            group.items.append(item)
+            group.keys.extend(key for key in decision.new_keys if key not in group.keys)
+            continue
+        item.profile_id = decision.profile_id if decision.action == UPDATE else decision.profile_ids[0]
+        for key in decision.new_keys:
+            claimed.setdefault(key, item.profile_id)
+    for item in items:
+        item.profile_id = follow(item.profile_id) if item.profile_id is not None else None
+    claimed = {key: follow(pid) for key, pid in claimed.items()}
 
-    if conflicts:  # rare: strong identities of several customers arrive together: merge them
-        survivors: dict[int, int] = {}
-        for item in conflicts:
-            resolution = identities_resolve(item.keys, actor=actor, merge=True)
-            item.profile_id = resolution.profile.pk
-            uuids[item.profile_id] = resolution.profile.uuid
-            survivors.update({merge.merged_id: merge.survivor_id for merge in resolution.merges})
-        def follow(pid: int) -> int:
-            while pid in survivors:
-                pid = survivors[pid]
-            return pid
-
-        for item in items:
-            item.profile_id = follow(item.profile_id) if item.profile_id is not None else None
-        claimed = {key: follow(pid) for key, pid in claimed.items()}
-
-    groups = _group_new_people(unresolved, kinds)
-    for group in groups:  # a weak identity someone already holds (a shared device) stays theirs
-        group.keys = [key for key in group.keys if key not in owners and key not in claimed]
+    groups = list(new_people.values())
     created = _create_profiles(groups, uuids)
     new_identities = [(kind, value, pid) for (kind, value), pid in claimed.items()]
     new_identities += [(kind, value, pid) for pid, keys in created.items() for kind, value in keys]
@@ -450,33 +440,6 @@ class _NewPerson:
     items: list[Item]
 
 
-def _group_new_people(items: list[Item], kinds: dict) -> list[_NewPerson]:
-    """Events of nobody yet that share a strong identity (or, without one, any identity)
-    are one new person."""
-    parent: dict[int, int] = {i: i for i in range(len(items))}
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first_with: dict[Key, int] = {}
-    for i, item in enumerate(items):
-        strong = [k for k in item.keys if kinds[k[0]]]
-        for key in strong or item.keys:
-            if key in first_with:
-                parent[root(i)] = root(first_with[key])
-            else:
-                first_with[key] = i
-    people: dict[int, _NewPerson] = {}
-    for i, item in enumerate(items):
-        person = people.setdefault(root(i), _NewPerson([], []))
-        person.items.append(item)
-        person.keys.extend(k for k in item.keys if k not in person.keys)
-    return list(people.values())
-
-
 def _create_profiles(groups: list[_NewPerson], uuids: dict[int, uuid.UUID]) -> dict[int, list[Key]]:
     """One profile per new person, its phone and email filled from its identities, in one
     statement (no model instances: this runs for hundreds of people per request)."""
@@ -496,15 +459,13 @@ def _create_profiles(groups: list[_NewPerson], uuids: dict[int, uuid.UUID]) -> d
         }.values()))
     inserted = _insert_returning(Profile, list(template), rows, ["id", "uuid"])
     created: dict[int, list[Key]] = {}
-    seen: set[Key] = set()
     for pk, public_id in inserted:
         public_id = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id)
         uuids[pk] = public_id
         group = by_uuid[public_id]
         for item in group.items:
             item.profile_id = pk
-        # Two groups share a key only when it is weak (a device): the first keeps it.
-        created[pk] = [k for k in group.keys if not (k in seen or seen.add(k))]
+        created[pk] = group.keys
     return created
 
 

@@ -28,6 +28,7 @@ from django.utils.translation import gettext as _
 from cdp.actors import Actor
 
 from .. import activity
+from ..identity import CONFLICT, CREATE, MERGE, UPDATE, resolve
 from ..metrics import metrics_recompute
 from ..models import (
     Event,
@@ -40,6 +41,7 @@ from ..models import (
     ProfileTag,
 )
 from ..normalisers import NormalisationError, normalise_identity
+from .suppression import suppressed_among, suppression_error
 
 NON_EMPTY_FIELDS = ("name", "birth_date", "occupation", "phone", "email")
 MOST_RECENT_FIELDS = ("country", "province", "city")
@@ -162,10 +164,12 @@ class Resolution:
 def identities_resolve(
     identities: Iterable[tuple[str, str]], *, actor: Actor, merge: bool = False
 ) -> Resolution:
-    """Find the customer these identities belong to. Only kinds marked "strong enough to
-    merge on" decide between customers; a shared device id alone never links two. When
-    strong identities point at several customers, merge them if `merge` is set (the
-    survivor rule decides), else report them in `others` as a conflict."""
+    """Find the customer these identities belong to, by the identity resolver
+    (profiles.identity): only kinds marked "strong enough to merge on" decide between
+    customers; a shared device id alone never links two. When strong identities point at
+    several customers, merge them if `merge` is set (the survivor rule decides), else
+    report them in `others` as a conflict. An erased person's identifier is refused
+    (ValidationError, code "suppressed") before anything is merged."""
     normalised = []
     for kind, value in identities:
         try:
@@ -182,20 +186,35 @@ def identities_resolve(
         if (identity.kind_id, identity.value) in normalised:
             owners[(identity.kind_id, identity.value)] = identity.profile
     unknown = [key for key in normalised if key not in owners]
-    strong_owners = distinct_oldest_first(p for key, p in owners.items() if key[0] in strong)
-    weak_owners = distinct_oldest_first(owners.values())
-    candidates = strong_owners or (weak_owners if not any(k in strong for k, _v in normalised) else [])
-    if not candidates:
+    suppressed = suppressed_among(unknown)  # an erased person's identifier decides nothing
+    if suppressed:
+        raise ValidationError([suppression_error(kind, value) for kind, value in sorted(suppressed)])
+    [decision] = resolve([normalised], {key: p.pk for key, p in owners.items()}, strong,
+                         on_conflict=MERGE if merge else CONFLICT)
+    profiles = {p.pk: p for p in owners.values()}
+    if decision.action == CREATE:
         return Resolution(profile=None, unknown=unknown)
-    if len(candidates) == 1 or not merge:
-        return Resolution(profile=candidates[0], unknown=unknown, others=candidates[1:])
-    survivor, merges = candidates[0], []
-    for other in candidates[1:]:
+    if decision.action == UPDATE:
+        return Resolution(profile=profiles[decision.profile_id], unknown=unknown)
+    if decision.action == CONFLICT:
+        first, *others = distinct_oldest_first(profiles[pk] for pk in decision.profile_ids)
+        return Resolution(profile=first, unknown=unknown, others=others)
+    survivor, merges = profiles_merge_all(decision.profile_ids, actor=actor)
+    return Resolution(profile=survivor, unknown=unknown, merges=merges)
+
+
+def profiles_merge_all(profile_ids: Iterable[int], *, actor: Actor) -> tuple[Profile, list[ProfileMerge]]:
+    """Merge these customers into one, as the identity resolver decided (`MERGE`): the
+    survivor rule picks who stays. Returns the survivor (fresh from the database) and the
+    merges made."""
+    survivor, *others = distinct_oldest_first(Profile.objects.filter(pk__in=list(profile_ids)))
+    merges = []
+    for other in others:
         survivor, absorbed = survivor_of(survivor, other)
         merges.append(profiles_merge(survivor=survivor, merged=absorbed, actor=actor,
                                      reason=_("the same identities arrived together")))
     survivor.refresh_from_db()
-    return Resolution(profile=survivor, unknown=unknown, merges=merges)
+    return survivor, merges
 
 
 def distinct_oldest_first(profiles: Iterable[Profile]) -> list[Profile]:

@@ -21,7 +21,8 @@ from ..normalisers import (
     normalise_phone,
     normalise_province,
 )
-from .merge import distinct_oldest_first, identities_resolve
+from ..identity import CREATE, MERGE, resolve
+from .merge import profiles_merge_all
 from .suppression import identities_refuse_suppressed, suppressed_among, suppression_error
 
 EDITABLE_FIELDS = (
@@ -128,10 +129,11 @@ def profile_upsert(
 ) -> Upserted:
     """Find the customer by normalised identities (and the phone and email in `data`),
     update the fields given, or create the customer when nobody matches; identities
-    nobody holds yet are added. Resolution follows `identities_resolve` (only kinds in
-    `strong_kinds` decide between customers), and when strong identities point at several
-    customers they are merged. A phone or email sent only as an identity fills the
-    customer's own field when that is empty.
+    nobody holds yet are added. Who it is, the identity resolver decides (profiles.identity:
+    only kinds in `strong_kinds` decide between customers), and when strong identities
+    point at several customers they are merged. A phone or email sent only as an identity
+    fills the customer's own field when that is empty; a new customer's key that someone
+    else holds, even a device id, is refused (identity_taken).
 
     The common cases cost a fixed handful of statements: one look-up of the owners that
     also locks the customer, the writes that change something (identities in one INSERT),
@@ -143,18 +145,17 @@ def profile_upsert(
     if suppressed:
         raise ValidationError({"identities": [suppression_error(kind, value) for kind, value in sorted(suppressed)]})
     owners = {key: identity.profile for key, identity in held.items() if key in keys}
-    strong = distinct_oldest_first(p for key, p in owners.items() if key[0] in strong_kinds)
-    weak = distinct_oldest_first(owners.values())
-    candidates = strong or ([] if any(kind in strong_kinds for kind, _v in keys) else weak)
-    if len(candidates) > 1:
-        resolution = identities_resolve(keys, actor=actor, merge=True)
-        fill = _fill_from_identities(data, identities, resolution.profile)
-        profile = profile_update(profile=resolution.profile, actor=actor, source=source, **data, **fill)
-        for kind, value in resolution.unknown:
+    [decision] = resolve([keys], {key: profile.pk for key, profile in owners.items()}, strong_kinds,
+                         on_conflict=MERGE)
+    if decision.action == MERGE:
+        survivor, merges = profiles_merge_all(decision.profile_ids, actor=actor)
+        fill = _fill_from_identities(data, identities, survivor)
+        profile = profile_update(profile=survivor, actor=actor, source=source, **data, **fill)
+        for kind, value in decision.new_keys:
             identity_add(profile=profile, kind=kind, value=value, source=source)
-        return Upserted(profile, created=False, merges=resolution.merges)
+        return Upserted(profile, created=False, merges=merges)
 
-    found = candidates[0] if candidates else None
+    found = None if decision.action == CREATE else next(p for p in owners.values() if p.pk == decision.profile_id)
     fields.update(profile_fields_normalise(_fill_from_identities(data, identities, found)))
     changes = {}
     if found is None:
@@ -164,7 +165,7 @@ def profile_upsert(
         profile = found
         changes = _profile_change(profile, fields)
         changed_keys = _identities_of({f: fields[f] for f in ("phone", "email") if f in changes}, ())
-        new_keys = list(dict.fromkeys([*changed_keys, *(key for key in keys if key not in owners)]))
+        new_keys = list(dict.fromkeys([*changed_keys, *decision.new_keys]))
     for kind, value in new_keys:
         holder = owners.get((kind, value))
         if holder is not None and holder.pk != profile.pk:
