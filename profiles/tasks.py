@@ -91,3 +91,7 @@ def collect_housekeeping() -> dict:
     cutoff = timezone.now() - datetime.timedelta(days=COLLECT_COUNTS_KEEP_DAYS)
     counts = CollectHourlyCount.objects.filter(hour__lt=cutoff).delete()[0]
     return {"log_rows": collect_log_trim(), "hourly_counts": counts}
+
+
+# The watched import sources' tasks live beside their service; imported here so the worker registers them.
+from .import_sources import poll_import_source, poll_import_sources  # noqa: E402,F401

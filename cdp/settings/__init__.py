@@ -219,6 +219,8 @@ CELERY_BEAT_SCHEDULE = {
     "collect-housekeeping": {"task": "profiles.tasks.collect_housekeeping", "schedule": 3600},
     # Imports whose worker is gone are marked interrupted; unrun uploads expire.
     "import-housekeeping": {"task": "profiles.tasks.import_housekeeping", "schedule": 300},
+    # Watched import sources (folders, S3 prefixes): each polled on its own interval, claimed by one worker.
+    "import-sources-poll": {"task": "profiles.import_sources.poll_import_sources", "schedule": 60},
     "recompute-due-segments": {"task": "segments.tasks.recompute_due_segments", "schedule": 60},
     # Rule tags with windows ("orders in the last 30 days") change with time as well as data.
     "refresh-rule-tags": {

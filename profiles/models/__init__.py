@@ -14,6 +14,7 @@ from .imports import (
     ImportKind,
     ImportMode,
     ImportRowError,
+    ImportSource,
     ImportStatus,
     MappingTemplate,
 )

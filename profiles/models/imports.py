@@ -3,6 +3,7 @@
 Written only by `profiles.importing` (the pipeline and undo).
 """
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -61,6 +62,69 @@ class MappingTemplate(models.Model):
         return f"{self.name} ({self.source})" if self.source else self.name
 
 
+class ImportSource(models.Model):
+    """A folder or an S3 bucket (prefix) that a CRM drops files into: polled on a schedule,
+    each new file imported with the source's template and mode, then moved to done/ or
+    failed/ beside it. Secrets never live here: an S3 source names the credentials that
+    the workers' environment holds (profiles/importing/sources.py)."""
+
+    class Storage(models.TextChoices):
+        FOLDER = "folder", _("A folder on the workers")
+        S3 = "s3", _("An S3-compatible bucket")
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    storage = models.CharField(_("storage"), max_length=8, choices=Storage.choices, default=Storage.FOLDER)
+    path = models.CharField(_("folder"), max_length=500, blank=True,
+                            help_text=_("An absolute path that every worker machine sees (e.g. a shared mount)."))
+    bucket = models.CharField(_("bucket"), max_length=255, blank=True)
+    prefix = models.CharField(_("prefix"), max_length=255, blank=True, help_text=_("e.g. crm/exports"))
+    endpoint_url = models.URLField(_("endpoint"), blank=True, help_text=_(
+        "For S3-compatible services (Alibaba OSS, Tencent COS, MinIO); empty for AWS."))
+    region = models.CharField(_("region"), max_length=64, blank=True)
+    credentials = models.SlugField(_("credentials name"), max_length=40, blank=True, help_text=_(
+        "The workers read the keys from the environment variables CDP_IMPORT_SOURCE_<NAME>_ACCESS_KEY_ID and "
+        "CDP_IMPORT_SOURCE_<NAME>_SECRET_ACCESS_KEY; empty: the workers' default AWS credentials."))
+    kind = models.CharField(_("what the files hold"), max_length=16, choices=ImportKind.choices,
+                            default=ImportKind.PROFILES)
+    template = models.ForeignKey(MappingTemplate, verbose_name=_("mapping template"), null=True, blank=True,
+                                 on_delete=models.PROTECT, related_name="import_sources",
+                                 help_text=_("Without one, columns are recognised by their headers."))
+    mode = models.CharField(_("mode"), max_length=20, choices=ImportMode.choices, default=ImportMode.CREATE_OR_UPDATE)
+    error_policy = models.CharField(_("on errors"), max_length=20, choices=ErrorPolicy.choices,
+                                    default=ErrorPolicy.SKIP)
+    data_source = models.CharField(
+        _("source"), max_length=64, default="crm",
+        help_text=_("Where the data comes from, e.g. the CRM's name; stored on identities and events."))
+    interval_minutes = models.PositiveIntegerField(_("every (minutes)"), default=60,
+                                                   validators=[MinValueValidator(1)])
+    enabled = models.BooleanField(_("enabled"), default=True)
+    last_run_at = models.DateTimeField(_("last run"), null=True, blank=True, editable=False)
+    next_run_at = models.DateTimeField(_("next run"), null=True, blank=True, editable=False)
+    last_error = models.TextField(_("last error"), blank=True, editable=False)
+    last_counts = models.JSONField(_("last run's files"), default=dict, blank=True, editable=False)
+    # A worker polling the source holds it until then: no second worker polls it meanwhile.
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("import source")
+        verbose_name_plural = _("watched import sources")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(storage__in=["folder", "s3"]), name="import_source_storage_valid"),
+            models.CheckConstraint(condition=Q(interval_minutes__gte=1), name="import_source_interval_positive"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def location(self) -> str:
+        if self.storage == self.Storage.S3:
+            return f"s3://{self.bucket}/{self.prefix.strip('/')}".rstrip("/")
+        return self.path
+
+
 class ImportJob(models.Model):
     kind = models.CharField(_("kind"), max_length=16, choices=ImportKind.choices, default=ImportKind.PROFILES)
     status = models.CharField(_("status"), max_length=16, choices=ImportStatus.choices, default=ImportStatus.DRAFT)
@@ -90,6 +154,10 @@ class ImportJob(models.Model):
     # The partner that uploaded the file over the API: it sees its own imports only.
     partner = models.ForeignKey("cdp.Partner", verbose_name=_("partner"), null=True, blank=True,
                                 on_delete=models.PROTECT, related_name="+")
+    # The watched source the file came from, and its SHA-256: a file is imported once per source.
+    import_source = models.ForeignKey(ImportSource, verbose_name=_("import source"), null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="jobs")
+    checksum = models.CharField(_("SHA-256"), max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     started_at = models.DateTimeField(_("started at"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
@@ -128,6 +196,10 @@ class ImportJob(models.Model):
             models.CheckConstraint(condition=Q(status__in=ImportStatus.values), name="import_job_status_valid"),
             models.CheckConstraint(condition=Q(mode__in=ImportMode.values), name="import_job_mode_valid"),
             models.CheckConstraint(condition=Q(error_policy__in=ErrorPolicy.values), name="import_job_policy_valid"),
+            # A file of a watched source is imported once; one that failed or was undone may come again.
+            models.UniqueConstraint(fields=["import_source", "checksum"], name="import_job_source_file_once",
+                                    condition=Q(import_source__isnull=False) & ~Q(checksum="")
+                                    & ~Q(status__in=["failed", "undone"])),
         ]
 
     def __str__(self):
