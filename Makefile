@@ -18,12 +18,13 @@ $(INSTALLED): requirements.txt
 install: $(INSTALLED)
 
 # Web app on http://127.0.0.1:$(PORT)/admin/ (8000 unless PORT=…) plus a Celery worker with beat on the
-# configured broker (filesystem under var/ by default); Ctrl-C stops both.
+# configured broker (filesystem under var/ by default), consuming every queue (cdp/queues.py);
+# Ctrl-C stops both.
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py generate_demo --profiles $(DEMO_PROFILES) --events-per-profile $(DEMO_EVENTS_PER_PROFILE) --seed 1 --if-empty
 	$(PY) manage.py ensure_admin
-	@$(VENV)/bin/celery -A cdp worker --beat --loglevel=info --concurrency=2 & celery=$$!; \
+	@$(VENV)/bin/celery -A cdp worker --beat --loglevel=info --concurrency=2 -Q default,imports,segments,deliveries & celery=$$!; \
 	trap 'kill $$celery 2>/dev/null; wait $$celery 2>/dev/null' EXIT INT TERM; \
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 

@@ -4,12 +4,22 @@ The tick (beat, every CAMPAIGN_TICK_SECONDS) decides due runs, evaluates trigger
 reclaims batches of dead workers, finishes campaigns whose messages have all left, and
 keeps CAMPAIGN_DRAINS_PER_DESTINATION drains busy on each destination with due messages.
 A drain holds its slot in the cache while it works, so ticks never pile drains up.
+
+Queues (cdp/queues.py): drains and launches on `deliveries`, the tick on `default`.
+Retries: each message has its own (the outbox's attempts, backoff and dead letters), so a
+drain is never retried by Celery — that would send twice what a destination already took
+— and the tick is not either: it runs again in seconds. A launch (`campaign_run`) is
+retried after a database hiccup: deciding a run is one transaction under the campaign's
+row lock, and a decided run is no longer due, so a second run changes nothing.
 """
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
+
+from cdp.retrying import RETRY_TRANSIENT
 
 from .results import results_due
 from .services.lifecycle import runs_due
@@ -35,10 +45,16 @@ def drains_start(destination_ids=None) -> int:
     return started
 
 
-@shared_task(acks_late=False)
+# Limits below the slot's expiry: a drain killed at the hard limit has its slot back soon after.
+@shared_task(acks_late=False, soft_time_limit=SLOT_SECONDS - 15, time_limit=SLOT_SECONDS - 5)
 def drain(destination_id: int, slot: int) -> dict:
     try:
         outcome = destination_drain(destination_id=destination_id, budget_seconds=settings.CAMPAIGN_DRAIN_SECONDS)
+    except SoftTimeLimitExceeded:
+        # Its claimed messages stay `sending` until deliveries_reclaim puts them back (or
+        # dead-letters those a destination cannot de-duplicate): none is sent twice.
+        log.error("drain of destination %s (slot %s) ran past its time limit and stopped", destination_id, slot)
+        return {"timed_out": True}
     finally:
         cache.delete(_slot_key(destination_id, slot))
     if outcome.sent or outcome.retried or outcome.stopped:
@@ -58,7 +74,7 @@ def tick() -> dict:
             "results": results}
 
 
-@shared_task
+@shared_task(**RETRY_TRANSIENT)
 def campaign_run(campaign_id: int) -> None:
     """Queued at launch for "now": decide without waiting for the tick, then send."""
     from .services.lifecycle import campaign_run_due

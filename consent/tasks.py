@@ -3,12 +3,14 @@ import logging
 
 from celery import shared_task
 
+from cdp.retrying import RETRY_TRANSIENT
+
 from .selectors import consent_state_drift
 
 logger = logging.getLogger("cdp.consent")
 
 
-@shared_task
+@shared_task(**RETRY_TRANSIENT)  # it only reads: a retry after a database hiccup is harmless
 def check_consent_state() -> int:
     """Nightly: the current states must be what the ledger says. Drift is logged as an
     error (for the alerting) and left for staff to look at and repair

@@ -5,7 +5,7 @@ from functools import partial
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponseNotAllowed, JsonResponse
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse, reverse_lazy
@@ -30,7 +30,11 @@ from .selectors import segment_breakdown, segment_overlaps
 from .services import segment_freeze, segment_from_list, segment_save
 from .slugs import segment_slug_suggest
 from .status import segment_calculation_queued, segment_calculation_status
-from .tasks import recompute_segment
+from .tasks import recompute_segment, segment_queue
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
 
 
 class SegmentForm(forms.ModelForm):
@@ -130,13 +134,14 @@ class SegmentAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     readonly_fields = (
         "version", "members", "last_calculated_at", "calculated_version", "error_count", "last_error",
-        "size_history", "breakdown", "overlaps", "member_list",
+        "calculation_schedule", "size_history", "breakdown", "overlaps", "member_list",
     )
     # A static segment is a frozen list: no definition, schedule or calculation to show.
     STATIC_HIDDEN = ("definition", "refresh_every_minutes", "version", "members", "last_calculated_at",
-                     "calculated_version", "error_count", "last_error", "size_history", "member_list")
+                     "calculated_version", "error_count", "last_error", "calculation_schedule", "size_history",
+                     "member_list")
     inlines = [SnapshotInline]
-    actions = ["recompute_now", "freeze"]
+    actions = ["recompute_now", "retry_now", "freeze"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
@@ -198,6 +203,64 @@ class SegmentAdmin(admin.ModelAdmin):
             format_html(' value="{}"', status.progress) if status.progress is not None else "",
             status.text,
         )
+
+    @admin.display(description=_("scheduled calculation"))
+    def calculation_schedule(self, obj):
+        """The scheduler's view of the segment: calculating since when, or failing (how many
+        times in a row, since when, the next automatic attempt) with a button to retry now."""
+        if obj.pk is None:
+            return "—"
+        parts = []
+        if obj.calculating_since:
+            parts.append(gettext("Calculating since %(time)s.") % {"time": _local(obj.calculating_since)})
+        elif obj.queued_at:
+            parts.append(gettext("Queued at %(time)s, waiting for a worker.") % {"time": _local(obj.queued_at)})
+        if obj.failures_in_a_row:
+            parts.append(gettext("Failed %(count)s times in a row, last at %(time)s.") % {
+                "count": obj.failures_in_a_row, "time": _local(obj.last_failed_at)})
+            if obj.next_attempt_at:
+                parts.append(gettext("Next automatic attempt: %(time)s.") % {"time": _local(obj.next_attempt_at)})
+        if not parts:
+            return gettext("Not calculating; no failure.")
+        button = ""
+        if obj.failures_in_a_row and not obj.calculating_since:
+            # Submits the change form to the retry view (a form inside the form is not allowed).
+            button = format_html(' <button type="submit" class="button" id="segment-retry-now" formaction="{}" '
+                                 'formnovalidate>{}</button>',
+                                 reverse("admin:segments_segment_retry", args=[obj.pk]), gettext("Retry now"))
+        return format_html('<span id="segment-schedule">{}</span>{}', " ".join(parts), button)
+
+    def retry_view(self, request, segment_id):
+        """The change page's "retry now": queue the calculation without waiting out the backoff."""
+        segment = get_object_or_404(Segment, pk=segment_id)
+        if not self.has_change_permission(request, segment):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self._retry(request, [segment])
+        return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]))
+
+    def _retry(self, request, segments) -> None:
+        now = timezone.now()
+        for segment in segments:
+            try:
+                queued = segment_queue(segment, now=now, retry_now=True)
+            except Exception:  # noqa: BLE001 — the broker is down: the segment keeps its schedule
+                self.message_user(request, gettext(
+                    "The task queue cannot be reached right now; “%(name)s” is tried again on its schedule.")
+                    % {"name": segment.name}, messages.WARNING)
+                continue
+            if queued:
+                segment_calculation_queued(segment=segment, now=now)
+                self.message_user(request, gettext("“%(name)s”: calculation queued.") % {"name": segment.name},
+                                  messages.SUCCESS)
+            else:
+                self.message_user(request, gettext("“%(name)s” is already queued or being calculated.")
+                                  % {"name": segment.name}, messages.WARNING)
+
+    @admin.action(description=_("Retry the selected segments' failed calculations now"), permissions=["change"])
+    def retry_now(self, request, queryset):
+        self._retry(request, list(queryset.filter(kind=Segment.Kind.DYNAMIC)))
 
     def status_view(self, request, segment_id):
         """Whether the segment is still being calculated, polled by its page."""
@@ -263,6 +326,7 @@ class SegmentAdmin(admin.ModelAdmin):
                  name="segments_segment_builder_preview"),
             path("slug/", self.admin_site.admin_view(self.slug_view), name="segments_segment_slug"),
             path("<int:segment_id>/status/", self.admin_site.admin_view(self.status_view), name="segments_segment_status"),
+            path("<int:segment_id>/retry/", self.admin_site.admin_view(self.retry_view), name="segments_segment_retry"),
             *super().get_urls(),
         ]
 

@@ -29,6 +29,15 @@ class Segment(models.Model):
     calculated_version = models.PositiveIntegerField(_("calculated version"), null=True, blank=True, editable=False)
     last_error = models.TextField(_("last error"), blank=True, editable=False)
     error_count = models.PositiveIntegerField(_("failed calculations"), default=0, editable=False)
+    # The scheduler's bookkeeping (segments/scheduling.py): queueing and calculating each
+    # claim the segment with a conditional UPDATE, so it is never queued again while queued
+    # or running, nor calculated twice at once; failures in a row push the next automatic
+    # attempt further away.
+    queued_at = models.DateTimeField(_("calculation queued at"), null=True, blank=True, editable=False)
+    calculating_since = models.DateTimeField(_("calculating since"), null=True, blank=True, editable=False)
+    failures_in_a_row = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
+    last_failed_at = models.DateTimeField(_("last failed at"), null=True, blank=True, editable=False)
+    next_attempt_at = models.DateTimeField(_("next automatic attempt"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     # Partners see a segment over the API only when it is shared with them.
     shared_with = models.ManyToManyField(

@@ -1,28 +1,12 @@
-"""End to end through a real broker: a `celery -A cdp worker` process, started here on Redis,
-on RabbitMQ and on the default filesystem broker, takes the work the admin queues — a large import and a segment's
-calculation — and writes its results into the test database.
-
-PostgreSQL only: the worker process must reach the test database, which on SQLite lives in
-this process's memory. Locally the tests skip when a broker is not running; CI sets
-CDP_BROKERS_REQUIRED=1 so that a missing broker fails the run instead.
+"""End to end through a real broker: `celery -A cdp worker` processes, started here on Redis,
+on RabbitMQ and on the default filesystem broker and consuming every queue, take the work
+the admin queues — a large import, a segment's calculation, a campaign — and write its
+results into the test database (tests/worker/workers.py says how they are started).
 """
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import quote, urlsplit
-
 import pytest
-from django.db import connection
 from django.urls import reverse
-from kombu import Connection
 
 from campaigns.models import Campaign, Delivery
 from profiles.models import ImportJob, ImportStatus, Profile
@@ -31,112 +15,16 @@ from tests.factories import ProfileFactory
 
 from tests.campaigns.conftest import receiver, webhook  # noqa: F401 — fixtures
 
-from .brokers import celery_through
+from .workers import BROKERS, workers_running
 
-ROOT = Path(__file__).resolve().parents[2]
-BROKERS = {
-    "filesystem": "filesystem://",
-    "redis": os.environ.get("CDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
-    "rabbitmq": os.environ.get("CDP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
-}
-WAIT_SECONDS = 120
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.usefixtures("seeded_transactional_db")]
-
-
-@dataclass
-class Worker:
-    broker_url: str
-    transport_options: dict
-    queue: str
-    media_root: Path
-    log: Path
-    process: subprocess.Popen
-
-    def through(self):
-        """This process sends its tasks to the worker's broker and queue, for real."""
-        return celery_through(self.broker_url, self.transport_options, task_default_queue=self.queue)
-
-    def wait_for(self, done, what: str):
-        deadline = time.monotonic() + WAIT_SECONDS
-        while time.monotonic() < deadline:
-            if done():
-                return
-            if self.process.poll() is not None:
-                pytest.fail(f"the worker stopped while waiting for {what}:\n{self.log.read_text()[-4000:]}")
-            time.sleep(0.2)
-        pytest.fail(f"{what} did not happen within {WAIT_SECONDS} s; worker log:\n{self.log.read_text()[-4000:]}")
-
-
-def _reachable(url: str) -> bool:
-    parts = urlsplit(url)
-    if parts.scheme == "filesystem":
-        return True
-    try:
-        with socket.create_connection((parts.hostname, parts.port), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def _test_database_url() -> str:
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 @pytest.fixture(scope="module", params=list(BROKERS))
 def worker(request, django_db_setup, tmp_path_factory):
-    """A real worker on the broker, consuming a queue of its own, on the test database."""
-    broker_url = BROKERS[request.param]
-    if not _reachable(broker_url):
-        message = f"{request.param} is not running at {urlsplit(broker_url).netloc.rpartition('@')[2]}"
-        if os.environ.get("CDP_BROKERS_REQUIRED") == "1":
-            pytest.fail(message + " (CDP_BROKERS_REQUIRED=1)")
-        pytest.skip(message)
-    home = tmp_path_factory.mktemp(f"worker-{request.param}")
-    queue = f"cdp-e2e-{uuid.uuid4().hex[:12]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CELERY_", "DJANGO_"))}
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "cdp.settings",  # not the test settings: those run tasks eagerly
-        "DATABASE_URL": _test_database_url(),
-        "CONN_MAX_AGE": "0",  # no connection left open when the tests drop their database
-        "CELERY_BROKER_URL": broker_url,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,  # what its tasks queue comes back to it
-        "CDP_VAR_DIR": str(home / "var"),
-        "MEDIA_ROOT": str(home / "media"),
-    })
-    log = home / "worker.log"
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "cdp", "worker", "--loglevel=INFO", "--concurrency=1",
-             "-Q", queue, "-n", f"{queue}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    folder = home / "var" / "celery-broker"  # where cdp.settings puts the worker's filesystem broker
-    transport_options = ({"data_folder_in": str(folder), "data_folder_out": str(folder),
-                          "control_folder": str(folder / "control")} if broker_url == "filesystem://" else {})
-    running = Worker(broker_url, transport_options, queue, home / "media", log, process)
-    try:
-        deadline = time.monotonic() + 60
-        while "ready." not in log.read_text(errors="replace"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the worker did not start on {request.param}:\n{log.read_text()[-4000:]}")
-            time.sleep(0.2)
+    """A real worker on the broker, consuming every queue (of its own prefix), on the test database."""
+    with workers_running(request.param, tmp_path_factory.mktemp(f"worker-{request.param}")) as running:
         yield running
-    finally:
-        process.send_signal(signal.SIGTERM)  # warm shutdown
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        with Connection(broker_url, transport_options=transport_options) as broker:  # the test's queue goes too
-            try:
-                broker.default_channel.queue_delete(queue)
-            except Exception:  # noqa: BLE001 — already gone
-                pass
 
 
 @pytest.fixture
