@@ -23,6 +23,7 @@ QUEUES = (DEFAULT, IMPORTS, SEGMENTS, DELIVERIES)
 ROUTES = {
     "profiles.tasks.run_import": IMPORTS,
     "profiles.tasks.undo_import": IMPORTS,
+    "profiles.import_sources.poll_import_source": IMPORTS,  # imports the watched source's new files
     "segments.tasks.recompute_segment": SEGMENTS,
     "segments.tasks.refresh_rule_tags": SEGMENTS,
     "profiles.tasks.recompute_all_metrics": SEGMENTS,
@@ -31,7 +32,8 @@ ROUTES = {
     "campaigns.tasks.campaign_run": DELIVERIES,
     "campaigns.tasks.drain": DELIVERIES,
     # Not listed, so on the default queue: segments.tasks.recompute_due_segments,
-    # campaigns.tasks.tick, consent.tasks.*, the housekeeping tasks and tag expiry.
+    # campaigns.tasks.tick, profiles.import_sources.poll_import_sources (which only queues the
+    # polls), consent.tasks.*, the housekeeping tasks and tag expiry.
 }
 
 

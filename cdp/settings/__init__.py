@@ -183,6 +183,7 @@ def _limits(soft: int) -> dict:
 CELERY_TASK_ANNOTATIONS = {
     "profiles.tasks.run_import": _limits(CDP_IMPORT_SOFT_TIME_LIMIT),
     "profiles.tasks.undo_import": _limits(CDP_IMPORT_SOFT_TIME_LIMIT),
+    "profiles.import_sources.poll_import_source": _limits(CDP_IMPORT_SOFT_TIME_LIMIT),
     "segments.tasks.recompute_segment": _limits(CDP_SEGMENT_SOFT_TIME_LIMIT),
     **{name: _limits(CDP_LONG_TASK_SOFT_TIME_LIMIT) for name in (
         "segments.tasks.refresh_rule_tags", "profiles.tasks.recompute_all_metrics", "profiles.tasks.recompute_interests",
