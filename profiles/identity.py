@@ -1,5 +1,5 @@
-"""Who incoming records are: the one identity resolver every way in uses (the admin's and
-the API's upsert, file imports, API and SDK event batches, merges). Pure: it sees keys and
+"""Who incoming records are: the one identity resolver the ways in use (file imports, the
+API's upsert, API and SDK event batches, merges by identities). Pure: it sees keys and
 the ids of the customers who hold them, never the database, so that the rules below live
 here alone and can be tested by themselves.
 
@@ -16,6 +16,7 @@ A record is what one row, request or event brings: its identity keys, each a nor
   links any two records that carry it, a weak one links a record without strong keys to
   whoever else brings it. A new weak key that several people bring goes to one of them
   (a customer already known before a new one, then the smallest key): never to two.
+  Merging, a record that links new people joins them as it would merge customers.
 
 The decisions do not depend on the order of the records (only the numbering of new
 groups does), and applying them then resolving the same records again finds every record
