@@ -4,7 +4,7 @@ aggregates over the events table (indexed on (name, occurred_at) and the profile
 import datetime
 from decimal import Decimal
 
-from django.db.models import Avg, Count, Exists, FloatField, Func, Max, Min, OuterRef, Q, Sum
+from django.db.models import Avg, Count, Exists, F, FloatField, Func, Max, Min, OuterRef, Q, Sum
 from django.db.models.functions import Cast, Coalesce
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, ExtractMinute, Substr
@@ -387,6 +387,12 @@ def _event(node: EventCondition, now: datetime.datetime, candidates: Q | None = 
     events = _matching_events(node, now)
     if candidates is not None:
         events = events.filter(profile_id__in=Profile.objects.filter(candidates).values("pk"))
+    if (node.measure, node.op) in (("max", "gte"), ("max", "gt"), ("min", "lte"), ("min", "lt")):
+        # The greatest is ≥ v exactly when some value is ≥ v (the least ≤ v when some value
+        # is ≤ v; values that are not numbers count in neither): a semi-join, no GROUP BY.
+        value = JSONNumber(node.of) if node.of else F("amount")
+        some = events.alias(v=value).filter(**{f"v__{COMPARE[node.op]}": node.value})
+        return Q(pk__in=some.order_by().values("profile_id"))
     per_profile = events.order_by().values("profile_id")
     if node.measure == "share":  # of the customer's events, the share at these times (a usual time)
         aliases, at = _local_times(node)
@@ -431,11 +437,17 @@ def _sequence(node: SequenceCondition, now: datetime.datetime) -> Q:
     steps, gaps = node.steps, node.gaps
     last_done = len(steps) - 1 if node.op == "then" else len(steps) - 2
 
+    # Every later step happens after the first, so after the first step's window opens: a
+    # bound the (profile, time) index can use, which the correlated one alone is not.
+    opens = window_bounds(steps[0].window, now)[0] if steps[0].window is not None else None
+
     def following(k: int):
         """Step k's events within its gap after the enclosing query's row (step k - 1)."""
         gap = datetime.timedelta(days=gaps[k - 1])
         events = _matching_events(steps[k], now, profile=OuterRef("profile_id"), use_window=False).filter(
             occurred_at__gt=OuterRef("occurred_at"), occurred_at__lte=OuterRef("occurred_at") + gap)
+        if opens is not None:
+            events = events.filter(occurred_at__gt=opens)
         return events.filter(then(k))
 
     def then(k: int) -> Q:

@@ -163,7 +163,15 @@ def _field(data: dict, path: str, problems: Problems):
         problems.add(f"{path}op", _("Age takes between, gte, lte, is set or is empty."))
         return None
     value = _field_value(spec, op, data.get("value"), f"{path}value", problems)
+    if spec.name == "age" and value is not None:
+        for i, age in enumerate(value if isinstance(value, tuple) else (value,)):
+            if age is not None and not (age == age.to_integral_value() and 0 <= age <= MAX_AGE):
+                at = f"{path}value[{i}]" if isinstance(value, tuple) else f"{path}value"
+                problems.add(at, _("An age is a whole number of years from 0 to %(max)s.") % {"max": MAX_AGE})
     return FieldCondition(spec.name, op, value)
+
+
+MAX_AGE = 150  # ages are birth dates counted back from today: a year before 1 AD is no date
 
 
 def _field_value(spec, op: str, value, path: str, problems: Problems):

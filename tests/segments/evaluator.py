@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
-from profiles.models import AttributeDefinition, Event, Profile, ProfileTag, TagCategory, age_on
+from profiles.models import AttributeDefinition, Event, Profile, ProfileTag, Tag, TagCategory, age_on
 from profiles.normalisers import normalise_city, normalise_email, normalise_gender, normalise_phone, normalise_province
 from campaigns.models import Campaign, Delivery
 from segments.models import Segment
@@ -82,6 +82,7 @@ class World:
     trait_types: dict[str, str]
     segments: dict[str, tuple[dict | None, set[int]]]  # slug → (definition if dynamic, frozen members)
     campaigns: dict[int, CampaignGoal] = field(default_factory=dict)
+    tag_names: dict[str, str] = field(default_factory=dict)  # a tag's name → its slug (tags are named either way)
 
     @classmethod
     def load(cls) -> World:
@@ -111,6 +112,7 @@ class World:
                                set(segment.memberships.values_list("profile_id", flat=True)))
                 for segment in Segment.objects.all()
             },
+            tag_names=dict(Tag.objects.values_list("name", "slug")),
             campaigns={c.pk: CampaignGoal(c.name, c.goal_event, c.goal_where or [], c.attribution_days)
                        for c in Campaign.objects.all()},
         )
@@ -290,6 +292,12 @@ class Evaluation:
 
     def tag(self, node: dict, customer: Customer) -> bool:
         op, held = node["op"], customer.tags
+        slugs = set(self.world.tag_names.values())
+        named = {key: self.world.tag_names.get(value, value) if value not in slugs else value
+                 for key, value in node.items() if key == "tag"}
+        if "tags" in node:
+            named["tags"] = [self.world.tag_names.get(v, v) if v not in slugs else v for v in node["tags"]]
+        node = {**node, **named}
         if "tag_category" in node:
             category = node["tag_category"]
             root = self.world.root_codes.get(category) or int(category)

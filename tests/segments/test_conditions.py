@@ -207,6 +207,9 @@ def test_definitions_select_exactly_the_expected_customers(people, definition, e
         ({"field": "phone", "op": "eq", "value": "12345"}, "value"),
         ({"field": "email", "op": "in", "value": ["wei@example.com", "not-an-email"]}, "value[1]"),
         ({"tags": ["vip", "nope"], "op": "has_any"}, "tags[1]"),
+        # An age far beyond a life counted back from today is no date (found by the generated definitions).
+        ({"field": "age", "op": "between", "value": [0, 5000]}, "value[1]"),
+        ({"field": "age", "op": "gte", "value": 18.5}, "value"),
     ],
 )
 def test_invalid_definitions_name_the_bad_node(people, definition, path):
