@@ -115,17 +115,20 @@ class PurposeState:
 def consent_states(profile: Profile, now: datetime.datetime | None = None, *,
                    do_not_contact: list[DoNotContact] | None = None) -> list[PurposeState]:
     """For the profile page and the API: every active purpose, whether processing is
-    allowed now and why — in three queries (two when the caller passes the customer's
+    allowed now and why — in two queries (one when the caller passes the customer's
     do-not-contact rows, lifted ones included, that it read already)."""
     now = now or timezone.now()
-    states = {s.purpose_id: s for s in ConsentState.objects.filter(profile=profile)}
     if do_not_contact is None:
         do_not_contact = DoNotContact.objects.filter(profile=profile, lifted_at__isnull=True)
     blocks = {d.channel: d for d in do_not_contact if d.lifted_at is None}
     minor = is_minor(profile, timezone.localdate(now))
     rows = []
-    for purpose in Purpose.objects.filter(is_active=True).order_by("code"):
-        state = states.get(purpose.pk)
+    # Each purpose with the customer's state of it (at most one: unique per purpose and customer).
+    purposes = (Purpose.objects.filter(is_active=True)
+                .annotate(own_state=FilteredRelation("states", condition=Q(states__profile=profile)))
+                .select_related("own_state").order_by("code"))
+    for purpose in purposes:
+        state = getattr(purpose, "own_state", None)
         allowed, reason = _explain(purpose, state, now, minor)
         block = blocks.get(purpose.channel) if purpose.channel != Channel.NONE else None
         if allowed and block:
@@ -153,7 +156,10 @@ def _explain(purpose: Purpose, state: ConsentState | None, now: datetime.datetim
 def consent_history(profile: Profile, purpose: Purpose | None = None) -> QuerySet:
     """The ledger behind a profile's state, newest first, including the entries of
     profiles merged into it (ledger rows are never moved)."""
-    records = ConsentRecord.objects.filter(profile_id__in=ledger_profile_ids(profile.pk))
+    # One query: merges point every profile merged into another at the survivor (the merge
+    # service moves the tombstones of the merged one on), so the ledgers are one level deep.
+    owners = Profile.objects.filter(Q(pk=profile.pk) | Q(merged_into_id=profile.pk)).values("pk")
+    records = ConsentRecord.objects.filter(profile_id__in=owners)
     if purpose is not None:
         records = records.filter(purpose=purpose)
     return records.select_related("purpose").order_by("-captured_at", "-id")

@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -59,18 +60,35 @@ class Recommended:
 RecommendedCategory = Recommended  # the name before products
 
 
+# The popular lists fill short recommendation lists on every profile page; they change
+# only when the similarity is computed again (which forgets them, popular_forget), so they
+# are kept in Django's cache, with a time limit for a computation in another process when
+# that cache is not shared.
+POPULAR_CACHE_SECONDS, POPULAR_PRODUCTS_KEPT = 300, 200
+POPULAR_CATEGORIES_KEY, POPULAR_PRODUCTS_KEY = "cdp-popular-categories", "cdp-popular-products"
+
+
 def popular_categories() -> list[str]:
     """The categories most customers engaged with (views, carts, orders) at the last
     similarity computation, most popular first."""
-    return list(CategorySimilarity.objects.filter(source=F("target")).order_by("-score", "source")
-                .values_list("source", flat=True)[:TOP_N])
+    return cache.get_or_set(POPULAR_CATEGORIES_KEY, lambda: list(
+        CategorySimilarity.objects.filter(source=F("target")).order_by("-score", "source")
+        .values_list("source", flat=True)[:TOP_N]), POPULAR_CACHE_SECONDS)
 
 
 def popular_products(limit: int = TOP_N) -> list[tuple[str, str]]:
     """(product id, category) of the products most customers engaged with at the last
     similarity computation, most popular first."""
-    return list(ProductSimilarity.objects.filter(source=F("target")).order_by("-score", "source")
-                .values_list("source", "target_category")[:limit])
+    products = ProductSimilarity.objects.filter(source=F("target")).order_by("-score", "source")
+    if limit > POPULAR_PRODUCTS_KEPT:
+        return list(products.values_list("source", "target_category")[:limit])
+    return cache.get_or_set(POPULAR_PRODUCTS_KEY, lambda: list(
+        products.values_list("source", "target_category")[:POPULAR_PRODUCTS_KEPT]), POPULAR_CACHE_SECONDS)[:limit]
+
+
+def popular_forget() -> None:
+    """The similarity was computed again: read the popular lists anew."""
+    cache.delete_many([POPULAR_CATEGORIES_KEY, POPULAR_PRODUCTS_KEY])
 
 
 def _label(labels: EventLabels, product_id: str, category: str) -> str:

@@ -3,7 +3,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, FilteredRelation, OuterRef, Q, QuerySet
 from django.db.models.functions import Right
 from django.urls import reverse
 from django.utils.translation import gettext, gettext_lazy as _
@@ -21,6 +21,7 @@ from .models import (
     TagKind,
 )
 from . import geo
+from .registry import tag_categories
 from .normalisers import (
     NormalisationError,
     identity_keys,
@@ -164,9 +165,28 @@ class TagGroup:
     profile_tags: list
 
 
-def profile_tag_groups(profile: Profile) -> list[TagGroup]:
-    """The customer's tags grouped under the taxonomy's roots, in two queries."""
-    categories = {c.pk: c for c in TagCategory.objects.all()}
+def profile_tags_and_assignable(profile: Profile) -> tuple[list[ProfileTag], list[Tag]]:
+    """The customer's tags (each with its `tag` loaded) and the tags staff may give by hand
+    (assignable_tags, the customer's own included), both by name, in one query."""
+    rows = (Tag.objects.annotate(own=FilteredRelation("profile_tags", condition=Q(profile_tags__profile=profile)))
+            .filter(Q(own__isnull=False) | (Q(is_active=True) & ~Q(kind=TagKind.RULE)))
+            .select_related("own").order_by("name", "pk"))
+    own, assignable = [], []
+    for tag in rows:
+        profile_tag = getattr(tag, "own", None)
+        if profile_tag is not None:
+            profile_tag.tag = tag
+            own.append(profile_tag)
+        if tag.is_active and tag.kind != TagKind.RULE:
+            assignable.append(tag)
+    return own, assignable
+
+
+def profile_tag_groups(profile: Profile, *, profile_tags: list[ProfileTag] | None = None) -> list[TagGroup]:
+    """The customer's tags grouped under the taxonomy's roots: one query, none when the
+    page passes the customer's tags (by name, their `tag` loaded); the taxonomy's
+    categories come from the registry."""
+    categories = tag_categories()
 
     def root_of(category_id):
         category = categories[category_id]
@@ -174,8 +194,12 @@ def profile_tag_groups(profile: Profile) -> list[TagGroup]:
             category = categories[category.parent_id]
         return category
 
+    if profile_tags is None:
+        profile_tags = list(ProfileTag.objects.filter(profile=profile).select_related("tag").order_by("tag__name"))
+    if any(profile_tag.tag.category_id not in categories for profile_tag in profile_tags):
+        categories = tag_categories(refresh=True)
     groups: dict[int, TagGroup] = {}
-    for profile_tag in ProfileTag.objects.filter(profile=profile).select_related("tag").order_by("tag__name"):
+    for profile_tag in profile_tags:
         root = root_of(profile_tag.tag.category_id)
         groups.setdefault(root.pk, TagGroup(root, [])).profile_tags.append(profile_tag)
     return sorted(groups.values(), key=lambda g: (g.root.code is None, g.root.pk))

@@ -7,7 +7,8 @@ A cursor names the last entry shown: "<occurred_at ISO>|<e or a>|<id>".
 import datetime
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import DecimalField, F, Q, Value
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.dateparse import parse_datetime
@@ -113,24 +114,63 @@ def profile_timeline(
     labels: EventLabels | None = None,
 ) -> tuple[list[Entry], Cursor | None]:
     """One page of entries older than `after`, and the cursor of the next page (None at
-    the end). Two indexed queries whatever the size of the history, and one for the event
-    labels unless the caller read them already."""
+    the end). One query whatever the size of the history (on PostgreSQL each side an index
+    range scan cut at the page size), and one for the event labels unless the caller read
+    them already."""
     filters = filters or TimelineFilter()
-    entries: list[Entry] = []
+    events = activities = None
     if filters.wants(EVENT):
         events = _window(Event.objects.filter(profile=profile), after, EVENT, filters)
         if names := filters.names(EVENT):
             events = events.filter(name__in=names)
         labels = labels if labels is not None else EventLabels.load()
-        entries += [_event_entry(e, labels) for e in events[: limit + 1]]
     if filters.wants(ACTIVITY):
         activities = _window(ProfileActivity.objects.filter(profile=profile), after, ACTIVITY, filters)
         if types := filters.names(ACTIVITY):
             activities = activities.filter(type__in=types)
-        entries += [_activity_entry(a) for a in activities[: limit + 1]]
+    if events is not None and activities is not None:
+        entries = _both(events, activities, limit, labels)
+    else:
+        entries = [_event_entry(e, labels) for e in events[: limit + 1]] if events is not None else []
+        entries += [_activity_entry(a) for a in activities[: limit + 1]] if activities is not None else []
     entries.sort(key=lambda e: (e.occurred_at, e.kind == EVENT, e.id), reverse=True)
     page = entries[:limit]
     return page, (page[-1].cursor if len(entries) > limit else None)
+
+
+# The columns both sides of the timeline's UNION give, events' and activities' in turn.
+_COLUMNS = ("entry_kind", "id", "occurred_at", "entry_type", "entry_data", "entry_amount", "entry_source",
+            "entry_actor_kind", "entry_actor_label")
+
+
+def _both(events, activities, limit: int, labels: EventLabels) -> list[Entry]:
+    """Events and activities in one statement: each side's newest `limit + 1` (by its own
+    index), then the newest of both. SQLite cannot cut the sides of a UNION: there the
+    whole history is sorted (SQLite is for laptops)."""
+    cut = connection.features.supports_slicing_ordering_in_compound
+    events = events.annotate(
+        entry_kind=Value(EVENT), entry_type=F("name"), entry_data=F("properties"), entry_amount=F("amount"),
+        entry_source=F("source"), entry_actor_kind=Value(""), entry_actor_label=Value(""),
+    ).values_list(*_COLUMNS)
+    activities = activities.annotate(
+        entry_kind=Value(ACTIVITY), entry_type=F("type"), entry_data=F("params"),
+        entry_amount=Value(None, output_field=DecimalField()), entry_source=Value(""),
+        entry_actor_kind=F("actor_kind"), entry_actor_label=F("actor_label"),
+    ).values_list(*_COLUMNS)
+    if cut:
+        both = events[: limit + 1].union(activities[: limit + 1], all=True)
+    else:
+        both = events.order_by().union(activities.order_by(), all=True).order_by(
+            "-occurred_at", "-entry_kind", "-id")[: limit + 1]
+    entries = []
+    for kind, pk, occurred_at, type_, data, amount, source, actor_kind, actor_label in both:
+        if kind == EVENT:
+            entries.append(_event_entry(Event(id=pk, occurred_at=occurred_at, name=type_, properties=data, amount=amount,
+                                              source=source), labels))
+        else:
+            entries.append(_activity_entry(ProfileActivity(id=pk, occurred_at=occurred_at, type=type_, params=data,
+                                                           actor_kind=actor_kind, actor_label=actor_label)))
+    return entries
 
 
 def _window(queryset, after: Cursor | None, kind: str, filters: TimelineFilter):

@@ -50,10 +50,12 @@ def fresh_registries():
     from django.core.cache import cache
 
     from consent.selectors import SUPPRESSED_KINDS_KEY
+    from profiles.recommendations import popular_forget
     from profiles.registry import registry_forget
 
     registry_forget()
     cache.delete(SUPPRESSED_KINDS_KEY)  # the kinds erased people had, cached a few seconds (tests write rows directly)
+    popular_forget()  # the popular products and categories, cached until the similarity is computed again
     yield
     registry_forget()
 

@@ -23,6 +23,7 @@ from ..masking import can_see_personal_data, mask_email, mask_identity, mask_pho
 from ..models import Profile, ProfileActivity, ProfileStatus, Tag, TagSource
 from ..services.tags import profile_tag_add, profile_tag_remove
 from ..recommendations import profile_recommendations
+from ..registry import event_labels_cached
 from ..timeline import Cursor, TimelineFilter, profile_timeline
 
 
@@ -79,11 +80,10 @@ class ProfilePageMixin:
         filters = _timeline_filter(request)
         # Read once, shared: the event labels (timeline, its filter, the recommendations),
         # the customer's tags and the active hand-given tags (groups, radar, the add-tag list).
-        labels = EventLabels.load()
+        labels = event_labels_cached()
         entries, next_cursor = profile_timeline(profile, filters=filters, labels=labels)
-        tag_groups = selectors.profile_tag_groups(profile)
-        own_tags = [profile_tag for group in tag_groups for profile_tag in group.profile_tags]
-        tags = list(selectors.assignable_tags().order_by("name"))
+        own_tags, tags = selectors.profile_tags_and_assignable(profile)
+        tag_groups = selectors.profile_tag_groups(profile, profile_tags=own_tags)
         interests = selectors.profile_interest_axes(profile, profile_tags=own_tags, tags=tags)
         has_tag = {profile_tag.tag_id for profile_tag in own_tags}
         context = {
@@ -126,7 +126,8 @@ class ProfilePageMixin:
         """The next page of the timeline, as HTML to append ("load more")."""
         profile = self._profile(request, object_id)
         filters = _timeline_filter(request)
-        entries, next_cursor = profile_timeline(profile, after=Cursor.parse(request.GET.get("after")), filters=filters)
+        entries, next_cursor = profile_timeline(profile, after=Cursor.parse(request.GET.get("after")), filters=filters,
+                                                labels=event_labels_cached())
         return TemplateResponse(request, "admin/profiles/profile/timeline_entries.html", {
             "entries": entries, "next_cursor": next_cursor, "profile": profile, "filters": filters,
         })

@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ..models import CategorySimilarity, InterestMapping, ProductSimilarity, Profile
+from ..recommendations import popular_forget
 
 TOP_N = 10
 CHUNK = 200_000
@@ -82,6 +83,7 @@ def similarity_recompute(*, now: datetime.datetime | None = None, events_table: 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
         cursor.executemany(f"INSERT INTO {table} (source, target, score, computed_at) VALUES (%s, %s, %s, %s)", rows)
+    popular_forget()
     return len(rows)
 
 
@@ -126,7 +128,9 @@ def product_similarity_recompute(*, now: datetime.datetime | None = None, events
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
         cursor.execute(sql, [*weights, since, now, now, now])
-        return cursor.rowcount
+        written = cursor.rowcount
+    popular_forget()
+    return written
 
 
 def _interest_values() -> tuple[str, list]:
