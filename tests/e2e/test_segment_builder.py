@@ -307,3 +307,46 @@ def test_staff_build_a_three_step_funnel_ordering_after_20_00(page, live_server,
     (funnel,) = Segment.objects.get(slug="evening-funnel").definition["all"]
     assert [step["event"] for step in funnel["sequence"]] == ["product_view", "add_to_cart", "order"]
     assert funnel["sequence"][2]["time_of_day"] == {"from": "20:00", "to": "00:00"}
+
+
+def test_staff_ask_for_customers_who_received_a_campaign_but_did_not_click_it(page, live_server, admin_login):
+    """收到了“双十一短信”但没有点击: the campaign picker, the action and “but not”, in Chinese, with the live count."""
+    import datetime
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, CampaignRun, Delivery, Destination
+    from consent.models import Purpose
+
+    destination = Destination.objects.create(name="短信通道", kind="webhook", config={"url": "http://127.0.0.1:9/"})
+    campaign = Campaign.objects.create(name="双十一短信", purpose=Purpose.objects.get(code="sms_marketing"),
+                                       destination=destination, audience_kind="trigger_event", trigger_event="order",
+                                       status="finished")
+    sent = timezone.now() - datetime.timedelta(days=2)
+    for name, clicked in (("收到未点", None), ("收到已点", sent + datetime.timedelta(hours=1))):
+        Delivery.objects.create(run=CampaignRun.objects.create(campaign=campaign, started_at=sent), campaign=campaign,
+                                destination=destination, profile=ProfileFactory(name=name), channel="sms",
+                                status="delivered", created_at=sent, sent_at=sent, delivered_at=sent, clicked_at=clicked)
+    ProfileFactory(name="没收到")
+    log_in(page, live_server, *admin_login)
+
+    page.goto(f"{live_server.url}/admin/segments/segment/add/")
+    page.fill("#id_name", "收到未点击")
+    page.fill("#id_slug", "received-not-clicked")
+    page.wait_for_selector(".cb-preview .cb-status")
+    assert page.inner_text(".cb-tree [data-add=campaign]") == "+ 营销活动"
+    page.click(".cb-tree [data-add=campaign]")
+    pick(page, "双十一")
+    wait_for_count(page, 2)  # received, by default
+    node = "[data-path='all[0].']"
+    assert "送达" in page.inner_text(f"{node} select[data-key=action]")
+    page.select_option(f"{node} select[data-key=without]", label="点击")
+    wait_for_count(page, 1)
+    page.select_option(f"{node} select[data-key=count]", "eq")
+    page.fill(f"{node} input[data-key=count]", "0")
+    wait_for_count(page, 2)  # no such message: the one who clicked and the one never messaged
+
+    page.click("input[name=_save]")
+    page.wait_for_url(f"{live_server.url}/admin/segments/segment/")
+    assert Segment.objects.get(slug="received-not-clicked").definition == {"all": [
+        {"campaign": campaign.pk, "action": "received", "without": "clicked", "count": {"op": "eq", "value": 0}}]}
