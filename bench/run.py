@@ -66,6 +66,7 @@ def benchmarks() -> list:
     import bench_campaign_results
     import bench_campaigns
     import bench_collect
+    import bench_consent
     import bench_import
     import bench_profiles
     import bench_recommendations
@@ -82,6 +83,7 @@ def benchmarks() -> list:
         bench_segments.bench_segment_preview,
         bench_segments.bench_segment_recompute,
         bench_import.bench_import_profiles,
+        bench_consent.bench_consent_import,  # the dataset's customers' consent: import, plain COPY, re-import
         bench_api.bench_partner_api,  # its own database (BENCH_API_DATABASE_URL), gunicorn over HTTP
         bench_collect.bench_collect,  # its own database (BENCH_COLLECT_DATABASE_URL), the SDKs against gunicorn
         bench_analytics.bench_analytics,

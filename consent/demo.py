@@ -1,6 +1,8 @@
 """Demo consent: the opt-ins a shop collects (app pop-up, WeChat, sign-up and paper forms),
-some withdrawn later, as a CRM exports them, brought in through the consent import, so
-that the demo also shows an import with its report and the customers' timelines."""
+some withdrawn later. The first customers' entries come as a CRM exports them, through the
+consent import (so that the demo also shows an import with its report); the rest are
+recorded straight through consent_record_many in large batches, the set-based write an
+import's batch takes too, without writing and parsing a file of millions of rows."""
 from __future__ import annotations
 
 import csv
@@ -9,7 +11,8 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -18,6 +21,8 @@ from cdp.actors import Actor
 from profiles.importing.jobs import import_job_create
 from profiles.importing.pipeline import import_run
 from profiles.models import ImportKind, Profile, ProfileStatus
+
+from .services import ConsentEntry, consent_record_many
 
 FILE_NAME = "crm-consent-export.csv"
 # purpose → (share of customers who granted it, the evidence)
@@ -30,51 +35,99 @@ GRANTS = {
     "sms_marketing": (0.33, "门店会员登记表（纸质，已扫描）"),
 }
 WITHDRAWN_SHARE = 0.08  # of the grants, withdrawn later (退订)
+WITHDRAWN_EVIDENCE = "短信回复 TD 退订"
 PROGRESS_EVERY_SECONDS = 5.0  # how often a long run says how far it got
+IMPORTED_CUSTOMERS = 2_000  # whose consent goes through the import, as a CRM file
+CHUNK_CUSTOMERS = 15_000  # the others, per call (and transaction): about 50,000 entries
 
 
 def demo_consent(*, seed: int = 1, now: datetime.datetime | None = None,
                  progress: Callable[[str], None] | None = None) -> int:
-    """Import consent for the active demo customers with a phone and no consent yet;
+    """Record consent for the active demo customers with a phone and no consent yet;
     returns the number of ledger entries written. Each customer draws from their own
     seeded generator, so running it again adds nothing for the same customers.
-    `progress` is told how far it got, every few seconds (a long step at 200,000 customers)."""
+    `progress` is told how far it got, every few seconds (a long step at 1M customers)."""
     now = now or timezone.now()
     report = _Throttled(progress)
     customers = (Profile.objects.filter(status=ProfileStatus.ACTIVE, consent_records__isnull=True).exclude(phone="")
-                 .order_by("pk").values_list("pk", "phone"))
+                 .order_by("pk").only("id", "uuid", "birth_date", "phone"))
+    total = customers.count()
+    if not total:
+        return 0
+    first = list(customers[:IMPORTED_CUSTOMERS])
+    recorded = _imported(first, seed=seed, now=now, report=report, total=total)
+    if total > len(first):
+        recorded += _recorded(customers.filter(pk__gt=first[-1].pk), seed=seed, now=now, report=report,
+                              done=len(first), total=total)
+    report.now(_("Consent: %(rows)s ledger entries recorded.") % {"rows": recorded})
+    return recorded
+
+
+def _draws(customer: Profile, seed: int, now: datetime.datetime) -> Iterator[tuple[str, str, datetime.datetime, str]]:
+    """(purpose, status, captured at, evidence) of one customer's entries, from their own generator."""
+    randomness = random.Random(seed * 1_000_003 + customer.pk)
+    for purpose, (share, evidence) in GRANTS.items():
+        if randomness.random() >= share:
+            continue
+        granted_at = now - datetime.timedelta(days=randomness.uniform(5, 540))
+        yield purpose, "granted", granted_at, evidence
+        if randomness.random() < WITHDRAWN_SHARE:
+            yield purpose, "withdrawn", granted_at + (now - granted_at) * randomness.uniform(0.2, 0.9), WITHDRAWN_EVIDENCE
+
+
+def _imported(customers: list[Profile], *, seed: int, now: datetime.datetime, report: _Throttled, total: int) -> int:
+    """The customers' entries as a CRM consent export, brought in through the consent import."""
+    words = {"granted": "同意", "withdrawn": "撤回"}
     handle, path = tempfile.mkstemp(prefix="cdp-demo-consent-", suffix=".csv")
     rows = 0
     try:
-        total = customers.count() if progress else 0
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
             writer = csv.writer(file)
             writer.writerow(["手机号", "用途", "同意状态", "同意时间", "凭证"])
-            for done, (profile_id, phone) in enumerate(customers, start=1):
+            for done, customer in enumerate(customers, start=1):
                 report(lambda: _("Consent: drawn for %(done)s of %(total)s customers…") % {"done": done, "total": total})
-                randomness = random.Random(seed * 1_000_003 + profile_id)
-                for purpose, (share, evidence) in GRANTS.items():
-                    if randomness.random() >= share:
-                        continue
-                    granted_at = now - datetime.timedelta(days=randomness.uniform(5, 540))
-                    writer.writerow([phone, purpose, "同意", _local(granted_at), evidence])
+                for purpose, status, captured_at, evidence in _draws(customer, seed, now):
+                    writer.writerow([customer.phone, purpose, words[status], _local(captured_at), evidence])
                     rows += 1
-                    if randomness.random() < WITHDRAWN_SHARE:
-                        withdrawn_at = granted_at + (now - granted_at) * randomness.uniform(0.2, 0.9)
-                        writer.writerow([phone, purpose, "撤回", _local(withdrawn_at), "短信回复 TD 退订"])
-                        rows += 1
         if not rows:
             return 0
         job, _table = import_job_create(path=path, name=FILE_NAME, kind=ImportKind.CONSENT,
                                         actor=Actor.system("demo"), source="demo-crm")
         report.now(_("Consent: importing %(rows)s ledger entries…") % {"rows": rows})
-        imported = import_run(job, on_progress=lambda running: report(
+        return import_run(job, on_progress=lambda running: report(
             lambda: _("Consent: %(percent)s%% imported…") % {"percent": int(running.progress * 100)})).created
-        report.now(_("Consent: %(rows)s ledger entries recorded.") % {"rows": imported})
-        return imported
     finally:
         if os.path.exists(path):
             os.remove(path)
+
+
+def _recorded(customers, *, seed: int, now: datetime.datetime, report: _Throttled, done: int, total: int) -> int:
+    """The other customers' entries, CHUNK_CUSTOMERS at a time: a thread draws a chunk's
+    entries while this one records the previous chunk's (the database works meanwhile,
+    and Python's lock is free while it waits). All reads and writes stay on this thread's
+    connection."""
+    actor = Actor.system("demo")
+    recorded, last, drawing = 0, 0, None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demo-consent-draw") as drawer:
+        while True:
+            chunk = list(customers.filter(pk__gt=last)[:CHUNK_CUSTOMERS])
+            following = drawer.submit(_entries, chunk, seed, now) if chunk else None
+            if drawing is not None:
+                results = consent_record_many(drawing.result(), actor=actor, as_ids=True)
+                recorded += sum(1 for result in results if isinstance(result, int))
+                report(lambda: _("Consent: drawn for %(done)s of %(total)s customers…") % {
+                    "done": done, "total": total})
+            if following is None:
+                return recorded
+            drawing, last, done = following, chunk[-1].pk, done + len(chunk)
+
+
+def _entries(customers: list[Profile], seed: int, now: datetime.datetime) -> list[ConsentEntry]:
+    # The capture time is the CRM's, to the second, as the import stores it.
+    return [ConsentEntry(profile=customer, purpose_code=purpose, status=status, source="import",
+                         captured_at=captured_at.replace(microsecond=0),
+                         evidence={"reference": FILE_NAME, "text": evidence})
+            for customer in customers for purpose, status, captured_at, evidence in _draws(customer, seed, now)]
 
 
 class _Throttled:

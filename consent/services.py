@@ -1,10 +1,11 @@
 """Writes for consent: the ledger and its current state, notices, do-not-contact.
 Data subject requests (access, erasure) live in consent.requests."""
 import datetime
+import functools
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -12,8 +13,9 @@ from cdp.actors import Actor
 from cdp.audit import audit_record, audit_record_many
 from cdp.sql import statistics_refresh, transaction_lock
 from profiles import activity
-from profiles.models import Profile, ProfileStatus
+from profiles.models import Profile, ProfileStatus, born_by
 
+from . import ledger_batch
 from .models import (
     Channel,
     ConsentRecord,
@@ -25,7 +27,7 @@ from .models import (
     Notice,
     Purpose,
 )
-from .selectors import consent_state_drift, is_minor, ledger_profile_ids
+from .selectors import ADULT_AGE, consent_state_drift, is_minor, ledger_profile_ids
 
 EVIDENCE_FIELDS = ("channel", "ip", "user_agent", "reference", "text")
 PURPOSE_LOCK = 7301  # advisory lock namespace: consent changes vs. exports, per purpose
@@ -70,11 +72,19 @@ def consent_record(*, profile: Profile, purpose_code: str, status: str, source: 
     return result
 
 
-def consent_record_many(entries: list[ConsentEntry], *, actor: Actor) -> list[ConsentRecord | ValidationError]:
+# From this many entries a batch is written set-based, through a staging table
+# (consent.ledger_batch); fewer (a staff member's or a partner's entry) take the ORM path,
+# which needs fewer statements.
+SET_BASED_FROM = 100
+
+
+def consent_record_many(entries: list[ConsentEntry], *, actor: Actor,
+                        as_ids: bool = False) -> list[ConsentRecord | int | ValidationError]:
     """consent_record for many entries at once (an import's batch), in one transaction
     and a fixed number of statements: the entry recorded, or the ValidationError that
     kept it out, for each entry in order. Entries of one customer and purpose are
-    recorded in the order given."""
+    recorded in the order given. `as_ids`: each recorded entry's ledger id instead of the
+    record (an import's batch: no model instance per entry)."""
     now = timezone.now()
     purposes = {p.code: p for p in Purpose.objects.filter(code__in={e.purpose_code for e in entries}, is_active=True)}
     notices: dict[int, list[int]] = {}
@@ -96,41 +106,84 @@ def consent_record_many(entries: list[ConsentEntry], *, actor: Actor) -> list[Co
         for purpose in sorted({purpose for _i, _e, purpose, _n in valid}, key=lambda p: p.pk):
             purpose_lock(purpose, shared=False)
         now = timezone.now()  # after any wait for an export: the entries are recorded after it
-        active = set(Profile.objects.select_for_update().filter(
-            pk__in={entry.profile.pk for _i, entry, _p, _n in valid}, status=ProfileStatus.ACTIVE,
-        ).order_by("pk").values_list("pk", flat=True))
-        written = []
-        for index, entry, purpose, notice_version in valid:
-            if entry.profile.pk not in active:
-                results[index] = ValidationError(_("Consent can only be recorded on an active customer."),
-                                                 code="profile_not_active")
-                continue
-            evidence = entry.evidence or {}
-            results[index] = ConsentRecord(
-                profile_id=entry.profile.pk, purpose=purpose, status=entry.status, notice_version=notice_version,
-                captured_at=entry.captured_at or now, recorded_at=now, source=entry.source,
-                evidence_channel=evidence.get("channel", ""), evidence_ip=evidence.get("ip") or None,
-                evidence_user_agent=(evidence.get("user_agent") or "")[:300],
-                evidence_reference=(evidence.get("reference") or "")[:200], evidence_text=evidence.get("text", ""),
-                expires_at=entry.expires_at, guardian_consent=entry.guardian_consent,
-                actor_kind=actor.kind, actor_user=actor.user, actor_label=actor.label[:150],
-            )
-            written.append((results[index], entry))
-        records = ConsentRecord.objects.bulk_create([record for record, _entry in written])
-        _states_advance(records)
-        if len(records) >= 1000:  # an import's batch, not a staff member's or partner's entry
+        active = ledger_batch.active_profiles_locked({entry.profile.pk for _i, entry, _p, _n in valid})
+        kept = []
+        for item in valid:
+            if item[1].profile.pk in active:
+                kept.append(item)
+            else:
+                results[item[0]] = ValidationError(_("Consent can only be recorded on an active customer."),
+                                                   code="profile_not_active")
+        if len(kept) >= SET_BASED_FROM:
+            _record_set_based(kept, results, actor=actor, now=now, as_ids=as_ids)
+        elif kept:
+            _record_rows(kept, results, actor=actor, now=now, as_ids=as_ids)
+        if len(kept) >= 1000:  # an import's batch, not a staff member's or partner's entry
             # Campaign sends and exports read states per customer: fresh statistics keep
             # those reads on the index (on stale ones PostgreSQL scans the states).
-            statistics_refresh(ConsentRecord, rows_added=len(records))
-            statistics_refresh(ConsentState, rows_added=len(records))
-        activity.consents_changed([activity.ConsentChange(
-            profile_id=record.profile_id, purpose_code=record.purpose.code,
-            purpose_names=(record.purpose.name_zh, record.purpose.name_en), status=record.status,
-            source=record.source, when=now) for record in records], actor=actor)
-        audit_record_many(actor=actor, action="consent_recorded", entries=[
-            (str(entry.profile.uuid), {"purpose": record.purpose.code, "status": record.status, "source": record.source,
-                                       "record": record.pk}) for record, entry in written])
+            statistics_refresh(ConsentRecord, rows_added=len(kept))
+            statistics_refresh(ConsentState, rows_added=len(kept))
     return results
+
+
+def _record_of(entry: ConsentEntry, purpose: Purpose, notice_version: int | None, actor: Actor,
+               now: datetime.datetime) -> ConsentRecord:
+    evidence = entry.evidence or {}
+    return ConsentRecord(
+        profile_id=entry.profile.pk, purpose=purpose, status=entry.status, notice_version=notice_version,
+        captured_at=entry.captured_at or now, recorded_at=now, source=entry.source,
+        evidence_channel=evidence.get("channel", ""), evidence_ip=evidence.get("ip") or None,
+        evidence_user_agent=(evidence.get("user_agent") or "")[:300],
+        evidence_reference=(evidence.get("reference") or "")[:200], evidence_text=evidence.get("text", ""),
+        expires_at=entry.expires_at, guardian_consent=entry.guardian_consent,
+        actor_kind=actor.kind, actor_user=actor.user, actor_label=actor.label[:150],
+    )
+
+
+def _record_rows(kept: list, results: list, *, actor: Actor, now: datetime.datetime, as_ids: bool) -> None:
+    """The ORM path: the ledger rows, then the states read and upserted, the timeline and
+    the audit rows, each one statement."""
+    written = [(index, _record_of(entry, purpose, notice_version, actor, now), entry)
+               for index, entry, purpose, notice_version in kept]
+    records = ConsentRecord.objects.bulk_create([record for _index, record, _entry in written])
+    for index, record, _entry in written:
+        results[index] = record.pk if as_ids else record
+    _states_advance(records)
+    activity.consents_changed([activity.ConsentChange(
+        profile_id=record.profile_id, purpose_code=record.purpose.code,
+        purpose_names=(record.purpose.name_zh, record.purpose.name_en), status=record.status,
+        source=record.source, when=now) for record in records], actor=actor)
+    audit_record_many(actor=actor, action="consent_recorded", entries=[
+        (str(entry.profile.uuid), {"purpose": record.purpose.code, "status": record.status, "source": record.source,
+                                   "record": record.pk}) for _index, record, entry in written])
+
+
+def _record_set_based(kept: list, results: list, *, actor: Actor, now: datetime.datetime, as_ids: bool) -> None:
+    """The same writes through a staging table (consent.ledger_batch): one tuple per
+    entry in Python, one statement per table in the database."""
+    staged = []
+    for _index, entry, purpose, notice_version in kept:
+        evidence = entry.evidence or {}
+        staged.append(ledger_batch.StagedEntry(
+            entry.profile.pk, purpose.pk, entry.status, notice_version, entry.captured_at or now, entry.source,
+            evidence.get("channel", ""), evidence.get("ip") or None, (evidence.get("user_agent") or "")[:300],
+            (evidence.get("reference") or "")[:200], evidence.get("text", ""), entry.expires_at,
+            entry.guardian_consent, str(entry.profile.uuid)))
+    ids = ledger_batch.ledger_ids_take(len(staged))
+    ledger_batch.ledger_write(staged, ids, actor=actor, now=now)
+    for (index, entry, purpose, notice_version), pk in zip(kept, ids):
+        if as_ids:
+            results[index] = pk
+        else:
+            record = _record_of(entry, purpose, notice_version, actor, now)
+            record.pk, record._state.adding, record._state.db = pk, False, connection.alias
+            results[index] = record
+
+
+# Looked up per entry: ConsentStatus.values builds its list on every access.
+_STATUSES, _SOURCES, _EVIDENCE = frozenset(ConsentStatus.values), frozenset(ConsentSource.values), frozenset(
+    EVIDENCE_FIELDS)
+_ONE_DAY = datetime.timedelta(days=1)
 
 
 def _checked(entry: ConsentEntry, purposes: dict[str, Purpose], notices: dict[int, list[int]],
@@ -139,12 +192,13 @@ def _checked(entry: ConsentEntry, purposes: dict[str, Purpose], notices: dict[in
     purpose = purposes.get(entry.purpose_code)
     if purpose is None:
         raise ValidationError(_("Unknown purpose “%(code)s”.") % {"code": entry.purpose_code}, code="unknown_purpose")
-    if entry.status not in ConsentStatus.values:
+    if entry.status not in _STATUSES:
         raise ValidationError(_("Unknown consent status “%(status)s”: use granted, denied or withdrawn.")
                               % {"status": entry.status}, code="invalid_status")
-    if entry.source not in ConsentSource.values:
+    if entry.source not in _SOURCES:
         raise ValidationError(_("Unknown source “%(source)s”.") % {"source": entry.source}, code="invalid_source")
-    if unknown := set(entry.evidence or {}) - set(EVIDENCE_FIELDS):
+    if entry.evidence and not _EVIDENCE.issuperset(entry.evidence):
+        unknown = set(entry.evidence) - _EVIDENCE
         raise ValidationError(_("Unknown evidence fields: %(fields)s.") % {"fields": ", ".join(sorted(unknown))},
                               code="invalid_evidence")
     captured_at = entry.captured_at or now
@@ -153,6 +207,7 @@ def _checked(entry: ConsentEntry, purposes: dict[str, Purpose], notices: dict[in
     if entry.expires_at is not None and entry.expires_at <= captured_at:
         raise ValidationError(_("The expiry must be after the capture time."), code="expiry_before_capture")
     if entry.status == ConsentStatus.GRANTED and purpose.needs_consent and not entry.guardian_consent \
+            and _maybe_minor(entry.profile.birth_date, captured_at) \
             and is_minor(entry.profile, timezone.localdate(captured_at)):
         raise ValidationError(_("This customer is under 14: a grant must come from a guardian (tick “given by a "
                                 "guardian” and keep the evidence)."), code="guardian_required")
@@ -163,6 +218,18 @@ def _checked(entry: ConsentEntry, purposes: dict[str, Purpose], notices: dict[in
         raise ValidationError(_("Notice version %(version)s does not exist for this purpose.")
                               % {"version": entry.notice_version}, code="unknown_notice")
     return purpose, entry.notice_version
+
+
+def _maybe_minor(birth_date: datetime.date | None, captured_at: datetime.datetime) -> bool:
+    """False when the customer was surely 14 or older on the capture day, whatever the
+    time zone (a day before its date in its own zone): the exact local day, dear to
+    compute for a million entries, is then not needed."""
+    return birth_date is not None and birth_date > _adult_born_by(captured_at.date() - _ONE_DAY)
+
+
+@functools.lru_cache(maxsize=4096)
+def _adult_born_by(day: datetime.date) -> datetime.date:
+    return born_by(ADULT_AGE, day)
 
 
 def _states_advance(records: list[ConsentRecord]) -> None:

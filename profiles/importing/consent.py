@@ -80,7 +80,9 @@ def consent_rows_write(runner, rows: list[Row], owners: dict):
             outcomes.append(Outcome("fail", row))
         else:
             profile_ids[row.number] = profile_id
-    profiles = Profile.objects.in_bulk(set(profile_ids.values()))
+    # What recording needs of a customer: the id, the public id (audit rows) and the birth
+    # date (a minor's grant needs a guardian), not the whole row.
+    profiles = Profile.objects.only("id", "uuid", "birth_date").in_bulk(set(profile_ids.values()))
     # A row already in the ledger (a re-import: the same status at the same time, or with
     # no time the current status) changes nothing; a row repeating an earlier row of the
     # batch shares that row's outcome.
@@ -121,14 +123,14 @@ def consent_rows_write(runner, rows: list[Row], owners: dict):
             expires_at=consent.get("expires_at"), guardian_consent=bool(consent.get("guardian_consent"))))
         entry_rows.append((row, twins[same]))
     added = []
-    for (row, repeats), result in zip(entry_rows, _hooks["record_many"](entries, actor=runner.actor)):
+    for (row, repeats), result in zip(entry_rows, _hooks["record_many"](entries, actor=runner.actor, as_ids=True)):
         profile_id = profile_ids[row.number]
         if isinstance(result, ValidationError):
             for failed in (row, *repeats):
                 failed.issues.append(Issue("", " ".join(result.messages), result.code or "invalid"))
                 outcomes.append(Outcome("fail", failed, profile_id))
         else:
-            added.append(result.pk)
+            added.append(result)
             outcomes.append(Outcome("create", row, profile_id))
             outcomes += [Outcome("unchanged", repeat, profile_id) for repeat in repeats]
     return outcomes, added
