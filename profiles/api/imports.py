@@ -212,10 +212,21 @@ class _ImportView:
 
 
 def _refuse_unknown_fields(data, serializer_class) -> None:
+    """Only the listed fields, and no text a database cannot store (multipart bodies do not
+    pass the JSON parser's checks)."""
     unknown = sorted(set(data) - set(serializer_class().fields))
     if unknown:
         raise ApiError("unknown_field", VALIDATION_MESSAGE, fields={name: [_("This field cannot be set.")]
                                                                    for name in unknown})
+    for name in data:
+        value = data.get(name)
+        if isinstance(value, str) and "\x00" in value:
+            message = _("Text may not contain the NUL character (\\u0000).")
+            raise ApiError("invalid", message, fields={name: [message]})
+        upload_name = getattr(value, "name", "")
+        if isinstance(upload_name, str) and "\x00" in upload_name:
+            message = _("Text may not contain the NUL character (\\u0000).")
+            raise ApiError("invalid", message, fields={name: [message]})
 
 
 def _template(name_or_id: str | None, kind: str) -> MappingTemplate | None:
@@ -371,7 +382,9 @@ class ImportStartView(_ImportView, PartnerAPIView):
     )
     def post(self, request, job_id):
         job = self.own_import(job_id)
-        data = request.data if isinstance(request.data, dict) else {}
+        data = request.data
+        if not isinstance(data, dict):
+            raise ApiError("invalid", VALIDATION_MESSAGE, fields={"non_field_errors": [_("Must be a JSON object.")]})
         _refuse_unknown_fields(data, ImportStartSerializer)
         serializer = ImportStartSerializer(data=data)
         serializer.is_valid(raise_exception=True)

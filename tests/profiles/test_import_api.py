@@ -239,3 +239,14 @@ def test_every_import_route_needs_a_key_and_the_scope(partner, revoked_key, run_
         assert_error(call(client_with(None)), 401, "not_authenticated")
         assert_error(call(client_with(revoked_key)), 401, "key_revoked")
         assert_error(call(without), 403, "missing_scope")
+
+
+def test_hostile_input_is_refused_not_a_server_error(api):
+    assert_error(upload(api, template="a\x00b"), 400, "invalid")
+    named = upload(api, name="a\x00.csv")  # Django's multipart parser drops the NUL from file names
+    assert named.status_code == 202 and "\x00" not in ImportJob.objects.get(pk=named.json()["id"]).file_name
+    job_id = api.post(IMPORTS, {"file_name": "crm.csv"}, format="multipart").json()["id"]
+    assert_error(api.post(reverse("api-import-start", args=[job_id]), [1, 2], format="json"), 400, "invalid")
+    assert_error(api.post(reverse("api-import-parts", args=[job_id]), {"number": "x", "file": SimpleUploadedFile(
+        "p", b"1")}, format="multipart"), 400, "invalid")
+    assert_error(api.get(reverse("api-import", args=[10**12])), 404, "not_found")
