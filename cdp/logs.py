@@ -121,3 +121,14 @@ class RedactingJsonFormatter(JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact_text(super().format(record))
+
+
+# The formatters of settings.LOGGING and of gunicorn's own loggers (cdp/gunicorn_conf.py).
+FORMATTERS = {
+    "text": {"()": "cdp.logs.RedactingTextFormatter",
+             "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    "json": {"()": "cdp.logs.RedactingJsonFormatter",
+             "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s %(task_name)s",
+             "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": "time",
+             "json_ensure_ascii": False},
+}

@@ -5,6 +5,7 @@ filesystem broker under var/. Point DATABASE_URL at PostgreSQL and CELERY_BROKER
 Redis or RabbitMQ to scale; `cdp.settings.production` adds the hardening for real
 deployments.
 """
+import copy
 from pathlib import Path
 
 import environ
@@ -93,6 +94,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A streaming replica for analyses, segment previews and counts (cdp/replica.py); the
+# primary answers instead while it is down or more than the allowed seconds behind.
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = {**env.db("DATABASE_REPLICA_URL"), "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
+                            "CONN_HEALTH_CHECKS": True, "TEST": {"MIRROR": "default"}}  # tests: the primary's test database
+DATABASE_ROUTERS = ["cdp.replica.ReplicaRouter"]
+CDP_REPLICA_MAX_LAG_SECONDS = env.float("CDP_REPLICA_MAX_LAG_SECONDS", default=30)
+CDP_REPLICA_CHECK_SECONDS = env.float("CDP_REPLICA_CHECK_SECONDS", default=5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The events index covers profile_id on PostgreSQL; SQLite just ignores the INCLUDE.
 SILENCED_SYSTEM_CHECKS = ["models.W040"]
@@ -309,18 +318,12 @@ CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS = env.int("CDP_RECOMMENDATION_EXCLUDE_BOU
 # carries the request id (and the task inside a worker); phones, e-mails and API keys are
 # redacted from the finished line (cdp/logs.py).
 CDP_LOG_FORMAT = env.str("CDP_LOG_FORMAT", default="text")
+from cdp.logs import FORMATTERS as LOG_FORMATTERS  # noqa: E402
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "cdp.observability.LogContextFilter"}},
-    "formatters": {
-        "text": {"()": "cdp.logs.RedactingTextFormatter",
-                 "format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "cdp.logs.RedactingJsonFormatter",
-                 "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s %(task_id)s %(task_name)s",
-                 "rename_fields": {"levelname": "level", "name": "logger"}, "timestamp": "time",
-                 "json_ensure_ascii": False},
-    },
+    "formatters": copy.deepcopy(LOG_FORMATTERS),
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": CDP_LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
