@@ -7,6 +7,8 @@ from django.db import connection
 from django.db.models import Field, Model, QuerySet, Value
 from django.db.models.functions import Cast
 
+from .replica import reading
+
 
 def insert_from_select(model: type[Model], columns: dict[str, str], queryset: QuerySet, *,
                        ignore_conflicts: bool = False) -> int:
@@ -43,14 +45,15 @@ def constant(value, field: Field) -> Cast:
 def statement_timeout(milliseconds: int):
     """Abort any statement of this block that runs longer than `milliseconds` with an
     OperationalError that `is_timeout` recognises. Use inside transaction.atomic():
-    on PostgreSQL it is SET LOCAL; on SQLite a progress handler interrupts the query."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+    on PostgreSQL it is SET LOCAL; on SQLite a progress handler interrupts the query.
+    Applies to the database this block reads from (cdp.replica.reading)."""
+    if reading.vendor == "postgresql":
+        with reading.cursor() as cursor:
             cursor.execute("SET LOCAL statement_timeout = %s", [int(milliseconds)])
         yield
         return
-    connection.ensure_connection()
-    raw = connection.connection
+    reading.ensure_connection()
+    raw = reading.connection
     deadline = time.monotonic() + milliseconds / 1000
     raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     try:
@@ -97,12 +100,13 @@ def tune_for_analysis(*, parallel: bool = True) -> None:
     more than it saves) and room to hash and sort in memory instead of spilling.
     `parallel=False` keeps the statement in one process: for a segment count, a parallel
     plan builds the same events aggregate in every worker (segment example 3: 540 ms in
-    parallel, 300 ms without)."""
-    if connection.vendor != "postgresql":
+    parallel, 300 ms without). Applies to the database this block reads from
+    (cdp.replica.reading): the replica's inside cdp.replica.on_replica."""
+    if reading.vendor != "postgresql":
         return
     values = {"jit": "off", "work_mem": settings.CDP_ANALYSIS_WORK_MEM}
     if not parallel:
         values["max_parallel_workers_per_gather"] = "0"
-    with connection.cursor() as cursor:  # one round trip for all of them
+    with reading.cursor() as cursor:  # one round trip for all of them
         cursor.execute("SELECT " + ", ".join(["set_config(%s, %s, true)"] * len(values)),
                        [item for pair in values.items() for item in pair])

@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 
 from cdp.exports import csv_lines
 from cdp.queueing import task_queue_after_commit
+from cdp.replica import on_replica
 from profiles.metrics import CHURNED_AFTER_DAYS, LIFECYCLE_WINDOW_DAYS
 from profiles.event_labels import EventLabels
 from profiles.models import ImportStatus, LifecycleStage
@@ -289,7 +290,7 @@ class SavedAnalysisAdmin(admin.ModelAdmin):
         if form.is_bound and form.is_valid():
             parameters = form.parameters()
             try:
-                result = analysis.run(analysis.build(parameters, now), now)
+                result = on_replica(analysis.run, analysis.build(parameters, now), now)
             except ValidationError as error:
                 form.add_error(None, error)
         if result is not None and request.GET.get("format") == "csv":

@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy, pgettext_lazy
 from cdp.actors import Actor
 from cdp.audit import audit_record
 from cdp.exports import csv_lines, xlsx_row
+from cdp.replica import on_replica
 from consent.models import Channel, Purpose
 from consent.selectors import consenting_profiles
 from consent.services import purpose_lock
@@ -103,8 +104,9 @@ def exportable_profiles(segment: Segment, purpose: Purpose, *, now: datetime.dat
 
 
 def segment_export_count(*, segment: Segment, purpose: Purpose, now: datetime.datetime | None = None) -> int:
-    """How many customers an export of `segment` for `purpose` would hold now."""
-    return exportable_profiles(segment, purpose, now=now).count()
+    """How many customers an export of `segment` for `purpose` would hold now (read
+    from the replica when there is a fresh one)."""
+    return on_replica(lambda: exportable_profiles(segment, purpose, now=now).count())
 
 
 def segment_export(*, segment: Segment, purpose_code: str, columns: list[str], file_format: str, actor: Actor,

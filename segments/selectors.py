@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cdp.replica import on_replica, reading_alias
 from cdp.sql import is_timeout, statement_timeout, tune_for_analysis
 from profiles.models import Gender, LifecycleStage, Profile, ProfileStatus, born_by
 from profiles.selectors import ProfileSection, TagUsage
@@ -103,15 +104,20 @@ def segment_preview(definition: dict, *, now: datetime.datetime | None = None, s
                     timeout_ms: int | None = None) -> Preview:
     """Count and sample the active customers a definition matches, under a statement
     timeout (settings.CDP_PREVIEW_TIMEOUT_MS) so that a broad definition on a large base
-    answers "too slow" instead of hanging. Raises ValidationError for a bad definition."""
+    answers "too slow" instead of hanging. Raises ValidationError for a bad definition.
+    Read from the replica when there is a fresh one."""
     now = now or timezone.now()
     timeout_ms = settings.CDP_PREVIEW_TIMEOUT_MS if timeout_ms is None else timeout_ms
+    return on_replica(_preview, definition, now, sample_size, timeout_ms)
+
+
+def _preview(definition: dict, now: datetime.datetime, sample_size: int, timeout_ms: int) -> Preview:
     # The condition picks ids (which PostgreSQL may read from covering indexes alone);
     # only the matches' rows are read, for the sample.
     matching = Profile.objects.filter(pk__in=Profile.objects.filter(
         compile_condition(parse(definition), now), status=ProfileStatus.ACTIVE).values("pk"))
     try:
-        with transaction.atomic(), statement_timeout(timeout_ms):
+        with transaction.atomic(using=reading_alias()), statement_timeout(timeout_ms):
             tune_for_analysis(parallel=False)
             # One evaluation of the condition for both: the window count is taken over
             # every match before LIMIT keeps the sample.

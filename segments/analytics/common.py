@@ -7,12 +7,12 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import connection
 from django.db.models import Case, CharField, F, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cdp.dates import typed_date
+from cdp.replica import reading
 from profiles.models import Gender, Profile, born_by
 
 from ..conditions import parse
@@ -109,20 +109,20 @@ def sql_of(queryset: QuerySet) -> tuple[str, list]:
 
 def db_time(moment: datetime.datetime):
     """A datetime as a raw SQL parameter the way the ORM stores it (naive UTC text on SQLite)."""
-    return connection.ops.adapt_datetimefield_value(moment)
+    return reading.ops.adapt_datetimefield_value(moment)
 
 
 def plus(column_sql: str, delta: datetime.timedelta) -> tuple[str, list]:
     """SQL for `column + delta` on either database (Django's own duration arithmetic)."""
-    if connection.vendor == "postgresql":
+    if reading.vendor == "postgresql":
         return f"({column_sql} + %s)", [delta]
-    return connection.ops.combine_duration_expression("+", [column_sql, "%s"]), [
+    return reading.ops.combine_duration_expression("+", [column_sql, "%s"]), [
         delta // datetime.timedelta(microseconds=1)
     ]
 
 
 def seconds_between(later_sql: str, earlier_sql: str) -> str:
-    if connection.vendor == "postgresql":
+    if reading.vendor == "postgresql":
         return f"EXTRACT(EPOCH FROM ({later_sql} - {earlier_sql}))"
     return f"((julianday({later_sql}) - julianday({earlier_sql})) * 86400.0)"
 

@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from cdp.replica import on_replica
 from consent.models import Purpose
 from consent.selectors import consent_q
 from profiles.models import Event, EventDefinition, ImportJob, LifecycleStage, Profile, ProfileStatus
@@ -27,7 +28,7 @@ def dashboard_figures(*, refresh: bool = False, now: datetime.datetime | None = 
     """The cached figures (computed now if missing, stale or `refresh`)."""
     figures = None if refresh else cache.get(CACHE_KEY)
     if figures is None:
-        figures = dashboard_compute(now or timezone.now())
+        figures = on_replica(dashboard_compute, now or timezone.now())
         cache.set(CACHE_KEY, figures, CACHE_SECONDS)
     return figures
 

@@ -13,11 +13,12 @@ import statistics
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cdp.replica import reading, reading_alias
 from cdp.sql import tune_for_analysis
 from profiles.models import Event
 from profiles.selectors import event_labels
@@ -130,7 +131,7 @@ def funnel(query: FunnelQuery, now: datetime.datetime | None = None) -> FunnelRe
     now = now or timezone.now()
     with_sql, params = funnel_steps_sql(query, now)
     n = len(query.steps)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=reading_alias()), reading.cursor() as cursor:
         tune_for_analysis()
         counts, medians = _counts_and_medians(cursor, with_sql, params, n)
         groups = _breakdown(cursor, with_sql, params, query, now) if query.breakdown else []
@@ -165,7 +166,7 @@ def _counts_and_medians(cursor, with_sql: str, params: list, n: int) -> tuple[li
     differences are read and the median taken here."""
     counts = [f"(SELECT COUNT(*) FROM s{k})" for k in range(1, n + 1)]
     gaps = {k: seconds_between(f"s.t{k}", f"s.t{k - 1}") for k in range(2, n + 1)}
-    if connection.vendor == "postgresql":
+    if reading.vendor == "postgresql":
         medians = [f"(SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {gap}) FROM s{k} s)" for k, gap in gaps.items()]
         cursor.execute(f"{with_sql} SELECT {', '.join(counts + medians)}", params)
         row = cursor.fetchone()
@@ -189,7 +190,7 @@ def _breakdown(cursor, with_sql: str, params: list, query: FunnelQuery, now: dat
     if query.breakdown == "source":
         # The source of the event that let the customer in (a lookup per customer on the
         # timeline index).
-        events_table = connection.ops.quote_name(Event._meta.db_table)
+        events_table = reading.ops.quote_name(Event._meta.db_table)
         dims_sql = (f"SELECT g.profile_id AS id, (SELECT MIN(e.source) FROM {events_table} e WHERE "
                     f"e.profile_id = g.profile_id AND e.name = %s AND e.occurred_at = g.t1) AS dim FROM s1 g")
         dims_params = [query.steps[0]["event"]]

@@ -19,10 +19,11 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cdp.replica import reading, reading_alias
 from cdp.sql import tune_for_analysis
 from profiles.metrics import CHURNED_AFTER_DAYS, LIFECYCLE_WINDOW_DAYS
 from profiles.models import Event, LifecycleStage, Profile, ProfileStatus
@@ -59,7 +60,7 @@ def lifecycle_moments(weeks: int, now: datetime.datetime) -> list[datetime.datet
 
 def _days_before(column_sql: str, now: datetime.datetime) -> tuple[str, list]:
     """SQL: the whole days d ≥ 1 with column in (now - d days, now - d + 1 day]."""
-    if connection.vendor == "postgresql":
+    if reading.vendor == "postgresql":
         # date_part is double precision; EXTRACT would compute in (slow) numeric.
         sql = f"CAST(CEIL(date_part('epoch', %s - {column_sql}) / 86400.0) AS INTEGER)"
     else:
@@ -72,13 +73,13 @@ def _fence() -> str:
     """Keeps PostgreSQL from inlining a subquery's computed column (the first day) into
     each of the weeks' sums that read it. Not used on the events' subquery: a fence
     there would also stop the parallel scan, which gains more than it costs."""
-    return " OFFSET 0" if connection.vendor == "postgresql" else ""
+    return " OFFSET 0" if reading.vendor == "postgresql" else ""
 
 
 def _word_or(expression: str) -> str:
     """The aggregate OR of one-bit values (SQLite has no BIT_OR; a sum of distinct
     powers of two is the same number)."""
-    if connection.vendor == "postgresql":
+    if reading.vendor == "postgresql":
         return f"BIT_OR({expression})"
     return f"SUM(DISTINCT {expression})"
 
@@ -98,7 +99,7 @@ def lifecycle(query: LifecycleQuery, now: datetime.datetime | None = None) -> Li
     offsets = [7 * (query.weeks - 1 - i) for i in range(query.weeks)]  # T = now - j days
     last_day = offsets[0] + churn
     words = last_day // BITS + 1
-    one = "CAST(1 AS BIGINT)" if connection.vendor == "postgresql" else "1"
+    one = "CAST(1 AS BIGINT)" if reading.vendor == "postgresql" else "1"
     day, day_params = _days_before("x.occurred_at", now)
     bitmaps = ", ".join(
         _word_or(f"CASE WHEN e.d / {BITS} = {w} THEN ({one} << (e.d - {w * BITS})) ELSE 0 END") + f" AS w{w}"
@@ -133,7 +134,7 @@ def lifecycle(query: LifecycleQuery, now: datetime.datetime | None = None) -> Li
     first = (f"(CASE WHEN p.first_seen_at IS NULL OR e.first_d > {metric_first} THEN e.first_d "
              f"ELSE {metric_first} END)")
     columns = ", ".join(f"e.w{w}" for w in range(words))
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=reading_alias()), reading.cursor() as cursor:
         tune_for_analysis()
         # One row of sums (no GROUP BY over the customers, so nothing to sort).
         cursor.execute(

@@ -17,12 +17,13 @@ from collections import Counter
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import DateTimeField, ExpressionWrapper, F, Min
 from django.db.models.functions import Mod
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cdp.replica import reading, reading_alias
 from cdp.sql import tune_for_analysis
 from profiles.models import Event, EventDefinition
 from profiles.selectors import event_labels
@@ -90,7 +91,7 @@ def paths_query(parameters: dict, now: datetime.datetime) -> PathsQuery:
 
 def paths(query: PathsQuery, now: datetime.datetime | None = None) -> PathsResult:
     now = now or timezone.now()
-    with transaction.atomic():  # the analysis settings hold for the transaction
+    with transaction.atomic(using=reading_alias()):  # the analysis settings hold for the transaction
         tune_for_analysis()
         if query.precision == AUTO:
             sampled = _customers(query, now, SAMPLE_EVERY)
@@ -134,7 +135,7 @@ def paths_followed(query: PathsQuery, now: datetime.datetime, sample_every: int,
     nearby_sql, nearby_params = sql_of(nearby)
     if customers is None:
         customers = _customers(query, now, sample_every)
-    with connection.cursor() as cursor:
+    with reading.cursor() as cursor:
         # One window numbers each customer's events and names the one before: k ≤ steps
         # lets PostgreSQL stop numbering a customer's events after the last step.
         cursor.execute(

@@ -7,11 +7,12 @@ import datetime
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from cdp.replica import reading, reading_alias
 from cdp.sql import tune_for_analysis
 from profiles.metrics import ORDER_EVENT
 from profiles.models import Event, EventDefinition, Profile, ProfileStatus
@@ -76,7 +77,7 @@ def retention(query: RetentionQuery, now: datetime.datetime | None = None) -> Re
                                   name__in=[query.return_event] if query.return_event else _registered_names())
     events_sql, events_params = sql_of(events.values("profile_id", "occurred_at"))
     event_case, event_case_params = period_case("e.occurred_at", starts)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(using=reading_alias()), reading.cursor() as cursor:
         tune_for_analysis()
         # One statement: the cohorts' sizes (period -1), then each customer counted once
         # per later period they were active in. The cohort query is written out twice
