@@ -112,10 +112,15 @@ def profile_recommendations(profile: Profile | int, *, labels: EventLabels | Non
         bought = list(Event.objects.filter(profile_id=profile_id, name="order", occurred_at__gte=since)
                       .values_list("category", "properties__product_id"))
         by_category = rows and not rows[0].product_id
-        popular = [] if by_category else popular_products(TOP_N + len(bought) + len(rows))
+        # The kept (cached) head of the popular list; read further only when the customer
+        # has bought so many of those that too few are left.
+        popular = [] if by_category else popular_products(POPULAR_PRODUCTS_KEPT)
         if popular:
             taken = {row.product_id for row in rows} | {str(p) for _c, p in bought if p is not None}
             fills = [(p, c) for p, c in popular if p not in taken][:TOP_N - len(rows)]
+            if len(fills) < TOP_N - len(rows) and len(popular) == POPULAR_PRODUCTS_KEPT:
+                popular = popular_products(TOP_N + len(bought) + len(rows))
+                fills = [(p, c) for p, c in popular if p not in taken][:TOP_N - len(rows)]
         else:
             taken = {row.category for row in rows} | {c for c, _p in bought if c is not None}
             fills = [("", c) for c in popular_categories() if c not in taken][:TOP_N - len(rows)]
