@@ -82,8 +82,9 @@ class ImportSource(models.Model):
         "For S3-compatible services (Alibaba OSS, Tencent COS, MinIO); empty for AWS."))
     region = models.CharField(_("region"), max_length=64, blank=True)
     credentials = models.SlugField(_("credentials name"), max_length=40, blank=True, help_text=_(
-        "The workers read the keys from the environment variables CDP_IMPORT_SOURCE_<NAME>_ACCESS_KEY_ID and "
-        "CDP_IMPORT_SOURCE_<NAME>_SECRET_ACCESS_KEY; empty: the workers' default AWS credentials."))
+        "The workers read the keys from the environment variables CDP_IMPORT_SOURCE_NAME_ACCESS_KEY_ID and "
+        "CDP_IMPORT_SOURCE_NAME_SECRET_ACCESS_KEY, NAME being this name in capitals with _ for -; empty: the "
+        "workers' default AWS credentials."))
     kind = models.CharField(_("what the files hold"), max_length=16, choices=ImportKind.choices,
                             default=ImportKind.PROFILES)
     template = models.ForeignKey(MappingTemplate, verbose_name=_("mapping template"), null=True, blank=True,
