@@ -78,7 +78,7 @@ class SegmentParseView(PartnerGenericView):
                       "high spend” into a segment definition, with the pieces not understood, ambiguous words and "
                       "“did you mean” suggestions. Needs segments:read."),
         parameters=[
-            OpenApiParameter("q", {"type": "string", "maxLength": 1000}, required=True,
+            OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"}, required=True,
                              description=_("The line (the first 300 characters are read).")),
             OpenApiParameter("choose", {"type": "array", "items": {"type": "string", "maxLength": 200}},
                              required=False, explode=True,
@@ -95,6 +95,10 @@ class SegmentParseView(PartnerGenericView):
         if len(line) > 1000 or "\x00" in line:
             raise ApiError("invalid", _("The line is too long or holds a NUL character; send at most %(n)s "
                                         "characters.") % {"n": 1000}, fields={"q": [_("Too long.")]})
-        result = quick_parse(line, choose=request.query_params.getlist("choose")[:20],
+        choose = request.query_params.getlist("choose")
+        if any(len(key) > 200 for key in choose):
+            raise ApiError("invalid", _("A meaning's key is at most 200 characters, as “ambiguities” gives it."),
+                           fields={"choose": [_("Too long.")]})
+        result = quick_parse(line, choose=choose[:20],
                              partner=request.user.partner)
         return Response(ParseSerializer(result.as_dict()).data)

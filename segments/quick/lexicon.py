@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -77,6 +78,16 @@ class Lexicon:
     shown: dict[str, str] = field(default_factory=dict)
     pinyin: dict[str, list[str]] = field(default_factory=dict)
     longest: int = 1  # the most tokens a phrase spans
+    # what "did you mean" searches, listed once: phrases in Latin letters, and all pinyin keys
+    latin: list[str] = field(default_factory=list)
+    spellings: list[str] = field(default_factory=list)
+    shown_list: list[str] = field(default_factory=list)
+
+    def index(self) -> "Lexicon":
+        self.latin = [shown for shown in self.shown if not has_han(shown)]
+        self.spellings = list(self.pinyin)
+        self.shown_list = list(self.shown)
+        return self
 
     def add(self, phrase: str, meaning: Meaning, *, suggest: bool = True) -> None:
         key = normalise(phrase)
@@ -376,7 +387,7 @@ def lexicon_build() -> Lexicon:
         if has_han(shown):
             lexicon.pinyin.setdefault("".join(lazy_pinyin(shown)), []).append(shown)
     lexicon.longest = 12  # tokens, spaces included: "can be reached by sms" is 9
-    return lexicon
+    return lexicon.index()
 
 
 # --- caching ------------------------------------------------------------------------------
@@ -421,13 +432,19 @@ def _fingerprint() -> tuple:
 
 
 _lock = threading.Lock()
-_cached: dict = {"stamp": None, "lexicon": None}
+_cached: dict = {"stamp": None, "lexicon": None, "fingerprint": None, "fingerprint_at": 0.0}
+# Signals move the version at once; the fingerprint (for changes without signals) is one
+# query, read at most this often per process.
+FINGERPRINT_EVERY_SECONDS = 2.0
 
 
 def lexicon_current() -> Lexicon:
     """The lexicon for staff (every segment), rebuilt when the data changed; the tokenizer
     learns its phrases."""
-    stamp = (_version(), _fingerprint())
+    now = time.monotonic()
+    if _cached["fingerprint"] is None or now - _cached["fingerprint_at"] >= FINGERPRINT_EVERY_SECONDS:
+        _cached.update(fingerprint=_fingerprint(), fingerprint_at=now)
+    stamp = (_version(), _cached["fingerprint"])
     if _cached["stamp"] != stamp:
         with _lock:
             if _cached["stamp"] != stamp:
@@ -453,7 +470,7 @@ def lexicon_for_partner(partner) -> Lexicon:
     return Lexicon(phrases=phrases, interests=full.interests,
                    shown={s: k for s, k in full.shown.items() if k not in hidden},
                    pinyin={p: [s for s in shown if normalise(s) not in hidden] for p, shown in full.pinyin.items()},
-                   longest=full.longest)
+                   longest=full.longest).index()
 
 
 # --- the tokenizer ------------------------------------------------------------------------

@@ -557,16 +557,16 @@ class _Reader:
             if len(key) >= 2:
                 cutoff = 90 if strong_only else 88
                 found += [match for match, _score, _i in process.extract(
-                    spelled, list(self.lexicon.pinyin), scorer=fuzz.ratio, score_cutoff=cutoff, limit=3)
+                    spelled, self.lexicon.spellings, scorer=fuzz.ratio, score_cutoff=cutoff, limit=3)
                     for match in self.lexicon.pinyin[match]]
             if len(key) >= 4:
                 found += [match for match, _score, _i in process.extract(
-                    key, list(self.lexicon.shown), scorer=fuzz.ratio, score_cutoff=80 if strong_only else 75,
+                    key, self.lexicon.shown_list, scorer=fuzz.ratio, score_cutoff=80 if strong_only else 75,
                     limit=3)]
         elif len(key) >= 3:
             cutoff = 90 if strong_only else 75
             found += [match for match, _score, _i in process.extract(
-                key, [s for s in self.lexicon.shown if not lx.has_han(s)], scorer=fuzz.ratio,
+                key, self.lexicon.latin, scorer=fuzz.ratio,
                 score_cutoff=cutoff, limit=3, processor=str.casefold)]
         return list(dict.fromkeys(found))[:3]
 

@@ -19,8 +19,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def fresh_lexicon():
-    """The lexicon is cached per process: each test builds its own from its own rows."""
+def fresh_lexicon(monkeypatch):
+    """The lexicon is cached per process: each test builds its own from its own rows, and
+    reads the tables' fingerprint on every line (changes made without signals included)."""
+    monkeypatch.setattr("segments.quick.lexicon.FINGERPRINT_EVERY_SECONDS", 0)
     cache.delete(VERSION_KEY)
     yield
     cache.delete(VERSION_KEY)
