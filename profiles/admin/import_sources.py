@@ -46,9 +46,10 @@ class ImportSourceForm(forms.ModelForm):
 @admin.register(ImportSource)
 class ImportSourceAdmin(admin.ModelAdmin):
     form = ImportSourceForm
-    list_display = ("name", "location_display", "kind", "template", "interval_minutes", "enabled", "last_run_display",
-                    "next_run_display", "last_counts_display", "error_display", "jobs_link")
-    list_filter = ("enabled", "kind", "storage")
+    # Few columns, so that the runs and errors fit at 1440 px; kind and template are filters.
+    list_display = ("name", "location_display", "enabled", "last_run_display", "next_run_display",
+                    "last_counts_display", "error_display", "jobs_link")
+    list_filter = ("enabled", "kind", "storage", "template")
     search_fields = ("name", "path", "bucket", "prefix")
     list_select_related = ("template",)
     actions = ["poll_now"]
@@ -72,7 +73,9 @@ class ImportSourceAdmin(admin.ModelAdmin):
 
     @admin.display(description=gettext_lazy("where"))
     def location_display(self, source):
-        return source.location
+        location = source.location
+        short = location if len(location) <= 28 else "…" + location[-27:]  # the end says most
+        return format_html('<span title="{}">{}</span>', location, short)
 
     @admin.display(description=gettext_lazy("last run"), ordering="last_run_at")
     def last_run_display(self, source):
@@ -100,8 +103,8 @@ class ImportSourceAdmin(admin.ModelAdmin):
         if not source.last_error:
             return "—"
         first = source.last_error.splitlines()[0]
-        return format_html('<span class="errornote" title="{}">{}</span>', source.last_error,
-                           first if len(first) <= 80 else first[:79] + "…")
+        return format_html('<span style="color: var(--error-fg)" title="{}">{}</span>', source.last_error,
+                           first if len(first) <= 60 else first[:59] + "…")
 
     @admin.display(description=gettext_lazy("imports"))
     def jobs_link(self, source):

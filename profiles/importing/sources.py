@@ -12,7 +12,8 @@ not imported twice (it goes to `done/` at once), unless its import failed or was
 Files still being written must not be picked up: write them under a name starting with
 "." or ending in .part or .tmp, and rename them when complete (uploads to S3 are atomic).
 Credentials are never stored: an S3 source names them, and the workers read
-CDP_IMPORT_SOURCE_<NAME>_ACCESS_KEY_ID / _SECRET_ACCESS_KEY from their environment.
+CDP_IMPORT_SOURCE_NAME_ACCESS_KEY_ID / _SECRET_ACCESS_KEY from their environment (NAME: the
+name in capitals, _ for -).
 """
 from __future__ import annotations
 
