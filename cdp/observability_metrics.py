@@ -117,17 +117,15 @@ def queue_depths() -> dict[str, int]:
                                  transport_options={**app.conf.broker_transport_options,
                                                     "socket_timeout": timeout}) as connection:
         connection.ensure_connection(max_retries=1, timeout=timeout)
+        channel = connection.channel()
         for name in names:
-            channel = connection.channel()
             try:
                 depths[name] = channel.queue_declare(name, passive=True).message_count
             except connection.channel_errors:
                 depths[name] = 0  # not declared yet: nothing was ever queued there
-            finally:
-                try:
-                    channel.close()
-                except Exception:  # noqa: BLE001 — a channel the broker closed already
-                    pass
+                if connection.transport.driver_type == "amqp":  # RabbitMQ closed the channel
+                    channel = connection.channel()
+        channel.close()
     return depths
 
 

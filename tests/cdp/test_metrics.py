@@ -3,15 +3,20 @@ imports, segment calculations, campaign deliveries), also across processes."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
+from campaigns.destinations import ReceiptInput, delivery_key
 from campaigns.models import Campaign, Delivery
+from campaigns.services.receipts import receipts_record
 from campaigns.services.runs import run_decide
 from campaigns.services.sending import destination_drain
 from cdp.celery import app
@@ -163,6 +168,16 @@ def test_campaign_deliveries_by_channel_and_outcome(scraper, settings, webhook, 
     channel = Delivery.objects.values_list("channel", flat=True).first()
     assert value(after, name, channel=channel, outcome="sent") - value(
         before, name, channel=channel, outcome="sent") == 3
+    # and the vendor's receipts: two delivered, one failed, each counted once however often it comes
+    first, second, third = Delivery.objects.order_by("pk")
+    receipts = [ReceiptInput(delivery_key(first.pk), "delivered"), ReceiptInput(delivery_key(second.pk), "delivered"),
+                ReceiptInput(delivery_key(third.pk), "failed")]
+    receipts_record(destination=webhook, receipts=receipts)
+    receipts_record(destination=webhook, receipts=receipts)
+    final = scraper()
+    for outcome, count in (("delivered", 2), ("failed", 1)):
+        assert value(final, name, channel=channel, outcome=outcome) - value(
+            after, name, channel=channel, outcome=outcome) == count
 
 
 MULTIPROCESS_CHILD = """
@@ -190,3 +205,33 @@ def test_multiprocess_mode_adds_up_every_process(tmp_path):
     out = subprocess.run([sys.executable, "-c", MULTIPROCESS_CHILD, "read"], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True).stdout
     assert 'cdp_campaign_deliveries_total{channel="sms",outcome="sent"} 7.0' in out
+
+
+REAL_BROKERS = {
+    "redis": os.environ.get("CDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
+    "rabbitmq": os.environ.get("CDP_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+}
+
+
+@pytest.mark.parametrize("broker", list(REAL_BROKERS))
+@pytest.mark.django_db
+def test_queue_depth_on_redis_and_rabbitmq(scraper, broker):
+    url = REAL_BROKERS[broker]
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+    except OSError:
+        if os.environ.get("CDP_BROKERS_REQUIRED") == "1":
+            pytest.fail(f"{broker} is not running (CDP_BROKERS_REQUIRED=1)")
+        pytest.skip(f"{broker} is not running")
+    queue = f"cdp-metrics-{uuid.uuid4().hex[:12]}"  # a queue of this test's own on the shared broker
+    with celery_through(url, task_default_queue=queue):
+        try:
+            for _ in range(2):
+                import_housekeeping.apply_async()
+            samples = scraper()
+        finally:
+            with app.connection_for_write() as connection:
+                connection.default_channel.queue_delete(queue)
+    assert value(samples, "cdp_celery_broker_up") == 1
+    assert value(samples, "cdp_celery_queue_depth", queue=queue) == 2
