@@ -1,4 +1,5 @@
-"""What a Celery task may retry by itself: failures that say nothing about the work.
+"""What a Celery task may retry by itself (failures that say nothing about the work), and
+the time limit a run is under.
 
 A lost database connection, a deadlock, SQLite's "database is locked", a broker that did
 not answer: the same task a little later will most likely succeed. Anything else (bad
@@ -20,3 +21,10 @@ RETRY_TRANSIENT = {
     "retry_jitter": True,
     "max_retries": 5,
 }
+
+
+def soft_time_limit_of(task) -> int | None:
+    """The soft limit this run is under. The limits travel in the message, set from the
+    settings of whoever queued it; without them, the task's own (the worker's settings)."""
+    limits = getattr(task.request, "timelimit", None) or (None, None)
+    return limits[1] or task.soft_time_limit or task.app.conf.task_soft_time_limit

@@ -9,7 +9,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from cdp.retrying import RETRY_TRANSIENT, TRANSIENT_ERRORS
+from cdp.retrying import RETRY_TRANSIENT, TRANSIENT_ERRORS, soft_time_limit_of
 
 from .metrics import metrics_recompute
 from .models import InterestMapping
@@ -72,10 +72,10 @@ def run_import(self, job_id: int, dry_run: bool = False, resume: bool = False) -
     try:
         job = import_run(job, dry_run=dry_run, resume=resume)
     except SoftTimeLimitExceeded:  # after the pipeline's own handling (writing its report)
-        _import_timed_out(job, self.soft_time_limit)
+        _import_timed_out(job, soft_time_limit_of(self))
         return ImportStatus.INTERRUPTED
     if job.status == ImportStatus.FAILED and SoftTimeLimitExceeded.__name__ in job.error:
-        _import_timed_out(job, self.soft_time_limit)
+        _import_timed_out(job, soft_time_limit_of(self))
         return ImportStatus.INTERRUPTED
     return job.status
 

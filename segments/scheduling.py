@@ -22,7 +22,7 @@ import logging
 from django.conf import settings
 from django.db import close_old_connections, connection
 from django.db.models import F, Q
-from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .models import Segment
 
@@ -80,8 +80,23 @@ def segment_queue_release(*, segment_id: int) -> None:
 def segment_calculation_claim(*, segment_id: int, now: datetime.datetime) -> bool:
     """Take the segment for one calculation, unless another holds it (and is not stale)."""
     cutoff = now - claim_stale_after()
-    return bool(Segment.objects.filter(pk=segment_id).filter(
-        Q(calculating_since__isnull=True) | Q(calculating_since__lt=cutoff)).update(calculating_since=now, queued_at=None))
+    free = Q(calculating_since__isnull=True) | Q(calculating_since__lt=cutoff)
+    return bool(Segment.objects.filter(free, pk=segment_id).update(calculating_since=now, queued_at=None))
+
+
+def segments_abandoned_fail(*, now: datetime.datetime) -> list[int]:
+    """Calculations whose worker vanished (killed at the hard time limit, out of memory, a
+    restart) never release their claim: once it is stale, count it as a failure, so that a
+    segment that keeps killing its worker backs off like any other failure."""
+    cutoff = now - claim_stale_after()
+    failed = []
+    for segment_id in Segment.objects.filter(calculating_since__lt=cutoff).values_list("pk", flat=True):
+        if Segment.objects.filter(pk=segment_id, calculating_since__lt=cutoff).update(calculating_since=None):
+            segment_calculation_failed(segment_id=segment_id, now=now, error=_(
+                "The worker calculating it stopped without finishing (killed at the hard time limit, out of "
+                "memory, or restarted). It is tried again later."))
+            failed.append(segment_id)
+    return failed
 
 
 def segment_calculation_succeeded(*, segment_id: int) -> None:

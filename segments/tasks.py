@@ -14,14 +14,14 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from kombu.exceptions import OperationalError as BrokerError
 
-from cdp.retrying import RETRY_TRANSIENT
+from cdp.retrying import RETRY_TRANSIENT, soft_time_limit_of
 from cdp.sql import is_timeout, statement_timeout
 
 from .models import Segment
 from .rule_tags import rule_tags_refresh
 from .scheduling import (
     segment_calculation_claim, segment_calculation_failed, segment_calculation_released, segment_calculation_succeeded,
-    segment_queue_claim, segment_queue_release, segments_due,
+    segment_queue_claim, segment_queue_release, segments_abandoned_fail, segments_due,
 )
 from .services import segment_recompute
 
@@ -50,7 +50,7 @@ def recompute_segment(self, segment_id: int, version: int | None = None, if_stal
     if not segment_calculation_claim(segment_id=segment_id, now=started):
         log.info("segment %s is being calculated by another worker; this request is left to it", segment_id)
         return None
-    limit = self.soft_time_limit or self.app.conf.task_soft_time_limit
+    limit = soft_time_limit_of(self)
     try:
         # The soft time limit interrupts Python between statements, not a statement waiting
         # in the database: the same limit on each statement stops those. One transaction
@@ -108,6 +108,7 @@ def recompute_due_segments() -> int:
     whose refresh interval has passed. A segment already queued or calculating is left
     alone. Not retried: the next minute's run is the retry. Returns how many were queued."""
     now = timezone.now()
+    segments_abandoned_fail(now=now)
     stale, due = segments_due(now)
     queued = 0
     for segment in stale + due:

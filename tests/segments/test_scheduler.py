@@ -92,17 +92,36 @@ def test_a_queued_segment_is_not_queued_again():
     assert Segment.objects.get(pk=segment.pk).calculated_version is None
 
 
-def test_a_claim_left_by_a_dead_worker_is_taken_over():
+def test_a_calculation_whose_worker_died_counts_as_a_failure_and_is_tried_again():
     # given a segment claimed longer ago than the task's hard time limit allows
     ProfileFactory(city="上海")
     segment = Segment.objects.create(name="上海客户", slug="shanghai", definition=SHANGHAI)
     long_ago = timezone.now() - datetime.timedelta(seconds=settings.CDP_SEGMENT_CLAIM_STALE_SECONDS + 1)
     Segment.objects.filter(pk=segment.pk).update(calculating_since=long_ago, queued_at=long_ago)
 
-    # then the scheduler queues it and it is calculated
+    # when the scheduler runs: the lost calculation is a failure, and the segment waits
+    assert recompute_due_segments() == 0
+    segment.refresh_from_db()
+    assert (segment.calculating_since, segment.failures_in_a_row) == (None, 1)
+    assert segment.next_attempt_at > timezone.now()
+    with override("zh-hans"):
+        assert segment.last_error.startswith(gettext(
+            "The worker calculating it stopped without finishing (killed at the hard time limit, out of "
+            "memory, or restarted). It is tried again later.")[:10])
+
+    # and once the wait is over it is calculated
+    Segment.objects.filter(pk=segment.pk).update(next_attempt_at=timezone.now())
     assert recompute_due_segments() == 1
     segment.refresh_from_db()
-    assert (segment.member_count, segment.calculating_since, segment.queued_at) == (1, None, None)
+    assert (segment.member_count, segment.failures_in_a_row, segment.queued_at) == (1, 0, None)
+
+
+def test_a_stale_claim_does_not_stop_a_new_calculation():
+    ProfileFactory(city="上海")
+    segment = Segment.objects.create(name="上海客户", slug="shanghai", definition=SHANGHAI)
+    long_ago = timezone.now() - datetime.timedelta(seconds=settings.CDP_SEGMENT_CLAIM_STALE_SECONDS + 1)
+    Segment.objects.filter(pk=segment.pk).update(calculating_since=long_ago)
+    assert recompute_segment(segment.pk, segment.version) == 1
 
 
 def test_a_second_delivery_of_a_calculation_changes_nothing():

@@ -72,3 +72,21 @@ def test_refreshing_a_rule_tag_with_the_broker_down_answers(staff_client):
             "action": "refresh_rules_now", "_selected_action": [tag.pk]}, follow=True)
     assert response.status_code == 200 and zh(QUEUE_DOWN) in response.text
 
+
+
+def test_retry_now_with_the_broker_down_answers_and_leaves_the_segment_to_its_schedule(staff_client):
+    # given a failing segment waiting for its next attempt
+    segment = Segment.objects.create(name="上海客户", slug="shanghai", definition={"field": "city", "op": "eq", "value": "上海"})
+    Segment.objects.filter(pk=segment.pk).update(failures_in_a_row=1, last_error="boom")
+
+    # when staff retry it now while the broker is down
+    with celery_through(closed_port_url()):
+        response = staff_client.post(reverse("admin:segments_segment_retry", args=[segment.pk]), follow=True)
+
+    # then the page answers with a warning, and the segment is not left marked as queued
+    assert response.status_code == 200
+    with override("zh-hans"):
+        assert gettext("The task queue cannot be reached right now; “%(name)s” is tried again on its schedule.") % {
+            "name": segment.name} in response.text
+    segment.refresh_from_db()
+    assert segment.queued_at is None and segment.failures_in_a_row == 1

@@ -93,10 +93,11 @@ def test_a_calculation_past_its_soft_time_limit_leaves_the_segment_timed_out(tmp
     holder.start()
     try:
         assert held.wait(10)
-        with workers_running("redis", tmp_path, queues=["segments"], env={"CDP_SEGMENT_SOFT_TIME_LIMIT": "2"}) as worker:
+        limit = {"CDP_SEGMENT_SOFT_TIME_LIMIT": "2"}
+        with workers_running("redis", tmp_path, queues=["segments"], env=limit) as worker:
             # when its calculation runs
-            with worker.through():
-                recompute_segment.delay(segment.pk, segment.version)
+            with worker.through():  # the limits travel in the message: the sender's settings decide
+                recompute_segment.apply_async((segment.pk, segment.version), soft_time_limit=2, time_limit=62)
 
             # then it stops at the limit and the segment says so, instead of "calculating" forever
             worker.wait_for(lambda: Segment.objects.filter(pk=segment.pk, failures_in_a_row=1).exists(),
@@ -108,3 +109,19 @@ def test_a_calculation_past_its_soft_time_limit_leaves_the_segment_timed_out(tmp
     assert segment.calculating_since is None and segment.next_attempt_at is not None
     assert "Timed out" in segment.last_error or "超时" in segment.last_error
     assert segment.calculated_version is None
+
+
+def test_an_import_past_its_soft_time_limit_is_interrupted_and_says_it_timed_out(tmp_path):
+    # given a queued import far larger than a 1-second limit allows, keeping what it commits
+    job = _queued_import(tmp_path, rows=60_000)
+    with workers_running("redis", tmp_path, queues=["imports"], env={"CDP_IMPORT_SOFT_TIME_LIMIT": "1"}) as worker:
+        # when a worker runs it (the limits travel in the message: the sender's settings decide)
+        with worker.through():
+            run_import.apply_async((job.pk,), soft_time_limit=1, time_limit=61)
+
+        # then it stops at the limit: interrupted (so it can be resumed or undone), saying why
+        worker.wait_for(lambda: ImportJob.objects.filter(pk=job.pk, status=ImportStatus.INTERRUPTED).exists(),
+                        "the import's time limit")
+    job.refresh_from_db()
+    assert "Timed out" in job.error or "超时" in job.error
+    assert job.finished_at is not None and job.created < 60_000
