@@ -164,7 +164,8 @@ class ImportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "file_name", "kind", "status", "rows_read", "created", "updated", "unchanged", "skipped",
                     "failed", "actor_label", "created_at", "duration_display")
     list_display_links = ("id", "file_name")
-    list_filter = ("kind", "status")
+    # The watched source that brought the file in, shown once any source has made an import.
+    list_filter = ("kind", "status", ("import_source", admin.RelatedOnlyFieldListFilter))
     search_fields = ("file_name", "source")
     list_select_related = ()
     date_hierarchy = "created_at"

@@ -204,6 +204,7 @@ def test_the_admin_list_in_chinese_with_runs_errors_jobs_and_poll_now(client, st
     assert f"?import_source={folder_source.pk}" in text and "2 次导入" in text
     jobs = client.get(reverse("admin:profiles_importjob_changelist") + f"?import_source={folder_source.pk}")
     assert jobs.status_code == 200 and "members.csv" in jobs.content.decode()
+    assert "以 导入来源" in jobs.content.decode()  # the filter the link set, in the sidebar
     detail = client.get(reverse("admin:profiles_importsource_change", args=[folder_source.pk]))
     assert detail.status_code == 200 and "members.csv" in detail.content.decode()
 
