@@ -8,10 +8,18 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseNotAllowed, JsonResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from cdp.queueing import task_queue_after_commit
+
+from ..conditions import compile_condition, parse
 from ..models import Segment
+from ..services import segment_save
+from ..slugs import segment_slug_suggest
+from ..status import segment_calculation_queued
+from ..tasks import recompute_segment
 from .lexicon import warm_up
 from .models import NamedThreshold
 from .parse import MAX_LENGTH, quick_parse
@@ -74,12 +82,6 @@ def create_segment_view(request):
                             status=400)
     if result.errors:
         return JsonResponse({"errors": [e["message"] for e in result.errors]}, status=400)
-    from ..services import segment_save
-    from ..slugs import segment_slug_suggest
-    from ..status import segment_calculation_queued
-    from ..tasks import recompute_segment
-    from cdp.queueing import task_queue_after_commit
-
     name = _unique_name(form.cleaned_data["q"].strip())
     segment = Segment(name=name, slug=segment_slug_suggest(name),
                       description=gettext("Made from the quick audience line “%(line)s”.") % {"line": result.query})
@@ -124,10 +126,6 @@ class QuickAudienceFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if not self.value():
             return queryset
-        from django.utils import timezone
-
-        from ..conditions import compile_condition, parse
-
         try:
             definition = json.loads(self.value())
             node = parse(definition, user=request.user)

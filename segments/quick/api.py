@@ -78,7 +78,8 @@ class SegmentParseView(PartnerGenericView):
                       "high spend” into a segment definition, with the pieces not understood, ambiguous words and "
                       "“did you mean” suggestions. Needs segments:read."),
         parameters=[
-            OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"}, required=True,
+            OpenApiParameter("q", {"type": "string", "minLength": 1, "maxLength": 1000, "pattern": r"\S"},
+                             required=True,
                              description=_("The line (the first 300 characters are read).")),
             OpenApiParameter("choose", {"type": "array", "items": {"type": "string", "maxLength": 200}},
                              required=False, explode=True,

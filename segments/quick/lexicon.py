@@ -280,6 +280,7 @@ def _places(lexicon: Lexicon) -> None:
 def _taxonomy(lexicon: Lexicon) -> None:
     from consent.models import Purpose
     from profiles.models import EventDefinition, InterestMapping, Tag, TagCategory, TagKind
+    from profiles.models.tags import SEEDED_ROOT_NAMES
     from segments.models import Segment
 
     from .models import NamedThreshold
@@ -303,10 +304,8 @@ def _taxonomy(lexicon: Lexicon) -> None:
         meaning = Meaning(ENTITY, {"tag_category": value, "op": "has_any"}, "tag_category", f"tag_category:{value}",
                           category.name)
         words = [category.name]
-        if category.code:
-            from profiles.models.tags import SEEDED_ROOT_NAMES
-
-            words += [SEEDED_ROOT_NAMES[category.code][0], SEEDED_ROOT_NAMES[category.code][1]]
+        if category.code in SEEDED_ROOT_NAMES:
+            words += list(SEEDED_ROOT_NAMES[category.code])
         for word in words:
             lexicon.add(word, meaning)
 

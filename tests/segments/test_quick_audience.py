@@ -227,7 +227,8 @@ def _expected(conditions):
                     if c == {"tag_category": "0", "op": "has_any"} else c for c in conditions]}
 
 
-@pytest.mark.parametrize("line, conditions, unknown, ambiguous", CHINESE + ENGLISH, ids=[r[0] for r in CHINESE + ENGLISH])
+@pytest.mark.parametrize("line, conditions, unknown, ambiguous", CHINESE + ENGLISH,
+                         ids=[row[0] for row in CHINESE + ENGLISH])
 def test_a_line_reads_as_the_definition_staff_would_build(taxonomy, line, conditions, unknown, ambiguous):
     result = quick_parse(line)
 
