@@ -450,26 +450,48 @@ def lexicon_current() -> Lexicon:
                 lexicon = lexicon_build()
                 tokenizer_learn(lexicon)
                 _cached.update(stamp=stamp, lexicon=lexicon)
+                _partner_lexicons.clear()
     return _cached["lexicon"]
 
 
 def lexicon_for_partner(partner) -> Lexicon:
     """A partner's lexicon: the staff one without the segments not shared with it (the
-    tokenizer keeps their words, which only cut text, never grant meaning)."""
+    tokenizer keeps their words, which only cut text, never grant meaning). Kept per set of
+    shared segments until the staff lexicon changes."""
     from segments.api.access import segments_shared_with
 
     full = lexicon_current()
-    shared = {f"segment:{slug}" for slug in segments_shared_with(partner).values_list("slug", flat=True)}
-    phrases = {}
+    shared = frozenset(f"segment:{slug}" for slug in segments_shared_with(partner).values_list("slug", flat=True))
+    key = (id(full), shared)
+    found = _partner_lexicons.get(key)
+    if found is None:
+        found = _without_segments(full, shared)
+        if len(_partner_lexicons) >= 64:
+            _partner_lexicons.clear()
+        _partner_lexicons[key] = found
+    return found
+
+
+_partner_lexicons: dict = {}
+
+
+def _without_segments(full: Lexicon, shared: frozenset) -> Lexicon:
+    phrases, hidden = dict(full.phrases), set()
     for key, meanings in full.phrases.items():
-        kept = [m for m in meanings if m.kind != "segment" or m.key in shared]
-        if kept:
-            phrases[key] = kept
-    hidden = {key for key, meanings in full.phrases.items() if key not in phrases}
-    return Lexicon(phrases=phrases, interests=full.interests,
-                   shown={s: k for s, k in full.shown.items() if k not in hidden},
-                   pinyin={p: [s for s in shown if normalise(s) not in hidden] for p, shown in full.pinyin.items()},
-                   longest=full.longest).index()
+        if any(m.kind == "segment" for m in meanings):
+            kept = [m for m in meanings if m.kind != "segment" or m.key in shared]
+            if kept:
+                phrases[key] = kept
+            else:
+                del phrases[key]
+                hidden.add(key)
+    if not hidden:
+        return Lexicon(phrases=phrases, interests=full.interests, shown=full.shown, pinyin=full.pinyin,
+                       longest=full.longest).index()
+    shown = {text: key for text, key in full.shown.items() if key not in hidden}
+    pinyin = {spelled: [text for text in texts if text in shown] for spelled, texts in full.pinyin.items()}
+    return Lexicon(phrases=phrases, interests=full.interests, shown=shown,
+                   pinyin={spelled: texts for spelled, texts in pinyin.items() if texts}, longest=full.longest).index()
 
 
 # --- the tokenizer ------------------------------------------------------------------------
