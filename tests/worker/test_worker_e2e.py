@@ -1,7 +1,8 @@
-"""End to end through a real broker: `celery -A cdp worker` processes, started here on Redis,
-on RabbitMQ and on the default filesystem broker and consuming every queue, take the work
-the admin queues — a large import, a segment's calculation, a campaign — and write its
-results into the test database (tests/worker/workers.py says how they are started).
+"""End to end through a real broker: `celery -A cdp worker` processes, one per queue as a
+deployment runs them, started here on Redis, on RabbitMQ and on the default filesystem
+broker, take the work the admin queues — a large import, a segment's calculation, a
+campaign — and write its results into the test database (tests/worker/workers.py says how
+they are started).
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.usefixtures(
 
 @pytest.fixture(scope="module", params=list(BROKERS))
 def worker(request, django_db_setup, tmp_path_factory):
-    """A real worker on the broker, consuming every queue (of its own prefix), on the test database."""
-    with workers_running(request.param, tmp_path_factory.mktemp(f"worker-{request.param}")) as running:
+    """Real workers on the broker, one per queue (of its own prefix), on the test database."""
+    with workers_running(request.param, tmp_path_factory.mktemp(f"worker-{request.param}"),
+                         one_per_queue=True) as running:
         yield running
 
 

@@ -127,8 +127,9 @@ def _stop(process: subprocess.Popen) -> None:
 
 @contextmanager
 def workers_running(broker: str, home: Path, *, queues: list[str] | None = None, count: int = 1,
-                    env: dict | None = None):
-    """`count` workers on `broker` consuming `queues` (default: all) of a fresh prefix."""
+                    one_per_queue: bool = False, env: dict | None = None):
+    """`count` workers on `broker` consuming `queues` (default: all) of a fresh prefix; or,
+    `one_per_queue`, a worker for each queue, as a deployment runs them."""
     broker_url = broker_or_skip(broker)
     prefix = f"cdp-e2e-{uuid.uuid4().hex[:10]}-"
     started = []
@@ -136,8 +137,9 @@ def workers_running(broker: str, home: Path, *, queues: list[str] | None = None,
     transport_options = ({"data_folder_in": str(folder), "data_folder_out": str(folder),
                           "control_folder": str(folder / "control")} if broker_url == "filesystem://" else {})
     try:
-        for number in range(count):
-            log, process = _start(broker_url, prefix, list(queues or QUEUES), home, f"worker{number}", env or {})
+        groups = [[queue] for queue in queues or QUEUES] if one_per_queue else [list(queues or QUEUES)] * count
+        for number, group in enumerate(groups):
+            log, process = _start(broker_url, prefix, group, home, f"worker{number}-{'-'.join(group)}"[:60], env or {})
             started.append((log, process))
         for log, process in started:
             deadline = time.monotonic() + 60
