@@ -91,3 +91,25 @@ def test_a_misspelling_is_highlighted_and_fixed_with_a_click_on_the_customer_lis
     page.wait_for_url("**/admin/profiles/profile/?audience=*")
     names = page.inner_text("#result_list tbody")
     assert "甲" in names and "一单" in names and "先生" not in names and "北京" not in names
+
+
+def test_the_campaign_audience_step_makes_a_segment_from_the_line_and_chooses_it(page, live_server, admin_login):
+    world()
+    log_in(page, live_server, *admin_login)
+
+    page.goto(f"{live_server.url}/admin/campaigns/campaign/add/")
+    # the box sits in the audience fieldset, just above the segment choice
+    assert page.locator("fieldset .quick-audience + .form-row.field-segment, "
+                        "fieldset .quick-audience ~ .field-segment").count() == 1
+    page.fill("#quick-audience-campaign", "上海+女性+喜欢运动鞋")
+    page.wait_for_selector(".quick-audience .qa-number[data-count='3']")
+
+    page.click(".qa-create")
+    page.wait_for_selector(".qa-created")
+
+    segment = Segment.objects.get(name="上海+女性+喜欢运动鞋")
+    assert segment.definition == {"all": [{"field": "city", "op": "eq", "value": "上海"},
+                                          {"field": "gender", "op": "eq", "value": "female"},
+                                          {"tag": "sneaker-lover", "op": "has"}]}
+    assert page.input_value("#id_segment") == str(segment.pk)
+    assert "上海+女性+喜欢运动鞋" in page.inner_text("#id_segment + .select2")
