@@ -92,16 +92,65 @@ class Database(HealthCheck):
             raise ServiceUnavailable("unexpected answer")
 
 
+# The broker check keeps one connection per process, on a thread of its own, and makes a
+# round trip on it at every probe (a broken connection is noticed, and replaced once): a new
+# AMQP connection per probe would cost the handshake and fill RabbitMQ's log.
+_broker_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ready-broker")
+_broker: tuple[str, object] | None = None  # (what it was opened for, kombu Connection); broker thread only
+
+
+def _broker_forget() -> None:
+    global _broker
+    if _broker is not None:
+        try:
+            _broker[1].release()
+        except Exception:  # noqa: BLE001 — already broken
+            pass
+    _broker = None
+
+
+def _broker_round_trip(url: str, options: dict, seconds: float) -> None:
+    from .celery import app
+
+    global _broker
+    opened_for = f"{url} {sorted(options.items())!r} {seconds}"
+    if _broker is not None and _broker[0] != opened_for:
+        _broker_forget()
+    for attempt in (1, 2):
+        fresh = _broker is None
+        if fresh:
+            connection = app.connection_for_write(url, connect_timeout=seconds, transport_options={
+                **options, "socket_timeout": seconds, "socket_connect_timeout": seconds, "max_retries": 0})
+            try:
+                connection.ensure_connection(max_retries=0, timeout=seconds)
+            except Exception:
+                connection.release()
+                raise
+            _broker = (opened_for, connection)
+        connection = _broker[1]
+        try:
+            channel = connection.default_channel  # Redis pings when it makes the channel
+            if connection.transport.driver_type == "redis":
+                channel.client.ping()
+            elif connection.transport.driver_type == "amqp":
+                channel.exchange_declare("amq.direct", "direct", passive=True)  # always there
+            return
+        except Exception:
+            _broker_forget()
+            if fresh or attempt == 2:  # a kept connection that broke gets one fresh try
+                raise
+
+
 @dataclasses.dataclass
 class Broker(HealthCheck):
-    """The Celery broker accepts a connection (Redis, RabbitMQ) or its folders exist and are
+    """The Celery broker answers a round trip (Redis, RabbitMQ) or its folders exist and are
     writable (the filesystem broker), within CDP_BROKER_CHECK_TIMEOUT."""
 
     @property
     def timeout(self):
         return datetime.timedelta(seconds=settings.CDP_BROKER_CHECK_TIMEOUT)
 
-    def run(self):
+    async def run(self):
         from .celery import app
 
         options = app.conf.broker_transport_options or {}
@@ -110,13 +159,10 @@ class Broker(HealthCheck):
             if not all(os.path.isdir(folder) and os.access(folder, os.R_OK | os.W_OK | os.X_OK) for folder in folders):
                 raise ServiceUnavailable("the broker's folder is missing or not writable")
             return
-        seconds = settings.CDP_BROKER_CHECK_TIMEOUT
         try:
-            with app.connection_for_write(connect_timeout=seconds,
-                                          transport_options={**options, "socket_timeout": seconds,
-                                                             "max_retries": 0}) as connection:
-                connection.ensure_connection(max_retries=0, timeout=seconds)
-                connection.default_channel  # Redis pings here; RabbitMQ opens a channel
+            await asyncio.get_running_loop().run_in_executor(
+                _broker_thread, _broker_round_trip, app.conf.broker_url, dict(options),
+                settings.CDP_BROKER_CHECK_TIMEOUT)
         except Exception as error:  # noqa: BLE001 — every client's own error types
             raise ServiceUnavailable(f"{type(error).__name__}") from error
 

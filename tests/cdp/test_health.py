@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -152,3 +155,36 @@ def test_the_broker_check_times_out_on_a_broker_that_never_answers(client, setti
     assert body["checks"]["broker"]["status"] == "unavailable"
     assert body["checks"]["broker"]["ms"] < 1500
     assert app.conf.broker_url  # the app's own settings came back
+
+
+@pytest.mark.django_db
+def test_the_kept_broker_connection_does_not_hide_an_outage(client, tmp_path):
+    """/ready/ keeps its broker connection between probes: a broker that goes away (and
+    comes back) is still noticed at the next probe."""
+    port = 8176
+    assert _closed(port)
+
+    def start():
+        process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                    "--appendonly", "no", "--dir", str(tmp_path)],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while _closed(port):
+            assert time.monotonic() < deadline and process.poll() is None, "redis-server did not start"
+            time.sleep(0.05)
+        return process
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = start()
+    try:
+        with celery_through(f"redis://127.0.0.1:{port}/0"):
+            assert client.get("/ready/").json()["checks"]["broker"]["status"] == "ok"
+            server.terminate()
+            server.wait()
+            assert client.get("/ready/").json()["checks"]["broker"]["status"] == "unavailable"
+            server = start()
+            assert client.get("/ready/").json()["checks"]["broker"]["status"] == "ok"
+    finally:
+        server.terminate()
+        server.wait()
