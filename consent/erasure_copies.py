@@ -34,7 +34,15 @@ from django.contrib.admin.models import LogEntry
 from django.db import models
 from django.utils.translation import gettext as _
 
-from profiles.importing.files import file_remove, local_path, upload_dir, upload_names, upload_storage
+from profiles.importing.files import (
+    file_remove,
+    local_path,
+    parts_delete,
+    parts_joined_copy,
+    upload_dir,
+    upload_names,
+    upload_storage,
+)
 from profiles.importing.readers import open_table
 from profiles.models import CollectLog, ImportJob, ImportRowError, ImportStatus, ProfileActivity
 
@@ -174,6 +182,15 @@ def _uploads_delete(needles: Needles) -> int:
         for job in jobs:
             status = ImportStatus.FAILED if job.status in _RUNNABLE else job.status
             ImportJob.objects.filter(pk=job.pk).update(status=status, error=reason, file_size=0)
+    for job in ImportJob.objects.filter(status=ImportStatus.UPLOADING):  # a file still coming in parts (API)
+        with parts_joined_copy(job.pk, extension=os.path.splitext(job.file_name)[1].lower()) as path:
+            if path is None or not _file_names(path, [job], needles):
+                continue
+        parts_delete(job.pk)
+        deleted += 1
+        ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.FAILED, file_size=0, error=_(
+            "The uploaded file was deleted: it held data of a person erased at their request. Upload it again to "
+            "import the other rows."))
     return deleted
 
 

@@ -16,6 +16,8 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.files import File
@@ -132,6 +134,22 @@ def parts_join(job_id: int, *, extension: str) -> str:
         name = upload_store(File(joined, name=f"upload{extension}"))
     parts_delete(job_id)
     return name
+
+
+@contextmanager
+def parts_joined_copy(job_id: int, *, extension: str = "") -> Iterator[str | None]:
+    """The parts received so far, joined in a local temporary file (None: no parts yet)."""
+    numbers = sorted(parts_sizes(job_id))
+    if not numbers:
+        yield None
+        return
+    storage = upload_storage()
+    with tempfile.NamedTemporaryFile(suffix=extension[:10]) as joined:
+        for number in numbers:
+            with storage.open(part_name(job_id, number), "rb") as part:
+                shutil.copyfileobj(part, joined, 1 << 20)
+        joined.flush()
+        yield joined.name
 
 
 def parts_delete(job_id: int) -> None:

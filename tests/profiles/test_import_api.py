@@ -250,3 +250,24 @@ def test_hostile_input_is_refused_not_a_server_error(api):
     assert_error(api.post(reverse("api-import-parts", args=[job_id]), {"number": "x", "file": SimpleUploadedFile(
         "p", b"1")}, format="multipart"), 400, "invalid")
     assert_error(api.get(reverse("api-import", args=[10**12])), 404, "not_found")
+
+
+def test_an_erasure_deletes_parts_naming_the_person(api):
+    from consent.erasure_copies import erasure_copies_scrub
+    from profiles.importing.files import parts_sizes
+
+    naming = api.post(IMPORTS, {"file_name": "crm.csv"}, format="multipart").json()["id"]
+    other = api.post(IMPORTS, {"file_name": "crm.csv"}, format="multipart").json()["id"]
+    # the phone is split across the two parts: the parts are searched joined
+    cut = CRM.index("138 0013".encode("gb18030")) + 5
+    for number, content in ((1, CRM[:cut]), (2, CRM[cut:])):
+        api.post(reverse("api-import-parts", args=[naming]), {"number": number, "file": SimpleUploadedFile(
+            "p", content)}, format="multipart")
+    api.post(reverse("api-import-parts", args=[other]), {"number": 1, "file": SimpleUploadedFile(
+        "p", "客户编号,姓名,手机\nCRM9,王芳,13500000000\n".encode())}, format="multipart")
+
+    result = erasure_copies_scrub(identifiers={("phone", "+8613800138000")}, profile_ids=[])
+
+    assert result["import_uploads"] == 1
+    assert parts_sizes(naming) == {} and ImportJob.objects.get(pk=naming).status == ImportStatus.FAILED
+    assert parts_sizes(other) != {} and ImportJob.objects.get(pk=other).status == ImportStatus.UPLOADING
