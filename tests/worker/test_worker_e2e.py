@@ -16,7 +16,7 @@ from tests.factories import ProfileFactory
 
 from tests.campaigns.conftest import receiver, webhook  # noqa: F401 — fixtures
 
-from .workers import BROKERS, workers_running
+from .workers import BROKERS, _test_database_url, workers_running  # noqa: F401 — tests/campaigns use the URL
 
 pytestmark = [pytest.mark.worker, pytest.mark.postgres, pytest.mark.usefixtures("seeded_transactional_db")]
 
