@@ -322,12 +322,20 @@ from cdp.logs import FORMATTERS as LOG_FORMATTERS  # noqa: E402
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "cdp.observability.LogContextFilter"}},
+    "filters": {"context": {"()": "cdp.observability.LogContextFilter"},
+                "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"}},
     "formatters": copy.deepcopy(LOG_FORMATTERS),
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": CDP_LOG_FORMAT}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["context"], "formatter": CDP_LOG_FORMAT},
+        "mail_admins": {"class": "django.utils.log.AdminEmailHandler", "level": "ERROR",
+                        "filters": ["require_debug_false"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # Django's own console handler (plain, unredacted, DEBUG only) replaced: its lines reach
+        # ours through the root; errors still mail ADMINS (when set) outside DEBUG.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         # runserver's access log in the same format, with the request id
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

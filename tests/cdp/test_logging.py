@@ -128,6 +128,17 @@ def test_exception_messages_task_arguments_and_keys_are_redacted_in_either_forma
         assert all(json.loads(line)["logger"] == "cdp.test.redaction" for line in handler.lines)
 
 
+def test_every_handler_that_writes_lines_redacts_them():
+    """No logger reaches a stream through a handler of its own (Django's DEBUG console was one)."""
+    loggers = [logging.getLogger()] + [logger for logger in logging.root.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    writers = [(logger.name, handler) for logger in loggers for handler in logger.handlers
+               if isinstance(handler, logging.StreamHandler) and not type(handler).__module__.startswith("_pytest")]
+    assert writers
+    for name, handler in writers:
+        assert isinstance(handler.formatter, (RedactingTextFormatter, RedactingJsonFormatter)), name
+
+
 # --- End to end: gunicorn and a Celery worker, their logs read as a file -----------------
 
 ROOT = Path(__file__).resolve().parents[2]
