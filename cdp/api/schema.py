@@ -50,7 +50,8 @@ GUIDE = gettext_lazy("""The partner API of the customer data platform.
 
 **Keys.** Staff create a partner and an API key in the admin (or `manage.py create_partner`); the key is
 shown once. Send it on every call: `Authorization: Api-Key <prefix>.<secret>`. Each key carries scopes
-(profiles:read, profiles:write, events:write, tags:write, segments:read, consent:read, consent:write);
+(profiles:read, profiles:write, events:write, tags:write, segments:read, consent:read, consent:write,
+imports:write);
 a call without the scope it needs answers 403 `missing_scope`.
 
 **A typical integration.** 1. `POST /api/v1/profiles/` with the identities you know (phone, email,
@@ -63,7 +64,7 @@ status withdrawn when a customer withdraws.
 **Errors** all look like `{"code": "...", "message": "...", "fields": {"path": ["..."]}}`; branch on
 `code`. Messages follow Accept-Language (zh-hans or en). **Lists** use cursor pagination: follow `next`
 (`page_size` up to 500). **Limits**: a per-partner rate limit (429 with Retry-After), bodies up to
-2 MB (413). Every call is audited.""")
+2 MB (413; an import's file or part up to 64 MB). Every call is audited.""")
 
 
 ACCESS_POLICY = gettext_lazy("""**Which customers, and which of their data.** Only your customers exist for you:
