@@ -11,6 +11,7 @@ import os
 import random
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -123,10 +124,11 @@ def _recorded(customers, *, seed: int, now: datetime.datetime, report: _Throttle
 
 
 def _entries(customers: list[Profile], seed: int, now: datetime.datetime) -> list[ConsentEntry]:
-    # The capture time is the CRM's, to the second, as the import stores it.
+    # As the import stores a CRM file's entries: the capture time to the second, the
+    # evidence NFKC-normalised (full-width brackets and commas become ASCII).
     return [ConsentEntry(profile=customer, purpose_code=purpose, status=status, source="import",
                          captured_at=captured_at.replace(microsecond=0),
-                         evidence={"reference": FILE_NAME, "text": evidence})
+                         evidence={"reference": FILE_NAME, "text": unicodedata.normalize("NFKC", evidence)})
             for customer in customers for purpose, status, captured_at, evidence in _draws(customer, seed, now)]
 
 
