@@ -203,19 +203,25 @@ def metrics_registry() -> CollectorRegistry:
 def scraper_allowed(request) -> bool:
     """CDP_METRICS_TOKEN (Authorization: Bearer …) and/or CDP_METRICS_ALLOWED_IPS; with
     neither configured the endpoint does not exist (404)."""
+    if not settings.CDP_METRICS_TOKEN and not settings.CDP_METRICS_ALLOWED_IPS:
+        raise Http404
+    return credentials_allowed(request.headers.get("Authorization", ""), request.META.get("REMOTE_ADDR", ""))
+
+
+def credentials_allowed(authorization: str, address: str) -> bool:
     token, networks = settings.CDP_METRICS_TOKEN, settings.CDP_METRICS_ALLOWED_IPS
     if not token and not networks:
-        raise Http404
+        return False
     if token:
-        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        scheme, _, given = authorization.partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             return False
     if networks:
         try:
-            address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+            ip = ipaddress.ip_address(address)
         except ValueError:
             return False
-        if not any(address in ipaddress.ip_network(network, strict=False) for network in networks):
+        if not any(ip in ipaddress.ip_network(network, strict=False) for network in networks):
             return False
     return True
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -235,3 +236,33 @@ def test_queue_depth_on_redis_and_rabbitmq(scraper, broker):
                 connection.default_channel.queue_delete(queue)
     assert value(samples, "cdp_celery_broker_up") == 1
     assert value(samples, "cdp_celery_queue_depth", queue=queue) == 2
+
+
+def test_a_workers_machine_serves_its_metrics_to_the_scraper_only(tmp_path):
+    """manage.py serve_metrics: the workers' counts from PROMETHEUS_MULTIPROC_DIR, same rule as /metrics."""
+    import requests
+
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "cdp.settings",
+           "CDP_VAR_DIR": str(tmp_path / "var"), "CDP_METRICS_TOKEN": TOKEN}
+    subprocess.run([sys.executable, "-c", MULTIPROCESS_CHILD, "count", "4"], cwd=ROOT, env=env, check=True)
+    server = subprocess.Popen([sys.executable, "manage.py", "serve_metrics", "--bind", "127.0.0.1:8174"],
+                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                refused = requests.get("http://127.0.0.1:8174/metrics", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read()
+                time.sleep(0.2)
+        assert refused.status_code == 403
+        wrong = requests.get("http://127.0.0.1:8174/metrics", headers={"Authorization": "Bearer nope"}, timeout=2)
+        assert wrong.status_code == 403
+        answer = requests.get("http://127.0.0.1:8174/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=2)
+        assert answer.status_code == 200
+        assert 'cdp_campaign_deliveries_total{channel="sms",outcome="sent"} 4.0' in answer.text
+        assert requests.get("http://127.0.0.1:8174/other", timeout=2).status_code == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
