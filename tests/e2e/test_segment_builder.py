@@ -171,6 +171,8 @@ EVERY_SHAPE = {"all": [
     {"sequence": [{"event": "add_to_cart"}, {"event": "order"}], "within_days": 1},
     {"any": [{"consent": "email_marketing", "op": "granted"}, {"not": {"segment": "shanghai", "op": "in"}},
              {"segment": "shanghai", "op": "not_in"}]},
+    {"campaign": "any", "channel": "sms", "action": "received", "without": "clicked",
+     "within": {"period": "this_month"}, "count": {"op": "between", "value": [1, 3]}},
 ]}
 
 
@@ -201,6 +203,7 @@ def test_every_shape_of_the_language_loads_and_saves_unchanged(page, live_server
         page.screenshot(path=os.path.join(SCREENSHOTS, "every-shape.png"), full_page=True)
     assert page.locator("[data-kind=sequence]").count() == 2 and page.locator("[data-kind=not]").count() == 3
     assert page.locator("[data-kind=consent]").count() == 1 and page.locator("[data-kind=segment]").count() == 2
+    assert page.locator("[data-kind=campaign]").count() == 1
     assert page.inner_text("[data-path='all[11].any[1].'] .cb-chips").count("×") == 2
     # then redrawing (a condition added and removed) leaves the definition as it was
     page.click("[data-path=''] > .cb-adders [data-add=field]")
