@@ -86,7 +86,8 @@ class TagForm(forms.ModelForm):
 
     class Meta:
         model = Tag
-        fields = ("name", "slug", "category", "kind", "description", "colour", "owner", "is_active", "rule_definition")
+        fields = ("name", "synonyms", "slug", "category", "kind", "description", "colour", "owner", "is_active",
+                  "rule_definition")
         widgets = {"colour": forms.TextInput(attrs={"type": "color"})}
 
     def __init__(self, *args, **kwargs):
@@ -137,7 +138,7 @@ class TagAdmin(admin.ModelAdmin):
     list_display = ("name", "colour_chip", "category", "kind", "customers", "rule_status", "is_active", "owner")
     list_filter = ("kind", "is_active", "category")
     list_select_related = ("category", "category__parent", "owner")
-    search_fields = ("name", "slug", "description")
+    search_fields = ("name", "synonyms", "slug", "description")
     readonly_fields = ("customers", "merged_into", "where_used", "created_at", "rule_version", "rule_refreshed_at",
                        "rule_problem")
     autocomplete_fields = ("category",)

@@ -1,4 +1,6 @@
 """The tag taxonomy: a tree of categories, tags, tags on profiles, interest mappings."""
+import re
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -84,8 +86,17 @@ class TagKind(models.TextChoices):
 colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("Use a colour like #1677ff."))
 
 
+def synonyms_split(text: str) -> list[str]:
+    """The words of a comma-separated list (，、 and ; too), blanks dropped."""
+    return [word.strip() for word in re.split(r"[,，、;；]", text or "") if word.strip()]
+
+
 class Tag(models.Model):
     name = models.CharField(_("name"), max_length=100)
+    synonyms = models.CharField(
+        _("other names"), max_length=500, blank=True,
+        help_text=_("What marketers also call it, separated by commas, e.g. 跑鞋, sneakers: the quick audience box "
+                    "understands them."))
     slug = models.SlugField(
         _("slug"), max_length=100, unique=True, allow_unicode=True,
         help_text=_("Stable name used by segments, imports and the API."),

@@ -280,18 +280,18 @@ def _places(lexicon: Lexicon) -> None:
 def _taxonomy(lexicon: Lexicon) -> None:
     from consent.models import Purpose
     from profiles.models import EventDefinition, InterestMapping, Tag, TagCategory, TagKind
-    from profiles.models.tags import SEEDED_ROOT_NAMES
+    from profiles.models.tags import SEEDED_ROOT_NAMES, synonyms_split
     from segments.models import Segment
 
     from .models import NamedThreshold
 
     rule_tag_names: dict[str, Meaning] = {}
-    for slug, name, kind in Tag.objects.filter(is_active=True).values_list("slug", "name", "kind"):
+    for slug, name, synonyms, kind in Tag.objects.filter(is_active=True).values_list("slug", "name", "synonyms", "kind"):
         meaning_kind = "rule_tag" if kind == TagKind.RULE else "tag"
         meaning = Meaning(ENTITY, {"tag": slug, "op": "has"}, meaning_kind, f"tag:{slug}", name)
         if kind == TagKind.RULE:
             rule_tag_names[normalise(name)] = meaning
-        for word in (name, slug, slug.replace("-", " ").replace("_", " ")):
+        for word in (name, slug, slug.replace("-", " ").replace("_", " "), *synonyms_split(synonyms)):
             lexicon.add(word, meaning)
     for mapping in InterestMapping.objects.filter(is_active=True, tag__is_active=True, property_name="category") \
             .select_related("tag").only("property_values", "tag__slug"):
@@ -422,7 +422,7 @@ def _fingerprint() -> tuple:
                     f"(SELECT SUM(LENGTH({connection.ops.quote_name(text)})) FROM {table})"]
     tag_table = connection.ops.quote_name(Tag._meta.db_table)
     columns.append(f"(SELECT SUM(CASE WHEN is_active THEN 1 ELSE 0 END) FROM {tag_table})")
-    columns.append(f"(SELECT SUM(LENGTH(kind) + LENGTH(slug)) FROM {tag_table})")
+    columns.append(f"(SELECT SUM(LENGTH(kind) + LENGTH(slug) + LENGTH(synonyms)) FROM {tag_table})")
     threshold_table = connection.ops.quote_name(NamedThreshold._meta.db_table)
     columns.append(f"(SELECT SUM(value) FROM {threshold_table})")
     with connection.cursor() as cursor:

@@ -8,6 +8,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from profiles.models.tags import synonyms_split
+
 
 class ThresholdMeasure(models.TextChoices):
     TOTAL_SPENT = "total_spent", _("total spent (yuan)")
@@ -58,7 +60,7 @@ class NamedThreshold(models.Model):
 
     def phrases(self) -> list[str]:
         """The name and each synonym, as typed (empty ones dropped)."""
-        return [self.name, *(s.strip() for s in self.synonyms.replace("，", ",").replace("、", ",").split(","))]
+        return [self.name, *synonyms_split(self.synonyms)]
 
     def clean(self):
         if self.measure in WINDOWED and not self.window_days:

@@ -298,6 +298,22 @@ def test_new_tags_and_segments_are_understood_at_once(taxonomy):
                                                                    {"segment": "double-11", "op": "in"}]}
 
 
+def test_a_tag_is_understood_by_its_other_names_too(taxonomy, admin_client):
+    """Other names entered on the tag's page (跑鞋, sneakers) mean the tag in the box."""
+    night_owl = Tag.objects.create(name="夜猫子", slug="night-owl", category=TagCategory.objects.get(code="behavioural"))
+    assert quick_parse("上海+熬夜党").unknown
+
+    response = admin_client.post(f"/admin/profiles/tag/{night_owl.pk}/change/", {
+        "name": "夜猫子", "synonyms": "熬夜党，night owls、深夜购物", "slug": "night-owl",
+        "category": night_owl.category_id, "kind": "manual", "colour": "#1677ff", "is_active": "on",
+        "rule_definition": ""})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+
+    for line in ("上海+熬夜党", "上海+深夜购物", "上海+night owls"):
+        result = quick_parse(line)
+        assert result.definition == {"all": [city("上海"), tag("night-owl")]} and not result.unknown, line
+
+
 def test_retired_tags_are_not_offered(taxonomy):
     Tag.objects.filter(slug="high-value").update(is_active=False)
 
