@@ -169,6 +169,7 @@ class Profile(models.Model):
     merged_into = models.ForeignKey(
         "self", verbose_name=_("merged into"), null=True, blank=True,
         on_delete=models.PROTECT, related_name="merged_profiles",
+        db_index=False,  # almost always empty: a partial index (Meta) holds only the merged ones
     )
 
     # Computed from events by profiles.metrics; never edited by hand.
@@ -196,6 +197,10 @@ class Profile(models.Model):
         verbose_name_plural = _("customers")
         permissions = [("view_personal_data", _("Can see personal data (phones, emails) unmasked"))]
         indexes = [
+            # Tombstones by their survivor (merges, the consent ledger, a partner's reach): every
+            # new customer would otherwise write an empty entry into a full index.
+            models.Index(fields=["merged_into"], condition=models.Q(merged_into__isnull=False),
+                         name="profile_merged_into"),
             models.Index(fields=["phone"], name="profile_phone"),
             models.Index(fields=["email"], name="profile_email"),
             models.Index(fields=["city"], name="profile_city"),
