@@ -32,7 +32,7 @@ Key = tuple[str, str]
 CREATE, UPDATE, CONFLICT, MERGE = "create", "update", "conflict", "merge"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     action: str  # CREATE, UPDATE, CONFLICT or MERGE
     profile_id: int | None = None  # UPDATE: the customer
@@ -88,15 +88,19 @@ def resolve(records: Sequence[Sequence[Key]], owners: Mapping[Key, int], strong:
     members: dict[int, list[int]] = {}
     # Most records share no new key with another (an import defers those that would):
     # each is decided by itself, and only the others are linked below.
-    brought: dict[Key, int] = {}
+    brought: set[Key] = set()
+    shared: set[Key] = set()  # new keys more than one record brings
     for keys in records if link else ():
         for key in keys:
             if key not in owners:
-                brought[key] = brought.get(key, 0) + 1
+                if key in brought:
+                    shared.add(key)
+                brought.add(key)
     first_pass, weak_only = [], []
+    root_of: dict[int, int] = {}
     for i, keys in enumerate(records):
         deciding = [key for key in keys if key[0] in strong] or keys
-        if brought and any(brought.get(key, 0) > 1 for key in keys):
+        if shared and not shared.isdisjoint(keys):
             (first_pass if deciding is not keys else weak_only).append(i)
             continue
         held = {owners[key] for key in deciding if key in owners}
@@ -106,7 +110,7 @@ def resolve(records: Sequence[Sequence[Key]], owners: Mapping[Key, int], strong:
             person[i] = _one([("known", pid) for pid in sorted(held)], people, on_conflict)
         else:
             person[i] = ("new", min(deciding) if deciding else ("", str(i)))
-        members[i] = [i]
+        root_of[i] = i
 
     # 1. Records with a strong key, linked by strong keys nobody holds yet.
     for root, indices in _linked(records, first_pass, lambda key: key[0] in strong and key not in owners,
@@ -120,7 +124,7 @@ def resolve(records: Sequence[Sequence[Key]], owners: Mapping[Key, int], strong:
     # one of them: a known customer first, then the smallest id or key.
     claimed: dict[Key, tuple] = {}
     for root, indices in members.items():
-        if person[root] is not None and root >= len(records):
+        if person[root] is not None:
             for key in {key for i in indices for key in records[i] if key[0] not in strong and key not in owners}:
                 if key not in claimed or person[root] < claimed[key]:
                     claimed[key] = person[root]
@@ -152,15 +156,23 @@ def resolve(records: Sequence[Sequence[Key]], owners: Mapping[Key, int], strong:
         return finals[node]
 
     rank = {kind: position for position, kind in enumerate(precedence)}
-    root_of = {i: root for root, indices in members.items() for i in indices}
+    root_of.update({i: root for root, indices in members.items() for i in indices})
     decisions: list[Decision] = []
     groups: dict[tuple, int] = {}  # new people, numbered in batch order
     for i, keys in enumerate(records):
         root = root_of[i]
         if person[root] is None:
-            decisions.append(_conflict(keys, members[root], records, owners, claimed, strong, rank))
+            decisions.append(_conflict(keys, members.get(root, [i]), records, owners, claimed, strong, rank))
             continue
-        target = final(person[root])
+        node = person[root]
+        if not joined and not claimed:  # the usual case: nobody merged, no key disputed
+            new_keys = tuple(key for key in keys if key not in owners)
+            if node[0] == "known":
+                decisions.append(Decision(UPDATE, profile_id=node[1], new_keys=new_keys))
+            else:
+                decisions.append(Decision(CREATE, group=groups.setdefault(node, len(groups)), new_keys=new_keys))
+            continue
+        target = final(node)
         new_keys = tuple(key for key in keys if key not in owners and (
             key not in claimed or final(claimed[key]) == target))
         if target[0] == "new":
