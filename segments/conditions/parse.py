@@ -163,15 +163,21 @@ def _field(data: dict, path: str, problems: Problems):
         problems.add(f"{path}op", _("Age takes between, gte, lte, is set or is empty."))
         return None
     value = _field_value(spec, op, data.get("value"), f"{path}value", problems)
-    if spec.name == "age" and value is not None:
-        for i, age in enumerate(value if isinstance(value, tuple) else (value,)):
-            if age is not None and not (age == age.to_integral_value() and 0 <= age <= MAX_AGE):
+    if spec.name in YEAR_BOUNDS and value is not None:
+        low, high = YEAR_BOUNDS[spec.name]
+        for i, years in enumerate(value if isinstance(value, tuple) else (value,)):
+            if years is not None and not (years == years.to_integral_value() and low <= years <= high):
                 at = f"{path}value[{i}]" if isinstance(value, tuple) else f"{path}value"
-                problems.add(at, _("An age is a whole number of years from 0 to %(max)s.") % {"max": MAX_AGE})
+                problems.add(at, (_("An age is a whole number of years from 0 to %(max)s.") if spec.name == "age"
+                                  else _("A birth year is a year like 1995 (%(min)s to %(max)s)."))
+                             % {"min": low, "max": high})
     return FieldCondition(spec.name, op, value)
 
 
-MAX_AGE = 150  # ages are birth dates counted back from today: a year before 1 AD is no date
+MAX_AGE = 150
+# Ages are birth dates counted back from today and birth years a calendar year: outside
+# these, no date exists to compare with (year 0, 5,000 years ago) and the query cannot be built.
+YEAR_BOUNDS = {"age": (0, MAX_AGE), "birth_year": (1, 9999)}
 
 
 def _field_value(spec, op: str, value, path: str, problems: Problems):

@@ -210,6 +210,8 @@ def test_definitions_select_exactly_the_expected_customers(people, definition, e
         # An age far beyond a life counted back from today is no date (found by the generated definitions).
         ({"field": "age", "op": "between", "value": [0, 5000]}, "value[1]"),
         ({"field": "age", "op": "gte", "value": 18.5}, "value"),
+        ({"field": "birth_year", "op": "eq", "value": 0}, "value"),
+        ({"field": "birth_year", "op": "between", "value": [1990, 1995.5]}, "value[1]"),
     ],
 )
 def test_invalid_definitions_name_the_bad_node(people, definition, path):

@@ -124,8 +124,11 @@ def field_shapes() -> list[dict]:
         obj({"field": enum("city"), "op": enum("eq", "ne"), "value": enum("上海", "上海市", "Shanghai", "北京", "杭州")}),
         obj({"field": enum("city", "province"), "op": enum("in", "not_in"), "value": enum(["上海"], ["北京", "广东"])}),
         obj({"field": enum("gender"), "op": enum("eq", "ne"), "value": enum("female", "male", "女", "F")}),
-        obj({"field": enum("total_spent", "order_count", "rfm_recency", "birth_year"),
-             "op": enum("eq", "ne", "gt", "gte", "lt", "lte"), "value": enum(0, 2, 4, 1996, 3500, 5200, 6000)}),
+        obj({"field": enum("total_spent", "order_count", "rfm_recency"),
+             "op": enum("eq", "ne", "gt", "gte", "lt", "lte"), "value": enum(0, 2, 4, 3500, 5200, 6000)}),
+        obj({"field": enum("birth_year"), "op": enum("eq", "ne", "gt", "gte", "lt", "lte"),
+             "value": enum(1980, 1996, 2008)}),
+        obj({"field": enum("birth_year"), "op": enum("between"), "value": enum([1990, 2000], [1996, 1996])}),
         obj({"field": enum("total_spent"), "op": enum("between"), "value": enum([0, 5000], [3500, 6000])}),
         obj({"field": enum("age"), "op": enum("between"), "value": enum([18, 30], [0, 150])}),
         obj({"field": enum("age"), "op": enum("gte", "lte"), "value": enum(18, 25, 30)}),
@@ -222,7 +225,7 @@ def dataset(world):  # noqa: F811
 REAL_SCHEMA = Draft202012Validator(schema.definition_schema())
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_definitions_generated_from_the_schema_select_what_the_evaluator_selects(dataset, data):
