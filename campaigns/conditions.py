@@ -4,6 +4,7 @@ messages that were sent, received, opened, clicked, converted, unsubscribed from
 back — each with the moment it happened, read from the outbox (Delivery) in one query."""
 import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, When
 from django.db.models.functions import Coalesce
 
@@ -71,8 +72,12 @@ def _converted(campaign_id: int | None, start, end, now) -> Q:
     converted = Q(pk__in=[])
     for campaign in campaigns.only("pk", "goal_event", "goal_where", "attribution_days"):
         window = datetime.timedelta(days=campaign.attribution_days)
-        goals = goal_events(campaign, now).filter(profile_id=OuterRef("profile_id"), occurred_at__gt=OuterRef("sent_at"),
-                                                  occurred_at__lte=OuterRef("sent_at") + window)
+        try:
+            goals = goal_events(campaign, now)
+        except ValidationError:  # its conversion event was since unregistered: nothing can count as one
+            continue
+        goals = goals.filter(profile_id=OuterRef("profile_id"), occurred_at__gt=OuterRef("sent_at"),
+                             occurred_at__lte=OuterRef("sent_at") + window)
         if start is not None:
             goals = goals.filter(occurred_at__gte=start)
         if end is not None:

@@ -175,3 +175,11 @@ def test_the_builder_offers_campaigns_actions_and_channels_in_chinese(shop):
     assert dict(options["campaign_actions"])["clicked"] == "点击"
     assert "clicked" in options["campaign_without"]["received"]
     assert options["text"]["kind_campaign"] == "营销活动"
+
+
+def test_a_campaign_whose_conversion_event_was_unregistered_converts_nobody(shop):
+    from profiles.models import EventDefinition
+
+    Campaign.objects.filter(pk=shop["flash"]).update(goal_event="retired_event")
+    assert not EventDefinition.objects.filter(name="retired_event").exists()
+    assert members({"campaign": "any", "action": "converted"}) == {"芳", "强"}
