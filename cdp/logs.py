@@ -78,11 +78,35 @@ class RedactPersonalData(logging.Filter):
 
 
 def install() -> None:
-    """Attach the filter to the loggers that write request addresses (once each)."""
+    """Attach the filter to the loggers that write request addresses (once each), and take
+    back the vendor loggers that write on their own."""
     for name in LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactPersonalData) for f in logger.filters):
             logger.addFilter(RedactPersonalData())
+    _take_back_stray_handlers()
+
+
+def _take_back_stray_handlers() -> None:
+    """Alibaba Cloud's SDK (under the SMS destination) gives its loggers (alibabacloud-tea,
+    credentials, darabonba-core) stderr handlers of their own, at DEBUG, when first imported;
+    in debug mode they print whole SMS requests, phone numbers included. Import it now, so that
+    this happens once and before we look, then remove every plain stream handler that is not
+    ours: those loggers' lines go through the root's handler, redacted, at its level."""
+    try:
+        import alibabacloud_dysmsapi20170525.client  # noqa: F401 — the import adds the handlers
+    except ImportError:
+        pass
+    ours = (RedactingTextFormatter, RedactingJsonFormatter)
+    for logger in logging.root.manager.loggerDict.values():
+        if not isinstance(logger, logging.Logger):
+            continue
+        stray = [h for h in logger.handlers if type(h) is logging.StreamHandler and not isinstance(h.formatter, ours)]
+        for handler in stray:
+            logger.removeHandler(handler)
+        if stray:
+            logger.setLevel(logging.NOTSET)
+            logger.propagate = True
 
 
 # Free text: what a message, an exception or a task's repr'd arguments may carry.
