@@ -12,6 +12,7 @@ Everything else that reaches a log line — messages, exception texts, a task's 
 Celery's own lines — passes through the formatters below (settings.LOGGING: readable text
 in development, JSON lines in production), which redact phones, e-mails and partner API
 keys anywhere in the finished line (`redact_text`)."""
+import importlib
 import logging
 import re
 from collections.abc import MutableMapping
@@ -87,16 +88,22 @@ def install() -> None:
     _take_back_stray_handlers()
 
 
+# Libraries that give their loggers stderr handlers of their own when first imported:
+# Alibaba Cloud's SDK under the SMS destination (alibabacloud-tea, credentials,
+# darabonba-core, at DEBUG: in debug mode whole SMS requests, phone numbers included) and
+# jieba (the quick audience box's segmenter). tests/cdp/test_logging.py finds new ones.
+VENDORS_WITH_HANDLERS = ("alibabacloud_dysmsapi20170525.client", "jieba")
+
+
 def _take_back_stray_handlers() -> None:
-    """Alibaba Cloud's SDK (under the SMS destination) gives its loggers (alibabacloud-tea,
-    credentials, darabonba-core) stderr handlers of their own, at DEBUG, when first imported;
-    in debug mode they print whole SMS requests, phone numbers included. Import it now, so that
-    this happens once and before we look, then remove every plain stream handler that is not
-    ours: those loggers' lines go through the root's handler, redacted, at its level."""
-    try:
-        import alibabacloud_dysmsapi20170525.client  # noqa: F401 — the import adds the handlers
-    except ImportError:
-        pass
+    """Import those libraries now, so that their handlers are added once and before we look,
+    then remove every plain stream handler that is not ours: their lines go through the
+    root's handler, redacted, at its level."""
+    for module in VENDORS_WITH_HANDLERS:
+        try:
+            importlib.import_module(module)  # the import adds the handlers: let it happen now
+        except ImportError:
+            pass
     ours = (RedactingTextFormatter, RedactingJsonFormatter)
     for logger in logging.root.manager.loggerDict.values():
         if not isinstance(logger, logging.Logger):
