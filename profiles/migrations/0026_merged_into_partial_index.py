@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('profiles', '0025_tag_synonyms'),  # re-pointed by the lead: tag synonyms landed first
+        ('profiles', '0025_tag_synonyms'),
     ]
 
     operations = [
