@@ -269,7 +269,7 @@ SPECTACULAR_SETTINGS = {
     # The schema and the docs are public (they describe, they do not reveal data).
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"ImportKindEnum": "profiles.models.imports.ImportKind"},
 }
 # --- Partner API ----------------------------------------------------------------------
 # Default per-partner rate (a partner row may override it); counted per partner, not per IP.
