@@ -41,7 +41,9 @@ ENGLISH_UI_WORDS = {
 # Where English is content, not UI: codes, raw values, the data staff typed.
 SKIP_SELECTOR = ("code, pre, kbd, samp, textarea, input, select, script, style, [translate=no], [lang=en], "
                  # the English columns and fields of bilingual rows (purpose names, notice texts)
-                 "[class$='_en'], [class*='_en ']")
+                 "[class$='_en'], [class*='_en '], "
+                 # other ways to say a phrase, in any language (named thresholds, tags)
+                 ".field-synonyms")
 
 
 def _english_model_names() -> set[str]:
