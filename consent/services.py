@@ -13,7 +13,7 @@ from cdp.actors import Actor
 from cdp.audit import audit_record, audit_record_many
 from cdp.sql import statistics_refresh, transaction_lock
 from profiles import activity
-from profiles.models import Profile, ProfileStatus, born_by
+from profiles.models import Profile, born_by
 
 from . import ledger_batch
 from .models import (
