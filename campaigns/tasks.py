@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from cdp.retrying import RETRY_TRANSIENT
+from cdp.sql import connection_recover
 
 from .results import results_due
 from .services.lifecycle import runs_due
@@ -51,6 +52,7 @@ def drain(destination_id: int, slot: int) -> dict:
     try:
         outcome = destination_drain(destination_id=destination_id, budget_seconds=settings.CAMPAIGN_DRAIN_SECONDS)
     except SoftTimeLimitExceeded:
+        connection_recover()
         # Its claimed messages stay `sending` until deliveries_reclaim puts them back (or
         # dead-letters those a destination cannot de-duplicate): none is sent twice.
         log.error("drain of destination %s (slot %s) ran past its time limit and stopped", destination_id, slot)

@@ -69,6 +69,15 @@ def is_timeout(error: Exception) -> bool:
     return getattr(cause, "sqlstate", None) == "57014" or "interrupted" in str(cause)
 
 
+def connection_recover() -> None:
+    """After an interruption (Celery's soft time limit) that may have landed mid-statement:
+    psycopg cancels a statement only on Ctrl-C, so the connection can be left busy with it
+    ("another command is already in progress"). Outside a transaction, drop it: the next
+    query opens a fresh one. (Inside one, the atomic block's failed rollback drops it.)"""
+    if not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
+
+
 def transaction_lock(namespace: int, key: int, *, shared: bool = False) -> None:
     """Hold a lock on (namespace, key) until the transaction ends (PostgreSQL advisory
     lock; SQLite serialises writers anyway). Shared holders exclude exclusive ones."""

@@ -42,7 +42,7 @@ from django.utils.translation import get_language, override
 from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
-from cdp.sql import statistics_refresh
+from cdp.sql import connection_recover, statistics_refresh
 
 from .. import activity
 from ..metrics import metrics_recompute
@@ -240,6 +240,7 @@ class _Runner:
             job.status, job.error = ImportStatus.FAILED, " ".join(error.messages)
         except Exception as error:  # noqa: BLE001 — the job must say it failed, whatever happened
             log.exception("import %s failed", job.pk)
+            connection_recover()  # a fresh one writes the report, if the limit hit mid-statement
             job.status = ImportStatus.FAILED
             if one_transaction:
                 job.error = _("The import stopped because of an internal error (%(error)s); nothing was "
