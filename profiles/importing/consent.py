@@ -141,7 +141,7 @@ def consent_undo(job, ranges: list[list[int]], actor) -> None:
     written together by consent_record_many."""
     if not ranges or not consent_available():
         return
-    from .store import ranges_q
+    from ..services.bulk import ranges_q
 
     added = {pk for first, last in ranges for pk in range(first, last + 1)}
     touched = {(entry.profile_id, entry.purpose.code): None

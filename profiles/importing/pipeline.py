@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, connections, transaction
 from django.db.models.expressions import RawSQL
@@ -65,13 +66,13 @@ from ..models import (
     TagSource,
 )
 from ..identity import CONFLICT, resolve
+from ..services.bulk import ID_LIST, BulkWriter, bulk_writer, id_list, id_ranges, ranges_q
 from ..services.tags import tag_count_refresh
 from .files import file_remove
 from .mapping import DEFAULT_PRECEDENCE, mapping_clean, traits_register
 from .readers import ReadError, Table, open_table
 from .rows import Issue, Row, RowParser, no_customer_issue
 from .consent import suppressed_identities, suppressed_issue
-from .store import ID_LIST, OrmStore, id_list, id_ranges, ranges_q, store_for_connection
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ class _Runner:
         # batch commits with the row to resume at, so none committed (0) means start afresh.
         self.resume = resume and not dry_run and job.error_policy != ErrorPolicy.ALL_OR_NOTHING and job.resume_row > 0
         self.one_transaction = dry_run or job.error_policy == ErrorPolicy.ALL_OR_NOTHING
-        self.store: OrmStore = store_for_connection()
+        self.store: BulkWriter = bulk_writer()
         self.actor = import_runner_actor(job)
         self.samples: dict[str, list] = {action: [] for action in ACTIONS}
         # Rows imported without a refused cell (a landline in the mobile column).
@@ -550,7 +551,8 @@ class _Runner:
 
         # Writes: new customers, their identities, changes, new identities, tags, timeline.
         created_ids = self.store.profiles_insert([{**row.fields, **({"traits": row.traits} if row.traits else {})}
-                                                  for row in creates])
+                                                  for row in creates],
+                                                 defaults={"country": settings.CDP_DEFAULT_COUNTRY})
         created_identities = []
         for row, profile_id in zip(creates, created_ids):
             outcomes.append(Outcome("create", row, profile_id))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from ..models import Event, Identity, ImportChange, ImportJob, ImportKind, ProfileTag
-from .store import ranges_q
+from ..services.bulk import ranges_q
 
 CREATED, UPDATED, EVENTS = "created", "updated", "events"
 

@@ -18,11 +18,11 @@ from cdp.audit import audit_record
 from .. import activity
 from ..metrics import metrics_recompute
 from ..models import Event, Identity, ImportChange, ImportJob, ImportStatus, Profile, ProfileTag, Tag, TagSource
+from ..services.bulk import bulk_writer, ranges_q
 from ..services.tags import tag_count_refresh, tag_delete
 from .consent import consent_undo
 from .files import file_remove
 from .pipeline import _profiles_with_ids
-from .store import ranges_q, store_for_connection
 
 _DELETE_CHUNK = 5000
 
@@ -83,7 +83,7 @@ def import_undo(*, job: ImportJob, actor: Actor, queued: bool = False,
     with transaction.atomic():
         # Undos and import batches take turns on the import lock. The job's row itself is
         # not locked: a queued undo reports its progress on it over a second connection.
-        store = store_for_connection()
+        store = bulk_writer()
         store.lock()
         job = ImportJob.objects.get(pk=job.pk)
         undoable = job.is_undoing and job.status in (ImportStatus.DONE, ImportStatus.FAILED,

@@ -52,7 +52,8 @@ from ..models import (
 )
 from ..normalisers import NormalisationError, normalise_identity
 from ..registry import event_names, identity_kinds, registry_forget, strong_identity_kinds
-from .ingest import ACCEPTED, EARLIEST, MAX_FUTURE, REJECTED, Item, _insert_identities, items_ingest
+from .bulk import bulk_writer
+from .ingest import ACCEPTED, EARLIEST, MAX_FUTURE, REJECTED, Item, items_ingest
 from .ingest import _owners as owners_of
 from .merge import profiles_merge
 from .profiles import profile_fields_normalise, profile_update
@@ -286,7 +287,7 @@ def _stitch(items: list[Item], kinds: dict, actor: Actor, identity_source: str) 
 
 
 def _claim(profile_id: int, keys: list[Key], identity_source: str) -> None:
-    _insert_identities([(kind, value, profile_id) for kind, value in keys], identity_source)
+    bulk_writer().identities_insert_new([(profile_id, kind, value) for kind, value in keys], identity_source)
 
 
 def _apply_traits(message: Message, actor: Actor) -> None:

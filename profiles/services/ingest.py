@@ -5,7 +5,8 @@ the identity kinds and event names (2, cached 30 s: profiles.registry), the
 suppression check (1), the profiles named by public id (1), the identities the events
 carry with their owners' public ids (1), new profiles and their identities and "created"
 timeline rows (3, only when there are new people), and the events themselves as one
-INSERT … ON CONFLICT DO NOTHING RETURNING, which tells accepted from duplicate. Only an
+INSERT … ON CONFLICT DO NOTHING RETURNING, which tells accepted from duplicate (all
+written by the bulk writer, profiles.services.bulk, which imports use too). Only an
 event whose identities point at several customers takes the slow path: it merges them
 as any API call does (the identity resolver, profiles.identity, decides who each event
 is for the whole batch). It runs in the caller's transaction when there is one (the API
@@ -21,13 +22,11 @@ from __future__ import annotations
 import datetime
 import decimal
 import functools
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
-from django.db.models import JSONField
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -37,6 +36,7 @@ from profiles import activity
 from profiles.identity import CREATE, MERGE, UPDATE, resolve
 from profiles.models import Event, Identity, IdentityKind, Profile, ProfileStatus
 from profiles.normalisers import NormalisationError, normalise_identity
+from profiles.services.bulk import bulk_writer
 from profiles.services.merge import profiles_merge_all
 from profiles.services.suppression import suppressed_among
 
@@ -389,9 +389,10 @@ def _resolve_identities(items: list[Item], actor: Actor, uuids: dict[int, uuid.U
 
     groups = list(new_people.values())
     created = _create_profiles(groups, uuids)
-    new_identities = [(kind, value, pid) for (kind, value), pid in claimed.items()]
-    new_identities += [(kind, value, pid) for pid, keys in created.items() for kind, value in keys]
-    taken = _insert_identities(new_identities, identity_source)
+    # Their source: the partner's code, so it is shown the identities it sent.
+    new_identities = [(pid, kind, value) for (kind, value), pid in claimed.items()]
+    new_identities += [(pid, kind, value) for pid, keys in created.items() for kind, value in keys]
+    taken = bulk_writer().identities_insert_new(new_identities, identity_source)
     if taken:  # a concurrent request got there first: follow its owners, drop our empty profiles
         actual = _owners(taken, uuids)
         for group in groups:
@@ -441,62 +442,22 @@ class _NewPerson:
 
 
 def _create_profiles(groups: list[_NewPerson], uuids: dict[int, uuid.UUID]) -> dict[int, list[Key]]:
-    """One profile per new person, its phone and email filled from its identities, in one
-    statement (no model instances: this runs for hundreds of people per request)."""
+    """One profile per new person, its phone and email filled from its identities, all in
+    one bulk insert (this runs for hundreds of people per request)."""
     if not groups:
         return {}
-    now = timezone.now()
-    template = _default_row(Profile, now)
-    by_uuid: dict[uuid.UUID, _NewPerson] = {}
-    rows = []
-    for group in groups:
-        public_id = uuid.uuid4()
-        by_uuid[public_id] = group
-        rows.append(tuple({
-            **template, "uuid": public_id,
-            "phone": next((v for k, v in group.keys if k == IdentityKind.PHONE), ""),
-            "email": next((v for k, v in group.keys if k == IdentityKind.EMAIL), ""),
-        }.values()))
-    inserted = _insert_returning(Profile, list(template), rows, ["id", "uuid"])
+    rows = [{
+        "uuid": uuid.uuid4(),
+        "phone": next((v for k, v in group.keys if k == IdentityKind.PHONE), ""),
+        "email": next((v for k, v in group.keys if k == IdentityKind.EMAIL), ""),
+    } for group in groups]
     created: dict[int, list[Key]] = {}
-    for pk, public_id in inserted:
-        public_id = public_id if isinstance(public_id, uuid.UUID) else uuid.UUID(public_id)
-        uuids[pk] = public_id
-        group = by_uuid[public_id]
+    for pk, row, group in zip(bulk_writer().profiles_insert(rows), rows, groups):
+        uuids[pk] = row["uuid"]
         for item in group.items:
             item.profile_id = pk
         created[pk] = group.keys
     return created
-
-
-def _default_row(model, now) -> dict:
-    """Column values of a new row as the ORM would fill them: each field's default, `now`
-    for auto_now(_add) times, NULL where allowed."""
-    row = {}
-    for field in model._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            row[field.attname] = now
-        elif field.has_default():
-            default = field.get_default()
-            row[field.attname] = now if callable(field.default) and isinstance(default, datetime.datetime) else default
-        else:
-            row[field.attname] = field.get_default()
-    return row
-
-
-def _insert_identities(rows: list[tuple[str, str, int]], source: str) -> set[Key]:
-    """Insert identities (their source: the partner's code, so it is shown the identities it
-    sent); returns the keys someone else holds already (not inserted)."""
-    if not rows:
-        return set()
-    now = timezone.now()
-    # Sorted by key: concurrent batches then take the unique index's locks in one order (no deadlock).
-    values = [(kind, value, pid, source, now) for kind, value, pid in sorted(rows)]
-    inserted = _insert_returning(Identity, ["kind", "value", "profile_id", "source", "created_at"], values,
-                                 ["kind", "value"])
-    return {(kind, value) for kind, value, _pid in rows} - inserted
 
 
 def _follow_concurrent_merges(items: list[Item]) -> None:
@@ -528,64 +489,7 @@ def _follow_concurrent_merges(items: list[Item]) -> None:
 
 
 def _insert_events(items: list[Item], now) -> set[Key]:
-    if not items:
-        return set()
-    values = [(item.profile_id, item.name, item.occurred_at, item.properties, item.amount, item.source,
-               item.external_id, now) for item in sorted(items, key=lambda i: (i.source, i.external_id))]
-    columns = ["profile_id", "name", "occurred_at", "properties", "amount", "source", "external_id", "received_at"]
-    return _insert_returning(Event, columns, values, ["source", "external_id"])
-
-
-def _staging_table(cursor, model, table: str, target: str, columns: list[str]) -> str:
-    """A temporary table with just these columns, made once per database connection
-    (temporary tables live as long as the connection) and emptied at every commit."""
-    name = connection.ops.quote_name(f"staging_{model._meta.db_table}_{'_'.join(columns)}"[:63])
-    made = getattr(connection, "_cdp_staging_tables", None)
-    if made is None or made[0] is not connection.connection:  # a new connection has none yet
-        made = (connection.connection, set())
-        connection._cdp_staging_tables = made
-    if name not in made[1]:
-        cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS "
-                       f"AS SELECT {target} FROM {table} WITH NO DATA")
-        # Remembered once committed: a rolled-back transaction takes the new table with it.
-        transaction.on_commit(lambda: made[1].add(name))
-    return name
-
-
-def _insert_returning(model, columns: list[str], rows: list[tuple], returning: list[str]) -> set[tuple]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING `returning`: the keys actually inserted.
-    On PostgreSQL the rows are COPYed into a temporary table first and inserted from it
-    in one statement (no parameter list to build and parse); on SQLite (≥ 3.35) they go
-    as multi-row VALUES. Values are prepared by the model's fields either way."""
-    fields = [model._meta.get_field(column) for column in columns]  # names or attnames (profile_id)
-    if connection.vendor == "postgresql":
-        # COPY adapts ints, text, decimals and times itself; JSON goes as its text.
-        json_columns = [isinstance(f, JSONField) for f in fields]
-        prepared = [[json.dumps(v, ensure_ascii=False) if is_json else v for is_json, v in zip(json_columns, row)]
-                    for row in rows]
-    else:
-        prepared = [[f.get_db_prep_save(v, connection) for f, v in zip(fields, row)] for row in rows]
-    quote = connection.ops.quote_name
-    table = quote(model._meta.db_table)
-    target = ", ".join(quote(f.column) for f in fields)
-    keys = ", ".join(quote(model._meta.get_field(c).column) for c in returning)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            staging = _staging_table(cursor, model, table, target, columns)
-            with cursor.cursor.copy(f"COPY {staging} ({target}) FROM STDIN") as copy:
-                for row in prepared:
-                    copy.write_row(row)
-            # Moving the rows out empties the staging table in the same statement.
-            cursor.execute(f"WITH moved AS (DELETE FROM {staging} RETURNING {target}) "
-                           f"INSERT INTO {table} ({target}) SELECT {target} FROM moved "
-                           f"ON CONFLICT DO NOTHING RETURNING {keys}")
-            return {tuple(row) for row in cursor.fetchall()}
-        inserted: set[tuple] = set()
-        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
-        chunk = max(1, 30_000 // len(columns))  # SQLite allows 32,766 parameters per statement
-        for start in range(0, len(prepared), chunk):
-            part = prepared[start:start + chunk]
-            cursor.execute(f"INSERT INTO {table} ({target}) VALUES {', '.join([placeholders] * len(part))} "
-                           f"ON CONFLICT DO NOTHING RETURNING {keys}", [value for row in part for value in row])
-            inserted.update(tuple(row) for row in cursor.fetchall())
-    return inserted
+    return bulk_writer().events_insert_new([{
+        "profile_id": item.profile_id, "name": item.name, "occurred_at": item.occurred_at,
+        "properties": item.properties, "amount": item.amount, "source": item.source, "external_id": item.external_id,
+    } for item in items], received_at=now)

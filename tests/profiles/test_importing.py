@@ -549,9 +549,9 @@ def test_cli_reports_a_landline_in_the_mobile_column_as_a_warning(tmp_path):
 def test_a_batch_that_meets_a_concurrent_insert_is_looked_at_again_once(tmp_path, monkeypatch, clashes, status):
     """Someone else adds one of the batch's identities between its look-up and its insert:
     the batch is written again once; a second clash ends the import as failed."""
-    from profiles.importing.store import store_for_connection
+    from profiles.services.bulk import bulk_writer
 
-    store = type(store_for_connection())  # the portable store, or PostgreSQL's
+    store = type(bulk_writer())  # the portable writer, or PostgreSQL's
     insert = store.identities_insert
     left = {"clashes": clashes}
 

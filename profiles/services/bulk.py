@@ -1,24 +1,37 @@
-"""The pipeline's reads and writes, set-based: one statement (or one COPY) per batch and table.
+"""The one bulk writer of customers, identities and events: imports, the partner API and
+the SDK collection write through it (the demo dataset can COPY through `copy_text`).
 
-`OrmStore` is the portable path (SQLite and any database Django supports): filter on
-chunks of keys, `bulk_create`, `bulk_update`. `PostgresStore` does the same work the fast
-way: keys as arrays (`unnest`), ids taken from the sequence up front and rows streamed
-with binary COPY (nothing read back), updates COPYed into a temporary table and applied
-with one `UPDATE … FROM`.
-Both run inside the batch's transaction, so a failure leaves nothing of the batch.
+`BulkWriter` is the portable path (SQLite and any database Django supports): filter on
+chunks of keys, `bulk_create`, `bulk_update`, multi-row `INSERT … ON CONFLICT`.
+`PostgresBulkWriter` does the same work the fast way: keys as arrays (`unnest`), ids
+taken from the sequence up front and rows streamed with binary COPY (nothing read back),
+updates COPYed into a temporary table and applied with one `UPDATE … FROM`.
+
+Two kinds of insert:
+* plain (`profiles_insert`, `identities_insert`, `events_insert`): every row is new, a
+  clash with the table's unique index is an `IntegrityError` (the import, which holds the
+  import lock and looked first, then writes the batch again);
+* skipping (`identities_insert_new`, `events_insert_new`): a row someone else inserted
+  meanwhile is left out and the caller is told which (the API and SDK collection, whose
+  concurrent requests hold no lock; rows go in key order, so they take the unique index's
+  locks in one order and cannot deadlock).
+Everything runs in the caller's transaction, so a failure leaves nothing of the batch.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import uuid
+from collections.abc import Iterable, Sequence
 
-from django.conf import settings
-from django.db import connection
-from django.db.models import Q
+from django.db import connection, transaction
+from django.db.models import JSONField, Q
 from django.utils import timezone
 from psycopg.types.json import set_json_dumps
 
 from ..models import Event, Identity, ImportChange, Profile, ProfileTag
+
+Key = tuple[str, str]
 
 # Advisory lock key: import batches (and undo) run one at a time, so two overlapping files
 # cannot both decide that the same phone is new.
@@ -41,13 +54,30 @@ def id_list(ids) -> str:
 
 
 UPDATABLE = ("name", "gender", "birth_date", "phone", "email", "country", "province", "city", "occupation", "traits")
+EVENT_FIELDS = ("profile_id", "name", "occurred_at", "properties", "amount", "source", "external_id")
 
 
-def store_for_connection() -> OrmStore:
-    return PostgresStore() if connection.vendor == "postgresql" else OrmStore()
+def bulk_writer() -> BulkWriter:
+    return PostgresBulkWriter() if connection.vendor == "postgresql" else BulkWriter()
 
 
-class OrmStore:
+def _new_profile(defaults: dict | None, now) -> dict:
+    """A new customer's values where the caller gives none: `defaults`, else the model's
+    default (`now` for its times)."""
+    values = {}
+    for f in Profile._meta.concrete_fields:
+        if f.primary_key or f.generated:
+            continue
+        if defaults and f.name in defaults:
+            values[f.name] = defaults[f.name]
+        elif f.name in ("created_at", "updated_at"):
+            values[f.name] = now
+        else:
+            values[f.name] = f.get_default()
+    return values
+
+
+class BulkWriter:
     def lock(self) -> None:
         """Serialise imports. SQLite: the write transaction is already exclusive."""
 
@@ -70,18 +100,33 @@ class OrmStore:
                 result[row.pop("pk")] = row
         return result
 
-    def profiles_insert(self, rows: list[dict]) -> list[int]:
+    def profiles_insert(self, rows: list[dict], *, defaults: dict | None = None) -> list[int]:
+        """New customers (field name → value; "uuid" too when the caller chose it); their
+        ids, in the rows' order. A field a row leaves out takes `defaults`' value, else the
+        model's default."""
         now = timezone.now()
         created = Profile.objects.bulk_create(
-            [Profile(**row, created_at=now, updated_at=now) for row in rows], batch_size=1000)
+            [Profile(**{**(defaults or {}), **row}, created_at=now, updated_at=now) for row in rows], batch_size=1000)
         return [p.pk for p in created]
 
     def identities_insert(self, rows: list[tuple[int, str, str]], source: str, *, ids_needed: bool = True) -> list[int]:
+        """(profile id, kind, value) rows, none of them held by anyone yet; their ids."""
         now = timezone.now()
         created = Identity.objects.bulk_create(
             [Identity(profile_id=p, kind_id=k, value=v, source=source, created_at=now) for p, k, v in rows],
             batch_size=1000)
         return [i.pk for i in created]
+
+    def identities_insert_new(self, rows: list[tuple[int, str, str]], source: str) -> set[Key]:
+        """(profile id, kind, value) rows, skipping keys someone holds already (a concurrent
+        request may have inserted one since they were looked up); returns those keys."""
+        if not rows:
+            return set()
+        now = timezone.now()
+        values = [(kind, value, pid, source, now) for pid, kind, value in sorted(rows, key=lambda r: (r[1], r[2]))]
+        inserted = self._insert_skipping(Identity, ["kind", "value", "profile_id", "source", "created_at"], values,
+                                         ["kind", "value"])
+        return {(kind, value) for _pid, kind, value in rows} - inserted
 
     def profiles_update(self, changes: dict[int, dict]) -> None:
         """`changes`: profile id → {field: new value (JSON form: dates as ISO text)}."""
@@ -135,15 +180,45 @@ class OrmStore:
         return found
 
     def events_insert(self, rows: list[dict]) -> list[int]:
+        """Events (`EVENT_FIELDS`; amount optional) none of which is stored yet; their ids."""
         now = timezone.now()
         created = Event.objects.bulk_create([Event(**row, received_at=now) for row in rows], batch_size=1000)
         return [e.pk for e in created]
 
+    def events_insert_new(self, rows: list[dict], *, received_at: datetime.datetime) -> set[Key]:
+        """Events (`EVENT_FIELDS`), skipping those whose (source, external id) is stored
+        already; returns the (source, external id) of those inserted."""
+        if not rows:
+            return set()
+        values = [tuple(row.get(name) for name in EVENT_FIELDS) + (received_at,)
+                  for row in sorted(rows, key=lambda r: (r["source"], r["external_id"]))]
+        return self._insert_skipping(Event, [*EVENT_FIELDS, "received_at"], values, ["source", "external_id"])
 
-class PostgresStore(OrmStore):
-    def __init__(self):
-        self._sequences: dict[type, str] = {}  # model → the sequence of its ids
+    def _insert_skipping(self, model, columns: list[str], rows: list[tuple], returning: list[str]) -> set[tuple]:
+        """INSERT … ON CONFLICT DO NOTHING RETURNING `returning`: the keys actually
+        inserted. Multi-row VALUES (SQLite ≥ 3.35), values prepared by the model's fields."""
+        fields = [model._meta.get_field(column) for column in columns]  # names or attnames (profile_id)
+        prepared = [[f.get_db_prep_save(v, connection) for f, v in zip(fields, row)] for row in rows]
+        quote = connection.ops.quote_name
+        table = quote(model._meta.db_table)
+        target = ", ".join(quote(f.column) for f in fields)
+        keys = ", ".join(quote(model._meta.get_field(c).column) for c in returning)
+        inserted: set[tuple] = set()
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        chunk = max(1, 30_000 // len(columns))  # SQLite allows 32,766 parameters per statement
+        with connection.cursor() as cursor:
+            for start in range(0, len(prepared), chunk):
+                part = prepared[start:start + chunk]
+                cursor.execute(f"INSERT INTO {table} ({target}) VALUES {', '.join([placeholders] * len(part))} "
+                               f"ON CONFLICT DO NOTHING RETURNING {keys}", [value for row in part for value in row])
+                inserted.update(tuple(row) for row in cursor.fetchall())
+        return inserted
 
+
+_sequences: dict[str, str] = {}  # table → the sequence of its ids
+
+
+class PostgresBulkWriter(BulkWriter):
     def lock(self) -> None:
         # JIT compiling is off for the batch: planned on arrays of thousands of keys, the
         # lookups look expensive enough to be compiled, which takes longer than running them.
@@ -184,11 +259,12 @@ class PostgresStore(OrmStore):
     def _new_ids(self, model, count: int) -> list[int]:
         """`count` ids taken from the table's sequence in one round trip, so that rows can
         be COPYed with their ids and nothing has to be read back."""
+        table = model._meta.db_table
         with connection.cursor() as cursor:
-            if model not in self._sequences:
-                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [model._meta.db_table])
-                self._sequences[model] = cursor.fetchone()[0]
-            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [self._sequences[model], count])
+            if table not in _sequences:
+                cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table])
+                _sequences[table] = cursor.fetchone()[0]
+            cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_sequences[table], count])
             return [row[0] for row in cursor.fetchall()]
 
     def _copy(self, model, fields: list[str], rows) -> None:
@@ -207,20 +283,20 @@ class PostgresStore(OrmStore):
                 for row in rows:
                     copy.write_row(row)
 
-    def profiles_insert(self, rows: list[dict]) -> list[int]:
+    def profiles_insert(self, rows: list[dict], *, defaults: dict | None = None) -> list[int]:
         if not rows:
             return []
         ids = self._new_ids(Profile, len(rows))
-        now = timezone.now()
-        defaults = {"name": "", "gender": "unknown", "birth_date": None, "phone": "", "email": "",
-                    "country": settings.CDP_DEFAULT_COUNTRY, "province": "", "city": "", "occupation": "",
-                    "traits": {}}
-        # Fields the import never sets get the model's default.
-        fixed = {f.name: f.get_default() for f in Profile._meta.concrete_fields
-                 if f.name not in ("id", "uuid", "created_at", "updated_at", *defaults) and not f.generated}
-        tail = (now, now, *fixed.values())
-        self._copy(Profile, ["id", "uuid", *defaults, "created_at", "updated_at", *fixed], (
-            (pk, uuid.uuid4(), *[row.get(name, default) for name, default in defaults.items()], *tail)
+        template = _new_profile(defaults, timezone.now())
+        del template["uuid"]  # one per row
+        given: set[str] = set()
+        for row in rows:
+            given.update(row)
+        varying = [(name, default) for name, default in template.items() if name in given]
+        fixed = [name for name in template if name not in given]  # the same for every row
+        tail = tuple(template[name] for name in fixed)
+        self._copy(Profile, ["id", "uuid", *(name for name, _d in varying), *fixed], (
+            (pk, row.get("uuid") or uuid.uuid4(), *[row.get(name, default) for name, default in varying], *tail)
             for pk, row in zip(ids, rows)))
         return ids
 
@@ -301,6 +377,58 @@ class PostgresStore(OrmStore):
             (pk, row["profile_id"], row["name"], row["occurred_at"], row["properties"], row.get("amount"),
              row["source"], row["external_id"], received) for pk, row in zip(ids, rows)))
         return ids
+
+
+    def _staging_table(self, cursor, model, table: str, target: str, columns: list[str]) -> str:
+        """A temporary table with just these columns, made once per database connection
+        (temporary tables live as long as the connection) and emptied at every commit."""
+        name = connection.ops.quote_name(f"staging_{model._meta.db_table}_{'_'.join(columns)}"[:63])
+        made = getattr(connection, "_cdp_staging_tables", None)
+        if made is None or made[0] is not connection.connection:  # a new connection has none yet
+            made = (connection.connection, set())
+            connection._cdp_staging_tables = made
+        if name not in made[1]:
+            cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS "
+                           f"AS SELECT {target} FROM {table} WITH NO DATA")
+            # Remembered once committed: a rolled-back transaction takes the new table with it.
+            transaction.on_commit(lambda: made[1].add(name))
+        return name
+
+    def _insert_skipping(self, model, columns: list[str], rows: list[tuple], returning: list[str]) -> set[tuple]:
+        """The rows COPYed into a temporary table first and inserted from it in one
+        statement (no parameter list to build and parse)."""
+        fields = [model._meta.get_field(column) for column in columns]
+        # COPY adapts ints, text, decimals and times itself; JSON goes as its text.
+        json_columns = [isinstance(f, JSONField) for f in fields]
+        if any(json_columns):
+            rows = [[json.dumps(v, ensure_ascii=False) if is_json else v for is_json, v in zip(json_columns, row)]
+                    for row in rows]
+        quote = connection.ops.quote_name
+        table = quote(model._meta.db_table)
+        target = ", ".join(quote(f.column) for f in fields)
+        keys = ", ".join(quote(model._meta.get_field(c).column) for c in returning)
+        with connection.cursor() as cursor:
+            staging = self._staging_table(cursor, model, table, target, columns)
+            with cursor.cursor.copy(f"COPY {staging} ({target}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            # Moving the rows out empties the staging table in the same statement.
+            cursor.execute(f"WITH moved AS (DELETE FROM {staging} RETURNING {target}) "
+                           f"INSERT INTO {table} ({target}) SELECT {target} FROM moved "
+                           f"ON CONFLICT DO NOTHING RETURNING {keys}")
+            return {tuple(row) for row in cursor.fetchall()}
+
+
+def copy_text(model, columns: Sequence[str], chunks: Iterable[bytes | str]) -> None:
+    """PostgreSQL only: rows already formatted as COPY text (tab between fields, \\N for
+    NULL, backslash, tab and line breaks escaped) into `model`'s table, `columns` being
+    its column names; one COPY, the chunks streamed as they come."""
+    quote = connection.ops.quote_name
+    sql = f"COPY {quote(model._meta.db_table)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    with connection.cursor() as cursor, connection.wrap_database_errors:
+        with cursor.cursor.copy(sql) as copy:
+            for chunk in chunks:
+                copy.write(chunk)
 
 
 def _json(value) -> str:
