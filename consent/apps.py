@@ -12,20 +12,17 @@ class ConsentConfig(AppConfig):
         from profiles.selectors import PROFILE_SECTIONS
         from profiles.services.collect import consent_objectors_register
         from profiles.services.merge import MERGE_HOOKS, MergeHook
-        from profiles.services.suppression import suppression_lookup_register
 
         from . import selectors, services
         from .models import ConsentRecord
 
         MERGE_HOOKS.append(MergeHook("consent", services.merge_move, services.merge_restore))
         PROFILE_SECTIONS.append(selectors.profile_consent_section)
-        # Every profile and identity write refuses erased people's identifiers.
-        suppression_lookup_register(selectors.suppressed_identities)
         # Tracking sources that need consent drop the events of those who refused it.
         consent_objectors_register(selectors.objecting_profiles)
-        # The consent import kind, and imports refusing erased people's identifiers.
+        # The consent import kind.
         consent_kind_register(record_many=services.consent_record_many,
                               entry=services.ConsentEntry, history=selectors.consent_history,
                               states=selectors.current_statuses,
-                              recorded=selectors.recorded_entries, suppressed=selectors.suppressed_identities,
+                              recorded=selectors.recorded_entries,
                               records=lambda q: ConsentRecord.objects.filter(q))

@@ -1,6 +1,6 @@
 """Consent and privacy: purposes, notices, the append-only consent ledger and the current
-state derived from it, do-not-contact, data subject requests and suppression of erased
-people's identifiers."""
+state derived from it, do-not-contact, data subject requests and the partners to tell of
+an erasure. The erased people's identifiers themselves live in profiles (Suppression)."""
 import datetime
 
 from django.conf import settings
@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from profiles import models as profiles_models
 from profiles.models import Profile
 
 
@@ -331,17 +332,13 @@ class DataSubjectRequest(models.Model):
         return self.status in (self.Status.RECEIVED, self.Status.IN_PROGRESS)
 
 
-class Suppression(models.Model):
-    """A keyed hash of an erased person's normalised identifier, so that a later import
-    or API call naming it is refused instead of bringing the person back."""
-
-    digest = models.CharField(_("digest"), max_length=64, unique=True)
-    kind = models.CharField(_("identifier kind"), max_length=40)
-    request = models.ForeignKey(DataSubjectRequest, verbose_name=_("request"), null=True, blank=True,
-                                on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(_("since"), default=timezone.now)
+class Suppression(profiles_models.Suppression):
+    """The suppressed identifiers (profiles.Suppression, written and read only through
+    profiles.services.suppression) as the privacy pages list them: under consent and
+    privacy, with the permission (consent.view_suppression) they always had."""
 
     class Meta:
+        proxy = True
         verbose_name = _("suppressed identifier")
         verbose_name_plural = _("suppressed identifiers")
 

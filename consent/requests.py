@@ -25,14 +25,14 @@ same data, one file per section (nested values as JSON text), formula-safe.
 
 Erasure deletes every row that hangs off the customer with ON DELETE CASCADE (events,
 identities, tags, activity, consent state, do-not-contact, and whatever higher apps keep,
-such as segment memberships), anonymises the profile, pseudonymises the ledger, records
-suppression digests and queues notices to partners — in one transaction.
+such as segment memberships), anonymises the profile, pseudonymises the ledger, suppresses
+the person's identifiers (profiles.services.suppression) and queues notices to partners — in
+one transaction.
 """
 import datetime
 import io
 import json
 import zipfile
-from collections.abc import Iterable
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -63,7 +63,8 @@ from profiles.models import (
     ProfileTag,
     TagSource,
 )
-from profiles.normalisers import NormalisationError, normalise_email, normalise_identity, normalise_phone
+from profiles.normalisers import NormalisationError, normalise_email, normalise_phone
+from profiles.services.suppression import identifier_digest, identifiers_suppress
 
 from .erasure_copies import erasure_copies_scrub
 from .models import (
@@ -72,9 +73,8 @@ from .models import (
     DataSubjectRequest,
     DoNotContact,
     ErasureNotice,
-    Suppression,
 )
-from .selectors import identifier_digest, ledger_profile_ids, suppressed_identities, suppressed_kinds_changed
+from .selectors import ledger_profile_ids
 from .subject_summary import subject_language, subject_summary_html
 
 EXPORT_FORMAT = "cdp-subject-export"
@@ -424,24 +424,6 @@ def data_request_export(*, request: DataSubjectRequest, file_format: str, actor:
     return f"{stem}.zip", export_csv_zip(export, summary=summary), "application/zip"
 
 
-# --- suppression -------------------------------------------------------------------------------
-
-def profile_input_suppressed(phone: str = "", email: str = "",
-                             identities: Iterable[tuple[str, str]] = ()) -> set[tuple[str, str]]:
-    """Which of the identifiers an import row or an API call brings belong to an erased
-    person, as normalised (kind, value) pairs; empty when the input may be stored.
-    Values that do not normalise cannot match anyone and are left to the caller's checks."""
-    pairs = set()
-    for kind, value in [("phone", phone), ("email", email), *identities]:
-        try:
-            normalised = normalise_identity(kind, value)
-        except NormalisationError:
-            continue
-        if normalised:
-            pairs.add((kind, normalised))
-    return suppressed_identities(sorted(pairs)) if pairs else set()
-
-
 # --- erasure -----------------------------------------------------------------------------------
 
 def _cascading_relations() -> list[models.ForeignObjectRel]:
@@ -515,12 +497,7 @@ def profile_erase(*, profile: Profile, request: DataSubjectRequest, actor: Actor
         DSR.objects.filter(pk__in=other_request_ids).update(requester="—", contact="", details="")
 
         pseudonymised = _ledger_pseudonymise(ids)
-        Suppression.objects.bulk_create(
-            [Suppression(digest=identifier_digest(kind, value), kind=kind, request=request)
-             for kind, value in sorted(identifiers)],
-            ignore_conflicts=True,  # an identifier of someone erased before stays suppressed
-        )
-        suppressed_kinds_changed()
+        identifiers_suppress(identifiers, request_id=request.pk)
         subject_digest = identifier_digest("uuid", str(profile.uuid))
         ErasureNotice.objects.bulk_create(
             [ErasureNotice(recipient=name, subject_digest=subject_digest, request=request) for name in sorted(partners)]

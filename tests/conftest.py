@@ -49,9 +49,9 @@ def fresh_registries():
     a name one test registers must not leak into the next."""
     from django.core.cache import cache
 
-    from consent.selectors import SUPPRESSED_KINDS_KEY
     from profiles.recommendations import popular_forget
     from profiles.registry import registry_forget
+    from profiles.services.suppression import SUPPRESSED_KINDS_KEY
 
     registry_forget()
     cache.delete(SUPPRESSED_KINDS_KEY)  # the kinds erased people had, cached a few seconds (tests write rows directly)

@@ -291,7 +291,7 @@ CDP_DEFAULT_COUNTRY = env.str("CDP_DEFAULT_COUNTRY", default="CN")
 CDP_ADMIN_ESTIMATE_COUNT_ABOVE = env.int("CDP_ADMIN_ESTIMATE_COUNT_ABOVE", default=100_000)
 # A filtered admin list counts at most this many matches ("1000+").
 CDP_ADMIN_COUNT_CAP = env.int("CDP_ADMIN_COUNT_CAP", default=1000)
-# Keys the hashes of erased people's identifiers (consent.Suppression). Never change it
+# Keys the hashes of erased people's identifiers (profiles.Suppression). Never change it
 # once erasures exist: the old hashes would stop matching and erased people could return.
 CDP_SUPPRESSION_KEY = env.str("CDP_SUPPRESSION_KEY", default=SECRET_KEY)
 # Memory per sort or hash for segment counts, recomputes and analyses (PostgreSQL).

@@ -25,7 +25,7 @@ CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-# Keys the hashes of erased people's identifiers (consent.Suppression): its own secret,
+# Keys the hashes of erased people's identifiers (profiles.Suppression): its own secret,
 # never SECRET_KEY's value (rotating SECRET_KEY would let erased people come back, and a
 # leaked SECRET_KEY would let anyone test phone numbers against the hashes).
 CDP_SUPPRESSION_KEY = env.str("CDP_SUPPRESSION_KEY")  # no default: refuse to start without one

@@ -2,11 +2,13 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +22,7 @@ from ..models import (
     ConsentRecord,
     ConsentSource,
     ConsentStatus,
+    DataSubjectRequest,
     DoNotContact,
     DoNotContactReason,
     ErasureNotice,
@@ -264,11 +267,28 @@ class DoNotContactAdmin(admin.ModelAdmin):
 
 @admin.register(Suppression)
 class SuppressionAdmin(ReadOnlyAdmin):
-    """Keyed hashes of erased people's identifiers: nothing readable, nothing to edit."""
+    """Keyed hashes of erased people's identifiers (profiles.Suppression, shown here among
+    the privacy pages): nothing readable, nothing to edit."""
 
-    list_display = ("kind", "digest", "created_at", "request")
+    list_display = ("kind", "digest", "created_at", "erasure_request")
     list_filter = ("kind",)
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        # The request is kept by id (profiles cannot point at consent): its label in the same query.
+        requests = DataSubjectRequest.objects.filter(pk=OuterRef("request_id"))
+        return super().get_queryset(request).annotate(
+            request_kind=Subquery(requests.values("kind")[:1]), request_requester=Subquery(requests.values("requester")[:1]))
+
+    @admin.display(description=_("request"), ordering="request_id")
+    def erasure_request(self, obj):
+        if obj.request_id is None:
+            return None
+        if obj.request_kind is None:  # the request is gone; its id stays
+            return f"#{obj.request_id}"
+        label = f"{DataSubjectRequest.Kind(obj.request_kind).label} · {obj.request_requester}"
+        return format_html('<a href="{}">{}</a>', reverse("admin:consent_datasubjectrequest_change",
+                                                         args=[obj.request_id]), label)
 
 
 @admin.register(ErasureNotice)

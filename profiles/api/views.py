@@ -19,6 +19,7 @@ from profiles.services import identity_add, profile_update, profile_upsert
 from profiles.recommendations import profile_recommendations
 from profiles.services.recommendations import recommendations_refresh_one
 from profiles.services.tags import tag_assign, tag_remove
+from profiles.services.suppression import suppressed_among
 
 from . import examples
 from .access import contactable, contactable_ids, customers_sent_rows, reachable
@@ -47,9 +48,7 @@ UNPROCESSABLE = status.HTTP_422_UNPROCESSABLE_ENTITY
 
 def refuse_suppressed(keys: list[tuple[str, str]]) -> None:
     """Identities of an erased person must not bring them back."""
-    from consent.selectors import suppressed_identities
-
-    suppressed = suppressed_identities(keys)
+    suppressed = suppressed_among(keys)
     if suppressed:
         raise ApiError("suppressed", _("This person asked to be erased: %(kinds)s cannot be stored again.")
                        % {"kinds": ", ".join(sorted(kind for kind, _value in suppressed))},

@@ -1,10 +1,10 @@
 """The consent import kind, and the refusal to bring back erased people.
 
-Both need the consent app, which sits above profiles: profiles never imports it. The consent
-app's service and selectors are handed in by `consent_kind_register`, called from
-consent's AppConfig.ready() like the other registries. Without them the consent kind says
-it is unavailable; the suppression check (profiles.services.suppression) raises rather
-than let erased people back in.
+The consent kind needs the consent app, which sits above profiles: profiles never imports
+it. The consent app's service and selectors are handed in by `consent_kind_register`,
+called from consent's AppConfig.ready() like the other registries; without them the
+consent kind says it is unavailable. Erased people are refused by
+profiles.services.suppression, which needs nothing from consent.
 
 A batch of consent rows goes through `consent_record_many`, the batch form of
 `consent_record`: the ledger, the current states, the timeline entries and the audit rows
@@ -22,6 +22,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from ..models import Profile
+from ..services.suppression import suppressed_among
 from .rows import Issue, Row, no_customer_issue
 
 _hooks: dict[str, Callable] = {}
@@ -37,16 +38,14 @@ STATUS_WORDS = {
 
 
 def consent_kind_register(*, record_many: Callable, entry: type, history: Callable, states: Callable,
-                          recorded: Callable, records: Callable, suppressed: Callable) -> None:
+                          recorded: Callable, records: Callable) -> None:
     """`record_many(entries, actor=…)` with `entry`: consent.services.consent_record_many
     and ConsentEntry; `history(profile)`: the profile's ledger, newest first
     (consent.selectors.consent_history); `states(ids)`: {(profile id, purpose code):
     status} of their current states; `recorded(ids)`: their ledgers' (profile id, purpose
-    code, status, captured at); `records(q)`: ledger entries matching a Q on their id;
-    `suppressed(pairs)`: the erased identifiers among (kind, value) pairs
-    (consent.selectors.suppressed_identities)."""
+    code, status, captured at); `records(q)`: ledger entries matching a Q on their id."""
     _hooks.update(record_many=record_many, entry=entry, history=history, states=states,
-                  recorded=recorded, records=records, suppressed=suppressed)
+                  recorded=recorded, records=records)
 
 
 def consent_available() -> bool:
@@ -54,8 +53,7 @@ def consent_available() -> bool:
 
 
 def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    from ..services.suppression import suppressed_among  # raises, never skips, when consent did not register
-
+    """The erased identifiers among the import's normalised (kind, value) keys."""
     return suppressed_among(pairs)
 
 

@@ -33,6 +33,7 @@ from .profiles import (
     born_by,
     clean_traits,
 )
+from .suppression import Suppression
 from .tags import (
     InterestMapping,
     InterestScore,
@@ -53,5 +54,5 @@ __all__ = [
     "IdentityKind", "LifecycleStage", "Profile", "ProfileActivity", "ProfileMerge", "ProfileStatus", "age_on", "born_by", "clean_traits",
     "InterestMapping", "InterestScore", "ProfileTag", "Tag", "TagCategory", "TagKind", "TagSource",
     "ErrorPolicy", "ImportBatch", "ImportChange", "ImportJob", "ImportKind", "ImportMode", "ImportRowError",
-    "ImportStatus", "MappingTemplate",
+    "ImportStatus", "MappingTemplate", "Suppression",
 ]

@@ -7,11 +7,12 @@ from django.core.cache import cache
 from django.urls import reverse
 from django.utils import timezone
 
-from consent.models import ConsentRecord, DoNotContact, Suppression
-from consent.selectors import identifier_digest
+from consent.models import ConsentRecord, DoNotContact
 from consent.services import consent_record
 from cdp.actors import Actor
 from cdp.models import Partner
+from profiles.models import Suppression
+from profiles.services.suppression import identifier_digest
 from segments.models import Segment, SegmentMembership
 from tests.factories import IdentityFactory, ProfileFactory
 

@@ -14,17 +14,18 @@ from django.urls import reverse
 
 from cdp.actors import Actor
 from cdp.models import AuditLog, Partner
-from consent.models import ConsentRecord, DataSubjectRequest, ErasureNotice, Suppression
-from consent.requests import data_request_create, erasure_preview, profile_erase, profile_input_suppressed
-from consent.selectors import identifier_digest, suppressed_identities
+from consent.models import ConsentRecord, DataSubjectRequest, ErasureNotice
+from consent.requests import data_request_create, erasure_preview, profile_erase
 from consent.services import consent_record, do_not_contact_add
 from profiles.models import (
     Event, Identity, ImportChange, ImportJob, ImportRowError, Profile, ProfileActivity, ProfileMerge, ProfileTag,
+    Suppression,
 )
 from profiles.services.collect import Message, collect_ingest
 from profiles.services.merge import profiles_merge
 from profiles.services.profiles import note_add
 from profiles.services.sources import source_create
+from profiles.services.suppression import identifier_digest, identities_refuse_suppressed, suppressed_among
 from segments.models import Segment, SegmentMembership
 from tests.factories import EventFactory, IdentityFactory, ProfileFactory, TagFactory, order, tag_on
 
@@ -158,15 +159,32 @@ def test_ledger_rows_are_kept_and_pseudonymised(person, eraser):
 
 
 def test_suppression_keeps_the_erased_identifiers_out(person, eraser):
-    profile_erase(profile=person, request=erasure_request(person), actor=Actor.staff(eraser))
+    request = erasure_request(person)
+    profile_erase(profile=person, request=request, actor=Actor.staff(eraser))
     expected = {("phone", "+8613912345678"), ("phone", "+8613787654321"), ("email", "nana.ouyang@example.com"),
                 ("email", "nana.old@example.net"), ("crm_id", "CRM-NANA-7"), ("wechat_openid", "oWx_nana_openid")}
-    assert set(Suppression.objects.values_list("digest", flat=True)) == {identifier_digest(*p) for p in expected}
-    assert suppressed_identities(sorted(expected) + [("crm_id", "SOMEONE-ELSE")]) == expected
-    assert profile_input_suppressed(phone="139 1234 5678") == {("phone", "+8613912345678")}
-    assert profile_input_suppressed(email="Nana.Old@Example.NET ", identities=[("crm_id", "CRM-NANA-7")]) == {
-        ("email", "nana.old@example.net"), ("crm_id", "CRM-NANA-7")}
-    assert profile_input_suppressed(phone="13800138000", email="not an email") == set()
+    assert set(Suppression.objects.values_list("digest", "request_id")) == {
+        (identifier_digest(*p), request.pk) for p in expected}
+    assert suppressed_among(sorted(expected) + [("crm_id", "SOMEONE-ELSE")]) == expected
+    with pytest.raises(ValidationError) as error:  # raw input, normalised before the look-up
+        identities_refuse_suppressed({"phone": "139 1234 5678", "email": "Nana.Old@Example.NET "},
+                                     [("crm_id", "CRM-NANA-7")])
+    assert {field: [e.code for e in errors] for field, errors in error.value.error_dict.items()} == {
+        "phone": ["suppressed"], "email": ["suppressed"], "identities": ["suppressed"]}
+    identities_refuse_suppressed({"phone": "13800138000", "email": "not an email"})  # nobody erased: no error
+
+
+def test_the_suppressed_identifiers_page_lists_hashes_with_their_request(person, eraser, admin_client):
+    request = erasure_request(person)
+    profile_erase(profile=person, request=request, actor=Actor.staff(eraser))
+    response = admin_client.get(reverse("admin:consent_suppression_changelist"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert identifier_digest("phone", "+8613912345678") in page and "+8613912345678" not in page
+    assert reverse("admin:consent_datasubjectrequest_change", args=[request.pk]) in page
+    DataSubjectRequest.objects.filter(pk=request.pk).delete()  # the hashes stay, with the request's id
+    assert Suppression.objects.filter(request_id=request.pk).count() == 6
+    assert f"#{request.pk}" in admin_client.get(reverse("admin:consent_suppression_changelist")).content.decode()
 
 
 def test_each_partner_that_received_the_data_is_notified_once(person, eraser):

@@ -14,11 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cdp.actors import Actor
-from consent.models import Suppression
-from consent.selectors import identifier_digest
-from profiles.models import CollectLog, Event, Identity, Profile, ProfileMerge
+from profiles.models import CollectLog, Event, Identity, Profile, ProfileMerge, Suppression
 from profiles.services.merge import identities_resolve
 from profiles.services.sources import source_create
+from profiles.services.suppression import identifier_digest
 from tests.cdp.test_api_fixtures import *  # noqa: F401,F403
 from tests.factories import IdentityFactory, ProfileFactory
 from tests.profiles.test_admin import profile_form

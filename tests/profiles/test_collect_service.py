@@ -8,8 +8,6 @@ import pytest
 from django.utils import timezone
 
 from cdp.actors import Actor
-from consent.models import Suppression
-from consent.selectors import identifier_digest
 from consent.services import consent_record
 from profiles.models import (
     CollectHourlyCount,
@@ -20,9 +18,11 @@ from profiles.models import (
     Profile,
     ProfileActivity,
     ProfileStatus,
+    Suppression,
 )
 from profiles.services.collect import Message, collect_ingest, event_name_of, masked
 from profiles.services.sources import source_create, source_for_key, source_key_rotate
+from profiles.services.suppression import identifier_digest
 from tests.factories import IdentityFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db

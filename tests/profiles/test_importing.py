@@ -651,8 +651,8 @@ def test_consent_undo_brings_each_customer_back_to_their_status_before_the_impor
 
 
 def test_erased_peoples_identifiers_are_refused(tmp_path):
-    from consent.models import Suppression
-    from consent.selectors import identifier_digest
+    from profiles.models import Suppression
+    from profiles.services.suppression import identifier_digest
 
     Suppression.objects.create(digest=identifier_digest("phone", "+8613800138000"), kind="phone")
     job = run(write(tmp_path, "手机,姓名\n13800138000,被删除的人\n13900139000,李娜\n"))
