@@ -25,6 +25,7 @@ customer whose events name no product (a shop that sends only categories), categ
 """
 import datetime
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -41,7 +42,7 @@ MAX_PRODUCTS_PER_CUSTOMER = 50  # most recent products of a customer counted in 
 
 def _age_days(column: str) -> str:
     if connection.vendor == "postgresql":
-        return f"(EXTRACT(EPOCH FROM (%s - {column})) / 86400.0)"
+        return f"(CAST(EXTRACT(EPOCH FROM (%s - {column})) AS DOUBLE PRECISION) / 86400.0)"
     return f"(julianday(%s) - julianday({column}))"
 
 
@@ -83,6 +84,7 @@ def similarity_recompute(*, now: datetime.datetime | None = None, events_table: 
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {table}")
         cursor.executemany(f"INSERT INTO {table} (source, target, score, computed_at) VALUES (%s, %s, %s, %s)", rows)
+    _analyze(table)
     popular_forget()
     return len(rows)
 
@@ -129,8 +131,18 @@ def product_similarity_recompute(*, now: datetime.datetime | None = None, events
         cursor.execute(f"DELETE FROM {table}")
         cursor.execute(sql, [*weights, since, now, now, now])
         written = cursor.rowcount
+    _analyze(table)
     popular_forget()
     return written
+
+
+def _analyze(table: str) -> None:
+    """Fresh planner statistics for a similarity table just rewritten (a few thousand rows,
+    milliseconds): the lists' statement joins it to every customer's items, and planned on
+    a stale row count (autovacuum off, or not yet run) it picks worse joins."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
 
 
 def _interest_values() -> tuple[str, list]:
@@ -204,28 +216,24 @@ def _statement(*, events_table: str, table: str, similarity_table: str,
             WHERE pt.profile_id >= %s AND pt.profile_id <= %s AND pt.weight IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM paff p WHERE p.profile_id = pt.profile_id)
         ),
-        agg AS (
-            SELECT profile_id, product, category, SUM(contrib) AS score, MAX(contrib) AS best, MAX(bought) AS bought
-            FROM cand GROUP BY profile_id, product, category
+        ranked AS (  -- per item: its score, and the term that contributed most (the reason)
+            SELECT profile_id, product, category, because, because_category, strongest,
+                   SUM(contrib) OVER (PARTITION BY profile_id, product, category) AS score,
+                   MAX(bought) OVER (PARTITION BY profile_id, product, category) AS bought,
+                   ROW_NUMBER() OVER (PARTITION BY profile_id, product, category
+                                      ORDER BY contrib DESC, because_category, because) AS r
+            FROM cand
         ),
         top AS (
-            SELECT * FROM (
-                SELECT profile_id, product, category, score, best,
-                       ROW_NUMBER() OVER (PARTITION BY profile_id ORDER BY ROUND(score * 1000000) DESC, category, product)
-                           AS rank  -- (rounded: equal sums added in another order are equal)
-                FROM agg WHERE score > 0 AND bought = 0) t
-            WHERE rank <= {TOP_N}
-        ),
-        why AS (  -- the reason: the term that contributed most
-            SELECT t.profile_id, t.rank, t.product, t.category, t.score, c.because, c.because_category,
-                   CASE c.strongest WHEN 3 THEN 'bought' WHEN 2 THEN 'carted' WHEN 1 THEN 'viewed'
-                                    ELSE 'interest' END AS code,
-                   ROW_NUMBER() OVER (PARTITION BY t.profile_id, t.rank ORDER BY c.because_category, c.because) AS r
-            FROM top t JOIN cand c ON c.profile_id = t.profile_id AND c.product = t.product
-                                  AND c.category = t.category AND c.contrib = t.best
+            SELECT profile_id, product, category, score, because, because_category,
+                   CASE strongest WHEN 3 THEN 'bought' WHEN 2 THEN 'carted' WHEN 1 THEN 'viewed'
+                                  ELSE 'interest' END AS code,
+                   ROW_NUMBER() OVER (PARTITION BY profile_id ORDER BY ROUND(score * 1000000) DESC, category, product)
+                       AS rank  -- (rounded: equal sums added in another order are equal)
+            FROM ranked WHERE r = 1 AND score > 0 AND bought = 0
         )
         SELECT profile_id, rank, category, product, score, code, because_category, because, %s
-        FROM why WHERE r = 1
+        FROM top WHERE rank <= {TOP_N}
         ON CONFLICT (profile_id, rank) DO UPDATE SET
             category = excluded.category, product_id = excluded.product_id, score = excluded.score,
             reason_code = excluded.reason_code, reason_category = excluded.reason_category,
@@ -242,10 +250,13 @@ def _statement(*, events_table: str, table: str, similarity_table: str,
 def recommendations_compute(*, profile_ids: list[int] | None = None, now: datetime.datetime | None = None,
                             events_table: str = "profiles_event", table: str = "profiles_recommendation",
                             similarity_table: str = "profiles_categorysimilarity",
-                            product_similarity_table: str = "profiles_productsimilarity", chunk: int = CHUNK) -> int:
+                            product_similarity_table: str = "profiles_productsimilarity", chunk: int = CHUNK,
+                            workers: int = 1) -> int:
     """Recompute the recommendations of the given customers (all when None) from the current
     similarities; returns the rows written. Each range of customers is replaced in one
-    transaction; a run overlapping another (nightly and on demand) updates the rows the other wrote."""
+    transaction; a run overlapping another (nightly and on demand) updates the rows the other wrote.
+    `workers` > 1 (PostgreSQL, outside a transaction): that many ranges at a time, each on a
+    connection of its own (one statement uses one core; generate_demo uses every core)."""
     now, since = _window(now)
     exclude_since = now - datetime.timedelta(days=settings.CDP_RECOMMENDATION_EXCLUDE_BOUGHT_DAYS)
     sql, params = _statement(events_table=events_table, table=table, similarity_table=similarity_table,
@@ -257,23 +268,37 @@ def recommendations_compute(*, profile_ids: list[int] | None = None, now: dateti
             cursor.execute(f"SELECT MIN(id), MAX(id) FROM {Profile._meta.db_table}")
             low, high = cursor.fetchone()
         ranges = [] if low is None else [(lo, min(lo + chunk - 1, high)) for lo in range(low, high + 1, chunk)]
-    written = 0
-    for lo, hi in ranges:
+
+    def replace(bounds: tuple[int, int]) -> int:
+        lo, hi = bounds
         with transaction.atomic(), connection.cursor() as cursor:
             if connection.vendor == "postgresql" and hi > lo:  # the nightly run's big sorts and aggregates
                 cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute(f"DELETE FROM {table} WHERE profile_id >= %s AND profile_id <= %s", [lo, hi])
             cursor.execute(sql, params(now=now, exclude_since=exclude_since, since=since, lo=lo, hi=hi))
-            written += cursor.rowcount
-    return written
+            return cursor.rowcount
+
+    # Other connections would not see what this one's open transaction wrote.
+    if workers <= 1 or len(ranges) <= 1 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        return sum(replace(bounds) for bounds in ranges)
+
+    def replace_on_own_connection(bounds: tuple[int, int]) -> int:
+        try:
+            return replace(bounds)
+        finally:
+            connection.close()  # this thread's
+
+    with ThreadPoolExecutor(max_workers=min(workers, len(ranges)), thread_name_prefix="recommendations") as pool:
+        return sum(pool.map(replace_on_own_connection, ranges))
 
 
-def recommendations_refresh_all(*, now: datetime.datetime | None = None) -> dict:
-    """Nightly: the similarities, then every customer's list."""
+def recommendations_refresh_all(*, now: datetime.datetime | None = None, workers: int = 1) -> dict:
+    """Nightly: the similarities, then every customer's list (`workers`: see recommendations_compute)."""
     now = now or timezone.now()
     pairs = similarity_recompute(now=now)
     product_pairs = product_similarity_recompute(now=now)
-    return {"pairs": pairs, "product_pairs": product_pairs, "rows": recommendations_compute(now=now)}
+    return {"pairs": pairs, "product_pairs": product_pairs,
+            "rows": recommendations_compute(now=now, workers=workers)}
 
 
 def recommendations_refresh_one(*, profile: Profile, now: datetime.datetime | None = None) -> int:

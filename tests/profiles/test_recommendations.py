@@ -196,3 +196,17 @@ def test_the_demo_comes_with_recommendations():
     call_command("generate_demo", profiles=200, events_per_profile=20, seed=3, stdout=io.StringIO())
     assert Recommendation.objects.values("profile").distinct().count() > 50
     assert set(Recommendation.objects.values_list("reason_code", flat=True)) >= {"viewed", "bought"}
+
+
+@pytest.mark.postgres
+def test_ranges_computed_on_several_connections_give_the_lists_of_one(seeded_transactional_db, shoppers):
+    # given customers in several ranges, computed one range at a time
+    customers = list(Profile.objects.order_by("pk"))
+    recommendations_refresh_all(now=NOW)
+    one_at_a_time = {p.pk: listed(p) for p in customers}
+    Recommendation.objects.all().delete()
+    # when ranges of two customers are computed two at a time, each on its own connection
+    written = recommendations_compute(now=NOW, chunk=2, workers=2)
+    # then every customer has the same list, and the rows written are counted
+    assert {p.pk: listed(p) for p in customers} == one_at_a_time
+    assert written == Recommendation.objects.count() > 0

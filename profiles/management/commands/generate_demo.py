@@ -1,5 +1,6 @@
 """`manage.py generate_demo`: realistic, deterministic demo customers and behaviour."""
 import datetime
+import os
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
@@ -84,7 +85,9 @@ class Command(BaseCommand):
             self.stdout.write(_("Tagging the demo customers…"))
             demo_taxonomy()
             rule_tags_refresh()
-            recommendations_refresh_all()  # the profile pages' recommendation cards, before the nightly run
+            # The profile pages' recommendation cards, before the nightly run; ranges of
+            # customers at a time on every core.
+            recommendations_refresh_all(workers=workers or os.cpu_count() or 1)
             self.stdout.write(_("Recording their consent…"))
             demo_consent(seed=seed, now=_end_of(anchor_date) if anchor_date else None, progress=self.stdout.write)
             self.stdout.write(_("Saving and calculating example segments…"))
