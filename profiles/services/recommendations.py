@@ -267,6 +267,8 @@ def recommendations_compute(*, profile_ids: list[int] | None = None, now: dateti
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT MIN(id), MAX(id) FROM {Profile._meta.db_table}")
             low, high = cursor.fetchone()
+        if workers > 1 and low is not None:  # enough ranges to keep every worker busy to the end
+            chunk = max(1, min(chunk, -(-(high - low + 1) // (3 * workers))))
         ranges = [] if low is None else [(lo, min(lo + chunk - 1, high)) for lo in range(low, high + 1, chunk)]
 
     def replace(bounds: tuple[int, int]) -> int:

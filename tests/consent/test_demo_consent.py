@@ -17,6 +17,16 @@ pytestmark = pytest.mark.django_db
 
 
 def test_imported_and_directly_recorded_customers_get_their_own_draws(monkeypatch):
+    _each_customer_gets_their_own_draws(monkeypatch)
+
+
+@pytest.mark.postgres
+def test_two_writers_on_their_own_connections_record_the_same(seeded_transactional_db, monkeypatch):
+    # (outside a transaction on PostgreSQL, one writer per group of purposes, each on its connection)
+    _each_customer_gets_their_own_draws(monkeypatch)
+
+
+def _each_customer_gets_their_own_draws(monkeypatch):
     # given 23 demo customers, of whom the first 5 go through the import, the rest in chunks of 7
     for i in range(23):
         profile_create(actor=Actor.system("t"), source="crm", name=f"客户{i}", phone=f"1380013{i:04d}",
