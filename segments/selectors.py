@@ -104,7 +104,8 @@ def segment_preview(definition: dict, *, now: datetime.datetime | None = None, s
                     timeout_ms: int | None = None) -> Preview:
     """Count and sample the active customers a definition matches, under a statement
     timeout (settings.CDP_PREVIEW_TIMEOUT_MS) so that a broad definition on a large base
-    answers "too slow" instead of hanging. Raises ValidationError for a bad definition.
+    answers "too slow" instead of hanging. The sample is the matches who spent the most
+    (the newest customer first among equals). Raises ValidationError for a bad definition.
     Read from the replica when there is a fresh one."""
     now = now or timezone.now()
     timeout_ms = settings.CDP_PREVIEW_TIMEOUT_MS if timeout_ms is None else timeout_ms
@@ -112,19 +113,22 @@ def segment_preview(definition: dict, *, now: datetime.datetime | None = None, s
 
 
 def _preview(definition: dict, now: datetime.datetime, sample_size: int, timeout_ms: int) -> Preview:
-    # The condition picks ids (which PostgreSQL may read from covering indexes alone);
-    # only the matches' rows are read, for the sample.
-    matching = Profile.objects.filter(pk__in=Profile.objects.filter(
-        compile_condition(parse(definition), now), status=ProfileStatus.ACTIVE).values("pk"))
+    matching = Profile.objects.filter(compile_condition(parse(definition), now), status=ProfileStatus.ACTIVE)
     try:
         with transaction.atomic(using=reading_alias()), statement_timeout(timeout_ms):
             tune_for_analysis(parallel=False)
-            # One evaluation of the condition for both: the window count is taken over
-            # every match before LIMIT keeps the sample.
-            sample = list(matching.annotate(matches=Window(Count("*"))).order_by("-last_seen_at", "-pk")[:sample_size])
-            count = sample[0].matches if sample else 0
+            # One evaluation of the condition for the count and the sample's ids, from what
+            # the count reads anyway: on PostgreSQL the ids, status and money spent come from
+            # the covering profile_total_spent index, so only the sample's rows are read from
+            # the table. (Sorting every match by last_seen_at read every match's row: 1.3–1.7 ×
+            # the count's time for a funnel of 54k customers on 1M.) The window count leads the
+            # sort key so that the planner cannot expect LIMIT to stop the scan early (a
+            # backward index scan feeding nested loops took 13 s where the count takes 2 s).
+            picked = list(matching.annotate(matches=Window(Count("*")))
+                          .order_by("-matches", "-total_spent", "-pk").values_list("pk", "matches")[:sample_size])
+            rows = Profile.objects.in_bulk([pk for pk, _matches in picked])
     except OperationalError as error:
         if not is_timeout(error):
             raise
         return Preview(count=None, sample=[], timed_out=True)
-    return Preview(count=count, sample=sample)
+    return Preview(count=picked[0][1] if picked else 0, sample=[rows[pk] for pk, _matches in picked if pk in rows])

@@ -1,11 +1,15 @@
+import datetime
+from decimal import Decimal
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
+from django.utils import timezone
 
 from cdp.sql import is_timeout, statement_timeout
 from profiles.models import ProfileStatus
 from segments.selectors import segment_preview
-from tests.factories import ProfileFactory
+from tests.factories import EventFactory, ProfileFactory, TagFactory, tag_on
 
 pytestmark = pytest.mark.django_db
 SHANGHAI = {"field": "city", "op": "eq", "value": "上海"}
@@ -18,6 +22,27 @@ def test_preview_counts_active_matches_and_samples_them():
     preview = segment_preview(SHANGHAI, sample_size=2)
     assert preview.count == 3 and not preview.timed_out
     assert len(preview.sample) == 2 and {p.pk for p in preview.sample} <= {p.pk for p in shanghai}
+
+
+def test_the_sample_is_the_biggest_spenders_newest_first_among_equals_and_the_count_is_exact():
+    spent = [Decimal(v) for v in ("100", "9000", "500", "500", "0", "9000.50")]
+    shanghai = [ProfileFactory(city="上海", total_spent=amount) for amount in spent]
+    ProfileFactory(city="上海", total_spent=Decimal("99999"), status=ProfileStatus.MERGED, merged_into=shanghai[0])
+    ProfileFactory(city="北京", total_spent=Decimal("99999"))
+    preview = segment_preview(SHANGHAI, sample_size=4)
+    assert preview.count == 6
+    assert [p.pk for p in preview.sample] == [shanghai[5].pk, shanghai[1].pk, shanghai[3].pk, shanghai[2].pk]
+
+
+def test_a_customer_matching_a_condition_several_ways_is_counted_once():
+    both, one = ProfileFactory(), ProfileFactory()
+    sneakers, lipstick = TagFactory(slug="sneakers"), TagFactory(slug="lipstick")
+    tag_on(both, sneakers), tag_on(both, lipstick), tag_on(one, lipstick)
+    for day in (1, 2, 3):
+        EventFactory(profile=both, name="order", occurred_at=timezone.now() - datetime.timedelta(days=day))
+    preview = segment_preview({"any": [{"tags": ["sneakers", "lipstick"], "op": "has_any"},
+                                       {"event": "order", "within": {"days": 7}}]})
+    assert preview.count == 2 and sorted(p.pk for p in preview.sample) == sorted([both.pk, one.pk])
 
 
 def test_preview_of_a_bad_definition_is_a_validation_error():
