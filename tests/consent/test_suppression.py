@@ -132,3 +132,16 @@ def test_an_import_row_with_an_erased_crm_id_in_another_case_is_refused(tmp_path
     job = run(write(tmp_path, "CRM编号,姓名\ncrm-nana-7,欧阳娜娜\nCRM-OTHER,李娜\n"))
     assert (job.created, job.failed) == (1, 1)
     assert errors_of(job) == [(2, "CRM编号", "suppressed")]
+
+
+def test_privacy_officers_and_only_they_see_the_suppressed_identifiers_page(client, django_user_model):
+    """The hashes live in profiles; the page stays among the privacy pages, behind the
+    permission the privacy officer role has always had (consent.view_suppression)."""
+    from tests.profiles.test_importing_permissions import staff_in
+
+    url = reverse("admin:consent_suppression_changelist")
+    client.force_login(staff_in(django_user_model, "li", "隐私专员 privacy officer"))
+    response = client.get(url)
+    assert response.status_code == 200 and identifier_digest("phone", ERASED_PHONE) in response.content.decode()
+    client.force_login(staff_in(django_user_model, "mei", "营销 marketer"))
+    assert client.get(url).status_code == 403
