@@ -22,6 +22,7 @@ from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from cdp.actors import Actor
+from cdp.one_statement import Statement
 from cdp.sql import constant, insert_from_select
 
 from .event_labels import EventLabels
@@ -114,20 +115,29 @@ def _row(profile_id: int, type_: str, params: dict, actor: Actor, when=None) -> 
     )
 
 
-def _save(row: ProfileActivity) -> ProfileActivity:
-    row.save(force_insert=True)
+def _save(row: ProfileActivity, into: Statement | None = None) -> ProfileActivity:
+    """Insert the row now, or as part of the caller's statement (cdp.one_statement) `into`."""
+    if into is None:
+        row.save(force_insert=True)
+    else:
+        into.insert([row])
     return row
 
 
-def profile_created(*, profile: Profile, source: str, actor: Actor) -> ProfileActivity:
-    return _save(_row(profile.pk, Type.CREATED, {"source": source}, actor))
+def profile_created(*, profile: Profile, source: str, actor: Actor, into: Statement | None = None,
+                    profile_id=None) -> ProfileActivity:
+    """`profile_id`: the key when the profile is inserted in the same statement `into`
+    (Statement.insert_returning)."""
+    return _save(_row(profile_id if profile_id is not None else profile.pk, Type.CREATED, {"source": source}, actor),
+                 into)
 
 
-def profile_edited(*, profile: Profile, changes: dict[str, tuple], actor: Actor) -> ProfileActivity:
+def profile_edited(*, profile: Profile, changes: dict[str, tuple], actor: Actor,
+                   into: Statement | None = None) -> ProfileActivity:
     """`changes` maps field name → (before, after), stored as strings for display."""
     params = {"changes": {field: [_shown_in_history(field, before), _shown_in_history(field, after)]
                           for field, (before, after) in changes.items()}}
-    return _save(_row(profile.pk, Type.EDITED, params, actor))
+    return _save(_row(profile.pk, Type.EDITED, params, actor), into)
 
 
 # The history tells that a phone or email changed, never the numbers: everyone who may

@@ -73,6 +73,14 @@ def contactable(partner: Partner, now=None) -> Q | None:
     return allowed
 
 
+def contactable_when_new(partner: Partner) -> bool:
+    """What `contactable` says of a customer created in this very call, without asking
+    the database: it has no consent state and no do-not-contact entry yet, so the purposes
+    that need consent do not count for it and those that do not need it (allowed unless
+    the person objected) do."""
+    return any(not purpose.needs_consent for purpose in registered_purposes(partner))
+
+
 def contactable_ids(partner: Partner, profile_ids: Iterable[int]) -> set[int]:
     """Of these customers, those whose contact data the partner may receive: one query
     (none when the partner is registered for no purpose)."""

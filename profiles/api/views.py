@@ -1,7 +1,7 @@
 """Partner routes for customers, their tags, the tag taxonomy and behaviour events."""
 from django.conf import settings
 from django.db import IntegrityError, OperationalError, transaction
-from django.db.models import BooleanField, CharField, ExpressionWrapper, Q, Value, prefetch_related_objects
+from django.db.models import BooleanField, ExpressionWrapper, Q, Value, prefetch_related_objects
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -22,7 +22,7 @@ from profiles.services.tags import tag_assign, tag_remove
 from profiles.services.suppression import suppressed_among
 
 from . import examples
-from .access import contactable, contactable_ids, customers_sent_rows, reachable
+from .access import contactable, contactable_ids, contactable_when_new, customers_sent_rows, reachable
 from .filters import ProfileFilter
 from profiles.services.ingest import MalformedBatch, events_ingest
 from profiles.registry import identity_kinds, strong_identity_kinds
@@ -74,15 +74,13 @@ def outputs_for(client, profiles: list[Profile]) -> list[dict]:
             for profile in profiles]
 
 
-def answer_facts(profile: Profile, allowed: Q | None, *, tags: bool):
-    """One row per tag of the customer (one row without a tag when it has none, or with
-    `tags` false): (may the partner have its contact data, tag slug)."""
+def answer_facts(profile: Profile, allowed: Q | None):
+    """One row per tag of the customer (one row without a tag when it has none): (may the
+    partner have its contact data, tag slug)."""
     may_contact = (ExpressionWrapper(allowed, output_field=BooleanField()) if allowed is not None
                    else Value(False, output_field=BooleanField()))
-    customer = Profile.objects.filter(pk=profile.pk).annotate(may_contact=may_contact)
-    if tags:
-        return customer.values_list("may_contact", "profile_tags__tag__slug")
-    return customer.annotate(no_tag=Value(None, output_field=CharField())).values_list("may_contact", "no_tag")
+    return Profile.objects.filter(pk=profile.pk).annotate(may_contact=may_contact).values_list(
+        "may_contact", "profile_tags__tag__slug")
 
 
 def output_for(client, profile: Profile, **known) -> dict:
@@ -153,16 +151,20 @@ class ProfileCollectionView(PartnerGenericView):
         for attempt in (1, 2):  # a concurrent call may create the same new identity first
             try:
                 with self.audited_transaction() as closing:
+                    # The customer's writes go into the transaction's last statement too, except a
+                    # new birth date: the answer's read (consent of minors) must see that one.
                     upserted = profile_upsert(identities=identities, strong_kinds=strong_identity_kinds(),
-                                              actor=self.actor, source=partner.code, **fields)
+                                              actor=self.actor, source=partner.code,
+                                              into=None if "birth_date" in fields else closing, **fields)
                     profile = upserted.profile
                     self.audit_target = profile.uuid
                     self.audit_status = status.HTTP_201_CREATED if upserted.created else status.HTTP_200_OK
                     # With the audit row, in the transaction's last statement: the partner's link to the
-                    # customer, and what the answer needs (may it see the contact data; the tags).
+                    # customer, and what the answer needs of a known one (may it see the contact data;
+                    # the tags). A new customer has neither tags nor consent states yet.
                     closing.insert(customers_sent_rows(partner, [profile.uuid]), ignore_conflicts=True)
-                    if upserted.identities is not None and (allowed is not None or not upserted.created):
-                        closing.read(answer_facts(profile, allowed, tags=not upserted.created))
+                    if upserted.identities is not None and not upserted.created:
+                        closing.read(answer_facts(profile, allowed))
                 break
             except IntegrityError:
                 if attempt == 2:
@@ -172,7 +174,8 @@ class ProfileCollectionView(PartnerGenericView):
             prefetch_related_objects([profile], "identities", "profile_tags__tag")
             output = output_for(self.client, profile, sent=frozenset(keys))
         else:
-            may_contact = any(may for may, _tag in closing.rows)
+            may_contact = (contactable_when_new(partner) if upserted.created
+                           else any(may for may, _tag in closing.rows))
             output = profile_output(profile, identities=upserted.identities,
                                     tags=[tag for _may, tag in closing.rows if tag is not None],
                                     withheld_from=None if may_contact else partner.code, sent=frozenset(keys))

@@ -2,11 +2,13 @@
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import connections, router, transaction
+from django.db.models.query import get_related_populators
 from django.utils.translation import gettext as _
 
 from cdp.actors import Actor
+from cdp.one_statement import Statement
 
 from .. import activity
 from ..models import Identity, IdentityKind, Profile, ProfileMerge, ProfileStatus
@@ -77,13 +79,26 @@ def profile_create(
 
 
 def _profile_insert(fields: dict) -> Profile:
+    profile = _profile_checked(fields)
+    profile.save(force_insert=True)
+    return profile
+
+
+def _profile_checked(fields: dict) -> Profile:
+    """A new profile, unsaved, its fields checked."""
     profile = Profile(**fields)
     # Field checks (choices, lengths) give translated errors; the table's constraints
     # concern fields services set themselves, and the database enforces them anyway
-    # (checking them here cost a query each, half of an API upsert's time).
-    profile.full_clean(exclude=["uuid"], validate_constraints=False)
-    profile.save(force_insert=True)
+    # (checking them here cost a query each, half of an API upsert's time). The fields
+    # not given hold their defaults.
+    profile.full_clean(exclude=_other_fields(fields), validate_constraints=False)
     return profile
+
+
+def _other_fields(names) -> list[str]:
+    """The profile's fields not among `names` (and its public id, made by us): what a
+    check of `names` may skip."""
+    return [f.name for f in Profile._meta.fields if f.name not in names or f.name == "uuid"]
 
 
 @transaction.atomic
@@ -103,14 +118,18 @@ def profile_update(*, profile: Profile, actor: Actor, source: str = "admin", **d
     return profile
 
 
-def _profile_change(profile: Profile, fields: dict) -> dict[str, tuple]:
-    """Save the fields of a locked profile that differ; returns field → (before, after)."""
+def _profile_change(profile: Profile, fields: dict, into: Statement | None = None) -> dict[str, tuple]:
+    """Save the fields of a locked profile that differ (now, or in the statement `into`);
+    returns field → (before, after)."""
     changes = {f: (getattr(profile, f), v) for f, v in fields.items() if getattr(profile, f) != v}
     if changes:
         for name, (_before, after) in changes.items():
             setattr(profile, name, after)
-        profile.full_clean(exclude=["uuid"], validate_constraints=False)
-        profile.save(update_fields=[*changes, "updated_at"])
+        profile.full_clean(exclude=_other_fields(changes), validate_constraints=False)
+        if into is None:
+            profile.save(update_fields=[*changes, "updated_at"])
+        else:
+            into.update(profile, [*changes, "updated_at"])
     return changes
 
 
@@ -125,7 +144,8 @@ class Upserted:
 
 @transaction.atomic(savepoint=False)  # one transaction with the caller's: no savepoint round trips
 def profile_upsert(
-    *, identities: list[tuple[str, str]], strong_kinds: set[str], actor: Actor, source: str, **data
+    *, identities: list[tuple[str, str]], strong_kinds: set[str], actor: Actor, source: str,
+    into: Statement | None = None, **data
 ) -> Upserted:
     """Find the customer by normalised identities (and the phone and email in `data`),
     update the fields given, or create the customer when nobody matches; identities
@@ -137,7 +157,14 @@ def profile_upsert(
 
     The common cases cost a fixed handful of statements: one look-up of the owners that
     also locks the customer, the writes that change something (identities in one INSERT),
-    the timeline row; merges take the general path."""
+    the timeline row; merges take the general path.
+
+    `into`: the caller's last statement of the transaction (cdp.one_statement), where the
+    common cases put their writes (the new customer, its identities and timeline row; or
+    the change and its timeline row) instead of sending them one by one: a single round
+    trip with the caller's own writes. Nothing is written before the caller runs it, and
+    its read does not see these writes; a new customer's key and its identities' keys
+    are set once it ran. Merges write at once."""
     fields = profile_fields_normalise(data)
     keys = list(dict.fromkeys([*identities, *_identities_of(fields, ())]))
     held = _identities_of_owners_locked(keys)
@@ -159,23 +186,32 @@ def profile_upsert(
     fields.update(profile_fields_normalise(_fill_from_identities(data, identities, found)))
     changes = {}
     if found is None:
-        profile = _profile_insert(fields)
+        if into is None:
+            profile = _profile_insert(fields)
+            profile_id = profile.pk
+        else:
+            profile = _profile_checked(fields)
+            profile_id = into.insert_returning(profile)
         new_keys = _identities_of(fields, identities)
     else:
-        profile = found
-        changes = _profile_change(profile, fields)
+        profile, profile_id = found, found.pk
+        changes = _profile_change(profile, fields, into)
         changed_keys = _identities_of({f: fields[f] for f in ("phone", "email") if f in changes}, ())
         new_keys = list(dict.fromkeys([*changed_keys, *decision.new_keys]))
     for kind, value in new_keys:
         holder = owners.get((kind, value))
         if holder is not None and holder.pk != profile.pk:
             raise _identity_taken(kind, value, holder)
-    added = Identity.objects.bulk_create([Identity(profile=profile, kind_id=kind, value=value, source=source)
-                                          for kind, value in new_keys if (kind, value) not in owners])
+    added = [Identity(profile_id=profile_id, kind_id=kind, value=value, source=source)
+             for kind, value in new_keys if (kind, value) not in owners]
+    if into is None:
+        added = Identity.objects.bulk_create(added)
+    else:
+        into.insert(added)
     if found is None:
-        activity.profile_created(profile=profile, source=source, actor=actor)
+        activity.profile_created(profile=profile, source=source, actor=actor, into=into, profile_id=profile_id)
     elif changes:
-        activity.profile_edited(profile=profile, changes=changes, actor=actor)
+        activity.profile_edited(profile=profile, changes=changes, actor=actor, into=into)
     had = [identity for identity in held.values() if identity.profile_id == profile.pk]
     return Upserted(profile, created=found is None, identities=[*had, *added])
 
@@ -186,10 +222,46 @@ def _identities_of_owners_locked(keys: list[tuple[str, str]]) -> dict[tuple[str,
     two calls cannot deadlock)."""
     if not keys:
         return {}
-    holders = Identity.objects.filter(kind_id__in={k for k, _v in keys}, value__in={v for _k, v in keys})
-    rows = (Identity.objects.filter(profile__in=holders.values("profile_id")).select_related("profile")
-            .select_for_update(of=("profile",)).order_by("profile_id", "pk"))
-    return {(identity.kind_id, identity.value): identity for identity in rows}
+    kinds, values = list(dict.fromkeys(k for k, _v in keys)), list(dict.fromkeys(v for _k, v in keys))
+    sql, compiler = _owners_query(kinds, values)
+    with connections[compiler.using].cursor() as cursor:
+        cursor.execute(sql, [*kinds, *values])
+        rows = cursor.fetchall()
+    # As QuerySet iteration builds them (ModelIterable), without compiling the query again.
+    klass_info, select = compiler.klass_info, compiler.select
+    start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+    names = [column[0].target.attname for column in select[start:end]]
+    populators = get_related_populators(klass_info, select, compiler.using)
+    found = {}
+    for row in compiler.results_iter([rows]):
+        identity = Identity.from_db(compiler.using, names, row[start:end])
+        for populator in populators:
+            populator.populate(row, identity)
+        found[(identity.kind_id, identity.value)] = identity
+    return found
+
+
+# The look-up's SQL per connection and number of kinds and values: building and compiling the query cost
+# as much as running it (an API upsert's hottest path). Only the parameters change.
+_OWNERS_SQL: dict[tuple, tuple] = {}
+
+
+def _owners_query(kinds: list[str], values: list[str]):
+    """(SQL, its compiler) of the look-up; the parameters are kinds then values."""
+    using = router.db_for_read(Identity)
+    # Per connection (each thread has its own): the compiler keeps the one it compiled for.
+    shape = (connections[using], len(kinds), len(values))
+    cached = _OWNERS_SQL.get(shape)
+    if cached is None:
+        holders = Identity.objects.filter(kind_id__in=kinds, value__in=values)
+        rows = (Identity.objects.filter(profile__in=holders.values("profile_id")).select_related("profile")
+                .select_for_update(of=("profile",)).order_by("profile_id", "pk"))
+        compiler = rows.query.get_compiler(using=using)
+        sql, params = compiler.as_sql()
+        if list(params) != [*kinds, *values]:  # not the layout the cache relies on: no caching
+            raise ImproperlyConfigured("The owners' look-up compiled with unexpected parameters.")
+        cached = _OWNERS_SQL[shape] = (sql, compiler)
+    return cached
 
 
 def _fill_from_identities(data: dict, identities, profile: Profile | None) -> dict:
