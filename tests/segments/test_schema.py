@@ -77,12 +77,14 @@ def test_a_mutated_definition_is_refused_naming_the_changed_node(people, data): 
     assert_refused_naming(*mutate(definition, data))
 
 
-def campaign_definitions(ids: dict):
+@pytest.fixture
+def campaign_definitions(shop):  # noqa: F811
     """Campaign conditions: the hand-worked cases, and conditions drawn from the narrowed
     campaign schema (campaigns named by id, by id as text, by name, or "any"), alone, in
-    an "all"/"any" group beside another, or under "not"."""
-    drawn = from_schema(one_of(*campaign_shapes([ids["shoes"], ids["news"], str(ids["flash"]), "双十一短信"])))
-    leaves = st.one_of(st.sampled_from([definition for definition, _members in campaign_cases(ids)]), drawn)
+    an "all"/"any" group beside another, or under "not". (Built once per test: making the
+    schema's strategy is the slow part.)"""
+    drawn = from_schema(one_of(*campaign_shapes([shop["shoes"], shop["news"], str(shop["flash"]), "双十一短信"])))
+    leaves = st.one_of(st.sampled_from([definition for definition, _members in campaign_cases(shop)]), drawn)
     return st.one_of(leaves, st.builds(lambda c: {"all": c}, st.lists(leaves, min_size=1, max_size=2)),
                      st.builds(lambda c: {"any": c}, st.lists(leaves, min_size=1, max_size=2)),
                      st.builds(lambda c: {"not": c}, leaves))
@@ -91,7 +93,7 @@ def campaign_definitions(ids: dict):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(data=st.data())
-def test_a_mutated_campaign_definition_is_refused_naming_the_changed_node(shop, data):  # noqa: F811
-    definition = data.draw(campaign_definitions(shop), label="definition")
+def test_a_mutated_campaign_definition_is_refused_naming_the_changed_node(campaign_definitions, data):
+    definition = data.draw(campaign_definitions, label="definition")
     parse(definition)  # valid as it stands
     assert_refused_naming(*mutate(definition, data))
