@@ -53,7 +53,7 @@ def main() -> None:
         sql = bench.hand_sql(template)
         try:
             matching = Profile.objects.filter(compile_condition(parse(definition), now), status="active")
-        except ValidationError as error:  # example 1's tag: bench/run.py --only segment_preview makes it, then removes it
+        except ValidationError as error:  # example 1's tag: only bench/run.py --only segment_preview makes it
             print(f"{name}: not on this dataset ({'; '.join(error.messages)})", flush=True)
             continue
         timed = {"count": lambda: bench.product_count(matching),
