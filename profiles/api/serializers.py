@@ -121,8 +121,14 @@ class ProfileFieldsSerializer(StrictSerializer):
     traits = serializers.DictField(required=False, help_text=_("Custom traits registered by staff (attribute definitions)"))
 
 
+def _identities_in(**kwargs) -> serializers.ListField:
+    # A ListField, not many=True: the schema then says maxItems (drf-spectacular drops a
+    # nested list's max_length), so generated clients and schemathesis know the limit.
+    return serializers.ListField(child=IdentityInSerializer(), required=False, max_length=20, **kwargs)
+
+
 class ProfileUpsertSerializer(ProfileFieldsSerializer):
-    identities = IdentityInSerializer(many=True, required=False, max_length=20)
+    identities = _identities_in()
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -134,8 +140,7 @@ class ProfileUpsertSerializer(ProfileFieldsSerializer):
 
 
 class ProfileUpdateSerializer(ProfileFieldsSerializer):
-    identities = IdentityInSerializer(many=True, required=False, max_length=20,
-                                      help_text=_("Identities to add to this customer"))
+    identities = _identities_in(help_text=_("Identities to add to this customer"))
 
 
 class ProfileSerializer(serializers.ModelSerializer):
