@@ -53,14 +53,16 @@ class ImportCreateSerializer(serializers.Serializer):
     file = serializers.FileField(required=False, help_text=gettext_lazy(
         "The whole file (CSV, TSV, XLSX or JSON; UTF-8, GB18030 or UTF-16). Leave it out to send the file in "
         "parts: give file_name instead."))
-    file_name = serializers.CharField(required=False, max_length=255, help_text=gettext_lazy(
+    # Not trimmed (like identities): a name of blanks is well-formed (minLength 1), and is
+    # refused as an unknown format or template (422), not as a missing field (400).
+    file_name = serializers.CharField(required=False, max_length=255, trim_whitespace=False, help_text=gettext_lazy(
         "The file's name; its extension says the format (.csv, .tsv, .xlsx, .json). Without `file`: the file "
         "comes in parts. With it: the name it is known by (default: the uploaded file's)."))
     kind = serializers.ChoiceField(choices=ImportKind.choices, default=ImportKind.PROFILES)
     mode = serializers.ChoiceField(choices=ImportMode.choices, default=ImportMode.CREATE_OR_UPDATE,
                                    help_text=gettext_lazy("For customer files."))
     error_policy = serializers.ChoiceField(choices=ErrorPolicy.choices, default=ErrorPolicy.SKIP)
-    template = serializers.CharField(required=False, max_length=100, help_text=gettext_lazy(
+    template = serializers.CharField(required=False, max_length=100, trim_whitespace=False, help_text=gettext_lazy(
         "A saved mapping template of this kind, by name or id; without one the columns are recognised by their "
         "headers."))
     dry_run = serializers.BooleanField(default=False, help_text=gettext_lazy(
@@ -302,7 +304,7 @@ class ImportCollectionView(_ImportView, PartnerGenericView):
             raise ApiError("file_missing", message, UNPROCESSABLE, fields={"file": [message]})
         if "file" not in data:
             try:
-                job = import_job_receive(name=data["file_name"], dry_run=data["dry_run"], **options)
+                job = import_job_receive(name=data["file_name"].strip(), dry_run=data["dry_run"], **options)
             except ReadError as error:
                 raise _unreadable(error) from None
             self.audit_target = f"import {job.pk}"
@@ -316,7 +318,8 @@ class ImportCollectionView(_ImportView, PartnerGenericView):
             raise ApiError("file_too_large", message, UNPROCESSABLE, fields={"file": [message]})
         stored = upload_store(upload)
         try:
-            job, _table = import_job_create(path=stored, name=data.get("file_name") or upload.name, **options)
+            job, _table = import_job_create(path=stored, name=data.get("file_name", "").strip() or upload.name,
+                                            **options)
         except ReadError as error:
             file_remove(ImportJob(file_path=stored))
             raise _unreadable(error) from None

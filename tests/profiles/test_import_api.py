@@ -252,6 +252,14 @@ def test_hostile_input_is_refused_not_a_server_error(api):
     assert_error(api.get(reverse("api-import", args=[10**12])), 404, "not_found")
 
 
+def test_a_name_or_template_of_blanks_is_unknown_not_missing(api):
+    # "\x1c" is whitespace to Python: trimmed, it would answer 400 to what the schema allows
+    assert_error(upload(api, template="\x1c"), 422, "unknown_template")
+    assert api.post(IMPORTS, {"file_name": " \x1c "}, format="multipart").status_code == 422
+    named = upload(api, file_name="  members.csv ")
+    assert named.status_code == 202 and ImportJob.objects.get(pk=named.json()["id"]).file_name == "members.csv"
+
+
 def test_an_erasure_deletes_parts_naming_the_person(api):
     from consent.erasure_copies import erasure_copies_scrub
     from profiles.importing.files import parts_sizes
