@@ -35,6 +35,7 @@ SYSTEM_LABELS = {
     "import": gettext_lazy("import"),
     "import_file": gettext_lazy("import from the command line"),
     "demo": gettext_lazy("demo data"),
+    "retention": gettext_lazy("event retention"),
 }
 
 

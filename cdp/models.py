@@ -35,6 +35,7 @@ class AuditLog(models.Model):
         CAMPAIGN_CANCELLED = "campaign_cancelled", _("Campaign cancelled")
         CAMPAIGN_RESENT = "campaign_resent", _("Campaign dead letters re-sent")
         CAMPAIGN_TEST_SENT = "campaign_test_sent", _("Campaign test message sent")
+        EVENTS_EXPIRED = "events_expired", _("Expired events deleted")
 
     action = models.CharField(_("action"), max_length=40, choices=Action.choices)
     actor_kind = models.CharField(_("by"), max_length=16, default="staff")

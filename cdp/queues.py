@@ -29,6 +29,7 @@ ROUTES = {
     "profiles.tasks.recompute_all_metrics": SEGMENTS,
     "profiles.tasks.recompute_interests": SEGMENTS,
     "profiles.tasks.recompute_recommendations": SEGMENTS,
+    "profiles.tasks.apply_event_retention": SEGMENTS,  # batched deletes over the whole events table
     "campaigns.tasks.campaign_run": DELIVERIES,
     "campaigns.tasks.drain": DELIVERIES,
     # Not listed, so on the default queue: segments.tasks.recompute_due_segments,

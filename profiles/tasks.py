@@ -144,5 +144,26 @@ def collect_housekeeping() -> dict:
     return {"log_rows": collect_log_trim(), "hourly_counts": counts}
 
 
+@shared_task(**RETRY_TRANSIENT)
+def maintain_event_partitions() -> list[str]:
+    """Every few hours (PostgreSQL): this month's and the next months' event partitions
+    exist before their first event arrives (CDP_EVENT_PARTITIONS_AHEAD). Idempotent."""
+    from .partitions import partitions_ensure
+
+    return partitions_ensure()
+
+
+@shared_task(**RETRY_TRANSIENT)
+def apply_event_retention() -> dict:
+    """Nightly: events past their name's retention policy are deleted (whole partitions
+    dropped where they can be), their metrics kept in rollups. A retried or repeated run
+    finds nothing more to delete."""
+    from .partitions import partitions_ensure
+    from .retention import retention_apply
+
+    partitions_ensure()  # a dropped month never leaves the current ones missing
+    return retention_apply()
+
+
 # The watched import sources' tasks live beside their service; imported here so the worker registers them.
 from .import_sources import poll_import_source, poll_import_sources  # noqa: E402,F401

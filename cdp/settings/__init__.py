@@ -225,6 +225,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.int("CDP_RECOMMENDATIONS_EVERY_SECONDS", default=24 * 3600),
     },
     "expire-tags": {"task": "profiles.tasks.expire_tags", "schedule": 3600},
+    # Events: next months' partitions made ahead (PostgreSQL), then the retention policies applied.
+    "event-partitions": {"task": "profiles.tasks.maintain_event_partitions", "schedule": 6 * 3600},
+    "event-retention": {
+        "task": "profiles.tasks.apply_event_retention",
+        "schedule": env.int("CDP_EVENT_RETENTION_EVERY_SECONDS", default=24 * 3600),
+    },
     # Tracking sources: the debugger's log kept short, hourly counts kept 90 days.
     "collect-housekeeping": {"task": "profiles.tasks.collect_housekeeping", "schedule": 3600},
     # Imports whose worker is gone are marked interrupted; unrun uploads expire.
@@ -296,6 +302,10 @@ CDP_ADMIN_COUNT_CAP = env.int("CDP_ADMIN_COUNT_CAP", default=1000)
 CDP_SUPPRESSION_KEY = env.str("CDP_SUPPRESSION_KEY", default=SECRET_KEY)
 # Memory per sort or hash for segment counts, recomputes and analyses (PostgreSQL).
 CDP_ANALYSIS_WORK_MEM = env.str("CDP_ANALYSIS_WORK_MEM", default="64MB")
+# PostgreSQL: monthly partitions of the events made this many months ahead (docs/partitioning.md).
+CDP_EVENT_PARTITIONS_AHEAD = env.int("CDP_EVENT_PARTITIONS_AHEAD", default=3)
+# Expired events of a partly expired month are deleted this many per statement and transaction.
+CDP_EVENT_RETENTION_BATCH = env.int("CDP_EVENT_RETENTION_BATCH", default=10_000)
 # The segment builder's live count gives up after this long and says so.
 CDP_PREVIEW_TIMEOUT_MS = env.int("CDP_PREVIEW_TIMEOUT_MS", default=5000)
 # Imports: the largest file the admin accepts, and up to which size it runs in the request

@@ -1,2 +1,2 @@
 """Admin for customers and events (`profiles`) and the tag taxonomy (`tags`)."""
-from . import import_sources, imports, merging, profiles, sources, tags  # noqa: F401  (registers the ModelAdmins)
+from . import import_sources, imports, merging, profiles, retention, sources, tags  # noqa: F401  (registers the ModelAdmins)

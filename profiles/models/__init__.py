@@ -20,6 +20,7 @@ from .imports import (
 )
 from .merges import ProfileMerge
 from .recommendations import CategorySimilarity, ProductSimilarity, Recommendation, RecommendationReason
+from .retention import EventRetention, EventRollup
 from .profiles import (
     AttributeDefinition,
     AttributeType,
