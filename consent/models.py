@@ -166,8 +166,9 @@ class ConsentRecord(models.Model):
     (on PostgreSQL a trigger refuses it), except that erasure pseudonymises the evidence
     and keeps the row as proof."""
 
+    # No index of its own: consent_ledger_by_profile starts with it (one index less per entry).
     profile = models.ForeignKey(Profile, verbose_name=_("customer"), on_delete=models.PROTECT,
-                                related_name="consent_records")
+                                related_name="consent_records", db_index=False)
     purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="records")
     status = models.CharField(_("status"), max_length=16, choices=ConsentStatus.choices)
     notice_version = models.PositiveIntegerField(_("notice version"), null=True, blank=True)
@@ -218,13 +219,16 @@ class ConsentState(models.Model):
 
     profile = models.ForeignKey(Profile, verbose_name=_("customer"), on_delete=models.CASCADE,
                                 related_name="consent_states")
-    purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="states")
+    # No index of its own: consent_state_unique starts with it.
+    purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="states",
+                                db_index=False)
     status = models.CharField(_("status"), max_length=16, choices=ConsentStatus.choices)
     notice_version = models.PositiveIntegerField(_("notice version"), null=True, blank=True)
     captured_at = models.DateTimeField(_("captured at"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     guardian_consent = models.BooleanField(_("given by a guardian"), default=False)
-    record = models.ForeignKey(ConsentRecord, on_delete=models.PROTECT, related_name="+")
+    # Never looked up by record, and ledger entries are never deleted: no index to keep up.
+    record = models.ForeignKey(ConsentRecord, on_delete=models.PROTECT, related_name="+", db_index=False)
 
     class Meta:
         verbose_name = _("consent state")
