@@ -22,7 +22,6 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from ..models import Profile
-from ..services.suppression import suppressed_among
 from .rows import Issue, Row, no_customer_issue
 
 _hooks: dict[str, Callable] = {}
@@ -50,11 +49,6 @@ def consent_kind_register(*, record_many: Callable, entry: type, history: Callab
 
 def consent_available() -> bool:
     return "record_many" in _hooks
-
-
-def suppressed_identities(pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The erased identifiers among the import's normalised (kind, value) keys."""
-    return suppressed_among(pairs)
 
 
 def suppressed_issue(row: Row, key: tuple[str, str]) -> Issue:

@@ -67,12 +67,13 @@ from ..models import (
 )
 from ..identity import CONFLICT, resolve
 from ..services.bulk import ID_LIST, BulkWriter, bulk_writer, id_list, id_ranges, ranges_q
+from ..services.suppression import suppressed_among
 from ..services.tags import tag_count_refresh
 from .files import file_remove
 from .mapping import DEFAULT_PRECEDENCE, mapping_clean, traits_register
 from .readers import ReadError, Table, open_table
 from .rows import Issue, Row, RowParser, no_customer_issue
-from .consent import suppressed_identities, suppressed_issue
+from .consent import suppressed_issue
 
 log = logging.getLogger(__name__)
 
@@ -498,7 +499,7 @@ class _Runner:
                 matched[row.number] = profile_id
                 updates.append(row)
         # Identifiers of people erased at their request are never imported again.
-        suppressed = suppressed_identities(list({key for row in creates + updates for key in row.keys
+        suppressed = suppressed_among(list({key for row in creates + updates for key in row.keys
                                                  if key not in owners}))
         if suppressed:
             for row in creates + updates:
