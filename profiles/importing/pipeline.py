@@ -516,6 +516,7 @@ class _Runner:
         new_identities: list[tuple[int, str, str]] = []
         tag_pairs: dict[tuple[int, int], int] = {}
         touched: list[Outcome] = []
+        keys_added: set[int] = set()  # rows giving their customer a new identity
         for row in updates:
             profile_id = matched[row.number]
             before = current[profile_id]
@@ -533,6 +534,7 @@ class _Runner:
             for kind, value in row.keys:
                 if (kind, value) not in owners:
                     new_identities.append((profile_id, kind, value))
+                    keys_added.add(row.number)
             for tag in row.tags:
                 tag_pairs.setdefault((profile_id, tag.pk), row.number)
             if diff:
@@ -545,8 +547,8 @@ class _Runner:
                 tag_pairs.pop(pair)
         tagged_rows = set(tag_pairs.values())
         for outcome in touched:
-            has_new_key = any((k, v) not in owners for k, v in outcome.row.keys)
-            if not outcome.changes and not has_new_key and outcome.row.number not in tagged_rows:
+            number = outcome.row.number
+            if not outcome.changes and number not in keys_added and number not in tagged_rows:
                 outcome.action = "unchanged"
             outcomes.append(outcome)
 
