@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import ROOT, load_datasets, print_table, redacted  # noqa: E402
+from run import ROOT, load_datasets, redacted, run_selected  # noqa: E402
 
 from common import Context  # noqa: E402
 
@@ -66,15 +66,9 @@ def main() -> int:
     ctx = Context(args=argparse.Namespace(**{**vars(args), "profiles": dataset["profiles"],
                                              "events_per_profile": dataset["events_per_profile"],
                                              "seed": dataset["seed"]}), dataset=dataset, reused=True)
-    rows = []
-    for benchmark in (bench_profiles.bench_profile_page, bench_segments.bench_segment_preview,
-                      bench_segments.bench_segment_recompute, bench_analytics.bench_analytics, bench_metrics):
-        if args.only and not any(name in benchmark.__name__ for name in args.only):
-            continue
-        t0 = time.monotonic()
-        rows += benchmark(ctx)
-        print(f"{benchmark.__name__}: {time.monotonic() - t0:.1f} s")
-    print_table(rows)
+    run_selected((bench_profiles.bench_profile_page, bench_segments.bench_segment_preview,
+                  bench_segments.bench_segment_recompute, bench_analytics.bench_analytics, bench_metrics),
+                 ctx, args.only)
     return 0
 
 

@@ -211,6 +211,20 @@ def fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.2f}"
 
 
+def run_selected(benchmarks, ctx: Context, only: list[str] | None) -> list[Row]:
+    """Run the benchmarks whose name contains one of `only` (all without it), timing each;
+    print their rows as a table and return them."""
+    rows: list[Row] = []
+    for benchmark in benchmarks:
+        if only and not any(name in benchmark.__name__ for name in only):
+            continue
+        t0 = time.monotonic()
+        rows += benchmark(ctx)
+        print(f"{benchmark.__name__}: {time.monotonic() - t0:.1f} s")
+    print_table(rows)
+    return rows
+
+
 def print_table(rows: list[Row]) -> None:
     header = ("benchmark", "value", "unit", "target", "result")
     lines = [(r.name, fmt(r.value), r.unit, r.target, "" if r.passed is None else ("pass" if r.passed else "FAIL"))
@@ -237,14 +251,7 @@ def main(argv=None) -> int:
     started = datetime.datetime.now().astimezone()
     dataset, reused = ensure_dataset(args)
     ctx = Context(args=args, dataset=dataset, reused=reused)
-    rows: list[Row] = []
-    for benchmark in benchmarks():
-        if args.only and not any(name in benchmark.__name__ for name in args.only):
-            continue
-        t0 = time.monotonic()
-        rows += benchmark(ctx)
-        print(f"{benchmark.__name__}: {time.monotonic() - t0:.1f} s")
-    print_table(rows)
+    rows = run_selected(benchmarks(), ctx, args.only)
 
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({
