@@ -5,7 +5,7 @@ the SDK collection write through it (the demo dataset can COPY through `copy_tex
 chunks of keys, `bulk_create`, `bulk_update`, multi-row `INSERT … ON CONFLICT`.
 `PostgresBulkWriter` does the same work the fast way: keys as arrays (`unnest`), ids
 taken from the sequence up front and rows streamed with binary COPY (nothing read back),
-updates sent as one JSON document and applied with one `UPDATE … FROM jsonb_to_recordset`.
+updates COPYed into a temporary table and applied with one `UPDATE … FROM`.
 
 Two kinds of insert:
 * plain (`profiles_insert`, `identities_insert`, `events_insert`): every row is new, a
@@ -54,7 +54,6 @@ def id_list(ids) -> str:
 
 
 UPDATABLE = ("name", "gender", "birth_date", "phone", "email", "country", "province", "city", "occupation", "traits")
-_RECORD_TYPES = {"birth_date": "date", "traits": "jsonb"}  # the rest are text columns
 EVENT_FIELDS = ("profile_id", "name", "occurred_at", "properties", "amount", "source", "external_id")
 
 
@@ -317,41 +316,42 @@ class PostgresBulkWriter(BulkWriter):
         return ids
 
     def profiles_update(self, changes: dict[int, dict]) -> None:
-        # The batch goes as one JSON document, encoded in one call and read back as typed
-        # columns by jsonb_to_recordset: a JSON text per row (and a jsonb lookup per column
-        # per row in the UPDATE) cost more than the rest of the statement. Each row carries
-        # a bit mask of the fields it changes; only fields some row changes are assigned, and
-        # a row keeps the others' values (PostgreSQL compares them to decide a HOT update).
         if not changes:
             return
-        changed = {name for fields in changes.values() for name in fields}
-        names = [name for name in UPDATABLE if name in changed]
-        bits = {name: 1 << i for i, name in enumerate(names)}
-        document = []
-        for pk, fields in changes.items():
-            mask = 0
-            for name in fields:
-                mask |= bits[name]
-            document.append({**fields, "id": pk, "m": mask})
-        columns, sets = ["id bigint", "m int"], []
-        for name in names:
-            column = Profile._meta.get_field(name).column
-            columns.append(f'"{name}" {_RECORD_TYPES.get(name, "text")}')
-            sets.append(f'{column} = CASE WHEN c.m & {bits[name]} <> 0 THEN c."{name}" ELSE p.{column} END')
         with connection.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS import_profile_changes "
+                           "(profile_id bigint PRIMARY KEY, changes jsonb) ON COMMIT DELETE ROWS")
+            cursor.execute("TRUNCATE import_profile_changes")
+            set_json_dumps(_json, cursor.cursor)
+            with cursor.cursor.copy("COPY import_profile_changes (profile_id, changes) FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "jsonb"])
+                for row in changes.items():
+                    copy.write_row(row)
+            # Only the fields some customer of the batch changes are assigned.
+            changed = {name for fields in changes.values() for name in fields}
+            sets = []
+            for name in UPDATABLE:
+                if name not in changed:
+                    continue
+                column = Profile._meta.get_field(name).column
+                if name == "traits":
+                    value = "c.changes->'traits'"
+                elif name == "birth_date":
+                    value = "(c.changes->>'birth_date')::date"
+                else:
+                    value = f"c.changes->>'{name}'"
+                sets.append(f"{column} = CASE WHEN c.changes ? '{name}' THEN {value} ELSE p.{column} END")
+            # The ids again as a list: the planner then probes the primary key for them rather
+            # than scanning the whole table (it knows nothing of the temporary table's rows).
             cursor.execute(
                 f"UPDATE {Profile._meta.db_table} p SET {', '.join(sets)}, updated_at = %s "
-                f"FROM jsonb_to_recordset(%s::jsonb) AS c({', '.join(columns)}) WHERE p.id = c.id",
-                [timezone.now(), _json(document)])
+                f"FROM import_profile_changes c WHERE p.id = c.profile_id AND p.id = ANY({ID_LIST})",
+                [timezone.now(), id_list(changes)])
 
     def changes_insert(self, job_id: int, befores: dict[int, dict]) -> None:
-        # One JSON document for the batch, as in `profiles_update`.
         if befores:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"INSERT INTO {ImportChange._meta.db_table} (job_id, profile_id, before) "
-                    "SELECT %s, c.id, c.b FROM jsonb_to_recordset(%s::jsonb) AS c(id bigint, b jsonb)",
-                    [job_id, _json([{"id": pk, "b": before} for pk, before in befores.items()])])
+            self._copy(ImportChange, ["job", "profile_id", "before"],
+                       ((job_id, pk, before) for pk, before in befores.items()))
 
     def events_existing(self, pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
         if not pairs:
