@@ -29,7 +29,7 @@ from profiles.models import Event, Identity, ImportJob, Profile, ProfileActivity
 CITIES = (("上海市", "上海"), ("北京市", "北京"), ("广州", "广东"), ("深圳市", "广东省"), ("杭州", "浙江"), ("成都", "四川省"))
 HEADER = ["客户编号", "姓名", "手机号", "邮箱", "性别", "出生日期", "城市", "省份"]
 PROFILE_TARGET_RATE = 40_000
-UPDATE_TARGET_RATE = 20_000
+UPDATE_TARGET_RATE = 15_000  # re-based by issue 20 (was 20,000)
 EVENT_TARGET_RATE = 50_000
 PEAK_MEMORY_LIMIT_MB = 1024
 IMPORT_EXPORT_SAMPLE = 20_000
