@@ -2,7 +2,10 @@ import os
 
 from celery import Celery
 
+from .broker_filesystem import register as register_filesystem_broker
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp.settings")
+register_filesystem_broker()  # filesystem:// with messages written atomically
 
 app = Celery("cdp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
