@@ -8,17 +8,23 @@ the command says so, and --retention still applies the policies.
 """
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from profiles.partitions import is_partitioned, partitions_ensure, partitions_list
 from profiles.retention import retention_apply
 
 
 class Command(BaseCommand):
-    help = "Create the events' monthly partitions ahead, list them, and optionally apply the retention policies."
+    help = gettext_lazy("Create the events' monthly partitions ahead, list them, and optionally apply the retention "
+                        "policies.")
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        self.help = str(self.help)  # argparse formats the description with a regex: a str, not a lazy string
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
-        parser.add_argument("--ahead", type=int, default=None, help="months ahead of this one (default: the setting)")
-        parser.add_argument("--retention", action="store_true", help="apply the event retention policies too")
+        parser.add_argument("--ahead", type=int, default=None, help=gettext_lazy("Months ahead of this one (default: the setting)."))
+        parser.add_argument("--retention", action="store_true", help=gettext_lazy("Apply the event retention policies too."))
 
     def handle(self, *args, ahead=None, retention=False, **options):
         if ahead is not None and not 0 <= ahead <= 120:
